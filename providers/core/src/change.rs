@@ -1,0 +1,85 @@
+//! Changes: the diff's output and the executor's input.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{AttrValue, ObservedResource, Resource, ResourceId};
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// The object does not exist; create it.
+    Create,
+    /// The object exists and some managed attribute differs (or it is being adopted).
+    Update,
+    /// The object carries this plan's mark but left the plan (`--prune` only).
+    Delete,
+    /// Nothing to do.
+    NoOp,
+    /// The object exists but wid may not touch it; apply refuses this change.
+    Conflict,
+}
+
+/// Why a change is needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case", tag = "reason", content = "detail")]
+pub enum Reason {
+    /// The object is missing.
+    Missing,
+    /// The live object differs from the plan: the plan changed, or someone changed the
+    /// object behind wid's back (drift).
+    Differs,
+    /// An existing object without wid's mark is being taken over (`adopt = true`).
+    Adopt,
+    /// The object carries this plan's mark but is no longer in the plan.
+    LeftPlan,
+    /// Already as the plan says.
+    UpToDate,
+    /// Why wid refuses to touch it.
+    Blocked(String),
+}
+
+/// One attribute's before and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttrChange {
+    /// The attribute path.
+    pub key: String,
+    /// The live value; `None` when unset or the object is missing.
+    pub before: Option<Value>,
+    /// The wanted value; `None` when wid removes it.
+    pub after: Option<AttrValue>,
+}
+
+/// One step of an apply.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// The resource.
+    pub id: ResourceId,
+    /// What to do.
+    pub kind: ChangeKind,
+    /// Why.
+    pub reason: Reason,
+    /// The wanted state (absent for deletes).
+    pub desired: Option<Resource>,
+    /// The live state (absent for creates).
+    pub observed: Option<ObservedResource>,
+    /// The attributes that differ, sorted by key (all of them for a create).
+    pub attrs: Vec<AttrChange>,
+}
+
+impl Change {
+    /// The resources this change waits for before it runs.
+    pub fn depends_on(&self) -> &[ResourceId] {
+        match (&self.desired, &self.observed) {
+            (Some(d), _) => &d.depends_on,
+            (None, Some(o)) => &o.depends_on,
+            (None, None) => &[],
+        }
+    }
+
+    /// A known desired attribute.
+    pub fn desired_attr(&self, key: &str) -> Option<&Value> {
+        self.desired.as_ref()?.attrs.get(key)?.known()
+    }
+}

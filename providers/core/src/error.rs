@@ -1,0 +1,122 @@
+//! Provider errors, classified so the engine can decide retries and exit codes by kind.
+
+use std::fmt;
+
+use crate::ResourceId;
+
+/// What went wrong, as far as the engine cares. The engine branches on this alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// No usable credentials, or they were rejected.
+    Auth,
+    /// Authenticated, but not allowed to do this.
+    Permission,
+    /// The object does not exist.
+    NotFound,
+    /// The object exists in a state that blocks the change (already exists, owned by
+    /// someone else, a concurrent writer won).
+    Conflict,
+    /// The API asked us to slow down. Retried.
+    Throttled,
+    /// A timeout, a 5xx, a dropped connection. Retried.
+    Transient,
+    /// The request was rejected as invalid; retrying will not help.
+    Invalid,
+    /// A quota or limit was hit.
+    Limit,
+}
+
+impl ErrorKind {
+    /// Whether the engine retries an error of this kind with backoff.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Throttled | Self::Transient)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auth => "authentication",
+            Self::Permission => "permission denied",
+            Self::NotFound => "not found",
+            Self::Conflict => "conflict",
+            Self::Throttled => "throttled",
+            Self::Transient => "transient",
+            Self::Invalid => "invalid request",
+            Self::Limit => "limit exceeded",
+        })
+    }
+}
+
+/// A failed API call, with the resource and operation it concerned.
+///
+/// `message` is a lowercase fragment ("failed to create role orders-prod: ..."); `hint`
+/// says what the user can do about it. The underlying client error is kept only as text in
+/// `detail`, so the chain never prints the same thing twice.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    kind: ErrorKind,
+    message: String,
+    /// The resource the failing call concerned, when there is one.
+    pub resource: Option<ResourceId>,
+    /// The API operation, e.g. `iam:CreateRole` or `PATCH serviceaccounts`.
+    pub operation: Option<String>,
+    /// What the user can do next.
+    pub hint: Option<String>,
+    /// The API's own words (code and message), when they add something.
+    pub detail: Option<String>,
+}
+
+impl ProviderError {
+    /// A new error of `kind` with a lowercase `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            resource: None,
+            operation: None,
+            hint: None,
+            detail: None,
+        }
+    }
+
+    /// The error's kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message without context.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Sets the resource this error concerns.
+    #[must_use]
+    pub fn with_resource(mut self, id: &ResourceId) -> Self {
+        self.resource = Some(id.clone());
+        self
+    }
+
+    /// Sets the API operation.
+    #[must_use]
+    pub fn with_operation(mut self, op: impl Into<String>) -> Self {
+        self.operation = Some(op.into());
+        self
+    }
+
+    /// Sets an actionable hint.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Sets the API's own words.
+    #[must_use]
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}

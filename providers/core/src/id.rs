@@ -1,0 +1,129 @@
+//! Resource ids: what a resource is, stable across runs.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies one managed object: the provider, its kind and a key unique within the kind.
+///
+/// The `Display` form (`aws/iam-role/111122223333/orders-prod`,
+/// `k8s/serviceaccount/eks-prod/production/orders`) is stable and is what users see in
+/// plans, reports and JSON. Ordering is by provider, kind, then key, so every collection
+/// of ids prints in the same order on every run.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct ResourceId {
+    provider: String,
+    kind: String,
+    key: Vec<String>,
+}
+
+impl ResourceId {
+    /// Builds an id from its provider (`k8s`, `aws`), kind (`serviceaccount`) and key parts.
+    pub fn new(
+        provider: impl Into<String>,
+        kind: impl Into<String>,
+        key: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            provider: provider.into(),
+            kind: kind.into(),
+            key: key.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The provider prefix, e.g. `k8s` or `aws`.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The resource kind, e.g. `serviceaccount` or `iam-role`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The key parts after the kind.
+    pub fn key(&self) -> &[String] {
+        &self.key
+    }
+
+    /// One key part by position, or "" when the id has fewer parts.
+    pub fn part(&self, index: usize) -> &str {
+        self.key.get(index).map_or("", String::as_str)
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.provider, self.kind)?;
+        for part in &self.key {
+            write!(f, "/{part}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<ResourceId> for String {
+    fn from(id: ResourceId) -> Self {
+        id.to_string()
+    }
+}
+
+impl TryFrom<String> for ResourceId {
+    type Error = String;
+
+    /// Parses the `Display` form. Key parts never contain `/` except the last, which may
+    /// (an OIDC issuer host and path), so everything after the kind's slash count is kept
+    /// in order.
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let mut parts = value.splitn(3, '/');
+        let provider = parts.next().filter(|s| !s.is_empty());
+        let kind = parts.next().filter(|s| !s.is_empty());
+        match (provider, kind) {
+            (Some(p), Some(k)) => Ok(Self {
+                provider: p.to_owned(),
+                kind: k.to_owned(),
+                key: parts
+                    .next()
+                    .map(|rest| rest.split('/').map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            }),
+            _ => Err(format!("not a resource id: {value:?}")),
+        }
+    }
+}
+
+impl schemars::JsonSchema for ResourceId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResourceId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "provider/kind/key..., e.g. k8s/serviceaccount/eks-prod/production/orders"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_and_parse_round_trip() {
+        let id = ResourceId::new("k8s", "serviceaccount", ["c", "ns", "sa"]);
+        assert_eq!(id.to_string(), "k8s/serviceaccount/c/ns/sa");
+        assert_eq!(ResourceId::try_from(id.to_string()).unwrap(), id);
+    }
+
+    #[test]
+    fn order_is_provider_kind_key() {
+        let a = ResourceId::new("aws", "iam-role", ["1", "z"]);
+        let b = ResourceId::new("k8s", "namespace", ["a"]);
+        let c = ResourceId::new("k8s", "serviceaccount", ["a", "b", "c"]);
+        let mut v = vec![c.clone(), b.clone(), a.clone()];
+        v.sort();
+        assert_eq!(v, vec![a, b, c]);
+    }
+}

@@ -1,0 +1,30 @@
+//! The contract between wid's engine and its providers.
+//!
+//! Everything here is pure data and one trait; no cloud SDK and no I/O. The engine
+//! (`wid`) compiles a plan into [`Resource`]s, asks each [`Provider`] to
+//! [`observe`](Provider::observe) them, diffs desired against observed into [`Change`]s,
+//! and hands each change back to its provider's [`apply`](Provider::apply). Providers never
+//! diff: they normalize what they read so that the engine's one diff function is exact.
+
+mod change;
+mod error;
+mod id;
+pub mod names;
+mod provider;
+mod resource;
+
+pub use change::{AttrChange, Change, ChangeKind, Reason};
+pub use error::{ErrorKind, ProviderError};
+pub use id::ResourceId;
+pub use provider::{CallCounter, Outputs, Owner, Provider};
+pub use resource::{
+    AttrValue, Attrs, Contribution, Mode, Observed, ObservedAttrs, ObservedResource, Ownership,
+    Resource, WorkloadRef,
+};
+
+/// The label (Kubernetes) or tag (clouds) that marks an object as created by wid.
+pub const MANAGED_BY_KEY: &str = "app.kubernetes.io/managed-by";
+/// The value of [`MANAGED_BY_KEY`] on objects wid manages.
+pub const MANAGED_BY_VALUE: &str = "wid";
+/// The label or tag that names the plan (the ownership scope) an object belongs to.
+pub const PLAN_KEY: &str = "wid.dev/plan";

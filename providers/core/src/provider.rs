@@ -1,0 +1,72 @@
+//! The provider trait and what flows through it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use crate::{Change, Observed, ProviderError, Resource};
+
+/// Values an applied resource hands to its dependents (`arn`, `client_id`).
+pub type Outputs = BTreeMap<String, String>;
+
+/// The ownership scope: the plan's name. Every object wid creates carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The plan's `name`.
+    pub plan: String,
+}
+
+/// Counts API calls by operation, so every plan and apply can say how many it made.
+///
+/// Cheap to clone; clones share the counts.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    counts: Arc<std::sync::Mutex<BTreeMap<String, Arc<AtomicU64>>>>,
+}
+
+impl CallCounter {
+    /// Counts one call of `operation` (`iam:GetRole`, `k8s:LIST serviceaccounts`).
+    pub fn count(&self, operation: &str) {
+        let counter = {
+            let mut map = self.counts.lock().expect("call counter lock is never poisoned");
+            map.entry(operation.to_owned()).or_default().clone()
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Total calls so far.
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+
+    /// Calls per operation, sorted.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        let map = self.counts.lock().expect("call counter lock is never poisoned");
+        map.iter()
+            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// One cloud or cluster API family. The engine owns the plan, the diff and the schedule;
+/// a provider only reads and writes.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The id prefix this provider serves (`k8s`, `aws`).
+    fn name(&self) -> &'static str;
+
+    /// How many of this provider's changes may run at once.
+    fn concurrency(&self) -> usize {
+        8
+    }
+
+    /// Reads the live state of every wanted resource, plus every object that carries this
+    /// plan's mark (for prune). Takes the whole set so the provider can batch reads.
+    async fn observe(&self, wanted: &[&Resource], owner: &Owner) -> Result<Observed, ProviderError>;
+
+    /// Carries out one change (never a no-op or a conflict) and returns the outputs
+    /// dependents need. Unknown attributes of `change.desired` are already filled in.
+    async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError>;
+}

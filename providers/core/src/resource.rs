@@ -1,0 +1,235 @@
+//! Desired and observed resources: the two inputs of the diff.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::ResourceId;
+
+/// One attribute of a desired resource: a value known now, or one that only exists after
+/// a dependency is applied (an Azure identity's client id).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    /// A value known at plan time, in the provider's normalized form.
+    Known(Value),
+    /// Filled in by the executor from `output` of resource `from` once it is applied.
+    Unknown {
+        /// The resource whose output this is.
+        from: ResourceId,
+        /// The output's name in that resource's [`Outputs`](crate::Outputs).
+        output: String,
+    },
+}
+
+impl AttrValue {
+    /// The known value, if any.
+    pub fn known(&self) -> Option<&Value> {
+        match self {
+            Self::Known(v) => Some(v),
+            Self::Unknown { .. } => None,
+        }
+    }
+}
+
+impl<T: Into<Value>> From<T> for AttrValue {
+    fn from(v: T) -> Self {
+        Self::Known(v.into())
+    }
+}
+
+/// Desired attributes, keyed by a flat attribute path (`automountServiceAccountToken`,
+/// `annotations.eks.amazonaws.com/role-arn`, `trust_policy`).
+pub type Attrs = BTreeMap<String, AttrValue>;
+/// Observed attributes, always known. A missing key means the field is unset.
+pub type ObservedAttrs = BTreeMap<String, Value>;
+
+/// How much of an object wid manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// wid creates, updates and (with prune) deletes it. An existing object without this
+    /// plan's mark is a conflict unless the plan adopts it.
+    #[default]
+    Owned,
+    /// Shared by plans (one IAM OIDC provider per account and issuer): created when
+    /// missing, used as-is when it exists and matches, deleted only if this plan owns it.
+    Shared,
+    /// wid sets only the listed fields of an object it never owns (the `default` SA's
+    /// automount flag): never created as wid's, never deleted, never marked.
+    Fields,
+}
+
+/// Who the live object belongs to, read from its marks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "owner", content = "plan", rename_all = "kebab-case")]
+pub enum Ownership {
+    /// Marked with this plan's name.
+    Ours,
+    /// Marked by wid, for another plan.
+    OtherPlan(String),
+    /// No wid mark.
+    Unowned,
+}
+
+/// One resource a plan wants.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resource {
+    /// What it is.
+    pub id: ResourceId,
+    /// Every attribute wid manages, normalized.
+    pub attrs: Attrs,
+    /// Resources that must exist before this one is created or updated.
+    pub depends_on: Vec<ResourceId>,
+    /// How much of it wid manages.
+    pub mode: Mode,
+    /// Take over an existing object that carries no wid mark.
+    pub adopt: bool,
+    /// Changes with the same key run one after another (Azure allows one federated
+    /// credential write per identity at a time).
+    pub serialize_key: Option<String>,
+    /// Where in the plan this resource comes from (`identities/payments.toml:12`), for
+    /// messages.
+    pub origin: Option<String>,
+}
+
+impl Resource {
+    /// An owned resource with no attributes yet.
+    pub fn new(id: ResourceId) -> Self {
+        Self {
+            id,
+            attrs: Attrs::new(),
+            depends_on: Vec::new(),
+            mode: Mode::Owned,
+            adopt: false,
+            serialize_key: None,
+            origin: None,
+        }
+    }
+
+    /// Sets one attribute.
+    #[must_use]
+    pub fn attr(mut self, key: impl Into<String>, value: impl Into<AttrValue>) -> Self {
+        self.attrs.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a dependency.
+    #[must_use]
+    pub fn depends_on(mut self, id: &ResourceId) -> Self {
+        if !self.depends_on.contains(id) {
+            self.depends_on.push(id.clone());
+        }
+        self
+    }
+
+    /// Sets the mode.
+    #[must_use]
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// A known attribute as a string.
+    pub fn str_attr(&self, key: &str) -> Option<&str> {
+        self.attrs.get(key)?.known()?.as_str()
+    }
+}
+
+/// The live state of one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedResource {
+    /// What it is.
+    pub id: ResourceId,
+    /// The attributes wid manages, normalized exactly as the provider's compile step
+    /// writes them, plus attributes wid set earlier but no longer wants (so their removal
+    /// shows in the diff).
+    pub attrs: ObservedAttrs,
+    /// Who owns it.
+    pub ownership: Ownership,
+    /// What it depends on, when known; deletes run in the reverse order.
+    pub depends_on: Vec<ResourceId>,
+}
+
+impl ObservedResource {
+    /// A live object with no attributes yet.
+    pub fn new(id: ResourceId, ownership: Ownership) -> Self {
+        Self {
+            id,
+            attrs: ObservedAttrs::new(),
+            ownership,
+            depends_on: Vec::new(),
+        }
+    }
+}
+
+/// What a provider saw: the live state of every wanted id that exists, and every object
+/// that carries this plan's mark (so prune can find what left the plan).
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Live objects by id. A wanted id that is absent here does not exist.
+    pub resources: BTreeMap<ResourceId, ObservedResource>,
+    /// Problems found while observing that are not errors of the call (a namespace the
+    /// plan needs that does not exist): each one blocks its resource.
+    pub blockers: BTreeMap<ResourceId, String>,
+}
+
+impl Observed {
+    /// Records one live object.
+    pub fn insert(&mut self, resource: ObservedResource) {
+        self.resources.insert(resource.id.clone(), resource);
+    }
+
+    /// Merges another provider's or call's observations.
+    pub fn extend(&mut self, other: Observed) {
+        self.resources.extend(other.resources);
+        self.blockers.extend(other.blockers);
+    }
+}
+
+/// The Kubernetes side of one workload, as cloud providers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkloadRef {
+    /// The plan's cluster name.
+    pub cluster: String,
+    /// The KSA's namespace.
+    pub namespace: String,
+    /// The KSA's name.
+    pub service_account: String,
+}
+
+impl WorkloadRef {
+    /// The id of the KSA resource for this workload.
+    pub fn ksa_id(&self) -> ResourceId {
+        ResourceId::new(
+            "k8s",
+            "serviceaccount",
+            [
+                self.cluster.as_str(),
+                self.namespace.as_str(),
+                self.service_account.as_str(),
+            ],
+        )
+    }
+
+    /// `system:serviceaccount:NS:KSA`, the subject every cloud federates on.
+    pub fn subject(&self) -> String {
+        format!(
+            "system:serviceaccount:{}:{}",
+            self.namespace, self.service_account
+        )
+    }
+}
+
+/// What a cloud provider's compile step adds for one workload: its own resources, and the
+/// annotations it needs on the KSA (with the ids the KSA must then wait for).
+#[derive(Debug, Clone, Default)]
+pub struct Contribution {
+    /// Cloud resources (roles, policies, associations).
+    pub resources: Vec<Resource>,
+    /// KSA annotations, e.g. `eks.amazonaws.com/role-arn`.
+    pub ksa_annotations: BTreeMap<String, AttrValue>,
+    /// Resources the KSA depends on (the role its annotation names).
+    pub ksa_depends_on: Vec<ResourceId>,
+}

@@ -1,0 +1,21 @@
+//! The embedded sandbox: stateful emulators of exactly the API subsets wid calls, served
+//! on loopback, so plans can be applied with no cluster and no cloud account.
+//!
+//! - Kubernetes: one HTTP server per declared cluster ([`k8s`]).
+//! - Clouds: one HTTP server for every cloud API ([`aws`] today: IAM over the Query
+//!   protocol, EKS over REST-JSON, STS), told apart by path and form action.
+//!
+//! State lives in `DIR/state.json` (written after every change), per-API call counters in
+//! `DIR/calls.json`, and faults to inject are read from `DIR/faults.json` at start or set
+//! in-process with [`Sandbox::inject`]. This crate shares no code with the providers: an
+//! emulator built from the client's own types would agree with the client's mistakes.
+
+pub mod aws;
+mod faults;
+pub mod k8s;
+mod server;
+mod state;
+
+pub use faults::{Fault, FaultAction};
+pub use server::{Sandbox, SandboxError};
+pub use state::{ClusterDecl, ClusterKind, EksDecl, Shared, State};

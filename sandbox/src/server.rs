@@ -1,0 +1,158 @@
+//! Starting, addressing and stopping the sandbox's servers.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::{ClusterDecl, Fault, Shared, aws, k8s};
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The state directory or one of its files could not be read or written.
+    #[error("sandbox directory {dir}: {source}")]
+    Io {
+        /// The sandbox directory.
+        dir: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running sandbox: one Kubernetes API server per cluster and one cloud API server, all
+/// on 127.0.0.1 with ports chosen by the OS. Dropping it stops the servers.
+#[derive(Debug)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    kube: BTreeMap<String, SocketAddr>,
+    cloud: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Loads (or creates) the sandbox in `dir`, makes sure every declared cluster exists
+    /// (a new cluster starts like a real one: `default`, `kube-system`, `kube-public`),
+    /// and starts the servers. Clusters already in the state are served too.
+    pub async fn start(dir: &Path, clusters: &[ClusterDecl]) -> Result<Self, SandboxError> {
+        let io = |source| SandboxError::Io {
+            dir: dir.display().to_string(),
+            source,
+        };
+        let shared = Arc::new(Shared::load(dir).map_err(io)?);
+        shared.write(|state| {
+            for decl in clusters {
+                k8s::ensure_cluster(state, decl);
+                aws::ensure_cluster(state, decl);
+            }
+        });
+        let names: Vec<String> = shared.read(|s| s.clusters.keys().cloned().collect());
+        let mut tasks = Vec::new();
+        let mut kube = BTreeMap::new();
+        for name in names {
+            let listener = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
+            kube.insert(name.clone(), listener.local_addr().map_err(io)?);
+            let app = k8s::router(shared.clone(), name);
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }));
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
+        let cloud = listener.local_addr().map_err(io)?;
+        let app = aws::router(shared.clone());
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
+        Ok(Self {
+            shared,
+            kube,
+            cloud,
+            tasks,
+        })
+    }
+
+    /// The state, counters and faults shared by the servers.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The base URL of a cluster's Kubernetes API (`http://127.0.0.1:PORT`).
+    pub fn kube_url(&self, cluster: &str) -> Option<String> {
+        self.kube.get(cluster).map(|a| format!("http://{a}"))
+    }
+
+    /// The clusters served, by name.
+    pub fn clusters(&self) -> impl Iterator<Item = &str> {
+        self.kube.keys().map(String::as_str)
+    }
+
+    /// The base URL of the cloud APIs (`AWS_ENDPOINT_URL`).
+    pub fn cloud_url(&self) -> String {
+        format!("http://{}", self.cloud)
+    }
+
+    /// Calls per API so far.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.shared.calls()
+    }
+
+    /// Adds a fault rule.
+    pub fn inject(&self, fault: Fault) {
+        self.shared.inject(fault);
+    }
+
+    /// A kubeconfig with one context per cluster, named after the cluster.
+    pub fn kubeconfig(&self) -> String {
+        let mut clusters = String::new();
+        let mut contexts = String::new();
+        let mut current = None;
+        for (name, addr) in &self.kube {
+            current.get_or_insert(name.clone());
+            let _ = write!(
+                clusters,
+                "- name: {name}\n  cluster:\n    server: http://{addr}\n"
+            );
+            let _ = write!(
+                contexts,
+                "- name: {name}\n  context:\n    cluster: {name}\n    user: sandbox\n"
+            );
+        }
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n{clusters}contexts:\n{contexts}current-context: {}\nusers:\n- name: sandbox\n  user:\n    token: sandbox\npreferences: {{}}\n",
+            current.unwrap_or_default()
+        )
+    }
+
+    /// Shell lines that point the aws CLI and SDKs at the sandbox with dummy credentials.
+    pub fn env_script(&self) -> String {
+        let url = self.cloud_url();
+        format!(
+            "export AWS_ENDPOINT_URL={url}\nexport AWS_ACCESS_KEY_ID=AKIASANDBOX123456789\nexport AWS_SECRET_ACCESS_KEY=sandbox\nexport AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\nexport AWS_EC2_METADATA_DISABLED=true\n"
+        )
+    }
+
+    /// Writes `DIR/kubeconfig` and `DIR/env`.
+    pub fn write_client_files(&self) -> Result<(), SandboxError> {
+        let dir = self.shared.dir();
+        let io = |source| SandboxError::Io {
+            dir: dir.display().to_string(),
+            source,
+        };
+        std::fs::write(dir.join("kubeconfig"), self.kubeconfig()).map_err(io)?;
+        std::fs::write(dir.join("env"), self.env_script()).map_err(io)?;
+        Ok(())
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
