@@ -85,12 +85,18 @@ impl Shared {
 
     /// Reads the state.
     pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        f(&self.state.lock().expect("sandbox state lock is never poisoned"))
+        f(&self
+            .state
+            .lock()
+            .expect("sandbox state lock is never poisoned"))
     }
 
     /// Changes the state and persists it.
     pub fn write<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut state = self.state.lock().expect("sandbox state lock is never poisoned");
+        let mut state = self
+            .state
+            .lock()
+            .expect("sandbox state lock is never poisoned");
         let out = f(&mut state);
         if let Err(e) = write_json(&self.dir.join("state.json"), &*state) {
             tracing::error!("sandbox: failed to persist state: {e}");
@@ -104,13 +110,19 @@ impl Shared {
     /// `eks:DescribeCluster`, `k8s:GET serviceaccounts`).
     pub fn call(&self, api: &str) -> Option<FaultAction> {
         {
-            let mut calls = self.calls.lock().expect("sandbox calls lock is never poisoned");
+            let mut calls = self
+                .calls
+                .lock()
+                .expect("sandbox calls lock is never poisoned");
             *calls.entry(api.to_owned()).or_default() += 1;
             if let Err(e) = write_json(&self.dir.join("calls.json"), &*calls) {
                 tracing::error!("sandbox: failed to persist call counts: {e}");
             }
         }
-        let mut faults = self.faults.lock().expect("sandbox faults lock is never poisoned");
+        let mut faults = self
+            .faults
+            .lock()
+            .expect("sandbox faults lock is never poisoned");
         let index = faults.iter().position(|f| api.starts_with(&f.api))?;
         let action = faults[index].action.clone();
         if let Some(times) = faults[index].times.as_mut() {
@@ -124,12 +136,18 @@ impl Shared {
 
     /// Calls per API so far (persisted across runs in `calls.json`).
     pub fn calls(&self) -> BTreeMap<String, u64> {
-        self.calls.lock().expect("sandbox calls lock is never poisoned").clone()
+        self.calls
+            .lock()
+            .expect("sandbox calls lock is never poisoned")
+            .clone()
     }
 
     /// Adds a fault rule.
     pub fn inject(&self, fault: Fault) {
-        self.faults.lock().expect("sandbox faults lock is never poisoned").push(fault);
+        self.faults
+            .lock()
+            .expect("sandbox faults lock is never poisoned")
+            .push(fault);
     }
 }
 

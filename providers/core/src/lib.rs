@@ -7,6 +7,7 @@
 //! diff: they normalize what they read so that the engine's one diff function is exact.
 
 mod change;
+mod diff;
 mod error;
 mod id;
 pub mod names;
@@ -14,6 +15,7 @@ mod provider;
 mod resource;
 
 pub use change::{AttrChange, Change, ChangeKind, Reason};
+pub use diff::diff;
 pub use error::{ErrorKind, ProviderError};
 pub use id::ResourceId;
 pub use provider::{CallCounter, Outputs, Owner, Provider};

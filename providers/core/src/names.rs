@@ -21,7 +21,10 @@ pub fn dns1123_subdomain(name: &str) -> Option<String> {
         return Some("must not be empty".into());
     }
     if name.len() > 253 {
-        return Some(format!("must be at most 253 characters (is {})", name.len()));
+        return Some(format!(
+            "must be at most 253 characters (is {})",
+            name.len()
+        ));
     }
     for part in name.split('.') {
         if part.is_empty() {
@@ -66,7 +69,10 @@ pub fn qualified_key(key: &str) -> Option<String> {
         return Some("name part must not be empty".into());
     }
     if name.len() > 63 {
-        return Some(format!("name part must be at most 63 characters (is {})", name.len()));
+        return Some(format!(
+            "name part must be at most 63 characters (is {})",
+            name.len()
+        ));
     }
     label_value_chars(name)
 }
@@ -78,7 +84,10 @@ pub fn label_value(value: &str) -> Option<String> {
         return None;
     }
     if value.len() > 63 {
-        return Some(format!("must be at most 63 characters (is {})", value.len()));
+        return Some(format!(
+            "must be at most 63 characters (is {})",
+            value.len()
+        ));
     }
     label_value_chars(value)
 }

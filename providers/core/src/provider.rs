@@ -16,6 +16,10 @@ pub type Outputs = BTreeMap<String, String>;
 pub struct Owner {
     /// The plan's `name`.
     pub plan: String,
+    /// Whether observe must also find objects that carry this plan's mark but left the
+    /// plan (`--prune`). Providers whose APIs cannot filter by mark (IAM roles) only scan
+    /// for them when this is set.
+    pub prune: bool,
 }
 
 /// Counts API calls by operation, so every plan and apply can say how many it made.
@@ -30,7 +34,10 @@ impl CallCounter {
     /// Counts one call of `operation` (`iam:GetRole`, `k8s:LIST serviceaccounts`).
     pub fn count(&self, operation: &str) {
         let counter = {
-            let mut map = self.counts.lock().expect("call counter lock is never poisoned");
+            let mut map = self
+                .counts
+                .lock()
+                .expect("call counter lock is never poisoned");
             map.entry(operation.to_owned()).or_default().clone()
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -43,7 +50,10 @@ impl CallCounter {
 
     /// Calls per operation, sorted.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        let map = self.counts.lock().expect("call counter lock is never poisoned");
+        let map = self
+            .counts
+            .lock()
+            .expect("call counter lock is never poisoned");
         map.iter()
             .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
             .collect()
@@ -64,7 +74,8 @@ pub trait Provider: Send + Sync {
 
     /// Reads the live state of every wanted resource, plus every object that carries this
     /// plan's mark (for prune). Takes the whole set so the provider can batch reads.
-    async fn observe(&self, wanted: &[&Resource], owner: &Owner) -> Result<Observed, ProviderError>;
+    async fn observe(&self, wanted: &[&Resource], owner: &Owner)
+    -> Result<Observed, ProviderError>;
 
     /// Carries out one change (never a no-op or a conflict) and returns the outputs
     /// dependents need. Unknown attributes of `change.desired` are already filled in.

@@ -1,0 +1,339 @@
+//! The diff: one pure function from desired and observed resources to changes.
+//!
+//! Providers normalize what they read so that values compare exactly; the diff then only
+//! compares what wid manages, decides ownership conflicts, and lists deletes for prune.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::{
+    AttrChange, AttrValue, Change, ChangeKind, Mode, Observed, ObservedResource, Ownership, Reason,
+    Resource, ResourceId,
+};
+
+/// Diffs every desired resource against its live state, and (with `prune`) lists a delete
+/// for each observed object owned by this plan that the plan no longer has.
+///
+/// The result is sorted by id. Resources with a blocker become conflicts.
+pub fn diff(desired: &[Resource], observed: &Observed, prune: bool) -> Vec<Change> {
+    let wanted: BTreeMap<&ResourceId, &Resource> = desired.iter().map(|r| (&r.id, r)).collect();
+    let mut changes: Vec<Change> = desired
+        .iter()
+        .map(|r| {
+            diff_one(
+                r,
+                observed.resources.get(&r.id),
+                observed.blockers.get(&r.id),
+            )
+        })
+        .collect();
+    if prune {
+        for (id, live) in &observed.resources {
+            if !wanted.contains_key(id) && live.ownership == Ownership::Ours {
+                changes.push(Change {
+                    id: id.clone(),
+                    kind: ChangeKind::Delete,
+                    reason: Reason::LeftPlan,
+                    desired: None,
+                    observed: Some(live.clone()),
+                    attrs: live
+                        .attrs
+                        .iter()
+                        .map(|(k, v)| AttrChange {
+                            key: k.clone(),
+                            before: Some(v.clone()),
+                            after: None,
+                        })
+                        .collect(),
+                });
+            }
+        }
+    }
+    changes.sort_by(|a, b| a.id.cmp(&b.id));
+    changes
+}
+
+fn diff_one(
+    desired: &Resource,
+    live: Option<&ObservedResource>,
+    blocker: Option<&String>,
+) -> Change {
+    let change = |kind, reason, attrs| Change {
+        id: desired.id.clone(),
+        kind,
+        reason,
+        desired: Some(desired.clone()),
+        observed: live.cloned(),
+        attrs,
+    };
+    if let Some(why) = blocker {
+        return change(
+            ChangeKind::Conflict,
+            Reason::Blocked(why.clone()),
+            Vec::new(),
+        );
+    }
+    let Some(live) = live else {
+        let attrs = desired
+            .attrs
+            .iter()
+            .map(|(k, v)| AttrChange {
+                key: k.clone(),
+                before: None,
+                after: Some(v.clone()),
+            })
+            .collect();
+        return change(ChangeKind::Create, Reason::Missing, attrs);
+    };
+    let attrs = attr_changes(desired, live);
+    let adopting = match (&live.ownership, desired.mode) {
+        (Ownership::Ours, _) | (_, Mode::Fields) => false,
+        (Ownership::Unowned, Mode::Owned) if desired.adopt => true,
+        (Ownership::OtherPlan(plan), Mode::Owned) => {
+            let why = format!(
+                "{} exists and belongs to wid plan {plan:?}; remove it from that plan first",
+                desired.id
+            );
+            return change(ChangeKind::Conflict, Reason::Blocked(why), attrs);
+        }
+        (Ownership::Unowned, Mode::Owned) => {
+            let why = format!(
+                "{} exists but was not created by wid; set `adopt = true` on the workload to manage it",
+                desired.id
+            );
+            return change(ChangeKind::Conflict, Reason::Blocked(why), attrs);
+        }
+        (_, Mode::Shared) if attrs.is_empty() => false,
+        (_, Mode::Shared) => {
+            let keys: Vec<&str> = attrs.iter().map(|a| a.key.as_str()).collect();
+            let why = format!(
+                "{} exists, is not owned by this plan, and differs in {}",
+                desired.id,
+                keys.join(", ")
+            );
+            return change(ChangeKind::Conflict, Reason::Blocked(why), attrs);
+        }
+    };
+    if adopting {
+        change(ChangeKind::Update, Reason::Adopt, attrs)
+    } else if attrs.is_empty() {
+        change(ChangeKind::NoOp, Reason::UpToDate, attrs)
+    } else {
+        change(ChangeKind::Update, Reason::Differs, attrs)
+    }
+}
+
+/// Attribute differences: every desired attribute whose live value differs (an unknown
+/// value always differs from a missing one and is assumed unchanged otherwise), and every
+/// live attribute wid set earlier that the plan no longer has.
+fn attr_changes(desired: &Resource, live: &ObservedResource) -> Vec<AttrChange> {
+    let mut out = Vec::new();
+    for (key, want) in &desired.attrs {
+        let have = live.attrs.get(key).filter(|v| !v.is_null());
+        let differs = match want {
+            AttrValue::Known(Value::Null) => have.is_some(),
+            AttrValue::Known(v) => have != Some(v),
+            AttrValue::Unknown { .. } => have.is_none(),
+        };
+        if differs {
+            out.push(AttrChange {
+                key: key.clone(),
+                before: have.cloned(),
+                after: Some(want.clone()),
+            });
+        }
+    }
+    for (key, have) in &live.attrs {
+        if !desired.attrs.contains_key(key) && !have.is_null() {
+            out.push(AttrChange {
+                key: key.clone(),
+                before: Some(have.clone()),
+                after: None,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sa(name: &str) -> ResourceId {
+        ResourceId::new("k8s", "serviceaccount", ["c", "ns", name])
+    }
+
+    fn live(id: ResourceId, ownership: Ownership, attrs: &[(&str, Value)]) -> ObservedResource {
+        let mut o = ObservedResource::new(id, ownership);
+        for (k, v) in attrs {
+            o.attrs.insert((*k).into(), v.clone());
+        }
+        o
+    }
+
+    fn observed(items: Vec<ObservedResource>) -> Observed {
+        let mut o = Observed::default();
+        for i in items {
+            o.insert(i);
+        }
+        o
+    }
+
+    #[test]
+    fn missing_object_is_a_create_with_every_attribute() {
+        let want = Resource::new(sa("a")).attr("automount", false);
+        let changes = diff(&[want], &Observed::default(), false);
+        assert_eq!(changes[0].kind, ChangeKind::Create);
+        assert_eq!(changes[0].attrs.len(), 1);
+        assert_eq!(changes[0].attrs[0].before, None);
+    }
+
+    #[test]
+    fn equal_attributes_are_a_noop() {
+        let want = Resource::new(sa("a")).attr("automount", false);
+        let have = live(sa("a"), Ownership::Ours, &[("automount", json!(false))]);
+        let changes = diff(&[want], &observed(vec![have]), false);
+        assert_eq!(changes[0].kind, ChangeKind::NoOp);
+        assert!(changes[0].attrs.is_empty());
+    }
+
+    #[test]
+    fn drifted_attribute_shows_before_and_after() {
+        let want = Resource::new(sa("a")).attr("automount", false);
+        let have = live(sa("a"), Ownership::Ours, &[("automount", json!(true))]);
+        let changes = diff(&[want], &observed(vec![have]), false);
+        assert_eq!(changes[0].kind, ChangeKind::Update);
+        assert_eq!(changes[0].reason, Reason::Differs);
+        assert_eq!(changes[0].attrs[0].before, Some(json!(true)));
+        assert_eq!(
+            changes[0].attrs[0].after,
+            Some(AttrValue::Known(json!(false)))
+        );
+    }
+
+    #[test]
+    fn attribute_wid_set_but_no_longer_wants_is_removed() {
+        let want = Resource::new(sa("a"));
+        let have = live(sa("a"), Ownership::Ours, &[("labels.team", json!("x"))]);
+        let changes = diff(&[want], &observed(vec![have]), false);
+        assert_eq!(changes[0].kind, ChangeKind::Update);
+        assert_eq!(changes[0].attrs[0].after, None);
+    }
+
+    #[test]
+    fn unset_and_null_are_the_same() {
+        let want = Resource::new(sa("a")).attr("x", Value::Null);
+        let have = live(sa("a"), Ownership::Ours, &[]);
+        assert_eq!(
+            diff(&[want], &observed(vec![have]), false)[0].kind,
+            ChangeKind::NoOp
+        );
+    }
+
+    #[test]
+    fn unowned_object_is_a_conflict_unless_adopted() {
+        let want = Resource::new(sa("a")).attr("automount", false);
+        let have = live(sa("a"), Ownership::Unowned, &[("automount", json!(false))]);
+        let o = observed(vec![have]);
+        assert_eq!(
+            diff(std::slice::from_ref(&want), &o, false)[0].kind,
+            ChangeKind::Conflict
+        );
+        let mut adopt = want;
+        adopt.adopt = true;
+        let c = &diff(&[adopt], &o, false)[0];
+        assert_eq!((c.kind, &c.reason), (ChangeKind::Update, &Reason::Adopt));
+    }
+
+    #[test]
+    fn other_plans_objects_are_conflicts_even_with_adopt() {
+        let mut want = Resource::new(sa("a"));
+        want.adopt = true;
+        let have = live(sa("a"), Ownership::OtherPlan("team-b".into()), &[]);
+        assert_eq!(
+            diff(&[want], &observed(vec![have]), false)[0].kind,
+            ChangeKind::Conflict
+        );
+    }
+
+    #[test]
+    fn fields_mode_edits_objects_it_does_not_own() {
+        let want = Resource::new(sa("default"))
+            .attr("automount", false)
+            .mode(Mode::Fields);
+        let have = live(sa("default"), Ownership::Unowned, &[]);
+        assert_eq!(
+            diff(&[want], &observed(vec![have]), false)[0].kind,
+            ChangeKind::Update
+        );
+    }
+
+    #[test]
+    fn shared_objects_are_used_when_they_match() {
+        let want = Resource::new(sa("p"))
+            .attr("aud", json!(["sts"]))
+            .mode(Mode::Shared);
+        let same = live(
+            sa("p"),
+            Ownership::OtherPlan("x".into()),
+            &[("aud", json!(["sts"]))],
+        );
+        assert_eq!(
+            diff(std::slice::from_ref(&want), &observed(vec![same]), false)[0].kind,
+            ChangeKind::NoOp
+        );
+        let other = live(sa("p"), Ownership::Unowned, &[("aud", json!(["x"]))]);
+        assert_eq!(
+            diff(&[want], &observed(vec![other]), false)[0].kind,
+            ChangeKind::Conflict
+        );
+    }
+
+    #[test]
+    fn prune_deletes_only_owned_objects_that_left_the_plan() {
+        let o = observed(vec![
+            live(sa("gone"), Ownership::Ours, &[]),
+            live(sa("theirs"), Ownership::Unowned, &[]),
+            live(sa("other"), Ownership::OtherPlan("b".into()), &[]),
+        ]);
+        assert!(diff(&[], &o, false).is_empty());
+        let changes = diff(&[], &o, true);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].id.clone(), changes[0].kind),
+            (sa("gone"), ChangeKind::Delete)
+        );
+    }
+
+    #[test]
+    fn blockers_become_conflicts() {
+        let want = Resource::new(sa("a"));
+        let mut o = Observed::default();
+        o.blockers
+            .insert(sa("a"), "namespace ns does not exist".into());
+        let c = &diff(&[want], &o, false)[0];
+        assert_eq!(c.kind, ChangeKind::Conflict);
+    }
+
+    #[test]
+    fn unknown_values_differ_only_from_missing_ones() {
+        let unknown = AttrValue::Unknown {
+            from: sa("x"),
+            output: "id".into(),
+        };
+        let want = Resource::new(sa("a")).attr("ann", unknown);
+        let have = live(sa("a"), Ownership::Ours, &[("ann", json!("abc"))]);
+        assert_eq!(
+            diff(std::slice::from_ref(&want), &observed(vec![have]), false)[0].kind,
+            ChangeKind::NoOp
+        );
+        let empty = live(sa("a"), Ownership::Ours, &[]);
+        assert_eq!(
+            diff(&[want], &observed(vec![empty]), false)[0].kind,
+            ChangeKind::Update
+        );
+    }
+}
