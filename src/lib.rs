@@ -1,1 +1,14 @@
-//! wid
+//! wid: Kubernetes workload identity across GKE, EKS and AKS from a declarative plan.
+//!
+//! The pipeline: [`plan`] reads and validates TOML plans; [`model`] compiles them into
+//! resources; the providers observe the live world; `wid_core::diff` computes changes;
+//! [`engine`] executes them; [`output`] renders plans and reports. [`cli`] ties it
+//! together, one file per subcommand.
+
+pub mod cli;
+pub mod engine;
+pub mod model;
+pub mod output;
+pub mod plan;
+pub mod schema;
+pub mod session;

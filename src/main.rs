@@ -1,1 +1,31 @@
-fn main() {}
+//! The `wid` binary: parse the command line, run it on a tokio runtime, map the result to
+//! an exit code.
+
+use clap::Parser;
+use wid::cli::{self, Cli};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let style = cli.color.style(true);
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WID_LOG"))
+        .with_writer(std::io::stderr)
+        .with_ansi(style.color())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let code = match runtime.block_on(cli::run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            cli::print_error(&error, style);
+            error.exit_code()
+        }
+    };
+    std::process::ExitCode::from(code as u8)
+}
+

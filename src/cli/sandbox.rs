@@ -1,0 +1,89 @@
+//! `wid sandbox ...`: run the embedded sandbox as servers for kubectl and the aws CLI, and
+//! seed it with manifests.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use wid_sandbox::{ClusterDecl, ClusterKind, Sandbox};
+
+use super::validate::load_checked;
+use super::{CliError, ExitCode};
+use crate::session::sandbox_clusters;
+
+/// Arguments of `wid sandbox`.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    #[command(subcommand)]
+    command: SandboxCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxCommand {
+    /// Serve the sandbox until interrupted; writes DIR/kubeconfig (one context per
+    /// cluster) and DIR/env (endpoint and dummy credentials for the aws CLI and SDKs).
+    #[command(after_help = "Then: kubectl --kubeconfig DIR/kubeconfig get sa -A;  . DIR/env && aws iam list-roles")]
+    Serve {
+        /// The sandbox's state directory.
+        #[arg(long, value_name = "DIR", default_value = ".wid/sandbox")]
+        dir: PathBuf,
+        /// Also create the clusters this plan declares.
+        #[arg(long, value_name = "PATH")]
+        plan: Option<PathBuf>,
+    },
+    /// Load Kubernetes manifests (multi-document YAML) into a sandbox cluster, creating
+    /// the cluster and missing namespaces.
+    Load {
+        /// YAML files to load.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The sandbox's state directory.
+        #[arg(long, value_name = "DIR", default_value = ".wid/sandbox")]
+        dir: PathBuf,
+        /// The cluster to load into.
+        #[arg(long, default_value = "sandbox")]
+        cluster: String,
+    },
+}
+
+/// Runs `wid sandbox`.
+pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
+    match args.command {
+        SandboxCommand::Serve { dir, plan } => {
+            let clusters = match plan {
+                Some(path) => sandbox_clusters(&load_checked(&path)?),
+                None => Vec::new(),
+            };
+            let sandbox = Sandbox::start(&dir, &clusters).await.map_err(CliError::sandbox)?;
+            sandbox.write_client_files().map_err(CliError::sandbox)?;
+            eprintln!("sandbox serving {} cluster(s) from {}", sandbox.clusters().count(), dir.display());
+            for name in sandbox.clusters() {
+                eprintln!("  cluster {name}: {}", sandbox.kube_url(name).unwrap_or_default());
+            }
+            eprintln!("  clouds: {}", sandbox.cloud_url());
+            eprintln!("kubectl --kubeconfig {0}/kubeconfig get sa -A   |   . {0}/env && aws iam list-roles", dir.display());
+            eprintln!("press Ctrl-C to stop");
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(|e| CliError::Io(format!("failed to wait for Ctrl-C: {e}")))?;
+            Ok(ExitCode::Success)
+        }
+        SandboxCommand::Load { files, dir, cluster } => {
+            let decl = ClusterDecl {
+                name: cluster.clone(),
+                kind: ClusterKind::Generic,
+                eks: None,
+            };
+            let sandbox = Sandbox::start(&dir, &[decl]).await.map_err(CliError::sandbox)?;
+            let mut loaded = 0;
+            for file in files {
+                let yaml = std::fs::read_to_string(&file)
+                    .map_err(|e| CliError::Io(format!("failed to read {}: {e}", file.display())))?;
+                let ids = wid_sandbox::k8s::load_manifests(sandbox.shared(), &cluster, &yaml)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+                loaded += ids.len();
+            }
+            eprintln!("loaded {loaded} object(s) into sandbox cluster {cluster} ({})", dir.display());
+            Ok(ExitCode::Success)
+        }
+    }
+}

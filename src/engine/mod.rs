@@ -1,0 +1,58 @@
+//! The engine: observing through providers, and executing changes as a dependency graph
+//! with bounded concurrency, retries, and a report of what was done.
+
+mod execute;
+mod retry;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use execute::{Outcome, Progress, Report, Step, execute};
+pub use retry::RetryPolicy;
+use wid_core::{Observed, Owner, Provider, ProviderError, Resource};
+
+/// The providers of one run, by the id prefix they serve (`k8s`, `aws`).
+#[derive(Clone, Default)]
+pub struct Providers {
+    by_name: BTreeMap<String, Arc<dyn Provider>>,
+}
+
+impl Providers {
+    /// Registers a provider under its name.
+    pub fn add(&mut self, provider: Arc<dyn Provider>) {
+        self.by_name.insert(provider.name().to_owned(), provider);
+    }
+
+    /// The provider serving ids with this prefix.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.by_name.get(name)
+    }
+
+    /// Observes every desired resource, each provider with its whole share at once (so it
+    /// can batch), all providers concurrently.
+    pub async fn observe(&self, desired: &[Resource], owner: &Owner) -> Result<Observed, ProviderError> {
+        let mut by_provider: BTreeMap<&str, Vec<&Resource>> = BTreeMap::new();
+        for r in desired {
+            by_provider.entry(r.id.provider()).or_default().push(r);
+        }
+        let mut calls = Vec::new();
+        for (name, provider) in &self.by_name {
+            let wanted = by_provider.remove(name.as_str()).unwrap_or_default();
+            if wanted.is_empty() && !owner.prune {
+                continue;
+            }
+            calls.push(async move { provider.observe(&wanted, owner).await });
+        }
+        if let Some((name, _)) = by_provider.into_iter().next() {
+            return Err(ProviderError::new(
+                wid_core::ErrorKind::Invalid,
+                format!("no provider serves {name} resources in this run"),
+            ));
+        }
+        let mut observed = Observed::default();
+        for result in futures::future::join_all(calls).await {
+            observed.extend(result?);
+        }
+        Ok(observed)
+    }
+}

@@ -1,0 +1,5 @@
+//! The resource model: compiling a validated plan into the resources it wants.
+
+mod compile;
+
+pub use compile::{Desired, Issuers, compile, offline_issuers};

@@ -1,0 +1,266 @@
+//! Reading plan files: one file or a directory of `*.toml`, each parsed with spans, each
+//! cluster and workload deserialized on its own so that one bad entry does not hide the
+//! problems of the others.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
+use toml_edit::{Item, Table};
+
+use super::diagnostic::{Diagnostics, PlanDiagnostic, SourceFile};
+use super::spec::{AwsSettings, ClusterSpec, WorkloadSpec};
+
+/// A cluster or workload entry as read, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Entry<T> {
+    /// The deserialized entry.
+    pub spec: T,
+    /// Its file.
+    pub file: SourceFile,
+    /// Its table, for locating fields.
+    pub table: Table,
+    /// The span of its header or first key.
+    pub span: Range<usize>,
+    /// The directory of its file (relative paths in it are relative to this).
+    pub dir: PathBuf,
+}
+
+impl<T> Entry<T> {
+    /// `file:line:col` of the entry.
+    pub fn origin(&self) -> String {
+        self.file.location(self.span.start)
+    }
+}
+
+/// Everything read from the plan's files, before cross-file validation.
+#[derive(Debug, Default)]
+pub struct Raw {
+    /// `(name, where)` per file that declares one.
+    pub names: Vec<(String, SourceFile, Range<usize>)>,
+    /// Clusters by name, in file order (duplicates kept for the duplicate check).
+    pub clusters: Vec<(String, Entry<ClusterSpec>)>,
+    /// Workloads in file order.
+    pub workloads: Vec<Entry<WorkloadSpec>>,
+    /// AWS settings, merged.
+    pub aws: AwsSettings,
+    /// The files read.
+    pub files: Vec<SourceFile>,
+}
+
+const TOP_KEYS: &[&str] = &["version", "name", "clusters", "aws", "workload"];
+
+/// Reads `path` (a file, or a directory whose `*.toml` files are read in name order).
+pub fn read(path: &Path, diags: &mut Diagnostics) -> Raw {
+    let mut raw = Raw::default();
+    let files = match plan_files(path) {
+        Ok(files) => files,
+        Err(message) => {
+            diags.push(PlanDiagnostic::general(message));
+            return raw;
+        }
+    };
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => {
+                diags.push(PlanDiagnostic::general(format!(
+                    "failed to read {}: {e}",
+                    file.display()
+                )));
+                continue;
+            }
+        };
+        let source = SourceFile {
+            path: file.display().to_string(),
+            text: Arc::new(text),
+        };
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        read_file(&source, dir, &mut raw, diags);
+        raw.files.push(source);
+    }
+    raw
+}
+
+fn plan_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("failed to read plan {}: {e}", path.display()))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| format!("failed to read plan directory {}: {e}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("no *.toml plan files in {}", path.display()));
+    }
+    Ok(files)
+}
+
+fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnostics) {
+    let doc = match toml_edit::Document::parse(file.text.as_str().to_owned()) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim_end().to_owned();
+            diags.push(PlanDiagnostic::at(file, span, format!("invalid TOML: {message}")));
+            return;
+        }
+    };
+    let root = doc.as_table();
+    for (key, _) in root.iter() {
+        if !TOP_KEYS.contains(&key) {
+            let span = root
+                .key(key)
+                .and_then(toml_edit::Key::span)
+                .unwrap_or(0..0);
+            diags.push(
+                PlanDiagnostic::at(file, span, format!("unknown key `{key}`"))
+                    .label("not a plan field")
+                    .help(format!("the top level takes {}", TOP_KEYS.join(", "))),
+            );
+        }
+    }
+    let whole = 0..file.text.len().min(1);
+    match root.get("version") {
+        None => diags.push(
+            PlanDiagnostic::at(file, whole.clone(), "missing `version`")
+                .help("start the file with `version = 1`"),
+        ),
+        Some(item) => {
+            if item.as_integer() != Some(1) {
+                let span = item.span().unwrap_or(whole.clone());
+                diags.push(
+                    PlanDiagnostic::at(file, span, "unsupported plan version")
+                        .label("expected 1")
+                        .help("this wid reads `version = 1` plans"),
+                );
+            }
+        }
+    }
+    if let Some(item) = root.get("name") {
+        let span = item.span().unwrap_or(whole.clone());
+        match item.as_str() {
+            Some(name) => raw.names.push((name.to_owned(), file.clone(), span)),
+            None => diags.push(PlanDiagnostic::at(file, span, "`name` must be a string")),
+        }
+    }
+    if let Some(item) = root.get("aws") {
+        if let Some(settings) = deserialize::<AwsSettings>(item, file, diags, whole.clone()) {
+            raw.aws.profiles.extend(settings.profiles);
+        }
+    }
+    if let Some(item) = root.get("clusters") {
+        match item.as_table_like() {
+            Some(clusters) => {
+                for (name, item) in clusters.iter() {
+                    let span = clusters
+                        .get_key_value(name)
+                        .and_then(|(k, _)| k.span())
+                        .or_else(|| item.span())
+                        .unwrap_or(whole.clone());
+                    if let Some(spec) = deserialize::<ClusterSpec>(item, file, diags, span.clone()) {
+                        raw.clusters.push((
+                            name.to_owned(),
+                            Entry {
+                                spec,
+                                file: file.clone(),
+                                table: as_table(item),
+                                span,
+                                dir: dir.clone(),
+                            },
+                        ));
+                    }
+                }
+            }
+            None => diags.push(PlanDiagnostic::at(
+                file,
+                item.span().unwrap_or(whole.clone()),
+                "`clusters` must be a table of clusters: [clusters.NAME]",
+            )),
+        }
+    }
+    if let Some(item) = root.get("workload") {
+        match item.as_array_of_tables() {
+            Some(tables) => {
+                for table in tables.iter() {
+                    let span = table.span().unwrap_or(whole.clone());
+                    let item = Item::Table(table.clone());
+                    if let Some(spec) = deserialize::<WorkloadSpec>(&item, file, diags, span.clone()) {
+                        raw.workloads.push(Entry {
+                            spec,
+                            file: file.clone(),
+                            table: table.clone(),
+                            span,
+                            dir: dir.clone(),
+                        });
+                    }
+                }
+            }
+            None => diags.push(
+                PlanDiagnostic::at(
+                    file,
+                    item.span().unwrap_or(whole),
+                    "`workload` must be an array of tables",
+                )
+                .help("write each workload as a [[workload]] section"),
+            ),
+        }
+    }
+}
+
+fn as_table(item: &Item) -> Table {
+    match item {
+        Item::Table(t) => t.clone(),
+        Item::Value(toml_edit::Value::InlineTable(t)) => t.clone().into_table(),
+        _ => Table::new(),
+    }
+}
+
+/// Deserializes one entry; a serde error becomes a located diagnostic.
+fn deserialize<T: for<'de> Deserialize<'de>>(
+    item: &Item,
+    file: &SourceFile,
+    diags: &mut Diagnostics,
+    fallback: Range<usize>,
+) -> Option<T> {
+    let value = match item.clone().into_value() {
+        Ok(value) => value,
+        Err(item) => {
+            diags.push(PlanDiagnostic::at(
+                file,
+                item.span().unwrap_or(fallback),
+                "expected a table",
+            ));
+            return None;
+        }
+    };
+    match T::deserialize(value.into_deserializer()) {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            let span = e.span().unwrap_or(fallback);
+            let (message, help) = explain_serde(e.message());
+            let mut d = PlanDiagnostic::at(file, span, message);
+            if let Some(help) = help {
+                d = d.help(help);
+            }
+            diags.push(d);
+            None
+        }
+    }
+}
+
+/// Serde's messages are fine but terse; split "expected one of" lists into a hint.
+fn explain_serde(message: &str) -> (String, Option<String>) {
+    let message = message.trim_end();
+    if let Some((head, tail)) = message.split_once(", expected ") {
+        let tail = tail.trim_start_matches("one of ");
+        return (head.to_owned(), Some(format!("expected {tail}")));
+    }
+    (message.to_owned(), None)
+}

@@ -1,0 +1,339 @@
+//! Plan validation: every rule a cluster, a workload or the plan as a whole must satisfy
+//! before wid makes a single network call. All problems are collected, never just the
+//! first.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use wid_core::names;
+
+use super::diagnostic::{Diagnostics, PlanDiagnostic};
+use super::load::{Entry, Raw};
+use super::spec::{ClusterKind, ClusterSpec, WorkloadSpec};
+use super::toml_spans::{Seg, key_span, segs, value_span};
+
+static ACCOUNT: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{12}$"));
+static REGION: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$"));
+static EKS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$"));
+static PROJECT: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"));
+static DIGITS: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{1,20}$"));
+static GUID: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+});
+static RESOURCE_GROUP: LazyLock<Regex> = LazyLock::new(|| re(r"^[-\w._()]{0,89}[-\w_()]$"));
+static AKS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$|^[a-zA-Z0-9]$"));
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("validation regexes are valid")
+}
+
+/// Which optional cluster fields each kind takes, and which it requires.
+fn cluster_fields(kind: ClusterKind) -> (&'static [&'static str], &'static [&'static str]) {
+    match kind {
+        ClusterKind::Generic => (&[], &[]),
+        ClusterKind::Eks => (&["name", "account", "region"], &["name", "account", "region"]),
+        ClusterKind::Gke => (
+            &["name", "project", "project_number", "location"],
+            &["project", "project_number"],
+        ),
+        ClusterKind::Aks => (
+            &["name", "subscription", "resource_group"],
+            &["name", "subscription", "resource_group"],
+        ),
+    }
+}
+
+const CLOUD_FIELDS: &[&str] = &[
+    "name",
+    "account",
+    "region",
+    "project",
+    "project_number",
+    "location",
+    "subscription",
+    "resource_group",
+];
+
+fn cloud_field(spec: &ClusterSpec, field: &str) -> Option<&str> {
+    match field {
+        "name" => spec.name.as_deref(),
+        "account" => spec.account.as_deref(),
+        "region" => spec.region.as_deref(),
+        "project" => spec.project.as_deref(),
+        "project_number" => spec.project_number.as_deref(),
+        "location" => spec.location.as_deref(),
+        "subscription" => spec.subscription.as_deref(),
+        "resource_group" => spec.resource_group.as_deref(),
+        _ => None,
+    }
+}
+
+/// Checks one cluster entry.
+pub fn cluster(name: &str, entry: &Entry<ClusterSpec>, diags: &mut Diagnostics) {
+    let spec = &entry.spec;
+    let at = |path: &[&str]| value_span(&entry.table, &segs(path, []), entry.span.clone());
+    let key_at = |path: &[&str]| key_span(&entry.table, &segs(path, []), entry.span.clone());
+    if let Some(why) = names::dns1123_label(name) {
+        diags.push(
+            PlanDiagnostic::at(&entry.file, entry.span.clone(), format!("invalid cluster name `{name}`: {why}"))
+                .help("cluster names are used in resource ids and must be DNS-1123 labels"),
+        );
+    }
+    let kind = spec.kind.as_str();
+    let (allowed, required) = cluster_fields(spec.kind);
+    for field in CLOUD_FIELDS {
+        if cloud_field(spec, field).is_some() && !allowed.contains(field) {
+            diags.push(
+                PlanDiagnostic::at(&entry.file, key_at(&[field]), format!("`{field}` does not apply to {kind} clusters"))
+                    .label("not a field of this kind")
+                    .help(if allowed.is_empty() {
+                        format!("{kind} clusters take only context, kubeconfig, issuer, create_namespaces and harden_default_service_accounts")
+                    } else {
+                        format!("{kind} clusters take {}", allowed.join(", "))
+                    }),
+            );
+        }
+    }
+    for field in required {
+        if cloud_field(spec, field).is_none() {
+            diags.push(
+                PlanDiagnostic::at(&entry.file, entry.span.clone(), format!("{kind} cluster `{name}` needs `{field}`"))
+                    .label("declared here"),
+            );
+        }
+    }
+    let mut check = |field: &str, ok: &Regex, what: &str| {
+        if let Some(v) = cloud_field(spec, field) {
+            if allowed.contains(&field) && !ok.is_match(v) {
+                diags.push(
+                    PlanDiagnostic::at(&entry.file, at(&[field]), format!("invalid {field} `{v}`"))
+                        .label(format!("expected {what}")),
+                );
+            }
+        }
+    };
+    check("account", &ACCOUNT, "a 12-digit AWS account id");
+    check("region", &REGION, "an AWS region such as us-east-1");
+    check("project", &PROJECT, "a GCP project id: 6-30 lowercase letters, digits and hyphens");
+    check("project_number", &DIGITS, "the numeric GCP project number");
+    check("subscription", &GUID, "an Azure subscription GUID");
+    check("resource_group", &RESOURCE_GROUP, "an Azure resource group name (1-90 characters)");
+    match spec.kind {
+        ClusterKind::Eks => check("name", &EKS_NAME, "an EKS cluster name (letters, digits, - and _, up to 100)"),
+        ClusterKind::Aks => check("name", &AKS_NAME, "an AKS cluster name (letters, digits, - and _, up to 63)"),
+        ClusterKind::Gke => check("name", &AKS_NAME, "a GKE cluster name"),
+        ClusterKind::Generic => {}
+    }
+    if let Some(issuer) = &spec.issuer {
+        if let Some(why) = issuer_problem(issuer) {
+            diags.push(PlanDiagnostic::at(&entry.file, at(&["issuer"]), format!("invalid issuer `{issuer}`: {why}")));
+        }
+    }
+}
+
+/// Why an OIDC issuer URL is unusable, if it is.
+pub fn issuer_problem(issuer: &str) -> Option<&'static str> {
+    let Some(rest) = issuer.strip_prefix("https://") else {
+        return Some("must start with https://");
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return Some("must name a host");
+    }
+    if rest.contains(['?', '#', ' ']) {
+        return Some("must not contain a query, a fragment or spaces");
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.contains(':') {
+        return Some("must not contain a port");
+    }
+    None
+}
+
+/// The annotations cloud blocks write on the KSA; the plan may not set them by hand.
+const CLOUD_ANNOTATIONS: &[(&str, &str)] = &[
+    ("eks.amazonaws.com/role-arn", "aws"),
+    ("iam.gke.io/gcp-service-account", "gcp"),
+    ("azure.workload.identity/client-id", "azure"),
+];
+
+/// Checks one workload entry on its own (references to clusters are checked in `plan`).
+pub fn workload(entry: &Entry<WorkloadSpec>, clusters: &BTreeMap<String, ClusterKind>, diags: &mut Diagnostics) {
+    let spec = &entry.spec;
+    let file = &entry.file;
+    let at = |path: Vec<Seg>| value_span(&entry.table, &path, entry.span.clone());
+    let key_at = |path: Vec<Seg>| key_span(&entry.table, &path, entry.span.clone());
+    match clusters.get(&spec.cluster) {
+        None => {
+            let declared: Vec<&str> = clusters.keys().map(String::as_str).collect();
+            diags.push(
+                PlanDiagnostic::at(file, at(segs(&["cluster"], [])), format!("cluster `{}` is not declared", spec.cluster))
+                    .label("undeclared cluster")
+                    .help(if declared.is_empty() {
+                        "declare it in a [clusters.NAME] section".to_owned()
+                    } else {
+                        format!("declared clusters: {}", declared.join(", "))
+                    }),
+            );
+        }
+        Some(kind) => {
+            if spec.aws.is_some() && *kind != ClusterKind::Eks {
+                diags.push(
+                    PlanDiagnostic::at(file, key_at(segs(&["aws"], [])), format!("an aws block needs an eks cluster, and `{}` is {}", spec.cluster, kind.as_str()))
+                        .help("IRSA and EKS Pod Identity are EKS features; use the block of this cluster's cloud"),
+                );
+            }
+        }
+    }
+    if let Some(why) = names::dns1123_label(&spec.namespace) {
+        diags.push(
+            PlanDiagnostic::at(file, at(segs(&["namespace"], [])), format!("invalid namespace `{}`: {why}", spec.namespace))
+                .label("not a DNS-1123 label"),
+        );
+    }
+    if let Some(why) = names::dns1123_subdomain(&spec.service_account) {
+        diags.push(
+            PlanDiagnostic::at(file, at(segs(&["service_account"], [])), format!("invalid service account name `{}`: {why}", spec.service_account))
+                .label("not a DNS-1123 subdomain"),
+        );
+    } else if wid_kubernetes::role_name(&spec.service_account).len() > 253 {
+        diags.push(PlanDiagnostic::at(
+            file,
+            at(segs(&["service_account"], [])),
+            "service account name too long for its Role name (wid-NAME must fit in 253 characters)",
+        ));
+    }
+    for (key, value) in &spec.labels {
+        let reserved = key == wid_core::MANAGED_BY_KEY || key == wid_core::PLAN_KEY;
+        if reserved {
+            diags.push(
+                PlanDiagnostic::at(file, key_at(segs(&["labels", key], [])), format!("label `{key}` is reserved for wid's ownership marks"))
+                    .help("wid sets it on every object it creates; remove it from the plan"),
+            );
+        } else if let Some(why) = names::qualified_key(key) {
+            diags.push(PlanDiagnostic::at(file, key_at(segs(&["labels", key], [])), format!("invalid label key `{key}`: {why}")));
+        }
+        if let Some(why) = names::label_value(value) {
+            diags.push(PlanDiagnostic::at(file, at(segs(&["labels", key], [])), format!("invalid value for label `{key}`: {why}")));
+        }
+    }
+    for key in spec.annotations.keys() {
+        if let Some(why) = names::qualified_key(key) {
+            diags.push(PlanDiagnostic::at(file, key_at(segs(&["annotations", key], [])), format!("invalid annotation key `{key}`: {why}")));
+        }
+        if let Some((_, block)) = CLOUD_ANNOTATIONS.iter().find(|(k, _)| k == key) {
+            diags.push(
+                PlanDiagnostic::at(file, key_at(segs(&["annotations", key], [])), format!("annotation `{key}` is written by wid from the {block} block"))
+                    .help(format!("declare the identity in `{block}.*` instead of annotating by hand")),
+            );
+        }
+    }
+    if let Some(block) = &spec.kubernetes {
+        for issue in wid_kubernetes::validate_rules(&block.rules) {
+            let index = issue.index.to_string();
+            let path = segs(&["kubernetes", "rules"], [index.as_str(), issue.field]);
+            diags.push(PlanDiagnostic::at(file, at(path), format!("invalid RBAC rule: {}", issue.message)));
+        }
+    }
+    if let Some(block) = &spec.aws {
+        for issue in wid_aws::validate_block(block, &entry.dir) {
+            diags.push(field_issue(entry, &issue));
+        }
+    }
+    for (block, cloud) in [("gcp", spec.gcp.is_some()), ("azure", spec.azure.is_some())] {
+        if cloud {
+            let provider = if block == "gcp" { "GKE" } else { "AKS" };
+            diags.push(
+                PlanDiagnostic::at(file, key_at(segs(&[block], [])), format!("the {block} block needs the {provider} provider, which this version of wid does not include"))
+                    .label("not supported yet")
+                    .help("remove the block; wid will not silently ignore it"),
+            );
+        }
+    }
+}
+
+/// A provider's field problem, located under the workload's `aws` block.
+pub fn field_issue(entry: &Entry<WorkloadSpec>, issue: &wid_aws::FieldIssue) -> PlanDiagnostic {
+    let path = segs(&["aws"], issue.path.iter().map(String::as_str));
+    let span = value_span(&entry.table, &path, entry.span.clone());
+    let mut d = PlanDiagnostic::at(&entry.file, span, issue.message.clone());
+    if let Some(help) = &issue.help {
+        d = d.help(help.clone());
+    }
+    d
+}
+
+/// Cross-file rules: one name, no cluster declared twice, no KSA declared twice.
+pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Option<String> {
+    let mut name: Option<&(String, super::SourceFile, Range<usize>)> = None;
+    for entry in &raw.names {
+        match name {
+            None => name = Some(entry),
+            Some(first) if first.0 != entry.0 => diags.push(
+                PlanDiagnostic::at(&entry.1, entry.2.clone(), format!("plan name `{}` differs from `{}`", entry.0, first.0))
+                    .help(format!("all files of a plan share one name; `{}` is set at {}", first.0, first.1.location(first.2.start))),
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some((n, file, span)) = name {
+        if let Some(why) = names::label_value(n).or_else(|| n.is_empty().then(|| "must not be empty".to_owned())) {
+            diags.push(PlanDiagnostic::at(file, span.clone(), format!("invalid plan name `{n}`: {why}")).help("the name is written as a label value on every object wid creates"));
+        }
+    } else if !raw.files.is_empty() {
+        diags.push(PlanDiagnostic::general("the plan has no `name`").help("add `name = \"TEAM\"` to one of its files: it is the ownership scope of everything wid creates"));
+    }
+    let mut seen: BTreeMap<&str, &Entry<ClusterSpec>> = BTreeMap::new();
+    for (cluster_name, entry) in &raw.clusters {
+        if let Some(first) = seen.get(cluster_name.as_str()) {
+            diags.push(
+                PlanDiagnostic::at(&entry.file, entry.span.clone(), format!("cluster `{cluster_name}` is declared twice"))
+                    .label("second declaration")
+                    .help(format!("first declared at {}", first.origin())),
+            );
+        } else {
+            seen.insert(cluster_name, entry);
+        }
+    }
+    let mut ksas: BTreeMap<(&str, &str, &str), &Entry<WorkloadSpec>> = BTreeMap::new();
+    for entry in &raw.workloads {
+        let s = &entry.spec;
+        let key = (s.cluster.as_str(), s.namespace.as_str(), s.service_account.as_str());
+        if let Some(first) = ksas.get(&key) {
+            let span = value_span(&entry.table, &segs(&["service_account"], []), entry.span.clone());
+            diags.push(
+                PlanDiagnostic::at(&entry.file, span, format!("service account {}/{} in cluster `{}` is declared twice", s.namespace, s.service_account, s.cluster))
+                    .label("second declaration")
+                    .help(format!("first declared at {}; a KSA belongs to one workload", first.origin())),
+            );
+        } else {
+            ksas.insert(key, entry);
+        }
+    }
+    name.map(|n| n.0.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuers() {
+        assert!(issuer_problem("https://oidc.eks.us-east-1.amazonaws.com/id/ABC").is_none());
+        assert!(issuer_problem("http://x").is_some());
+        assert!(issuer_problem("https://x:443/").is_some());
+        assert!(issuer_problem("https://x/?a=b").is_some());
+        assert!(issuer_problem("https://").is_some());
+    }
+
+    #[test]
+    fn regions_and_accounts() {
+        assert!(REGION.is_match("us-east-1"));
+        assert!(REGION.is_match("us-gov-west-1"));
+        assert!(REGION.is_match("ap-southeast-2"));
+        assert!(!REGION.is_match("useast1"));
+        assert!(ACCOUNT.is_match("111122223333"));
+        assert!(!ACCOUNT.is_match("11112222333"));
+    }
+}

@@ -1,0 +1,164 @@
+//! A session: a validated plan, the providers that serve it (real, or pointed at the
+//! embedded sandbox), and the plan step (discover issuers, compile, observe, diff).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wid_aws::{AwsOptions, AwsProvider, EksCluster};
+use wid_core::{CallCounter, Change, Owner, ProviderError};
+use wid_kubernetes::{ClusterConn, KubernetesProvider};
+use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, EksDecl, Sandbox};
+
+use crate::cli::CliError;
+use crate::engine::Providers;
+use crate::model::{self, Desired, Issuers};
+use crate::plan::{ClusterKind, Plan};
+
+/// Where the providers point.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// Run against the embedded sandbox with state in this directory.
+    pub sandbox: Option<PathBuf>,
+    /// Send AWS calls here instead of AWS (or the sandbox): an emulator such as moto.
+    pub aws_endpoint: Option<String>,
+}
+
+/// The sandbox's view of a plan's clusters.
+pub fn sandbox_clusters(plan: &Plan) -> Vec<ClusterDecl> {
+    plan.clusters
+        .iter()
+        .map(|(name, c)| ClusterDecl {
+            name: name.clone(),
+            kind: match c.spec.kind {
+                ClusterKind::Gke => SandboxKind::Gke,
+                ClusterKind::Eks => SandboxKind::Eks,
+                ClusterKind::Aks => SandboxKind::Aks,
+                ClusterKind::Generic => SandboxKind::Generic,
+            },
+            eks: (c.spec.kind == ClusterKind::Eks).then(|| EksDecl {
+                account: c.spec.account.clone().unwrap_or_default(),
+                region: c.spec.region.clone().unwrap_or_default(),
+                name: c.spec.name.clone().unwrap_or_default(),
+            }),
+        })
+        .collect()
+}
+
+/// The plan's result: what is wanted and what must change.
+#[derive(Debug)]
+pub struct Planned {
+    /// The desired resources.
+    pub desired: Desired,
+    /// Every change, no-ops included, sorted by id.
+    pub changes: Vec<Change>,
+}
+
+/// A plan with its providers.
+pub struct Session {
+    /// The validated plan.
+    pub plan: Plan,
+    /// Every API call the providers make.
+    pub counter: CallCounter,
+    /// The providers by id prefix.
+    pub providers: Providers,
+    /// The Kubernetes provider (audit and token use it directly).
+    pub kubernetes: Arc<KubernetesProvider>,
+    aws: Option<Arc<AwsProvider>>,
+    sandbox: Option<Sandbox>,
+}
+
+impl Session {
+    /// Connects the providers the plan needs. With a sandbox target, starts the sandbox
+    /// with the plan's clusters first.
+    pub async fn open(plan: Plan, target: &Target) -> Result<Self, CliError> {
+        let counter = CallCounter::default();
+        let sandbox = match &target.sandbox {
+            Some(dir) => Some(Sandbox::start(dir, &sandbox_clusters(&plan)).await.map_err(CliError::sandbox)?),
+            None => None,
+        };
+        let conns: BTreeMap<String, ClusterConn> = plan
+            .clusters
+            .iter()
+            .map(|(name, c)| {
+                let conn = match &sandbox {
+                    Some(s) => ClusterConn::Url(s.kube_url(name).unwrap_or_default()),
+                    None => ClusterConn::Kubeconfig {
+                        path: c.spec.kubeconfig.as_ref().map(|p| c.dir.join(p)),
+                        context: c.spec.context.clone(),
+                    },
+                };
+                (name.clone(), conn)
+            })
+            .collect();
+        let kubernetes = Arc::new(KubernetesProvider::connect(conns, counter.clone()).await?);
+        let mut providers = Providers::default();
+        providers.add(kubernetes.clone());
+        let aws = if plan.workloads.iter().any(|w| w.spec.aws.is_some()) {
+            let opts = AwsOptions {
+                endpoint_url: target.aws_endpoint.clone().or_else(|| sandbox.as_ref().map(Sandbox::cloud_url)),
+                sandbox: sandbox.is_some() && target.aws_endpoint.is_none(),
+                profiles: plan.aws.profiles.clone(),
+            };
+            let aws = Arc::new(AwsProvider::new(opts, counter.clone()).await?);
+            providers.add(aws.clone());
+            Some(aws)
+        } else {
+            None
+        };
+        Ok(Self {
+            plan,
+            counter,
+            providers,
+            kubernetes,
+            aws,
+            sandbox,
+        })
+    }
+
+    /// The running sandbox, if the session uses one.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// The ownership scope.
+    pub fn owner(&self, prune: bool) -> Owner {
+        Owner {
+            plan: self.plan.name.clone(),
+            prune,
+        }
+    }
+
+    /// Asks the clouds for the OIDC issuers the plan does not spell out (one
+    /// `eks:DescribeCluster` per EKS cluster with AWS workloads).
+    pub async fn issuers(&self) -> Result<Issuers, ProviderError> {
+        let mut issuers = Issuers::new();
+        for (name, c) in &self.plan.clusters {
+            if let Some(issuer) = &c.spec.issuer {
+                issuers.insert(name.clone(), issuer.clone());
+                continue;
+            }
+            let needs = self.plan.workloads_of(name).any(|w| w.spec.aws.is_some());
+            if let (ClusterKind::Eks, true, Some(aws)) = (c.spec.kind, needs, &self.aws) {
+                let cluster = EksCluster {
+                    plan_name: name.clone(),
+                    account: c.spec.account.clone().unwrap_or_default(),
+                    region: c.spec.region.clone().unwrap_or_default(),
+                    eks_name: c.spec.name.clone().unwrap_or_default(),
+                    issuer: None,
+                };
+                issuers.insert(name.clone(), aws.discover_issuer(&cluster).await?);
+            }
+        }
+        Ok(issuers)
+    }
+
+    /// Discovers issuers, compiles, observes and diffs.
+    pub async fn plan(&self, prune: bool) -> Result<Planned, CliError> {
+        let issuers = self.issuers().await?;
+        let desired = model::compile(&self.plan, &issuers).map_err(CliError::Plan)?;
+        let observed = self.providers.observe(&desired.resources, &self.owner(prune)).await?;
+        let changes = wid_core::diff(&desired.resources, &observed, prune);
+        Ok(Planned { desired, changes })
+    }
+}
