@@ -1,0 +1,296 @@
+//! Applying IAM OIDC provider changes (shared: created when missing, given wid's audience,
+//! deleted only when this plan owns it) and EKS Pod Identity association changes (never a
+//! blind create: an existing association for the KSA is taken over).
+
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+use wid_core::{
+    Change, ChangeKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Outputs, Owner, Ownership, PLAN_KEY,
+    ProviderError, Reason,
+};
+
+use crate::apply_role::{not_applicable, refuse};
+use crate::client::AwsProvider;
+use crate::error::{Call, code_of, is_not_found};
+use crate::ids;
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl AwsProvider {
+    pub(crate) async fn apply_oidc(
+        &self,
+        change: &Change,
+        owner: &Owner,
+    ) -> Result<Outputs, ProviderError> {
+        let id = &change.id;
+        let account_id = ids::account_of(id);
+        let host_path = ids::oidc_host_path(id);
+        let account = self.account(account_id).await?;
+        let arn = self
+            .known_arn(id)
+            .unwrap_or_else(|| ids::oidc_arn("aws", id));
+        let call = |op: &'static str, verb: &str| {
+            Call::new(
+                op,
+                format!("{verb} OIDC provider {host_path} in account {account_id}"),
+                &arn,
+            )
+            .id(id)
+        };
+        let want = strings(change.desired_attr("client_ids"));
+        match change.kind {
+            ChangeKind::Create => {
+                let c = call("iam:CreateOpenIDConnectProvider", "create");
+                self.counter.count(c.op);
+                let mut req = account
+                    .iam
+                    .create_open_id_connect_provider()
+                    .url(format!("https://{host_path}"))
+                    .set_client_id_list(Some(want));
+                for (k, v) in [
+                    (MANAGED_BY_KEY, MANAGED_BY_VALUE),
+                    (PLAN_KEY, owner.plan.as_str()),
+                ] {
+                    req = req.tags(
+                        Tag::builder()
+                            .key(k)
+                            .value(v)
+                            .build()
+                            .expect("a tag with key and value set always builds"),
+                    );
+                }
+                match req.send().await {
+                    Ok(out) => {
+                        let arn = out
+                            .open_id_connect_provider_arn()
+                            .unwrap_or(&arn)
+                            .to_owned();
+                        self.remember_arn(id, &arn);
+                        Ok(Outputs::from([("arn".to_owned(), arn)]))
+                    }
+                    // Another plan created it since observe: it is shared, so use it.
+                    Err(e) if code_of(&e) == Some("EntityAlreadyExists") => {
+                        Ok(Outputs::from([("arn".to_owned(), arn.clone())]))
+                    }
+                    Err(e) => Err(c.fail(&e)),
+                }
+            }
+            ChangeKind::Update => {
+                if change.observed.as_ref().map(|o| &o.ownership) != Some(&Ownership::Ours) {
+                    return Err(refuse(change, "update"));
+                }
+                let have = strings(
+                    change
+                        .observed
+                        .as_ref()
+                        .and_then(|o| o.attrs.get("client_ids")),
+                );
+                // Only add: other audiences on the provider may be someone else's.
+                for client in want.iter().filter(|c| !have.contains(c)) {
+                    let c = call(
+                        "iam:AddClientIDToOpenIDConnectProvider",
+                        &format!("add audience {client} to"),
+                    );
+                    self.counter.count(c.op);
+                    account
+                        .iam
+                        .add_client_id_to_open_id_connect_provider()
+                        .open_id_connect_provider_arn(&arn)
+                        .client_id(client)
+                        .send()
+                        .await
+                        .map_err(|e| c.fail(&e))?;
+                }
+                Ok(Outputs::from([("arn".to_owned(), arn.clone())]))
+            }
+            ChangeKind::Delete => {
+                if change.observed.as_ref().map(|o| &o.ownership) != Some(&Ownership::Ours) {
+                    return Err(refuse(change, "delete"));
+                }
+                let c = call("iam:DeleteOpenIDConnectProvider", "delete");
+                self.counter.count(c.op);
+                match account
+                    .iam
+                    .delete_open_id_connect_provider()
+                    .open_id_connect_provider_arn(&arn)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(Outputs::new()),
+                    Err(e) if is_not_found(&e) => Ok(Outputs::new()),
+                    Err(e) => Err(c.fail(&e)),
+                }
+            }
+            ChangeKind::NoOp | ChangeKind::Conflict => Err(not_applicable(change)),
+        }
+    }
+
+    pub(crate) async fn apply_association(
+        &self,
+        change: &Change,
+        owner: &Owner,
+    ) -> Result<Outputs, ProviderError> {
+        let id = &change.id;
+        let (account_id, region, cluster, ns, ksa) =
+            (id.part(0), id.part(1), id.part(2), id.part(3), id.part(4));
+        let eks = self.account(account_id).await?.eks(region);
+        let cluster_arn = ids::cluster_arn(account_id, region, cluster);
+        let call = |op: &'static str, verb: &str| {
+            Call::new(
+                op,
+                format!("{verb} the pod identity association of {ns}/{ksa} on EKS cluster {cluster} in account {account_id}"),
+                &cluster_arn,
+            )
+            .id(id)
+        };
+        let role_arn = change
+            .desired_attr("role_arn")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let (mut assoc_id, mut ownership, mut live_role) = (
+            self.association_ids
+                .lock()
+                .expect("association id cache lock is never poisoned")
+                .get(id)
+                .cloned(),
+            change.observed.as_ref().map(|o| o.ownership.clone()),
+            change
+                .observed
+                .as_ref()
+                .and_then(|o| o.attrs.get("role_arn"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        );
+        match change.kind {
+            ChangeKind::Create => {
+                let c = call("eks:CreatePodIdentityAssociation", "create");
+                self.counter.count(c.op);
+                let created = eks
+                    .create_pod_identity_association()
+                    .cluster_name(cluster)
+                    .namespace(ns)
+                    .service_account(ksa)
+                    .role_arn(&role_arn)
+                    .tags(MANAGED_BY_KEY, MANAGED_BY_VALUE)
+                    .tags(PLAN_KEY, &owner.plan)
+                    .send()
+                    .await;
+                match created {
+                    Ok(out) => {
+                        let arn = out
+                            .association()
+                            .and_then(|a| a.association_arn())
+                            .unwrap_or_default()
+                            .to_owned();
+                        self.remember_arn(id, &arn);
+                        return Ok(Outputs::from([("arn".to_owned(), arn)]));
+                    }
+                    // It exists after all (eventual consistency after a delete, or made
+                    // since observe): take it over instead of failing or duplicating.
+                    Err(e) if code_of(&e) == Some("ResourceInUseException") => {
+                        let Some(live) = self.find_association(id, &owner.plan).await? else {
+                            return Err(c.fail(&e));
+                        };
+                        assoc_id = Some(live.association_id);
+                        ownership = Some(live.ownership);
+                        live_role = Some(live.role_arn);
+                    }
+                    Err(e) => return Err(c.fail(&e)),
+                }
+            }
+            ChangeKind::Update => {
+                let allowed = ownership == Some(Ownership::Ours)
+                    || (change.reason == Reason::Adopt && ownership == Some(Ownership::Unowned));
+                if !allowed {
+                    return Err(refuse(change, "update"));
+                }
+            }
+            ChangeKind::Delete => {
+                if ownership != Some(Ownership::Ours) {
+                    return Err(refuse(change, "delete"));
+                }
+                let assoc_id = match assoc_id {
+                    Some(a) => a,
+                    None => match self.find_association(id, &owner.plan).await? {
+                        Some(live) => live.association_id,
+                        None => return Ok(Outputs::new()),
+                    },
+                };
+                let c = call("eks:DeletePodIdentityAssociation", "delete");
+                self.counter.count(c.op);
+                return match eks
+                    .delete_pod_identity_association()
+                    .cluster_name(cluster)
+                    .association_id(&assoc_id)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(Outputs::new()),
+                    Err(e) if is_not_found(&e) => Ok(Outputs::new()),
+                    Err(e) => Err(c.fail(&e)),
+                };
+            }
+            ChangeKind::NoOp | ChangeKind::Conflict => return Err(not_applicable(change)),
+        }
+        // Update (or a create that found an existing association): point it at the role
+        // and make sure it carries this plan's marks.
+        if matches!(ownership, Some(Ownership::OtherPlan(_))) {
+            return Err(refuse(change, "take over"));
+        }
+        let assoc_id = match assoc_id {
+            Some(a) => a,
+            None => match self.find_association(id, &owner.plan).await? {
+                Some(live) => {
+                    live_role = Some(live.role_arn);
+                    live.association_id
+                }
+                None => {
+                    return Err(ProviderError::new(
+                        wid_core::ErrorKind::NotFound,
+                        format!("the pod identity association of {ns}/{ksa} on EKS cluster {cluster} disappeared"),
+                    )
+                    .with_resource(id)
+                    .with_hint("run `wid plan` again"));
+                }
+            },
+        };
+        let mut arn = self.known_arn(id).unwrap_or_default();
+        if live_role.as_deref() != Some(role_arn.as_str()) {
+            let c = call("eks:UpdatePodIdentityAssociation", "update");
+            self.counter.count(c.op);
+            let out = eks
+                .update_pod_identity_association()
+                .cluster_name(cluster)
+                .association_id(&assoc_id)
+                .role_arn(&role_arn)
+                .send()
+                .await
+                .map_err(|e| c.fail(&e))?;
+            if let Some(a) = out.association().and_then(|a| a.association_arn()) {
+                arn = a.to_owned();
+            }
+        }
+        if ownership != Some(Ownership::Ours) && !arn.is_empty() {
+            let c = call("eks:TagResource", "tag");
+            self.counter.count(c.op);
+            eks.tag_resource()
+                .resource_arn(&arn)
+                .tags(MANAGED_BY_KEY, MANAGED_BY_VALUE)
+                .tags(PLAN_KEY, &owner.plan)
+                .send()
+                .await
+                .map_err(|e| c.fail(&e))?;
+        }
+        Ok(Outputs::from([("arn".to_owned(), arn)]))
+    }
+}

@@ -1,0 +1,243 @@
+//! The provider value: options, credentials per account, and the SDK clients built from
+//! them (one HTTPS client on rustls with ring, SDK retries off: the engine retries).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls::{Provider as TlsProvider, rustls_provider::CryptoMode};
+use wid_core::{CallCounter, ErrorKind, ProviderError, ResourceId};
+
+use crate::block::EksCluster;
+use crate::error::Call;
+
+/// IAM is global; requests are signed for this region.
+const IAM_REGION: &str = "us-east-1";
+
+/// How the provider reaches AWS.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    /// The endpoint for every AWS API; overrides `AWS_ENDPOINT_URL` (which the SDK reads
+    /// itself when this is `None`).
+    pub endpoint_url: Option<String>,
+    /// Static credentials per account for the sandbox (and other emulators): access key id
+    /// `SANDBOX<account>`, secret `sandbox`. The sandbox derives the account from the key.
+    pub sandbox: bool,
+    /// The named profile to use per account (account id → profile). Accounts without one
+    /// use the default credential chain, checked with `sts:GetCallerIdentity`.
+    pub profiles: BTreeMap<String, String>,
+}
+
+/// The SDK clients for one account.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub iam: aws_sdk_iam::Client,
+    config: SdkConfig,
+}
+
+impl Account {
+    /// An EKS client for `region` with this account's credentials.
+    pub(crate) fn eks(&self, region: &str) -> aws_sdk_eks::Client {
+        let conf = aws_sdk_eks::config::Builder::from(&self.config)
+            .region(Region::new(region.to_owned()))
+            .build();
+        aws_sdk_eks::Client::from_conf(conf)
+    }
+}
+
+/// The AWS provider: IAM OIDC providers, roles and EKS Pod Identity associations.
+#[derive(Debug)]
+pub struct AwsProvider {
+    pub(crate) options: AwsOptions,
+    pub(crate) counter: CallCounter,
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    accounts: tokio::sync::Mutex<BTreeMap<String, Account>>,
+    /// EKS clusters known to the plan (account, region, EKS name): prune scans their
+    /// associations even when no association of the plan remains on them.
+    pub(crate) clusters: Mutex<BTreeSet<(String, String, String)>>,
+    /// Association ids found by observe, so apply need not look them up again.
+    pub(crate) association_ids: Mutex<BTreeMap<ResourceId, String>>,
+    /// ARNs seen by observe (roles, OIDC providers, associations): the live ARN carries
+    /// the partition, which an id alone does not.
+    pub(crate) arns: Mutex<BTreeMap<ResourceId, String>>,
+}
+
+impl AwsProvider {
+    /// A provider with `options`, counting its calls in `counter`. Builds no client yet:
+    /// each account's clients are made (and its credentials checked) on first use.
+    pub async fn new(opts: AwsOptions, counter: CallCounter) -> Result<Self, ProviderError> {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(TlsProvider::Rustls(CryptoMode::Ring))
+            .build_https();
+        Ok(Self {
+            options: opts,
+            counter,
+            http,
+            accounts: tokio::sync::Mutex::new(BTreeMap::new()),
+            clusters: Mutex::new(BTreeSet::new()),
+            association_ids: Mutex::new(BTreeMap::new()),
+            arns: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Tells the provider about the plan's EKS clusters, so prune also looks for this
+    /// plan's Pod Identity associations on clusters the plan no longer associates any KSA
+    /// with. `discover_issuer` records its cluster too.
+    pub fn know_clusters(&self, clusters: &[EksCluster]) {
+        let mut known = self
+            .clusters
+            .lock()
+            .expect("cluster set lock is never poisoned");
+        for c in clusters {
+            known.insert((c.account.clone(), c.region.clone(), c.eks_name.clone()));
+        }
+    }
+
+    /// The cluster's OIDC issuer URL, from `eks:DescribeCluster`.
+    pub async fn discover_issuer(&self, cluster: &EksCluster) -> Result<String, ProviderError> {
+        self.know_clusters(std::slice::from_ref(cluster));
+        let account = self.account(&cluster.account).await?;
+        let call = Call::new(
+            "eks:DescribeCluster",
+            format!(
+                "describe EKS cluster {} in account {} ({})",
+                cluster.eks_name, cluster.account, cluster.region
+            ),
+            crate::ids::cluster_arn(&cluster.account, &cluster.region, &cluster.eks_name),
+        );
+        self.counter.count(call.op);
+        let out = account
+            .eks(&cluster.region)
+            .describe_cluster()
+            .name(&cluster.eks_name)
+            .send()
+            .await
+            .map_err(|e| call.fail(&e))?;
+        out.cluster()
+            .and_then(|c| c.identity())
+            .and_then(|i| i.oidc())
+            .and_then(|o| o.issuer())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "EKS cluster {} in account {} has no OIDC issuer",
+                        cluster.eks_name, cluster.account
+                    ),
+                )
+                .with_operation(call.op)
+                .with_hint("set `issuer` on the cluster in the plan")
+            })
+    }
+
+    /// Remembers the live ARN of a resource.
+    pub(crate) fn remember_arn(&self, id: &ResourceId, arn: &str) {
+        self.arns
+            .lock()
+            .expect("arn cache lock is never poisoned")
+            .insert(id.clone(), arn.to_owned());
+    }
+
+    /// The live ARN of a resource seen by observe or created by apply.
+    pub(crate) fn known_arn(&self, id: &ResourceId) -> Option<String> {
+        self.arns
+            .lock()
+            .expect("arn cache lock is never poisoned")
+            .get(id)
+            .cloned()
+    }
+
+    /// The clients for `account`, built on first use.
+    pub(crate) async fn account(&self, account: &str) -> Result<Account, ProviderError> {
+        let mut accounts = self.accounts.lock().await;
+        if let Some(a) = accounts.get(account) {
+            return Ok(a.clone());
+        }
+        let built = self.build_account(account).await?;
+        accounts.insert(account.to_owned(), built.clone());
+        Ok(built)
+    }
+
+    async fn build_account(&self, account: &str) -> Result<Account, ProviderError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(self.http.clone())
+            .retry_config(RetryConfig::disabled());
+        if let Some(url) = &self.options.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let profile = self.options.profiles.get(account);
+        if self.options.sandbox {
+            loader = loader
+                .region(Region::new(IAM_REGION))
+                .credentials_provider(Credentials::new(
+                    format!("SANDBOX{account}"),
+                    "sandbox",
+                    None,
+                    None,
+                    "wid-sandbox",
+                ));
+        } else if let Some(profile) = profile {
+            loader = loader.profile_name(profile);
+        }
+        let config = loader.load().await;
+        // IAM is global: sign for us-east-1 whatever region the profile names.
+        let iam_conf = aws_sdk_iam::config::Builder::from(&config)
+            .region(Region::new(IAM_REGION))
+            .build();
+        let built = Account {
+            iam: aws_sdk_iam::Client::from_conf(iam_conf),
+            config,
+        };
+        if !self.options.sandbox && profile.is_none() {
+            self.check_caller_account(&built, account).await?;
+        }
+        Ok(built)
+    }
+
+    /// The default chain's credentials may belong to any account; make sure they belong
+    /// to the one the plan names before acting in it.
+    async fn check_caller_account(
+        &self,
+        built: &Account,
+        account: &str,
+    ) -> Result<(), ProviderError> {
+        let sts_conf = aws_sdk_sts::config::Builder::from(&built.config)
+            .region(
+                built
+                    .config
+                    .region()
+                    .cloned()
+                    .unwrap_or_else(|| Region::new(IAM_REGION)),
+            )
+            .build();
+        let sts = aws_sdk_sts::Client::from_conf(sts_conf);
+        let call = Call::new(
+            "sts:GetCallerIdentity",
+            format!("check the credentials for account {account}"),
+            "*",
+        );
+        self.counter.count(call.op);
+        let out = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| call.fail(&e))?;
+        match out.account() {
+            Some(a) if a == account => Ok(()),
+            other => Err(ProviderError::new(
+                ErrorKind::Auth,
+                format!(
+                    "the default AWS credentials belong to account {}, but the plan needs account {account}",
+                    other.unwrap_or("(unknown)")
+                ),
+            )
+            .with_operation(call.op)
+            .with_hint(format!(
+                "name a profile for account {account} in the plan's aws profiles, or run wid with credentials for that account"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Compiling the `aws` blocks of a plan into resources: one shared IAM OIDC provider per
+//! account and issuer, one role per account and name (its trust policy gathers every
+//! workload that names it), and one Pod Identity association per pod-identity workload.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_json::{Map, Value, json};
+use wid_core::{Contribution, Mode, Resource, ResourceId, WorkloadRef};
+
+use crate::block::{AwsBlock, EksCluster, FieldIssue, Mechanism};
+use crate::ids;
+use crate::policy::{
+    DEFAULT_TRUST_POLICY_LIMIT, STS_AUDIENCE, irsa_statement, json_len_without_whitespace,
+    normalize_policy, pod_identity_statement,
+};
+
+/// The KSA annotation IRSA's webhook reads.
+pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+/// The start of the description wid gives its roles; prune looks for it to find candidate
+/// roles without reading every role's tags.
+pub const DESCRIPTION_PREFIX: &str = "Managed by wid";
+
+/// The description of a role owned by `plan`.
+pub fn role_description(plan: &str) -> String {
+    format!("{DESCRIPTION_PREFIX} (plan {plan})")
+}
+
+/// One workload's aws block with its cluster.
+#[derive(Debug, Clone)]
+pub struct AwsWorkload<'a> {
+    /// The block.
+    pub block: &'a AwsBlock,
+    /// The workload's cluster, with its issuer resolved.
+    pub cluster: &'a EksCluster,
+    /// The workload's KSA.
+    pub workload: WorkloadRef,
+    /// The directory of the plan file that holds the block (inline policy files are
+    /// relative to it).
+    pub plan_dir: PathBuf,
+    /// Where the block is (`identities/orders.toml:12`), for messages.
+    pub origin: String,
+}
+
+/// What the aws blocks of a plan compile to.
+#[derive(Debug, Clone, Default)]
+pub struct Compiled {
+    /// Every AWS resource, deduplicated (a shared role or provider appears once), sorted
+    /// by id.
+    pub resources: Vec<Resource>,
+    /// One per input workload, in the same order: the KSA annotation (IRSA) and the role
+    /// the KSA waits for. Their `resources` are empty: every resource is in
+    /// [`Compiled::resources`] once.
+    pub contributions: Vec<Contribution>,
+}
+
+/// Plan-level settings of compilation.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// The trust policy size limit (IAM's default 2048 unless the account's quota was
+    /// raised).
+    pub trust_policy_limit: usize,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            trust_policy_limit: DEFAULT_TRUST_POLICY_LIMIT,
+        }
+    }
+}
+
+/// [`compile_with`] with the default options.
+pub fn compile(items: &[AwsWorkload], plan: &str) -> Result<Compiled, Vec<(usize, FieldIssue)>> {
+    compile_with(items, plan, &CompileOptions::default())
+}
+
+/// The role as one block describes it; blocks that name the same role must agree.
+#[derive(Debug, Clone, PartialEq)]
+struct RoleSpec {
+    managed: BTreeSet<String>,
+    inline: BTreeMap<String, Value>,
+    boundary: Option<String>,
+    max_session: u32,
+    path: String,
+    tags: BTreeMap<String, String>,
+    adopt: bool,
+}
+
+/// Who a role trusts, gathered over the workloads that name it.
+#[derive(Debug, Default)]
+struct Trust {
+    /// Provider ARN and issuer host/path → subjects.
+    irsa: BTreeMap<(String, String), BTreeSet<String>>,
+    /// Cluster ARN and namespace → KSAs.
+    pods: BTreeMap<(String, String), BTreeSet<String>>,
+    providers: BTreeSet<ResourceId>,
+}
+
+/// Compiles every aws block of a plan at once, so roles shared by several workloads get
+/// one trust policy. Checks what needs more than one block: shared role blocks must agree,
+/// each role's trust policy must fit IAM's limit, Pod Identity roles must live in the
+/// cluster's account. Every issue is reported with the index of its workload.
+pub fn compile_with(
+    items: &[AwsWorkload],
+    plan: &str,
+    options: &CompileOptions,
+) -> Result<Compiled, Vec<(usize, FieldIssue)>> {
+    let mut issues = Vec::new();
+    let mut roles: BTreeMap<ResourceId, (usize, RoleSpec, String)> = BTreeMap::new();
+    let mut trusts: BTreeMap<ResourceId, Trust> = BTreeMap::new();
+    let mut providers: BTreeMap<ResourceId, usize> = BTreeMap::new();
+    let mut associations = Vec::new();
+    let mut contributions = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let block = item.block;
+        let cluster = item.cluster;
+        let account = block
+            .account
+            .clone()
+            .unwrap_or_else(|| cluster.account.clone());
+        let partition = ids::partition(&cluster.region);
+        let role_id = ids::role_id(&account, &block.role);
+        let role_arn = ids::role_arn(partition, &account, block.path_or_default(), &block.role);
+        let spec = match role_spec(item) {
+            Ok(spec) => spec,
+            Err(mut errs) => {
+                issues.extend(errs.drain(..).map(|e| (index, e)));
+                contributions.push(Contribution::default());
+                continue;
+            }
+        };
+        match roles.get(&role_id) {
+            None => {
+                roles.insert(role_id.clone(), (index, spec, item.origin.clone()));
+            }
+            Some((_, first, origin)) => {
+                for field in disagreements(first, &spec) {
+                    issues.push((
+                        index,
+                        FieldIssue::new(
+                            &[field],
+                            format!(
+                                "role {} is also declared at {origin} with a different {field}",
+                                block.role
+                            ),
+                        )
+                        .help("every workload that names a role must describe it the same way; make the blocks agree or use another role"),
+                    ));
+                }
+            }
+        }
+        let trust = trusts.entry(role_id.clone()).or_default();
+        let mut contribution = Contribution::default();
+        match block.mechanism {
+            Mechanism::Irsa => {
+                let Some(issuer) = cluster.issuer.as_deref() else {
+                    issues.push((
+                        index,
+                        FieldIssue::new(
+                            &[],
+                            format!("cluster {} has no OIDC issuer", cluster.plan_name),
+                        )
+                        .help("set `issuer` on the cluster or let wid discover it with eks:DescribeCluster"),
+                    ));
+                    contributions.push(contribution);
+                    continue;
+                };
+                let provider_id = ids::oidc_id(&account, issuer);
+                let provider_arn = ids::oidc_arn(partition, &provider_id);
+                providers.entry(provider_id.clone()).or_insert(index);
+                trust
+                    .irsa
+                    .entry((provider_arn, ids::issuer_host_path(issuer).to_owned()))
+                    .or_default()
+                    .insert(item.workload.subject());
+                trust.providers.insert(provider_id);
+                contribution
+                    .ksa_annotations
+                    .insert(ROLE_ARN_ANNOTATION.to_owned(), role_arn.into());
+                contribution.ksa_depends_on.push(role_id.clone());
+            }
+            Mechanism::PodIdentity => {
+                if account != cluster.account {
+                    issues.push((
+                        index,
+                        FieldIssue::new(
+                            &["account"],
+                            format!(
+                                "pod identity needs the role in the cluster's account {} (role account is {account})",
+                                cluster.account
+                            ),
+                        )
+                        .help("use mechanism = \"irsa\" for a cross-account role, or a role in the cluster's account"),
+                    ));
+                }
+                let cluster_arn =
+                    ids::cluster_arn(&cluster.account, &cluster.region, &cluster.eks_name);
+                trust
+                    .pods
+                    .entry((cluster_arn, item.workload.namespace.clone()))
+                    .or_default()
+                    .insert(item.workload.service_account.clone());
+                let mut assoc = Resource::new(ids::association_id(
+                    &cluster.account,
+                    &cluster.region,
+                    &cluster.eks_name,
+                    &item.workload.namespace,
+                    &item.workload.service_account,
+                ))
+                .attr("role_arn", role_arn)
+                .depends_on(&role_id);
+                // A KSA has at most one association, and the plan names this KSA: an
+                // existing one (left by a recreate, or made by hand) is taken over.
+                assoc.adopt = true;
+                assoc.origin = Some(item.origin.clone());
+                associations.push(assoc);
+            }
+        }
+        contributions.push(contribution);
+    }
+
+    let mut resources = Vec::new();
+    for (id, first) in &providers {
+        let mut r = Resource::new(id.clone())
+            .attr("client_ids", json!([STS_AUDIENCE]))
+            .mode(Mode::Shared);
+        r.origin = Some(items[*first].origin.clone());
+        resources.push(r);
+    }
+    for (id, (first, spec, origin)) in roles {
+        let trust = trusts.remove(&id).unwrap_or_default();
+        let doc = trust_document(&trust);
+        let size = json_len_without_whitespace(&doc);
+        if size > options.trust_policy_limit {
+            let subjects: usize = trust
+                .irsa
+                .values()
+                .chain(trust.pods.values())
+                .map(BTreeSet::len)
+                .sum();
+            issues.push((
+                first,
+                FieldIssue::new(
+                    &["role"],
+                    format!(
+                        "the trust policy of role {} would be {size} characters for {subjects} service accounts; IAM allows {} (whitespace not counted)",
+                        id.part(1),
+                        options.trust_policy_limit
+                    ),
+                )
+                .help("split the workloads across several roles, use mechanism = \"pod-identity\", or raise the IAM quota L-C07B4B0D and the plan's trust policy limit"),
+            ));
+        }
+        let mut r = Resource::new(id.clone())
+            .attr("trust_policy", doc)
+            .attr("managed_policies", json!(spec.managed))
+            .attr(
+                "inline_policies",
+                Value::Object(spec.inline.into_iter().collect()),
+            )
+            .attr(
+                "permissions_boundary",
+                spec.boundary.map_or(Value::Null, Value::String),
+            )
+            .attr("max_session_duration", spec.max_session)
+            .attr("path", spec.path)
+            .attr("description", role_description(plan))
+            .attr("tags", json!(spec.tags));
+        for p in &trust.providers {
+            r = r.depends_on(p);
+        }
+        r.adopt = spec.adopt;
+        r.origin = Some(origin);
+        resources.push(r);
+    }
+    resources.extend(associations);
+    if !issues.is_empty() {
+        issues.sort_by_key(|(i, _)| *i);
+        return Err(issues);
+    }
+    resources.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Compiled {
+        resources,
+        contributions,
+    })
+}
+
+fn role_spec(item: &AwsWorkload) -> Result<RoleSpec, Vec<FieldIssue>> {
+    let block = item.block;
+    let mut errs = Vec::new();
+    let mut inline = BTreeMap::new();
+    for (name, policy) in &block.inline_policies {
+        match policy
+            .text(&item.plan_dir)
+            .and_then(|t| normalize_policy(&t))
+        {
+            Ok(doc) => {
+                inline.insert(name.clone(), doc);
+            }
+            Err(e) => errs.push(FieldIssue::new(&["inline_policies", name], e)),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(RoleSpec {
+        managed: block.managed_policies.iter().cloned().collect(),
+        inline,
+        boundary: block.permissions_boundary.clone(),
+        max_session: block.max_session_or_default(),
+        path: block.path_or_default().to_owned(),
+        tags: block.tags.clone(),
+        adopt: block.adopt,
+    })
+}
+
+fn disagreements(a: &RoleSpec, b: &RoleSpec) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if a.managed != b.managed {
+        out.push("managed_policies");
+    }
+    if a.inline != b.inline {
+        out.push("inline_policies");
+    }
+    if a.boundary != b.boundary {
+        out.push("permissions_boundary");
+    }
+    if a.max_session != b.max_session {
+        out.push("max_session_duration");
+    }
+    if a.path != b.path {
+        out.push("path");
+    }
+    if a.tags != b.tags {
+        out.push("tags");
+    }
+    if a.adopt != b.adopt {
+        out.push("adopt");
+    }
+    out
+}
+
+/// The role's trust policy, normalized: one IRSA statement per OIDC provider (its subjects
+/// listed under `StringEquals`, with the audience), one Pod Identity statement per cluster
+/// and namespace.
+fn trust_document(trust: &Trust) -> Value {
+    let mut statements = Vec::new();
+    for ((arn, host_path), subjects) in &trust.irsa {
+        let subjects: Vec<String> = subjects.iter().cloned().collect();
+        statements.push(irsa_statement(arn, host_path, &subjects));
+    }
+    for ((cluster_arn, namespace), ksas) in &trust.pods {
+        let ksas: Vec<String> = ksas.iter().cloned().collect();
+        statements.push(pod_identity_statement(cluster_arn, namespace, &ksas));
+    }
+    let mut doc = Map::new();
+    doc.insert("Version".into(), json!("2012-10-17"));
+    doc.insert("Statement".into(), Value::Array(statements));
+    normalize_policy(&Value::Object(doc).to_string())
+        .expect("a trust policy built from json! values is a valid policy")
+}
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;

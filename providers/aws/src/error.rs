@@ -1,0 +1,259 @@
+//! Turning aws-sdk-rust errors into [`ProviderError`]s with a kind the engine can act on,
+//! and a message that names the object, the account and the permission wid needs.
+
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use wid_core::{ErrorKind, ProviderError, ResourceId};
+
+/// What a failing call was doing, for the message.
+#[derive(Debug, Clone)]
+pub(crate) struct Call<'a> {
+    /// `iam:CreateRole`, `eks:DescribeCluster`: also the permission wid needs.
+    pub op: &'static str,
+    /// What wid was doing, as a fragment: "create role orders-prod in account 1111".
+    pub doing: String,
+    /// The ARN the permission is needed on.
+    pub on: String,
+    /// The resource concerned.
+    pub id: Option<&'a ResourceId>,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(op: &'static str, doing: impl Into<String>, on: impl Into<String>) -> Self {
+        Self {
+            op,
+            doing: doing.into(),
+            on: on.into(),
+            id: None,
+        }
+    }
+
+    pub(crate) fn id(mut self, id: &'a ResourceId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Builds the error for this call from an SDK error.
+    pub(crate) fn fail<E>(&self, err: &SdkError<E>) -> ProviderError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let (kind, what, detail) = match err {
+            SdkError::ServiceError(service) => {
+                let e = service.err();
+                let code = e.code().unwrap_or("");
+                let message = e.message().unwrap_or("");
+                let status = Some(service.raw().status().as_u16());
+                let kind = classify(code, status);
+                (kind, describe(kind, code), format!("{code}: {message}"))
+            }
+            SdkError::ConstructionFailure(_) => {
+                let text = DisplayErrorContext(err).to_string();
+                if text.to_ascii_lowercase().contains("credential") {
+                    (
+                        ErrorKind::Auth,
+                        "no usable AWS credentials".to_owned(),
+                        text,
+                    )
+                } else {
+                    (
+                        ErrorKind::Invalid,
+                        "the request could not be built".to_owned(),
+                        text,
+                    )
+                }
+            }
+            SdkError::TimeoutError(_) => (
+                ErrorKind::Transient,
+                "the request timed out".to_owned(),
+                DisplayErrorContext(err).to_string(),
+            ),
+            SdkError::DispatchFailure(_) => {
+                let text = DisplayErrorContext(err).to_string();
+                if text.to_ascii_lowercase().contains("credential") {
+                    (
+                        ErrorKind::Auth,
+                        "no usable AWS credentials".to_owned(),
+                        text,
+                    )
+                } else {
+                    (
+                        ErrorKind::Transient,
+                        "the request could not be sent".to_owned(),
+                        text,
+                    )
+                }
+            }
+            _ => (
+                ErrorKind::Transient,
+                "the response could not be read".to_owned(),
+                DisplayErrorContext(err).to_string(),
+            ),
+        };
+        let mut out = ProviderError::new(kind, format!("failed to {}: {what}", self.doing))
+            .with_operation(self.op)
+            .with_detail(detail);
+        if let Some(hint) = self.hint(kind) {
+            out = out.with_hint(hint);
+        }
+        if let Some(id) = self.id {
+            out = out.with_resource(id);
+        }
+        if kind == ErrorKind::Permission {
+            // The permission goes into the message itself: it is the one thing the user
+            // needs to fix this, and it must survive any rendering of the error.
+            let message = format!(
+                "failed to {}: access denied; wid needs {} on {}",
+                self.doing, self.op, self.on
+            );
+            let mut again = ProviderError::new(kind, message).with_operation(self.op);
+            again.detail = out.detail.take();
+            again.hint = out.hint.take();
+            again.resource = out.resource.take();
+            return again;
+        }
+        out
+    }
+
+    fn hint(&self, kind: ErrorKind) -> Option<String> {
+        match kind {
+            ErrorKind::Auth => Some(
+                "check the AWS credentials for this account (AWS_PROFILE, the cluster's `profiles` entry, or `aws sts get-caller-identity`)".into(),
+            ),
+            ErrorKind::Permission => Some(format!(
+                "grant {} on {} to the identity wid runs as; docs/aws.md lists every permission wid needs",
+                self.op, self.on
+            )),
+            ErrorKind::Limit => Some(
+                "an IAM or EKS quota was reached; remove unused objects or request a quota increase".into(),
+            ),
+            ErrorKind::Conflict => Some("another writer changed this object; run `wid plan` again".into()),
+            _ => None,
+        }
+    }
+}
+
+/// Error codes (IAM's awsQuery codes, EKS's and STS's) to kinds; the HTTP status decides
+/// what the code does not.
+pub(crate) fn classify(code: &str, status: Option<u16>) -> ErrorKind {
+    match code {
+        "NoSuchEntity" | "ResourceNotFoundException" | "NotFoundException" => ErrorKind::NotFound,
+        "EntityAlreadyExists"
+        | "ResourceInUseException"
+        | "ConcurrentModification"
+        | "DeleteConflict"
+        | "UnmodifiableEntity" => ErrorKind::Conflict,
+        "LimitExceeded" | "ResourceLimitExceededException" | "ServiceQuotaExceededException" => {
+            ErrorKind::Limit
+        }
+        "MalformedPolicyDocument"
+        | "InvalidInput"
+        | "ValidationError"
+        | "PolicyNotAttachable"
+        | "InvalidParameterException"
+        | "InvalidRequestException" => ErrorKind::Invalid,
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => ErrorKind::Permission,
+        "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded" => ErrorKind::Throttled,
+        "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "UnrecognizedClientException"
+        | "InvalidAccessKeyId"
+        | "MissingAuthenticationToken" => ErrorKind::Auth,
+        "ServiceFailure" | "ServerException" | "ServiceUnavailable" | "InternalFailure" => {
+            ErrorKind::Transient
+        }
+        _ => match status {
+            Some(429) => ErrorKind::Throttled,
+            Some(s) if s >= 500 => ErrorKind::Transient,
+            Some(401) => ErrorKind::Auth,
+            Some(403) => ErrorKind::Permission,
+            Some(404) => ErrorKind::NotFound,
+            Some(409) => ErrorKind::Conflict,
+            _ => ErrorKind::Invalid,
+        },
+    }
+}
+
+fn describe(kind: ErrorKind, code: &str) -> String {
+    let text = match kind {
+        ErrorKind::NotFound => "it does not exist",
+        ErrorKind::Conflict if code == "EntityAlreadyExists" => "it already exists",
+        ErrorKind::Conflict if code == "DeleteConflict" => "it is still in use",
+        ErrorKind::Conflict => "a concurrent change got there first",
+        ErrorKind::Limit => "a quota was exceeded",
+        ErrorKind::Invalid if code == "MalformedPolicyDocument" => {
+            "IAM rejected the policy document"
+        }
+        ErrorKind::Invalid => "the request was rejected as invalid",
+        ErrorKind::Permission => "access denied",
+        ErrorKind::Throttled => "throttled by AWS",
+        ErrorKind::Auth => "the credentials were rejected",
+        ErrorKind::Transient => "AWS had an internal error",
+    };
+    text.to_owned()
+}
+
+/// Whether an SDK error is the service saying the object does not exist.
+pub(crate) fn is_not_found<E>(err: &SdkError<E>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(s) => {
+            classify(
+                s.err().code().unwrap_or(""),
+                Some(s.raw().status().as_u16()),
+            ) == ErrorKind::NotFound
+        }
+        _ => false,
+    }
+}
+
+/// The service's error code, if the error came from the service.
+pub(crate) fn code_of<E>(err: &SdkError<E>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(s) => s.err().code(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds() {
+        assert_eq!(classify("NoSuchEntity", Some(404)), ErrorKind::NotFound);
+        assert_eq!(
+            classify("EntityAlreadyExists", Some(409)),
+            ErrorKind::Conflict
+        );
+        // moto answers LimitExceeded with 400, AWS with 409: the code decides.
+        assert_eq!(classify("LimitExceeded", Some(400)), ErrorKind::Limit);
+        assert_eq!(classify("LimitExceeded", Some(409)), ErrorKind::Limit);
+        assert_eq!(
+            classify("MalformedPolicyDocument", Some(400)),
+            ErrorKind::Invalid
+        );
+        assert_eq!(classify("AccessDenied", Some(403)), ErrorKind::Permission);
+        assert_eq!(classify("Throttling", Some(400)), ErrorKind::Throttled);
+        assert_eq!(
+            classify("ThrottlingException", Some(429)),
+            ErrorKind::Throttled
+        );
+        assert_eq!(classify("", Some(503)), ErrorKind::Transient);
+        assert_eq!(classify("ServiceFailure", Some(500)), ErrorKind::Transient);
+        assert_eq!(
+            classify("ResourceInUseException", Some(409)),
+            ErrorKind::Conflict
+        );
+    }
+}

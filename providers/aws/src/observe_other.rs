@@ -1,0 +1,287 @@
+//! Reading IAM OIDC providers (listed once per account) and EKS Pod Identity associations
+//! (found by cluster, namespace and KSA; the list has no role, so one describe each).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use wid_core::{Observed, ObservedResource, Owner, Ownership, ProviderError, Resource, ResourceId};
+
+use crate::client::AwsProvider;
+use crate::error::{Call, code_of, is_not_found};
+use crate::ids;
+use crate::observe::ownership;
+
+/// What wid needs of one association.
+pub(crate) struct LiveAssociation {
+    pub association_id: String,
+    pub role_arn: String,
+    pub ownership: Ownership,
+}
+
+impl AwsProvider {
+    /// Lists the account's OIDC providers once and reads the wanted ones (with prune, all
+    /// of them, to find this plan's).
+    pub(crate) async fn observe_oidc(
+        &self,
+        account_id: &str,
+        wanted: &[&Resource],
+        owner: &Owner,
+        observed: &mut Observed,
+    ) -> Result<(), ProviderError> {
+        let account = self.account(account_id).await?;
+        let list = Call::new(
+            "iam:ListOpenIDConnectProviders",
+            format!("list the OIDC providers of account {account_id}"),
+            format!("arn:aws:iam::{account_id}:oidc-provider/*"),
+        );
+        self.counter.count(list.op);
+        let out = account
+            .iam
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .map_err(|e| list.fail(&e))?;
+        let wanted: BTreeMap<&ResourceId, &Resource> = wanted
+            .iter()
+            .filter(|r| ids::account_of(&r.id) == account_id)
+            .map(|r| (&r.id, *r))
+            .collect();
+        for entry in out.open_id_connect_provider_list() {
+            let Some(arn) = entry.arn() else { continue };
+            let Some((_, host_path)) = ids::parse_oidc_arn(arn) else {
+                continue;
+            };
+            let id = ids::oidc_id(account_id, host_path);
+            let want = wanted.get(&id);
+            if want.is_none() && !owner.prune {
+                continue;
+            }
+            let get = Call::new(
+                "iam:GetOpenIDConnectProvider",
+                format!("read OIDC provider {host_path} in account {account_id}"),
+                arn,
+            )
+            .id(&id);
+            self.counter.count(get.op);
+            let provider = match account
+                .iam
+                .get_open_id_connect_provider()
+                .open_id_connect_provider_arn(arn)
+                .send()
+                .await
+            {
+                Ok(p) => p,
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => return Err(get.fail(&e)),
+            };
+            let owned = ownership(
+                provider.tags().iter().map(|t| (t.key(), t.value())),
+                &owner.plan,
+            );
+            if want.is_none() && owned != Ownership::Ours {
+                continue;
+            }
+            let mut client_ids: BTreeSet<&str> = provider
+                .client_id_list()
+                .iter()
+                .map(String::as_str)
+                .collect();
+            // A shared provider may serve other audiences too; those belong to others, so
+            // wid compares (and would add) only the audiences it wants.
+            if let Some(want) = want {
+                let wanted_ids: BTreeSet<&str> = want
+                    .attrs
+                    .get("client_ids")
+                    .and_then(|v| v.known())
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                client_ids.retain(|c| wanted_ids.contains(c));
+            }
+            self.remember_arn(&id, arn);
+            let mut live = ObservedResource::new(id, owned);
+            live.attrs.insert("client_ids".into(), json!(client_ids));
+            observed.insert(live);
+        }
+        Ok(())
+    }
+
+    /// Finds the association of one KSA: list filtered by namespace and KSA, then describe
+    /// for the role. `Ok(None)` when there is none.
+    pub(crate) async fn find_association(
+        &self,
+        id: &ResourceId,
+        plan: &str,
+    ) -> Result<Option<LiveAssociation>, ProviderError> {
+        let (account_id, region, cluster, ns, ksa) =
+            (id.part(0), id.part(1), id.part(2), id.part(3), id.part(4));
+        let eks = self.account(account_id).await?.eks(region);
+        let list = Call::new(
+            "eks:ListPodIdentityAssociations",
+            format!("list the pod identity associations of {ns}/{ksa} on EKS cluster {cluster} in account {account_id}"),
+            ids::cluster_arn(account_id, region, cluster),
+        )
+        .id(id);
+        self.counter.count(list.op);
+        let out = eks
+            .list_pod_identity_associations()
+            .cluster_name(cluster)
+            .namespace(ns)
+            .service_account(ksa)
+            .send()
+            .await
+            .map_err(|e| list.fail(&e))?;
+        let Some(assoc_id) = out.associations().iter().find_map(|a| a.association_id()) else {
+            return Ok(None);
+        };
+        self.describe_association(id, assoc_id, plan).await
+    }
+
+    pub(crate) async fn describe_association(
+        &self,
+        id: &ResourceId,
+        assoc_id: &str,
+        plan: &str,
+    ) -> Result<Option<LiveAssociation>, ProviderError> {
+        let (account_id, region, cluster) = (id.part(0), id.part(1), id.part(2));
+        let eks = self.account(account_id).await?.eks(region);
+        let call = Call::new(
+            "eks:DescribePodIdentityAssociation",
+            format!("read pod identity association {assoc_id} on EKS cluster {cluster}"),
+            ids::cluster_arn(account_id, region, cluster),
+        )
+        .id(id);
+        self.counter.count(call.op);
+        let out = match eks
+            .describe_pod_identity_association()
+            .cluster_name(cluster)
+            .association_id(assoc_id)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(call.fail(&e)),
+        };
+        let Some(a) = out.association() else {
+            return Ok(None);
+        };
+        let tags = a.tags().map(|t| {
+            t.iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>()
+        });
+        self.association_ids
+            .lock()
+            .expect("association id cache lock is never poisoned")
+            .insert(id.clone(), assoc_id.to_owned());
+        if let Some(arn) = a.association_arn() {
+            self.remember_arn(id, arn);
+        }
+        Ok(Some(LiveAssociation {
+            association_id: assoc_id.to_owned(),
+            role_arn: a.role_arn().unwrap_or_default().to_owned(),
+            ownership: ownership(tags.unwrap_or_default(), plan),
+        }))
+    }
+
+    /// Reads the wanted associations and, with prune, this plan's associations on every
+    /// known cluster.
+    pub(crate) async fn observe_associations(
+        &self,
+        wanted: &[&Resource],
+        owner: &Owner,
+        observed: &mut Observed,
+    ) -> Result<(), ProviderError> {
+        let mut clusters: BTreeSet<(String, String, String)> = self
+            .clusters
+            .lock()
+            .expect("cluster set lock is never poisoned")
+            .clone();
+        for r in wanted {
+            clusters.insert((
+                r.id.part(0).into(),
+                r.id.part(1).into(),
+                r.id.part(2).into(),
+            ));
+            match self.find_association(&r.id, &owner.plan).await {
+                Ok(Some(a)) => observed.insert(association_resource(&r.id, &a)),
+                Ok(None) => {}
+                Err(e) if e.kind() == wid_core::ErrorKind::NotFound => {
+                    observed.blockers.insert(
+                        r.id.clone(),
+                        format!(
+                            "EKS cluster {} does not exist in account {} ({})",
+                            r.id.part(2),
+                            r.id.part(0),
+                            r.id.part(1)
+                        ),
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !owner.prune {
+            return Ok(());
+        }
+        let wanted_ids: BTreeSet<&ResourceId> = wanted.iter().map(|r| &r.id).collect();
+        for (account_id, region, cluster) in clusters {
+            let eks = self.account(&account_id).await?.eks(&region);
+            let list = Call::new(
+                "eks:ListPodIdentityAssociations",
+                format!(
+                    "list the pod identity associations of EKS cluster {cluster} in account {account_id}"
+                ),
+                ids::cluster_arn(&account_id, &region, &cluster),
+            );
+            let mut token: Option<String> = None;
+            loop {
+                self.counter.count(list.op);
+                let page = match eks
+                    .list_pod_identity_associations()
+                    .cluster_name(&cluster)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                {
+                    Ok(p) => p,
+                    // A cluster that is gone has no associations left to prune.
+                    Err(e) if code_of(&e) == Some("ResourceNotFoundException") => break,
+                    Err(e) => return Err(list.fail(&e)),
+                };
+                for s in page.associations() {
+                    let (Some(ns), Some(ksa), Some(assoc_id)) =
+                        (s.namespace(), s.service_account(), s.association_id())
+                    else {
+                        continue;
+                    };
+                    let id = ids::association_id(&account_id, &region, &cluster, ns, ksa);
+                    if wanted_ids.contains(&id) {
+                        continue;
+                    }
+                    if let Some(a) = self
+                        .describe_association(&id, assoc_id, &owner.plan)
+                        .await?
+                        && a.ownership == Ownership::Ours
+                    {
+                        observed.insert(association_resource(&id, &a));
+                    }
+                }
+                match page.next_token() {
+                    Some(t) => token = Some(t.to_owned()),
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn association_resource(id: &ResourceId, a: &LiveAssociation) -> ObservedResource {
+    let mut live = ObservedResource::new(id.clone(), a.ownership.clone());
+    live.attrs.insert("role_arn".into(), json!(a.role_arn));
+    if let Some((account, name)) = ids::parse_role_arn(&a.role_arn) {
+        live.depends_on.push(ids::role_id(account, name));
+    }
+    live
+}
