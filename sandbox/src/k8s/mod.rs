@@ -1,4 +1,30 @@
-//! The Kubernetes API emulator.
+//! The Kubernetes API emulator: one API server per declared cluster.
+//!
+//! - [`catalog`]: the resources served and the discovery and OpenAPI documents.
+//! - [`store`]: objects and the server-owned metadata (uid, resourceVersion, generation,
+//!   managedFields) of create, replace, patch, apply and delete.
+//! - [`admission`]: name validation, defaulting, the ServiceAccount admission of pods and
+//!   what creating a namespace brings along.
+//! - [`ssa`], [`patch`], [`selector`]: server-side apply, merge and JSON patches, label and
+//!   field selectors.
+//! - [`token`] and [`protobuf`]: TokenRequest, including kubectl's protobuf body.
+//! - [`handlers`]: the HTTP surface, fault injection and routing.
+//! - [`bootstrap`]: what a new cluster starts with.
+//!
+//! Objects are stored generically as JSON; the emulator knows only the kinds in the
+//! catalog and validates no more of their bodies than wid's behaviour depends on.
+
+mod admission;
+mod bootstrap;
+mod catalog;
+mod handlers;
+mod patch;
+mod protobuf;
+mod selector;
+mod ssa;
+mod status;
+mod store;
+mod token;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,21 +33,117 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ClusterDecl, Shared, State};
 
-/// One emulated cluster's objects.
-#[derive(Debug, Default, Serialize, Deserialize)]
+pub use status::ApiError;
+
+/// One emulated cluster's objects and server identity.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClusterState {
-    /// Objects by resource (`serviceaccounts`), then `namespace/name` (or `name`).
+    /// Objects by resource plural (`serviceaccounts`), then `namespace/name` (or `name`
+    /// for cluster-scoped kinds). Each object is the JSON the server would return.
     #[serde(default)]
     pub objects: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// The last resourceVersion handed out; every write takes the next one.
+    #[serde(default)]
+    pub resource_version: u64,
+    /// Hex HMAC-SHA256 key that signs this cluster's ServiceAccount tokens.
+    #[serde(default)]
+    pub signing_key: String,
+    /// The `iss` of issued tokens; empty means the in-cluster default
+    /// `https://kubernetes.default.svc.cluster.local`.
+    #[serde(default)]
+    pub issuer: String,
 }
 
-/// Creates the cluster if the state does not have it yet.
+/// Why [`load_manifests`] could not seed a cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The sandbox has no such cluster.
+    #[error("no cluster named {0} in the sandbox")]
+    UnknownCluster(String),
+    /// A YAML document does not parse.
+    #[error("document {index} is not valid YAML")]
+    Yaml {
+        /// 1-based position of the document in the stream.
+        index: usize,
+        /// The parser's error.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// A document names a kind the emulator does not serve.
+    #[error("document {index}: kind {kind} of {api_version} is not served by the sandbox")]
+    UnknownKind {
+        /// 1-based position of the document in the stream.
+        index: usize,
+        /// Its `apiVersion`.
+        api_version: String,
+        /// Its `kind`.
+        kind: String,
+    },
+    /// The server refused the object, as it would refuse the same POST.
+    #[error("document {index} ({id}) was refused")]
+    Refused {
+        /// 1-based position of the document in the stream.
+        index: usize,
+        /// `kind/namespace/name` of the object.
+        id: String,
+        /// The server's answer.
+        #[source]
+        source: Box<ApiError>,
+    },
+}
+
+/// Creates the cluster if the state does not have it yet, as a new real cluster starts:
+/// the `default`, `kube-system`, `kube-public` and `kube-node-lease` namespaces (each with
+/// its `default` ServiceAccount and `kube-root-ca.crt` ConfigMap), the bootstrap
+/// ClusterRoles `cluster-admin`, `admin`, `edit` and `view`, and the `cluster-admin`
+/// ClusterRoleBinding to `system:masters`. An existing cluster is left alone.
 pub fn ensure_cluster(state: &mut State, decl: &ClusterDecl) {
-    state.clusters.entry(decl.name.clone()).or_default();
+    if state.clusters.contains_key(&decl.name) {
+        return;
+    }
+    state
+        .clusters
+        .insert(decl.name.clone(), bootstrap::new_cluster());
 }
 
-/// The HTTP router of one cluster.
+/// The HTTP router of one cluster's API server.
 pub fn router(shared: Arc<Shared>, cluster: String) -> axum::Router {
-    let _ = (shared, cluster);
-    axum::Router::new()
+    handlers::router(shared, cluster)
+}
+
+/// Seeds objects from a multi-document YAML stream (test fixtures, example clusters).
+///
+/// Missing namespaces are created (with their default ServiceAccount), and objects go
+/// through the same validation and admission as a POST, except that pods may name
+/// ServiceAccounts that do not exist. An object that already exists is replaced. Returns
+/// `kind/namespace/name` (or `kind/name`) of every object loaded, in stream order; nothing
+/// is stored when any document fails.
+pub fn load_manifests(
+    shared: &Shared,
+    cluster: &str,
+    yaml: &str,
+) -> Result<Vec<String>, LoadError> {
+    let mut documents = Vec::new();
+    for (i, doc) in serde_yaml::Deserializer::from_str(yaml).enumerate() {
+        let index = i + 1;
+        let value = serde_json::Value::deserialize(doc)
+            .map_err(|source| LoadError::Yaml { index, source })?;
+        if value.is_null() {
+            continue;
+        }
+        documents.push((index, value));
+    }
+    shared.write(|state| {
+        let live = state
+            .clusters
+            .get_mut(cluster)
+            .ok_or_else(|| LoadError::UnknownCluster(cluster.to_owned()))?;
+        let mut work = live.clone();
+        let mut ids = Vec::new();
+        for (index, value) in documents {
+            ids.push(work.load(index, value)?);
+        }
+        *live = work;
+        Ok(ids)
+    })
 }
