@@ -45,7 +45,12 @@ impl<'a> Call<'a> {
                 let message = e.message().unwrap_or("");
                 let status = Some(service.raw().status().as_u16());
                 let kind = classify(code, status);
-                (kind, describe(kind, code), format!("{code}: {message}"))
+                let detail = match (code, message) {
+                    ("", "") => format!("HTTP status {}", status.unwrap_or_default()),
+                    (code, "") => code.to_owned(),
+                    (code, message) => format!("{code}: {message}"),
+                };
+                (kind, describe(kind, code), detail)
             }
             SdkError::ConstructionFailure(_) => {
                 let text = DisplayErrorContext(err).to_string();

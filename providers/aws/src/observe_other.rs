@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use wid_core::{Observed, ObservedResource, Owner, Ownership, ProviderError, Resource, ResourceId};
 
 use crate::client::AwsProvider;
-use crate::error::{Call, code_of, is_not_found};
+use crate::error::{Call, is_not_found};
 use crate::ids;
 use crate::observe::ownership;
 
@@ -246,7 +246,7 @@ impl AwsProvider {
                 {
                     Ok(p) => p,
                     // A cluster that is gone has no associations left to prune.
-                    Err(e) if code_of(&e) == Some("ResourceNotFoundException") => break,
+                    Err(e) if is_not_found(&e) => break,
                     Err(e) => return Err(list.fail(&e)),
                 };
                 for s in page.associations() {

@@ -1,0 +1,601 @@
+//! Shared test scaffolding: a moto_server on loopback, SDK clients for poking at an
+//! emulator behind wid's back, the scenario's plan, and a small sequential apply loop (the
+//! real engine lives in the wid package).
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use serde_json::{Value, json};
+use wid_aws::{AwsBlock, AwsWorkload, EksCluster, InlinePolicy, Mechanism, compile};
+use wid_core::{
+    Change, ChangeKind, Observed, Outputs, Owner, Provider, ProviderError, Resource, ResourceId,
+    WorkloadRef, diff,
+};
+
+/// moto's default account.
+pub const MOTO_ACCOUNT: &str = "123456789012";
+
+/// A moto_server child process on a free loopback port, killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Moto {
+    /// Starts moto_server, or `None` (after a loud SKIPPED line) when it is not installed.
+    pub fn start() -> Option<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = match Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("SKIPPED: moto_server not found");
+                return None;
+            }
+            Err(e) => panic!("cannot start moto_server: {e}"),
+        };
+        let moto = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start listening in 60s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SDK config for an emulator at `url` with static credentials for `account` (the sandbox
+/// reads the account from the key id; moto ignores it).
+pub async fn sdk_config(url: &str, account: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .credentials_provider(Credentials::new(
+            format!("SANDBOX{account}"),
+            "sandbox",
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await
+}
+
+pub async fn iam(url: &str, account: &str) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(&sdk_config(url, account).await)
+}
+
+/// One workload of the scenario.
+#[derive(Clone)]
+pub struct Wl {
+    pub cluster: usize,
+    pub namespace: String,
+    pub ksa: String,
+    pub block: AwsBlock,
+}
+
+pub fn block(role: &str) -> AwsBlock {
+    AwsBlock {
+        role: role.into(),
+        account: None,
+        mechanism: Mechanism::Irsa,
+        managed_policies: Vec::new(),
+        inline_policies: BTreeMap::new(),
+        permissions_boundary: None,
+        max_session_duration: None,
+        path: None,
+        tags: BTreeMap::new(),
+        adopt: false,
+    }
+}
+
+pub fn wl(cluster: usize, ns: &str, ksa: &str, block: AwsBlock) -> Wl {
+    Wl {
+        cluster,
+        namespace: ns.into(),
+        ksa: ksa.into(),
+        block,
+    }
+}
+
+pub const S3_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]}"#;
+
+/// The scenario: an IRSA role with managed and inline policies and tags, a role shared by
+/// two KSAs, in one account. `policy` is the ARN of a customer managed policy.
+pub fn scenario(policy: &str) -> Vec<Wl> {
+    let mut orders = block("wid-orders");
+    orders.managed_policies = vec![policy.into()];
+    orders
+        .inline_policies
+        .insert("s3".into(), InlinePolicy::Json(S3_READ.into()));
+    orders.tags.insert("team".into(), "orders".into());
+    orders.max_session_duration = Some(7200);
+    let mut shared = block("wid-shared-reader");
+    shared.tags.insert("team".into(), "platform".into());
+    shared
+        .inline_policies
+        .insert("read".into(), InlinePolicy::Json(S3_READ.into()));
+    vec![
+        wl(0, "production", "orders", orders),
+        wl(0, "production", "reports", shared.clone()),
+        wl(0, "billing", "invoicer", shared),
+    ]
+}
+
+/// Compiles the workloads against `clusters` for plan `plan`.
+pub fn compile_plan(workloads: &[Wl], clusters: &[EksCluster], plan: &str) -> Vec<Resource> {
+    let items: Vec<AwsWorkload> = workloads
+        .iter()
+        .map(|w| AwsWorkload {
+            block: &w.block,
+            cluster: &clusters[w.cluster],
+            workload: WorkloadRef {
+                cluster: clusters[w.cluster].plan_name.clone(),
+                namespace: w.namespace.clone(),
+                service_account: w.ksa.clone(),
+            },
+            plan_dir: PathBuf::from("."),
+            origin: format!("plan.toml:{}", w.ksa),
+        })
+        .collect();
+    match compile(&items, plan) {
+        Ok(c) => c.resources,
+        Err(issues) => panic!("the scenario must compile: {issues:?}"),
+    }
+}
+
+pub fn owner(plan: &str, prune: bool) -> Owner {
+    Owner {
+        plan: plan.into(),
+        prune,
+    }
+}
+
+/// Observes and diffs.
+pub async fn plan(
+    p: &dyn Provider,
+    desired: &[Resource],
+    owner: &Owner,
+) -> (Observed, Vec<Change>) {
+    let wanted: Vec<&Resource> = desired.iter().collect();
+    let observed = match p.observe(&wanted, owner).await {
+        Ok(o) => o,
+        Err(e) => panic!("observe failed: {e} ({:?}; {:?})", e.kind(), e.detail),
+    };
+    let changes = diff(desired, &observed, owner.prune);
+    (observed, changes)
+}
+
+/// Applies every actionable change one at a time, dependencies first (deletes in reverse).
+/// Panics on a conflict or a failure: the scenarios expect a clean apply.
+pub async fn apply(
+    p: &dyn Provider,
+    changes: &[Change],
+    owner: &Owner,
+) -> BTreeMap<ResourceId, Outputs> {
+    let mut pending: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.kind != ChangeKind::NoOp)
+        .collect();
+    assert!(
+        pending.iter().all(|c| c.kind != ChangeKind::Conflict),
+        "unexpected conflicts: {:?}",
+        pending
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Conflict)
+            .map(|c| (&c.id, &c.reason))
+            .collect::<Vec<_>>()
+    );
+    let mut outputs = BTreeMap::new();
+    while !pending.is_empty() {
+        let ids: BTreeSet<&ResourceId> = pending.iter().map(|c| &c.id).collect();
+        let ready = pending.iter().position(|c| match c.kind {
+            ChangeKind::Delete => !pending
+                .iter()
+                .any(|o| o.kind == ChangeKind::Delete && o.depends_on().contains(&c.id)),
+            _ => c.depends_on().iter().all(|d| !ids.contains(d)),
+        });
+        let index = ready.expect("the changes form no cycle");
+        let change = pending.remove(index);
+        match p.apply(change, owner).await {
+            Ok(out) => {
+                outputs.insert(change.id.clone(), out);
+            }
+            Err(e) => panic!(
+                "apply of {} ({:?}) failed: {e} ({:?}; {:?})",
+                change.id,
+                change.kind,
+                e.kind(),
+                e.detail
+            ),
+        }
+    }
+    outputs
+}
+
+/// (id, kind) of every change.
+pub fn kinds(changes: &[Change]) -> Vec<(String, ChangeKind)> {
+    changes.iter().map(|c| (c.id.to_string(), c.kind)).collect()
+}
+
+pub fn all_noop(changes: &[Change]) -> bool {
+    changes.iter().all(|c| c.kind == ChangeKind::NoOp)
+}
+
+/// Creates a customer managed policy and returns its ARN.
+pub async fn managed_policy(iam: &aws_sdk_iam::Client, name: &str) -> String {
+    let out = iam
+        .create_policy()
+        .policy_name(name)
+        .policy_document(S3_READ)
+        .send()
+        .await
+        .expect("create policy");
+    out.policy()
+        .and_then(|p| p.arn())
+        .expect("policy arn")
+        .to_owned()
+}
+
+/// The end state of IAM in one account, normalized for comparison across emulators:
+/// roles (trust, attachments, inline policies, tags, path, max session) and OIDC
+/// providers (url, client ids, tags). Ids, dates and ARN accounts are left out.
+pub async fn iam_state(iam: &aws_sdk_iam::Client) -> Value {
+    let mut roles = serde_json::Map::new();
+    let listed = iam.list_roles().send().await.expect("list roles");
+    for role in listed.roles() {
+        let name = role.role_name();
+        let got = iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .expect("get role");
+        let r = got.role().expect("role");
+        let trust = wid_aws::normalize_policy(r.assume_role_policy_document().unwrap_or("{}"))
+            .expect("trust parses");
+        let attached: BTreeSet<String> = iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .expect("list attached")
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_name().map(str::to_owned))
+            .collect();
+        let mut inline = serde_json::Map::new();
+        for policy in iam
+            .list_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .expect("list inline")
+            .policy_names()
+        {
+            let doc = iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .expect("get inline");
+            inline.insert(
+                policy.clone(),
+                wid_aws::normalize_policy(doc.policy_document()).expect("inline parses"),
+            );
+        }
+        let tags: BTreeMap<String, String> = iam
+            .list_role_tags()
+            .role_name(name)
+            .send()
+            .await
+            .expect("list tags")
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        roles.insert(
+            name.to_owned(),
+            json!({
+                "trust": trust,
+                "managed": attached,
+                "inline": inline,
+                "tags": tags,
+                "path": r.path(),
+                "max_session_duration": r.max_session_duration(),
+                "description": r.description(),
+            }),
+        );
+    }
+    let mut providers = serde_json::Map::new();
+    let listed = iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .expect("list oidc");
+    for p in listed.open_id_connect_provider_list() {
+        let arn = p.arn().expect("provider arn");
+        let got = iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+            .expect("get oidc");
+        let host = arn
+            .split_once(":oidc-provider/")
+            .map(|(_, h)| h.to_owned())
+            .unwrap_or_default();
+        let clients: BTreeSet<&String> = got.client_id_list().iter().collect();
+        let tags: BTreeMap<&str, &str> = got.tags().iter().map(|t| (t.key(), t.value())).collect();
+        providers.insert(
+            host,
+            json!({"url": got.url(), "client_ids": clients, "tags": tags}),
+        );
+    }
+    // Trust policies name the account in provider ARNs; both emulators use one account.
+    json!({"roles": roles, "oidc_providers": providers})
+}
+
+/// The IRSA flow against any emulator: create, no-op, drift, fix, prune, adopt.
+pub async fn irsa_flow(
+    p: &dyn Provider,
+    iam: &aws_sdk_iam::Client,
+    clusters: &[EksCluster],
+    account: &str,
+) {
+    let plan_name = "flow";
+    let policy = managed_policy(iam, "wid-flow-read").await;
+    let extra = managed_policy(iam, "wid-flow-extra").await;
+    let workloads = scenario(&policy);
+    let desired = compile_plan(&workloads, clusters, plan_name);
+    let own = owner(plan_name, false);
+
+    // 1. Everything is created.
+    let (_, changes) = plan(p, &desired, &own).await;
+    assert!(
+        changes.iter().all(|c| c.kind == ChangeKind::Create),
+        "{:?}",
+        kinds(&changes)
+    );
+    assert_eq!(changes.len(), 3, "{:?}", kinds(&changes));
+    let outputs = apply(p, &changes, &own).await;
+    let orders = wid_aws::ids::role_id(account, "wid-orders");
+    assert_eq!(
+        outputs[&orders]["arn"],
+        format!("arn:aws:iam::{account}:role/wid-orders")
+    );
+
+    // 2. A second plan is all no-ops.
+    let (observed, changes) = plan(p, &desired, &own).await;
+    assert!(
+        all_noop(&changes),
+        "{:#?}",
+        changes
+            .iter()
+            .filter(|c| c.kind != ChangeKind::NoOp)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        observed.resources[&orders].ownership,
+        wid_core::Ownership::Ours
+    );
+
+    // 3. Drift behind wid's back.
+    iam.attach_role_policy()
+        .role_name("wid-orders")
+        .policy_arn(&extra)
+        .send()
+        .await
+        .expect("attach extra");
+    let hijack = wid_aws::trust_policy_irsa(
+        &format!(
+            "arn:aws:iam::{account}:oidc-provider/{}",
+            wid_aws::ids::issuer_host_path(clusters[0].issuer.as_deref().unwrap_or_default())
+        ),
+        wid_aws::ids::issuer_host_path(clusters[0].issuer.as_deref().unwrap_or_default()),
+        &["system:serviceaccount:production:attacker".into()],
+    );
+    iam.update_assume_role_policy()
+        .role_name("wid-orders")
+        .policy_document(hijack.to_string())
+        .send()
+        .await
+        .expect("edit trust");
+    iam.untag_role()
+        .role_name("wid-shared-reader")
+        .tag_keys("team")
+        .send()
+        .await
+        .expect("untag");
+
+    // 4. The plan shows exactly those attributes.
+    let (_, changes) = plan(p, &desired, &own).await;
+    let drifted: Vec<(String, Vec<String>)> = changes
+        .iter()
+        .filter(|c| c.kind != ChangeKind::NoOp)
+        .map(|c| {
+            (
+                c.id.to_string(),
+                c.attrs.iter().map(|a| a.key.clone()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        drifted,
+        [
+            (
+                orders.to_string(),
+                vec!["managed_policies".to_owned(), "trust_policy".to_owned()]
+            ),
+            (
+                wid_aws::ids::role_id(account, "wid-shared-reader").to_string(),
+                vec!["tags".to_owned()]
+            ),
+        ]
+    );
+    let managed = changes
+        .iter()
+        .find(|c| c.id == orders)
+        .expect("orders change")
+        .attrs[0]
+        .clone();
+    assert_eq!(
+        managed.before,
+        Some(json!(
+            [extra.clone(), policy.clone()]
+                .into_iter()
+                .collect::<BTreeSet<_>>()
+        ))
+    );
+    assert_eq!(
+        managed.after.and_then(|a| a.known().cloned()),
+        Some(json!([policy.clone()]))
+    );
+    let trust = changes
+        .iter()
+        .find(|c| c.id == orders)
+        .expect("orders change")
+        .attrs[1]
+        .clone();
+    assert!(
+        trust
+            .before
+            .expect("live trust")
+            .to_string()
+            .contains("attacker")
+    );
+    let tags = &changes
+        .iter()
+        .find(|c| c.id.part(1) == "wid-shared-reader")
+        .expect("shared change")
+        .attrs[0];
+    assert_eq!(tags.before, Some(json!({})));
+    assert_eq!(
+        tags.after.as_ref().and_then(|a| a.known().cloned()),
+        Some(json!({"team": "platform"}))
+    );
+
+    // 5. Apply fixes it; then nothing is pending.
+    apply(p, &changes, &own).await;
+    let (_, changes) = plan(p, &desired, &own).await;
+    assert!(all_noop(&changes), "{:?}", kinds(&changes));
+
+    // 6. A workload leaves the plan: with prune its role is deleted, the others stay.
+    let remaining: Vec<Wl> = workloads[1..].to_vec();
+    let desired = compile_plan(&remaining, clusters, plan_name);
+    let (_, changes) = plan(p, &desired, &owner(plan_name, false)).await;
+    assert!(
+        all_noop(&changes),
+        "without prune nothing is deleted: {:?}",
+        kinds(&changes)
+    );
+    let pruning = owner(plan_name, true);
+    let (_, changes) = plan(p, &desired, &pruning).await;
+    let deletes: Vec<String> = changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Delete)
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(deletes, [orders.to_string()], "{:?}", kinds(&changes));
+    apply(p, &changes, &pruning).await;
+    let gone = iam.get_role().role_name("wid-orders").send().await;
+    assert!(gone.is_err(), "the pruned role is gone");
+    let (_, changes) = plan(p, &desired, &pruning).await;
+    assert!(all_noop(&changes), "{:?}", kinds(&changes));
+
+    // 7. An existing role wid did not create: a conflict, until the plan adopts it.
+    iam.create_role()
+        .role_name("legacy-app")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .tags(aws_sdk_iam::types::Tag::builder().key("owner").value("legacy").build().expect("tag"))
+        .send()
+        .await
+        .expect("create legacy role");
+    let mut legacy = remaining.clone();
+    let mut b = block("legacy-app");
+    b.tags.insert("owner".into(), "legacy".into());
+    legacy.push(wl(0, "legacy", "app", b.clone()));
+    let desired = compile_plan(&legacy, clusters, plan_name);
+    let legacy_id = wid_aws::ids::role_id(account, "legacy-app");
+    let (_, changes) = plan(p, &desired, &own).await;
+    let c = changes
+        .iter()
+        .find(|c| c.id == legacy_id)
+        .expect("legacy change");
+    assert_eq!(c.kind, ChangeKind::Conflict, "{:?}", c.reason);
+    let untouched: Vec<String> = iam
+        .list_role_tags()
+        .role_name("legacy-app")
+        .send()
+        .await
+        .expect("tags")
+        .tags()
+        .iter()
+        .map(|t| t.key().to_owned())
+        .collect();
+    assert_eq!(untouched, ["owner"]);
+    b.adopt = true;
+    legacy.last_mut().expect("legacy workload").block = b;
+    let desired = compile_plan(&legacy, clusters, plan_name);
+    let (_, changes) = plan(p, &desired, &own).await;
+    let c = changes
+        .iter()
+        .find(|c| c.id == legacy_id)
+        .expect("legacy change");
+    assert_eq!(
+        (c.kind, &c.reason),
+        (ChangeKind::Update, &wid_core::Reason::Adopt)
+    );
+    apply(p, &changes, &own).await;
+    let (observed, changes) = plan(p, &desired, &own).await;
+    assert!(all_noop(&changes), "{:?}", kinds(&changes));
+    assert_eq!(
+        observed.resources[&legacy_id].ownership,
+        wid_core::Ownership::Ours
+    );
+}
+
+/// Checks the apply error for an injected or provoked failure.
+pub fn expect_kind(
+    result: Result<Outputs, ProviderError>,
+    kind: wid_core::ErrorKind,
+) -> ProviderError {
+    match result {
+        Ok(o) => panic!("expected a {kind:?} error, got {o:?}"),
+        Err(e) => {
+            assert_eq!(e.kind(), kind, "{e} ({:?})", e.detail);
+            e
+        }
+    }
+}

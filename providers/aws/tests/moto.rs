@@ -1,0 +1,165 @@
+//! The provider against moto_server: create, no-op, drift, fix, prune, conflict and adopt,
+//! through `AwsProvider`, `wid_core::diff` and a small sequential apply loop.
+//!
+//! moto differs from AWS in ways the provider must tolerate: `LimitExceeded` is 400 (AWS:
+//! 409), and policy documents come back as sent rather than URL-encoded.
+
+mod common;
+
+use common::*;
+use wid_aws::{AwsOptions, AwsProvider, EksCluster};
+use wid_core::{CallCounter, Provider};
+
+fn cluster() -> EksCluster {
+    EksCluster {
+        plan_name: "eks-dev".into(),
+        account: MOTO_ACCOUNT.into(),
+        region: "us-east-1".into(),
+        eks_name: "dev".into(),
+        issuer: Some("https://oidc.eks.us-east-1.amazonaws.com/id/MOTOEXAMPLE0001".into()),
+    }
+}
+
+async fn provider(url: &str, counter: CallCounter) -> AwsProvider {
+    let opts = AwsOptions {
+        endpoint_url: Some(url.to_owned()),
+        sandbox: true,
+        ..AwsOptions::default()
+    };
+    AwsProvider::new(opts, counter).await.expect("provider")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn irsa_flow_against_moto() {
+    let Some(moto) = Moto::start() else { return };
+    let counter = CallCounter::default();
+    let p = provider(&moto.url, counter.clone()).await;
+    assert_eq!(p.name(), "aws");
+    let iam = iam(&moto.url, MOTO_ACCOUNT).await;
+    irsa_flow(&p, &iam, &[cluster()], MOTO_ACCOUNT).await;
+    // Providers are listed once per observe, never once per workload.
+    let calls = counter.snapshot();
+    let lists = calls
+        .get("iam:ListOpenIDConnectProviders")
+        .copied()
+        .unwrap_or(0);
+    assert!(lists > 0 && lists <= 12, "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_counts_the_fewest_calls() {
+    let Some(moto) = Moto::start() else { return };
+    let counter = CallCounter::default();
+    let p = provider(&moto.url, counter.clone()).await;
+    let iam = iam(&moto.url, MOTO_ACCOUNT).await;
+    let policy = managed_policy(&iam, "wid-count").await;
+    let desired = compile_plan(&scenario(&policy), &[cluster()], "count");
+    let own = owner("count", false);
+    let (_, changes) = plan(&p, &desired, &own).await;
+    apply(&p, &changes, &own).await;
+    let before = counter.snapshot();
+    let (_, changes) = plan(&p, &desired, &own).await;
+    assert!(all_noop(&changes));
+    let after = counter.snapshot();
+    let delta =
+        |op: &str| after.get(op).copied().unwrap_or(0) - before.get(op).copied().unwrap_or(0);
+    // One provider list for the account, one read of the one provider; per role (2):
+    // GetRole, ListAttachedRolePolicies, ListRolePolicies, and one GetRolePolicy per
+    // inline policy (1 each).
+    assert_eq!(delta("iam:ListOpenIDConnectProviders"), 1);
+    assert_eq!(delta("iam:GetOpenIDConnectProvider"), 1);
+    assert_eq!(delta("iam:GetRole"), 2);
+    assert_eq!(delta("iam:ListAttachedRolePolicies"), 2);
+    assert_eq!(delta("iam:ListRolePolicies"), 2);
+    assert_eq!(delta("iam:GetRolePolicy"), 2);
+    assert_eq!(counter.total() - before.values().sum::<u64>(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_provider_with_another_owner_is_used_not_touched() {
+    let Some(moto) = Moto::start() else { return };
+    let p = provider(&moto.url, CallCounter::default()).await;
+    let iam = iam(&moto.url, MOTO_ACCOUNT).await;
+    // Someone else registered the issuer already, with an extra audience.
+    iam.create_open_id_connect_provider()
+        .url(cluster().issuer.unwrap_or_default())
+        .client_id_list("sts.amazonaws.com")
+        .client_id_list("other-audience")
+        .thumbprint_list("9e99a48a9960b14926bb7f3b02e22da2b0ab7280")
+        .send()
+        .await
+        .expect("create provider");
+    let desired = compile_plan(
+        &[wl(0, "ns", "sa", block("wid-shared-user"))],
+        &[cluster()],
+        "s",
+    );
+    let own = owner("s", true);
+    let (observed, changes) = plan(&p, &desired, &own).await;
+    let provider_id = &desired[0].id;
+    assert_eq!(
+        observed.resources[provider_id].ownership,
+        wid_core::Ownership::Unowned
+    );
+    let kinds = kinds(&changes);
+    assert_eq!(
+        kinds[0],
+        (provider_id.to_string(), wid_core::ChangeKind::NoOp)
+    );
+    apply(&p, &changes, &own).await;
+    // Prune with an empty plan deletes the role but never the provider it did not create.
+    // The engine tells the provider the plan's clusters, so prune knows which accounts
+    // to scan even when no workload is left in one.
+    p.know_clusters(&[cluster()]);
+    let (_, changes) = plan(&p, &[], &own).await;
+    assert_eq!(
+        common::kinds(&changes),
+        [(
+            wid_aws::ids::role_id(MOTO_ACCOUNT, "wid-shared-user").to_string(),
+            wid_core::ChangeKind::Delete
+        )]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_errors_map_to_kinds_with_the_role_named() {
+    let Some(moto) = Moto::start() else { return };
+    let p = provider(&moto.url, CallCounter::default()).await;
+    let iam = iam(&moto.url, MOTO_ACCOUNT).await;
+    // A managed policy that does not exist: moto answers NoSuchEntity on attach.
+    let desired = compile_plan(
+        &[wl(0, "ns", "sa", {
+            let mut b = block("wid-bad-attach");
+            b.managed_policies = vec![format!("arn:aws:iam::{MOTO_ACCOUNT}:policy/does-not-exist")];
+            b
+        })],
+        &[cluster()],
+        "e",
+    );
+    let own = owner("e", false);
+    let (_, changes) = plan(&p, &desired, &own).await;
+    let role = changes
+        .iter()
+        .find(|c| c.id.kind() == "iam-role")
+        .expect("role change");
+    let err = expect_kind(
+        wid_core::Provider::apply(&p, role, &own).await,
+        wid_core::ErrorKind::NotFound,
+    );
+    assert!(err.to_string().contains("wid-bad-attach"), "{err}");
+    assert_eq!(err.operation.as_deref(), Some("iam:AttachRolePolicy"));
+    // The role itself was created before the attach failed: a re-run sees it as ours.
+    let got = iam
+        .get_role()
+        .role_name("wid-bad-attach")
+        .send()
+        .await
+        .expect("role exists");
+    assert!(got.role().is_some());
+    // Creating it again is a conflict (EntityAlreadyExists).
+    let err = expect_kind(
+        wid_core::Provider::apply(&p, role, &own).await,
+        wid_core::ErrorKind::Conflict,
+    );
+    assert!(err.to_string().contains("already exists"), "{err}");
+}
