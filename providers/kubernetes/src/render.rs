@@ -1,0 +1,136 @@
+//! Render: the manifests `wid render` writes for clusters whose objects a GitOps tool
+//! (Argo CD, Flux) applies. They are exactly the bodies apply would send.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use wid_core::{Owner, ProviderError, Resource};
+
+use crate::kinds::{Kind, Target, build};
+
+/// The objects apply would send, per cluster: namespaces first, then service accounts,
+/// roles and bindings, each group sorted by id. Resources of other providers are skipped.
+///
+/// Fails on the first resource with an attribute only known after apply, naming it.
+pub fn manifests(
+    resources: &[Resource],
+    owner: &Owner,
+) -> Result<BTreeMap<String, Vec<Value>>, ProviderError> {
+    let mut ordered: Vec<(&str, Kind, &Resource)> = resources
+        .iter()
+        .filter_map(|r| {
+            let t = Target::of(&r.id)?;
+            Some((r.id.part(0), t.kind, r))
+        })
+        .collect();
+    ordered.sort_by(|a, b| (a.0, a.1, &a.2.id).cmp(&(b.0, b.1, &b.2.id)));
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (cluster, _, resource) in ordered {
+        let body = build(resource, &owner.plan)?;
+        out.entry(cluster.to_owned()).or_default().push(body);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::{ClusterOptions, KsaSpec, compile};
+    use crate::{PolicyRule, kinds::AUTOMOUNT};
+    use serde_json::json;
+    use wid_core::{AttrValue, ErrorKind, ResourceId, WorkloadRef};
+
+    fn spec(cluster: &str, ns: &str, name: &str) -> KsaSpec {
+        KsaSpec {
+            workload: WorkloadRef {
+                cluster: cluster.into(),
+                namespace: ns.into(),
+                service_account: name.into(),
+            },
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            automount: false,
+            rules: vec![PolicyRule {
+                api_groups: vec![String::new()],
+                resources: vec!["configmaps".into()],
+                verbs: vec!["get".into()],
+                resource_names: Vec::new(),
+            }],
+            adopt: false,
+            depends_on: Vec::new(),
+            origin: "p.toml:1".into(),
+        }
+    }
+
+    fn owner() -> Owner {
+        Owner {
+            plan: "payments".into(),
+            prune: false,
+        }
+    }
+
+    #[test]
+    fn renders_per_cluster_in_apply_order() {
+        let clusters = [ClusterOptions {
+            name: "a".into(),
+            create_namespaces: true,
+            harden_default_service_accounts: true,
+        }];
+        let resources = compile(
+            &clusters,
+            &[spec("a", "apps", "orders"), spec("b", "x", "y")],
+        );
+        let out = manifests(&resources, &owner()).unwrap();
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["a", "b"]);
+        let kinds: Vec<(String, String)> = out["a"]
+            .iter()
+            .map(|o| {
+                (
+                    o["kind"].as_str().unwrap().to_owned(),
+                    o["metadata"]["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("Namespace".to_owned(), "apps".to_owned()),
+                ("ServiceAccount".to_owned(), "default".to_owned()),
+                ("ServiceAccount".to_owned(), "orders".to_owned()),
+                ("Role".to_owned(), "wid-orders".to_owned()),
+                ("RoleBinding".to_owned(), "wid-orders".to_owned()),
+            ]
+        );
+        let default_sa = &out["a"][1];
+        assert_eq!(
+            default_sa,
+            &json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": "default", "namespace": "apps"},
+                    AUTOMOUNT: false})
+        );
+        let binding = &out["a"][4];
+        assert_eq!(binding["apiVersion"], "rbac.authorization.k8s.io/v1");
+        assert_eq!(binding["metadata"]["labels"]["wid.dev/plan"], "payments");
+        assert_eq!(binding["roleRef"]["name"], "wid-orders");
+        assert_eq!(binding["subjects"][0]["namespace"], "apps");
+        assert_eq!(out["a"][3]["rules"][0]["verbs"], json!(["get"]));
+    }
+
+    #[test]
+    fn unknown_annotations_fail_naming_the_resource() {
+        let mut s = spec("a", "apps", "orders");
+        s.annotations.insert(
+            "azure.workload.identity/client-id".into(),
+            AttrValue::Unknown {
+                from: ResourceId::new("azure", "identity", ["x"]),
+                output: "client_id".into(),
+            },
+        );
+        let err = manifests(&compile(&[], &[s]), &owner()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert_eq!(
+            err.resource.unwrap().to_string(),
+            "k8s/serviceaccount/a/apps/orders"
+        );
+    }
+}
