@@ -7,8 +7,8 @@
 //! `schema/audit-output.schema.json`) or SARIF 2.1.0.
 //!
 //! Check ids (stable): SA001 default-sa-automount, SA002 token-automounted, SA003
-//! default-sa-used, SA004 default-sa-rbac, SA005 dangerous-rbac, SA006 legacy-token-secret,
-//! SA007 projected-token, SA008 cloud-credentials, SA009 identity-annotations.
+//! default-sa-used, SA004 default-sa-rbac, SA005 dangerous-rbac, SA006 legacy-token-secrets,
+//! SA007 projected-tokens, SA008 cloud-credentials, SA009 identity-annotations.
 
 pub mod checks;
 pub mod context;

@@ -1,4 +1,4 @@
-//! SA006 legacy-token-secret: long-lived `kubernetes.io/service-account-token` Secrets.
+//! SA006 legacy-token-secrets: long-lived `kubernetes.io/service-account-token` Secrets.
 //! Reports the ServiceAccount, whether it was auto-generated (listed in the SA's
 //! `.secrets[]`, as kyverno `check-serviceaccount-secrets` reads it) or created by hand,
 //! and the control plane's `kubernetes.io/legacy-token-last-used` / `-invalid-since` labels.
@@ -17,7 +17,7 @@ const INVALID_SINCE_LABEL: &str = "kubernetes.io/legacy-token-invalid-since";
 /// The check.
 pub static CHECK: Check = Check {
     id: "SA006",
-    name: "legacy-token-secret",
+    name: "legacy-token-secrets",
     severity: Severity::Medium,
     summary: "No Secret of type kubernetes.io/service-account-token (a non-expiring ServiceAccount token) exists.",
     why: "Legacy token Secrets never expire and are not bound to a pod: anyone who can read the Secret, or who \

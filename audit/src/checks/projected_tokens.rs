@@ -1,4 +1,4 @@
-//! SA007 projected-token: hand-written projected `serviceAccountToken` volumes without an
+//! SA007 projected-tokens: hand-written projected `serviceAccountToken` volumes without an
 //! explicit audience, or with an expiry above the policy maximum (default 1 h). The
 //! auto-injected `kube-api-access-*` volumes of live pods are skipped: they are the
 //! automount itself, which SA002 judges.
@@ -17,7 +17,7 @@ const INJECTED_PREFIX: &str = "kube-api-access-";
 /// The check.
 pub static CHECK: Check = Check {
     id: "SA007",
-    name: "projected-token",
+    name: "projected-tokens",
     severity: Severity::Medium,
     summary: "Projected serviceAccountToken volumes set an explicit audience and an expiry no longer than the \
 policy maximum (default 3600 s; the API minimum is 600 s).",
