@@ -129,10 +129,15 @@ impl Sandbox {
     }
 
     /// Shell lines that point the aws CLI and SDKs at the sandbox with dummy credentials.
+    ///
+    /// The access key id carries the account the emulator acts in (`SANDBOX` and the
+    /// account of the first EKS cluster), since the sandbox derives the caller's account
+    /// from it.
     pub fn env_script(&self) -> String {
         let url = self.cloud_url();
+        let account = self.shared.read(aws::default_account);
         format!(
-            "export AWS_ENDPOINT_URL={url}\nexport AWS_ACCESS_KEY_ID=AKIASANDBOX123456789\nexport AWS_SECRET_ACCESS_KEY=sandbox\nexport AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\nexport AWS_EC2_METADATA_DISABLED=true\n"
+            "export AWS_ENDPOINT_URL={url}\nexport AWS_ACCESS_KEY_ID=SANDBOX{account}\nexport AWS_SECRET_ACCESS_KEY=sandbox\nexport AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\nexport AWS_EC2_METADATA_DISABLED=true\n"
         )
     }
 
