@@ -1,0 +1,224 @@
+//! The provider against wid's own sandbox: the IRSA flow (as against moto) with the issuer
+//! discovered by `eks:DescribeCluster`, EKS Pod Identity, and injected throttling.
+
+mod common;
+
+use common::*;
+use wid_aws::{AwsOptions, AwsProvider, EksCluster, Mechanism};
+use wid_core::{CallCounter, ChangeKind, ErrorKind, Provider};
+use wid_sandbox::{ClusterDecl, ClusterKind, EksDecl, Fault, FaultAction, Sandbox};
+
+const ACCOUNT: &str = "111122223333";
+
+async fn start(dir: &std::path::Path) -> (Sandbox, AwsProvider, EksCluster) {
+    let decl = ClusterDecl {
+        name: "eks-dev".into(),
+        kind: ClusterKind::Eks,
+        eks: Some(EksDecl {
+            account: ACCOUNT.into(),
+            region: "us-east-1".into(),
+            name: "dev".into(),
+        }),
+    };
+    let sandbox = Sandbox::start(dir, &[decl]).await.expect("sandbox starts");
+    let opts = AwsOptions {
+        endpoint_url: Some(sandbox.cloud_url()),
+        sandbox: true,
+        ..AwsOptions::default()
+    };
+    let p = AwsProvider::new(opts, CallCounter::default())
+        .await
+        .expect("provider");
+    let mut cluster = EksCluster {
+        plan_name: "eks-dev".into(),
+        account: ACCOUNT.into(),
+        region: "us-east-1".into(),
+        eks_name: "dev".into(),
+        issuer: None,
+    };
+    let issuer = p
+        .discover_issuer(&cluster)
+        .await
+        .expect("issuer discovered");
+    assert!(
+        issuer.starts_with("https://oidc.eks.us-east-1.amazonaws.com/id/"),
+        "{issuer}"
+    );
+    cluster.issuer = Some(issuer);
+    (sandbox, p, cluster)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn irsa_flow_against_the_sandbox() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sandbox, p, cluster) = start(dir.path()).await;
+    let iam = iam(&sandbox.cloud_url(), ACCOUNT).await;
+    irsa_flow(&p, &iam, &[cluster], ACCOUNT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_cluster_is_not_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_sandbox, p, mut cluster) = start(dir.path()).await;
+    cluster.eks_name = "nope".into();
+    let err = p
+        .discover_issuer(&cluster)
+        .await
+        .expect_err("no such cluster");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_identity_creates_updates_and_prunes_the_association() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sandbox, p, cluster) = start(dir.path()).await;
+    let clusters = [cluster];
+    let mut b = block("wid-pods");
+    b.mechanism = Mechanism::PodIdentity;
+    let workloads = vec![wl(0, "production", "orders", b.clone())];
+    let desired = compile_plan(&workloads, &clusters, "pods");
+    let own = owner("pods", false);
+    let (_, changes) = plan(&p, &desired, &own).await;
+    let assoc_id =
+        wid_aws::ids::association_id(ACCOUNT, "us-east-1", "dev", "production", "orders");
+    assert_eq!(
+        kinds(&changes),
+        [
+            (assoc_id.to_string(), ChangeKind::Create),
+            (
+                wid_aws::ids::role_id(ACCOUNT, "wid-pods").to_string(),
+                ChangeKind::Create
+            ),
+        ]
+    );
+    let out = apply(&p, &changes, &own).await;
+    assert!(
+        out[&assoc_id]["arn"].contains(":podidentityassociation/"),
+        "{out:?}"
+    );
+    let (observed, changes) = plan(&p, &desired, &own).await;
+    assert!(all_noop(&changes), "{:?}", kinds(&changes));
+    assert_eq!(
+        observed.resources[&assoc_id].ownership,
+        wid_core::Ownership::Ours
+    );
+
+    // Point the KSA at another role: the association is updated in place.
+    let mut other = b.clone();
+    other.role = "wid-pods-v2".into();
+    let desired = compile_plan(&[wl(0, "production", "orders", other)], &clusters, "pods");
+    let (_, changes) = plan(&p, &desired, &own).await;
+    let c = changes
+        .iter()
+        .find(|c| c.id == assoc_id)
+        .expect("association change");
+    assert_eq!(c.kind, ChangeKind::Update);
+    assert_eq!(c.attrs[0].key, "role_arn");
+    apply(&p, &changes, &own).await;
+    let pruning = owner("pods", true);
+    let (_, changes) = plan(&p, &desired, &pruning).await;
+    // The old role left the plan; prune deletes it, the association stays.
+    assert_eq!(
+        kinds(
+            &changes
+                .iter()
+                .filter(|c| c.kind != ChangeKind::NoOp)
+                .cloned()
+                .collect::<Vec<_>>()
+        ),
+        [(
+            wid_aws::ids::role_id(ACCOUNT, "wid-pods").to_string(),
+            ChangeKind::Delete
+        )]
+    );
+    apply(&p, &changes, &pruning).await;
+
+    // An empty plan with prune deletes the association, then its role.
+    p.know_clusters(&clusters);
+    let (_, changes) = plan(&p, &[], &pruning).await;
+    assert_eq!(
+        kinds(&changes),
+        [
+            (assoc_id.to_string(), ChangeKind::Delete),
+            (
+                wid_aws::ids::role_id(ACCOUNT, "wid-pods-v2").to_string(),
+                ChangeKind::Delete
+            ),
+        ]
+    );
+    apply(&p, &changes, &pruning).await;
+    let (_, changes) = plan(&p, &[], &pruning).await;
+    assert!(changes.is_empty(), "{:?}", kinds(&changes));
+    drop(sandbox);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs eks:TagResource (POST /tags/{arn}) in the sandbox to mark a taken-over association"]
+async fn an_existing_association_is_adopted_not_duplicated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sandbox, p, cluster) = start(dir.path()).await;
+    let eks = aws_sdk_eks::Client::new(&sdk_config(&sandbox.cloud_url(), ACCOUNT).await);
+    iam(&sandbox.cloud_url(), ACCOUNT)
+        .await
+        .create_role()
+        .role_name("hand-made")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#)
+        .send()
+        .await
+        .expect("hand-made role");
+    eks.create_pod_identity_association()
+        .cluster_name("dev")
+        .namespace("production")
+        .service_account("orders")
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/hand-made"))
+        .send()
+        .await
+        .expect("hand-made association");
+    let mut b = block("wid-pods");
+    b.mechanism = Mechanism::PodIdentity;
+    let desired = compile_plan(&[wl(0, "production", "orders", b)], &[cluster], "pods");
+    let own = owner("pods", false);
+    let (_, changes) = plan(&p, &desired, &own).await;
+    apply(&p, &changes, &own).await;
+    let listed = eks
+        .list_pod_identity_associations()
+        .cluster_name("dev")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.associations().len(), 1);
+    let (_, changes) = plan(&p, &desired, &own).await;
+    assert!(all_noop(&changes), "{:?}", kinds(&changes));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_throttling_surfaces_as_throttled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sandbox, p, cluster) = start(dir.path()).await;
+    let desired = compile_plan(
+        &[wl(0, "ns", "sa", block("wid-throttled"))],
+        &[cluster],
+        "t",
+    );
+    let own = owner("t", false);
+    let (_, changes) = plan(&p, &desired, &own).await;
+    let role = changes
+        .iter()
+        .find(|c| c.id.kind() == "iam-role")
+        .expect("role change");
+    sandbox.inject(Fault {
+        api: "iam:CreateRole".into(),
+        action: FaultAction::Throttle,
+        times: Some(2),
+    });
+    for _ in 0..2 {
+        let err = expect_kind(p.apply(role, &own).await, ErrorKind::Throttled);
+        assert!(err.to_string().contains("wid-throttled"), "{err}");
+        assert!(err.kind().is_retryable());
+    }
+    // The SDK's own retries are off: each attempt was exactly one call, and the third
+    // goes through.
+    p.apply(role, &own).await.expect("third attempt succeeds");
+    assert_eq!(sandbox.calls().get("iam:CreateRole").copied(), Some(3));
+}
