@@ -48,6 +48,9 @@ pub struct Raw {
     pub aws: AwsSettings,
     /// The files read.
     pub files: Vec<SourceFile>,
+    /// Whether some file could not be read or parsed (plan-wide checks then stay quiet,
+    /// since what they would miss may be in that file).
+    pub incomplete: bool,
 }
 
 const TOP_KEYS: &[&str] = &["version", "name", "clusters", "aws", "workload"];
@@ -70,6 +73,7 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Raw {
                     "failed to read {}: {e}",
                     file.display()
                 )));
+                raw.incomplete = true;
                 continue;
             }
         };
@@ -109,6 +113,7 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim_end().to_owned();
             diags.push(PlanDiagnostic::at(file, span, format!("invalid TOML: {message}")));
+            raw.incomplete = true;
             return;
         }
     };
@@ -120,7 +125,7 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
                 .and_then(toml_edit::Key::span)
                 .unwrap_or(0..0);
             diags.push(
-                PlanDiagnostic::at(file, span, format!("unknown key `{key}`"))
+                PlanDiagnostic::at(file, span, format!("unknown field `{key}`"))
                     .label("not a plan field")
                     .help(format!("the top level takes {}", TOP_KEYS.join(", "))),
             );

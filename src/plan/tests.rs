@@ -49,7 +49,7 @@ fn unknown_keys_are_located_everywhere() {
     let errs = errors(&[("a.toml", &text)]);
     assert_eq!(
         errs,
-        vec!["a.toml:5:1: unknown key `colour`", "a.toml:10:1: unknown field `automount`"],
+        vec!["a.toml:5:1: unknown field `colour`", "a.toml:10:1: unknown field `automount`"],
     );
 }
 

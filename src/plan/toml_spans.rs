@@ -38,16 +38,22 @@ fn walk(table: &Table, path: &[Seg], want_key: bool) -> Option<Range<usize>> {
     for (i, seg) in path.iter().enumerate() {
         let last = i + 1 == path.len();
         let (key_span, next) = match (node, seg) {
-            (Node::Table(t), Seg::Key(k)) => {
-                let (key, item) = t.get_key_value(k)?;
-                (key.span(), Node::from_item(item))
-            }
-            (Node::Inline(t), Seg::Key(k)) => {
-                let (key, value) = t.get_key_value(k)?;
-                (key.span(), Node::from_value(value))
-            }
-            (Node::Array(a), Seg::Index(n)) => (None, Node::from_value(a.get(*n)?)),
-            (Node::Tables(a), Seg::Index(n)) => (None, Node::Table(a.get(*n)?)),
+            (Node::Table(t), Seg::Key(k)) => match t.get_key_value(k) {
+                Some((key, item)) => (key.span(), Node::from_item(item)),
+                None => return best,
+            },
+            (Node::Inline(t), Seg::Key(k)) => match t.get_key_value(k) {
+                Some((key, item)) => (key.span(), Node::from_item(item)),
+                None => return best,
+            },
+            (Node::Array(a), Seg::Index(n)) => match a.get(*n) {
+                Some(v) => (None, Node::from_value(v)),
+                None => return best,
+            },
+            (Node::Tables(a), Seg::Index(n)) => match a.get(*n) {
+                Some(t) => (None, Node::Table(t)),
+                None => return best,
+            },
             _ => return best,
         };
         if last && want_key && key_span.is_some() {
@@ -100,7 +106,7 @@ impl<'a> Node<'a> {
 }
 
 /// Turns a dotted field path from a provider (`["inline_policies", "s3"]`) into segments.
-pub fn segs<'a>(prefix: &[&str], rest: impl IntoIterator<Item = &'a str>) -> Vec<Seg> {
+pub fn segs<'a>(prefix: &[&'a str], rest: impl IntoIterator<Item = &'a str>) -> Vec<Seg> {
     prefix.iter().copied().chain(rest).map(Seg::from).collect()
 }
 
@@ -131,7 +137,9 @@ mod tests {
         let d = doc(text);
         let span = value_span(d.as_table(), &segs(&["aws", "role"], []), 0..0);
         assert_eq!(&text[span], "\"r\"");
+        let text = "[aws]\nrole = \"r\"\n";
+        let d = doc(text);
         let span = value_span(d.as_table(), &segs(&["aws", "nope"], []), 99..100);
-        assert_ne!(span, 99..100);
+        assert_eq!(&text[span], "[aws]", "the deepest table found stands in for a missing key");
     }
 }

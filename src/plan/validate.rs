@@ -56,7 +56,7 @@ const CLOUD_FIELDS: &[&str] = &[
     "resource_group",
 ];
 
-fn cloud_field(spec: &ClusterSpec, field: &str) -> Option<&str> {
+fn cloud_field<'a>(spec: &'a ClusterSpec, field: &str) -> Option<&'a str> {
     match field {
         "name" => spec.name.as_deref(),
         "account" => spec.account.as_deref(),
@@ -281,7 +281,7 @@ pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Option<String> {
         if let Some(why) = names::label_value(n).or_else(|| n.is_empty().then(|| "must not be empty".to_owned())) {
             diags.push(PlanDiagnostic::at(file, span.clone(), format!("invalid plan name `{n}`: {why}")).help("the name is written as a label value on every object wid creates"));
         }
-    } else if !raw.files.is_empty() {
+    } else if !raw.files.is_empty() && !raw.incomplete {
         diags.push(PlanDiagnostic::general("the plan has no `name`").help("add `name = \"TEAM\"` to one of its files: it is the ownership scope of everything wid creates"));
     }
     let mut seen: BTreeMap<&str, &Entry<ClusterSpec>> = BTreeMap::new();
