@@ -271,7 +271,7 @@ pub async fn managed_policy(iam: &aws_sdk_iam::Client, name: &str) -> String {
 /// roles (trust, attachments, inline policies, tags, path, max session) and OIDC
 /// providers (url, client ids, tags). Ids, dates and ARN accounts are left out.
 pub async fn iam_state(iam: &aws_sdk_iam::Client) -> Value {
-    let mut roles = serde_json::Map::new();
+    let mut roles: BTreeMap<String, Value> = BTreeMap::new();
     let listed = iam.list_roles().send().await.expect("list roles");
     for role in listed.roles() {
         let name = role.role_name();
@@ -294,7 +294,7 @@ pub async fn iam_state(iam: &aws_sdk_iam::Client) -> Value {
             .iter()
             .filter_map(|p| p.policy_name().map(str::to_owned))
             .collect();
-        let mut inline = serde_json::Map::new();
+        let mut inline: BTreeMap<String, Value> = BTreeMap::new();
         for policy in iam
             .list_role_policies()
             .role_name(name)
