@@ -1,0 +1,357 @@
+//! The provider against the embedded sandbox's Kubernetes API: create then no-op, labels
+//! others set survive, drift is shown and fixed, prune deletes only what this plan marked,
+//! missing namespaces and unowned KSAs block, tokens carry the requested audience, and
+//! observe makes the fewest calls.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use serde_json::json;
+use wid_core::{ChangeKind, ErrorKind, Provider, Reason};
+use wid_kubernetes::{TokenOptions, compile};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_then_observe_is_a_noop() {
+    let e = env().await;
+    e.create_namespace("apps").await;
+    let own = owner("payments", false);
+    let k = annotate(
+        label(with_rules(ksa("apps", "orders")), "team", "payments"),
+        "eks.amazonaws.com/role-arn",
+        "arn:aws:iam::111122223333:role/orders",
+    );
+    let desired = compile(&[cluster(false, true)], &[k]);
+    let changes = plan(&e.provider, &desired, &own).await;
+    assert_eq!(
+        kinds(&changes),
+        [
+            (
+                "k8s/default-serviceaccount/dev/apps".to_owned(),
+                ChangeKind::Update
+            ),
+            (
+                "k8s/role/dev/apps/wid-orders".to_owned(),
+                ChangeKind::Create
+            ),
+            (
+                "k8s/rolebinding/dev/apps/wid-orders".to_owned(),
+                ChangeKind::Create
+            ),
+            (
+                "k8s/serviceaccount/dev/apps/orders".to_owned(),
+                ChangeKind::Create
+            ),
+        ]
+    );
+    apply(&e.provider, &changes, &own).await;
+
+    let again = plan(&e.provider, &desired, &own).await;
+    assert!(all_noop(&again), "{again:#?}");
+
+    let sa = e.get_sa("apps", "orders").await.expect("orders exists");
+    assert_eq!(sa["automountServiceAccountToken"], json!(false));
+    assert_eq!(
+        sa["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "wid"
+    );
+    assert_eq!(sa["metadata"]["labels"]["wid.dev/plan"], "payments");
+    let default = e.get_sa("apps", "default").await.expect("default exists");
+    assert_eq!(default["automountServiceAccountToken"], json!(false));
+    assert!(
+        default["metadata"]["labels"]["app.kubernetes.io/managed-by"].is_null(),
+        "the default SA is hardened, never marked: {default}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_others_set_survive_and_dropped_ones_go() {
+    let e = env().await;
+    e.create_namespace("apps").await;
+    let own = owner("payments", false);
+    let first = compile(
+        &[cluster(false, false)],
+        &[label(
+            label(ksa("apps", "orders"), "team", "payments"),
+            "tier",
+            "gold",
+        )],
+    );
+    apply(&e.provider, &plan(&e.provider, &first, &own).await, &own).await;
+    e.merge_patch_sa(
+        "apps",
+        "orders",
+        json!({"metadata": {"labels": {"cost-center": "42"}}}),
+    )
+    .await;
+
+    // The plan drops `tier`: the diff shows its removal and nothing about `cost-center`.
+    let second = compile(
+        &[cluster(false, false)],
+        &[label(ksa("apps", "orders"), "team", "payments")],
+    );
+    let changes = plan(&e.provider, &second, &own).await;
+    assert_eq!(changes.len(), 1);
+    let keys: Vec<_> = changes[0].attrs.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(keys, ["labels.tier"], "{changes:#?}");
+    assert_eq!(changes[0].attrs[0].after, None);
+    apply(&e.provider, &changes, &own).await;
+
+    let labels = &e.get_sa("apps", "orders").await.unwrap()["metadata"]["labels"];
+    assert_eq!(labels["cost-center"], "42", "{labels}");
+    assert_eq!(labels["team"], "payments");
+    assert!(labels["tier"].is_null(), "{labels}");
+    assert!(all_noop(&plan(&e.provider, &second, &own).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_on_automount_shows_before_and_after_and_apply_fixes_it() {
+    let e = env().await;
+    e.create_namespace("apps").await;
+    let own = owner("payments", false);
+    let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
+
+    e.merge_patch_sa(
+        "apps",
+        "orders",
+        json!({"automountServiceAccountToken": true}),
+    )
+    .await;
+    let changes = plan(&e.provider, &desired, &own).await;
+    assert_eq!(
+        (changes[0].kind, &changes[0].reason),
+        (ChangeKind::Update, &Reason::Differs)
+    );
+    let a = &changes[0].attrs[0];
+    assert_eq!(a.key, "automountServiceAccountToken");
+    assert_eq!(a.before, Some(json!(true)));
+    assert_eq!(a.after, Some(json!(false).into()));
+    apply(&e.provider, &changes, &own).await;
+
+    let sa = e.get_sa("apps", "orders").await.unwrap();
+    assert_eq!(sa["automountServiceAccountToken"], json!(false));
+    assert!(all_noop(&plan(&e.provider, &desired, &own).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_only_objects_this_plan_marked() {
+    let e = env().await;
+    e.create_namespace("apps").await;
+    let own = owner("payments", true);
+    let both = compile(
+        &[cluster(false, false)],
+        &[with_rules(ksa("apps", "orders")), ksa("apps", "billing")],
+    );
+    apply(&e.provider, &plan(&e.provider, &both, &own).await, &own).await;
+    e.create_sa("apps", "manual", json!({})).await;
+    e.create_sa(
+        "apps",
+        "theirs",
+        json!({"app.kubernetes.io/managed-by": "wid", "wid.dev/plan": "other-team"}),
+    )
+    .await;
+
+    let one = compile(&[cluster(false, false)], &[ksa("apps", "billing")]);
+    let changes = plan(&e.provider, &one, &own).await;
+    assert_eq!(
+        kinds(&changes),
+        [
+            (
+                "k8s/role/dev/apps/wid-orders".to_owned(),
+                ChangeKind::Delete
+            ),
+            (
+                "k8s/rolebinding/dev/apps/wid-orders".to_owned(),
+                ChangeKind::Delete
+            ),
+            (
+                "k8s/serviceaccount/dev/apps/billing".to_owned(),
+                ChangeKind::NoOp
+            ),
+            (
+                "k8s/serviceaccount/dev/apps/orders".to_owned(),
+                ChangeKind::Delete
+            ),
+        ]
+    );
+    let binding = &changes[1];
+    assert_eq!(binding.depends_on().len(), 2, "deletes run binding first");
+    apply(&e.provider, &changes, &own).await;
+
+    assert!(e.get_sa("apps", "orders").await.is_none());
+    assert!(e.get_sa("apps", "manual").await.is_some());
+    assert!(e.get_sa("apps", "theirs").await.is_some());
+    assert!(e.get_sa("apps", "billing").await.is_some());
+    assert!(all_noop(&plan(&e.provider, &one, &own).await));
+
+    // Without --prune the same plan deletes nothing.
+    let keep = owner("payments", false);
+    let two = compile(
+        &[cluster(false, false)],
+        &[ksa("apps", "billing"), ksa("apps", "gone")],
+    );
+    apply(&e.provider, &plan(&e.provider, &two, &keep).await, &keep).await;
+    let changes = plan(&e.provider, &one, &keep).await;
+    assert!(all_noop(&changes), "{changes:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_refuses_an_object_changed_since_the_plan() {
+    let e = env().await;
+    e.create_namespace("apps").await;
+    let own = owner("payments", true);
+    let first = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    apply(&e.provider, &plan(&e.provider, &first, &own).await, &own).await;
+    let changes = plan(&e.provider, &[], &own).await;
+    assert_eq!(changes[0].kind, ChangeKind::Delete);
+    // Someone edits the object between plan and apply: the precondition fails.
+    e.merge_patch_sa(
+        "apps",
+        "orders",
+        json!({"metadata": {"annotations": {"x": "y"}}}),
+    )
+    .await;
+    let err = e.provider.apply(&changes[0], &own).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err} {:?}", err.detail);
+    assert!(e.get_sa("apps", "orders").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_namespace_is_a_blocker_unless_wid_creates_it() {
+    let e = env().await;
+    let own = owner("payments", false);
+    let desired = compile(&[cluster(false, true)], &[ksa("nope", "orders")]);
+    let changes = plan(&e.provider, &desired, &own).await;
+    assert!(changes.iter().all(|c| c.kind == ChangeKind::Conflict));
+    let Reason::Blocked(why) = &changes[0].reason else {
+        panic!("{changes:#?}")
+    };
+    assert_eq!(
+        why,
+        "namespace nope does not exist in cluster dev; create it or set create_namespaces = true on the cluster"
+    );
+
+    let created = compile(&[cluster(true, true)], &[ksa("nope", "orders")]);
+    let changes = plan(&e.provider, &created, &own).await;
+    assert_eq!(
+        kinds(&changes),
+        [
+            (
+                "k8s/default-serviceaccount/dev/nope".to_owned(),
+                ChangeKind::Create
+            ),
+            ("k8s/namespace/dev/nope".to_owned(), ChangeKind::Create),
+            (
+                "k8s/serviceaccount/dev/nope/orders".to_owned(),
+                ChangeKind::Create
+            ),
+        ]
+    );
+    apply(&e.provider, &changes, &own).await;
+    let again = plan(&e.provider, &created, &own).await;
+    assert!(all_noop(&again), "{again:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unowned_existing_ksa_is_a_conflict_until_adopted() {
+    let e = env().await;
+    e.create_namespace("apps").await;
+    e.create_sa("apps", "orders", json!({"team": "legacy"}))
+        .await;
+    let own = owner("payments", false);
+    let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    let changes = plan(&e.provider, &desired, &own).await;
+    assert_eq!(changes[0].kind, ChangeKind::Conflict);
+    let err = e.provider.apply(&changes[0], &own).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+
+    let mut adopt = ksa("apps", "orders");
+    adopt.adopt = true;
+    let desired = compile(&[cluster(false, false)], &[adopt]);
+    let changes = plan(&e.provider, &desired, &own).await;
+    assert_eq!(
+        (changes[0].kind, &changes[0].reason),
+        (ChangeKind::Update, &Reason::Adopt)
+    );
+    apply(&e.provider, &changes, &own).await;
+    let labels = &e.get_sa("apps", "orders").await.unwrap()["metadata"]["labels"];
+    assert_eq!(labels["wid.dev/plan"], "payments");
+    assert_eq!(labels["team"], "legacy", "adopting keeps others' labels");
+    assert!(all_noop(&plan(&e.provider, &desired, &own).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_carry_the_requested_audience() {
+    let e = env().await;
+    e.create_namespace("apps").await;
+    let own = owner("payments", false);
+    let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
+
+    let opts = TokenOptions {
+        expiration_seconds: Some(3600),
+        audiences: vec!["sts.amazonaws.com".into()],
+        bound_pod: None,
+    };
+    let issued = e
+        .provider
+        .create_token("dev", "apps", "orders", &opts)
+        .await
+        .expect("token");
+    let payload = issued.token.split('.').nth(1).expect("a JWT");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("json claims");
+    let aud = &claims["aud"];
+    assert!(
+        aud == &json!(["sts.amazonaws.com"]) || aud == &json!("sts.amazonaws.com"),
+        "{claims}"
+    );
+    assert_eq!(claims["sub"], "system:serviceaccount:apps:orders");
+    assert!(issued.expiration.contains('T'), "{}", issued.expiration);
+    assert!(!format!("{issued:?}").contains(&issued.token));
+
+    let missing = e
+        .provider
+        .create_token("dev", "apps", "nobody", &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+    assert!(missing.to_string().contains("apps/nobody"), "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_makes_one_list_per_namespace_and_kind() {
+    let e = env().await;
+    e.create_namespace("one").await;
+    e.create_namespace("two").await;
+    let own = owner("payments", false);
+    let ksas: Vec<_> = ["one", "two"]
+        .iter()
+        .flat_map(|ns| ["a", "b", "c"].map(|n| with_rules(ksa(ns, n))))
+        .collect();
+    let desired = compile(&[cluster(false, false)], &ksas);
+    assert_eq!(desired.len(), 18);
+    apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
+
+    let before = e.counter.total();
+    let again = plan(&e.provider, &desired, &own).await;
+    assert!(all_noop(&again));
+    let calls = e.counter.total() - before;
+    let lower_bound = 1 + 2 * 3;
+    eprintln!(
+        "observe of 2 namespaces x 3 KSAs with roles: {calls} calls (lower bound {lower_bound}): {:?}",
+        e.counter.snapshot()
+    );
+    assert_eq!(calls, lower_bound);
+
+    let before = e.counter.total();
+    plan(&e.provider, &desired, &owner("payments", true)).await;
+    let with_prune = e.counter.total() - before;
+    eprintln!("with prune: {with_prune} calls");
+    assert_eq!(with_prune, lower_bound + 3);
+}
