@@ -104,7 +104,11 @@ fn prune_removes_what_left_the_plan_and_nothing_wid_did_not_create() {
     expect_code(&run(tmp.path(), &["apply", &p, "--auto-approve"], &sb), 0);
     {
         let serve = Serve::start(&sb);
-        serve.kubectl(&["--context", "dev", "-n", "payments", "create", "sa", "hand-made"]);
+        // kubectl's own `create sa` speaks protobuf, which the sandbox reads only for
+        // TokenRequest; a manifest goes as JSON.
+        let manifest = tmp.path().join("hand-made.yaml");
+        std::fs::write(&manifest, "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: hand-made\n  namespace: payments\n").unwrap();
+        serve.kubectl(&["--context", "dev", "create", "-f", &manifest.display().to_string()]);
     }
     // config-watcher (with its Role and RoleBinding) leaves the plan.
     let workloads = std::fs::read_to_string(plan_dir.join("workloads.toml")).unwrap();

@@ -161,7 +161,9 @@ pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
     let groups = resources
         .iter()
         .map(|r| {
+            let cluster_wide = matches!(r.id.kind(), "namespace" | "default-serviceaccount");
             let group = match (&r.origin, r.id.provider()) {
+                (_, "k8s") if cluster_wide => format!("cluster {}", r.id.part(0)),
                 (Some(origin), _) => origin.clone(),
                 (None, "k8s") => format!("cluster {}", r.id.part(0)),
                 (None, provider) => format!("{provider} shared"),
