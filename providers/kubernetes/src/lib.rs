@@ -38,3 +38,4 @@ pub use live::{FIELD_MANAGER, OwnedKeys, owned_keys, ownership};
 pub use provider::{ClusterConn, KubernetesProvider};
 pub use render::manifests;
 pub use token::{IssuedToken, TokenOptions};
+pub mod snapshot;
