@@ -49,6 +49,7 @@ impl Sandbox {
             for decl in clusters {
                 k8s::ensure_cluster(state, decl);
                 aws::ensure_cluster(state, decl);
+                k8s::adopt_cloud_issuer(state, decl);
             }
         });
         let names: Vec<String> = shared.read(|s| s.clusters.keys().cloned().collect());

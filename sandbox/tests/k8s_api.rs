@@ -634,3 +634,43 @@ async fn state_persists_across_restarts_and_fixtures_load() {
     .await;
     assert_eq!(role.status, 200);
 }
+
+#[tokio::test]
+async fn eks_cluster_tokens_carry_the_eks_issuer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let decl = ClusterDecl {
+        name: "prod".into(),
+        kind: ClusterKind::Eks,
+        eks: Some(wid_sandbox::EksDecl {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            name: "prod".into(),
+        }),
+    };
+    let sandbox = Sandbox::start(dir.path(), &[decl])
+        .await
+        .expect("sandbox starts");
+    let base = sandbox.kube_url("prod").expect("prod is served");
+    let answer = send(
+        &base,
+        "POST",
+        "/api/v1/namespaces/default/serviceaccounts/default/token",
+        "application/json",
+        &json!({ "spec": { "audiences": ["sts.amazonaws.com"] } }),
+    )
+    .await;
+    assert_eq!(answer.status, 201);
+    let token = answer.body["status"]["token"].as_str().expect("token");
+    use base64::Engine as _;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).expect("JWT-shaped"))
+            .expect("base64url"),
+    )
+    .expect("claims");
+    let issuer = claims["iss"].as_str().expect("iss");
+    assert!(
+        issuer.starts_with("https://oidc.eks.us-east-1.amazonaws.com/id/"),
+        "{issuer}"
+    );
+}

@@ -108,6 +108,11 @@ async fn serve(
     let name = name.unwrap_or_default();
     match verb {
         "list" => {
+            // Watches are not emulated; refusing them is clearer than answering a list
+            // to a client that waits for an event stream.
+            if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+                return Err(ApiError::method_not_allowed());
+            }
             let labels =
                 LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?;
             let fields = FieldSelector::parse(

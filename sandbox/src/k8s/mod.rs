@@ -106,6 +106,26 @@ pub fn ensure_cluster(state: &mut State, decl: &ClusterDecl) {
         .insert(decl.name.clone(), bootstrap::new_cluster());
 }
 
+/// Makes an EKS cluster's ServiceAccount tokens carry its OIDC issuer from the AWS side
+/// (`https://oidc.eks.REGION.amazonaws.com/id/ID`), as real EKS tokens do, so IRSA trust
+/// checks see the issuer they would see in a real cluster. Call after both emulators
+/// have ensured the cluster; other kinds keep the in-cluster issuer.
+pub fn adopt_cloud_issuer(state: &mut State, decl: &ClusterDecl) {
+    let Some(eks) = &decl.eks else {
+        return;
+    };
+    let issuer = state
+        .aws
+        .accounts
+        .get(&eks.account)
+        .and_then(|account| account.eks.get(&eks.region))
+        .and_then(|region| region.get(&eks.name))
+        .map(|cluster| cluster.issuer.clone());
+    if let (Some(issuer), Some(cluster)) = (issuer, state.clusters.get_mut(&decl.name)) {
+        cluster.issuer = issuer;
+    }
+}
+
 /// The HTTP router of one cluster's API server.
 pub fn router(shared: Arc<Shared>, cluster: String) -> axum::Router {
     handlers::router(shared, cluster)
