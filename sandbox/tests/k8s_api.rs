@@ -203,6 +203,21 @@ async fn create_get_list_with_selectors() {
     assert_eq!(bad.status, 400);
     assert_eq!(bad.body["reason"], "BadRequest");
 
+    let dry = send(
+        &base,
+        "POST",
+        &format!("{SAS}?dryRun=All"),
+        "application/json",
+        &sa("dry", json!({})),
+    )
+    .await;
+    assert_eq!(dry.status, 201);
+    assert_eq!(
+        get(&base, &format!("{SAS}/dry")).await.status,
+        404,
+        "a dry run stores nothing"
+    );
+
     let generated = send(
         &base,
         "POST",
