@@ -57,16 +57,7 @@ pub const KNOWN_VERBS: &[&str] = &[
     "*",
 ];
 
-/// How serious a rule issue is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    /// The plan is invalid.
-    Error,
-    /// Allowed, but worth a look (wildcards grant more than most workloads need).
-    Note,
-}
-
-/// One problem with one rule.
+/// One problem with (or note about) one rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleIssue {
     /// The rule's position in `rules`.
@@ -75,42 +66,37 @@ pub struct RuleIssue {
     pub field: &'static str,
     /// What is wrong, as a lowercase fragment.
     pub message: String,
-    /// Whether it makes the plan invalid.
-    pub severity: Severity,
 }
 
-/// Checks every rule: verbs and resources must be non-empty and verbs known. Wildcards
-/// are reported as notes, not errors.
+/// The errors in `rules`: verbs, resources and API groups must be non-empty (the API
+/// server refuses a Role whose resource rule has no API group) and verbs known. Every
+/// issue returned makes the plan invalid; wildcards are not errors (see [`rule_notes`]).
 pub fn validate_rules(rules: &[PolicyRule]) -> Vec<RuleIssue> {
     let mut issues = Vec::new();
     for (index, rule) in rules.iter().enumerate() {
-        let mut push = |field, severity, message: String| {
+        let mut push = |field, message: String| {
             issues.push(RuleIssue {
                 index,
                 field,
                 message,
-                severity,
             });
         };
         if rule.verbs.is_empty() {
-            push(
-                "verbs",
-                Severity::Error,
-                "must list at least one verb".into(),
-            );
+            push("verbs", "must list at least one verb".into());
         }
         if rule.resources.is_empty() {
+            push("resources", "must list at least one resource".into());
+        }
+        if rule.api_groups.is_empty() {
             push(
-                "resources",
-                Severity::Error,
-                "must list at least one resource".into(),
+                "apiGroups",
+                "must list at least one API group (\"\" is the core group)".into(),
             );
         }
         for verb in &rule.verbs {
             if !KNOWN_VERBS.contains(&verb.as_str()) {
                 push(
                     "verbs",
-                    Severity::Error,
                     format!(
                         "unknown verb {verb:?}; known verbs are {}",
                         KNOWN_VERBS.join(", ")
@@ -118,26 +104,29 @@ pub fn validate_rules(rules: &[PolicyRule]) -> Vec<RuleIssue> {
                 );
             }
         }
-        let wildcard = |field, values: &[String]| {
-            values.iter().any(|v| v == "*").then(|| {
-                (
-                    field,
-                    format!("{field} = [\"*\"] grants every {}", noun(field)),
-                )
-            })
-        };
-        for (field, message) in [
-            wildcard("verbs", &rule.verbs),
-            wildcard("resources", &rule.resources),
-            wildcard("apiGroups", &rule.api_groups),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            push(field, Severity::Note, message);
-        }
     }
     issues
+}
+
+/// Notes worth showing but not errors: wildcards grant more than most workloads need.
+pub fn rule_notes(rules: &[PolicyRule]) -> Vec<RuleIssue> {
+    let mut notes = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
+        for (field, values) in [
+            ("verbs", &rule.verbs),
+            ("resources", &rule.resources),
+            ("apiGroups", &rule.api_groups),
+        ] {
+            if values.iter().any(|v| v == "*") {
+                notes.push(RuleIssue {
+                    index,
+                    field,
+                    message: format!("{field} = [\"*\"] grants every {}", noun(field)),
+                });
+            }
+        }
+    }
+    notes
 }
 
 fn noun(field: &str) -> &'static str {
@@ -177,38 +166,47 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_describes_every_field() {
+        let schema = serde_json::to_value(schemars::schema_for!(KubernetesBlock)).unwrap();
+        let rule = &schema["$defs"]["PolicyRule"];
+        assert_eq!(rule["additionalProperties"], false);
+        for field in ["apiGroups", "resources", "verbs", "resourceNames"] {
+            let description = rule["properties"][field]["description"].as_str();
+            assert!(
+                description.is_some_and(|d| !d.is_empty()),
+                "{field}: {rule}"
+            );
+        }
+        let required: Vec<_> = rule["required"].as_array().unwrap().iter().collect();
+        assert_eq!(required, ["apiGroups", "resources", "verbs"]);
+    }
+
+    #[test]
     fn a_good_rule_has_no_issues() {
         assert!(validate_rules(&[rule(&[""], &["configmaps"], &["get", "list"])]).is_empty());
     }
 
     #[test]
-    fn empty_verbs_and_resources_are_errors() {
-        let issues = validate_rules(&[rule(&[""], &[], &[])]);
-        let fields: Vec<_> = issues.iter().map(|i| (i.field, i.severity)).collect();
-        assert_eq!(
-            fields,
-            [("verbs", Severity::Error), ("resources", Severity::Error)]
-        );
+    fn empty_lists_are_errors() {
+        let issues = validate_rules(&[rule(&[], &[], &[])]);
+        let fields: Vec<_> = issues.iter().map(|i| i.field).collect();
+        assert_eq!(fields, ["verbs", "resources", "apiGroups"]);
     }
 
     #[test]
-    fn unknown_verbs_are_errors_and_wildcards_notes() {
-        let issues = validate_rules(&[
+    fn unknown_verbs_are_errors_and_wildcards_only_notes() {
+        let rules = [
             rule(&[""], &["pods"], &["get"]),
             rule(&["*"], &["pods"], &["gets", "*"]),
-        ]);
-        assert!(issues.iter().all(|i| i.index == 1));
-        let errors: Vec<_> = issues
-            .iter()
-            .filter(|i| i.severity == Severity::Error)
-            .collect();
-        assert_eq!(errors.len(), 1);
+        ];
+        let errors = validate_rules(&rules);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].index, errors[0].field), (1, "verbs"));
         assert!(errors[0].message.contains("\"gets\""));
-        let notes: Vec<_> = issues
-            .iter()
-            .filter(|i| i.severity == Severity::Note)
-            .map(|i| i.field)
+        let notes: Vec<_> = rule_notes(&rules)
+            .into_iter()
+            .map(|i| (i.index, i.field))
             .collect();
-        assert_eq!(notes, ["verbs", "apiGroups"]);
+        assert_eq!(notes, [(1, "verbs"), (1, "apiGroups")]);
     }
 }

@@ -28,7 +28,7 @@ mod provider;
 mod render;
 mod token;
 
-pub use block::{KNOWN_VERBS, KubernetesBlock, PolicyRule, RuleIssue, Severity, validate_rules};
+pub use block::{KNOWN_VERBS, KubernetesBlock, PolicyRule, RuleIssue, rule_notes, validate_rules};
 pub use compile::{
     ClusterOptions, KsaSpec, compile, default_sa_id, namespace_id, normalize_rules, object_id,
     role_name,

@@ -355,3 +355,90 @@ async fn observe_makes_one_list_per_namespace_and_kind() {
     eprintln!("with prune: {with_prune} calls");
     assert_eq!(with_prune, lower_bound + 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_bound_to_a_pod_names_the_pod() {
+    let e = env().await;
+    e.create_namespace("apps").await;
+    let own = owner("payments", false);
+    let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {"name": "orders-0"},
+        "spec": {"serviceAccountName": "orders", "containers": [{"name": "app", "image": "busybox"}]}
+    }))
+    .unwrap();
+    let created = kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(e.kube.clone(), "apps")
+        .create(&kube::api::PostParams::default(), &pod)
+        .await
+        .expect("pod created");
+
+    let opts = TokenOptions {
+        expiration_seconds: None,
+        audiences: vec!["api://AzureADTokenExchange".into()],
+        bound_pod: Some("orders-0".into()),
+    };
+    let issued = e
+        .provider
+        .create_token("dev", "apps", "orders", &opts)
+        .await
+        .expect("token");
+    let payload = issued.token.split('.').nth(1).expect("a JWT");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("json claims");
+    let bound = &claims["kubernetes.io"]["pod"];
+    assert_eq!(bound["name"], "orders-0", "{claims}");
+    assert_eq!(bound["uid"].as_str(), created.metadata.uid.as_deref());
+    let calls = e.counter.snapshot();
+    assert_eq!(calls.get("k8s:get pods"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("k8s:create serviceaccounts/token"), Some(&1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_faults_map_to_kinds_without_hidden_retries() {
+    use wid_sandbox::{Fault, FaultAction};
+    let e = env().await;
+    e.create_namespace("apps").await;
+    let own = owner("payments", false);
+    let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    let wanted: Vec<_> = desired.iter().collect();
+
+    for (action, kind) in [
+        (FaultAction::Throttle, ErrorKind::Throttled),
+        (FaultAction::ServerError, ErrorKind::Transient),
+    ] {
+        e.sandbox.inject(Fault {
+            api: "k8s:list serviceaccounts".into(),
+            action,
+            times: Some(1),
+        });
+        let before = e.counter.total();
+        let err = e.provider.observe(&wanted, &own).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{err} {:?}", err.detail);
+        assert_eq!(
+            err.to_string(),
+            "failed to list serviceaccounts in namespace apps in cluster dev"
+        );
+        // kube's own retry is off: one LIST of namespaces, one of serviceaccounts.
+        assert_eq!(e.counter.total() - before, 2);
+    }
+
+    let changes = plan(&e.provider, &desired, &own).await;
+    e.sandbox.inject(Fault {
+        api: "k8s:apply serviceaccounts".into(),
+        action: FaultAction::Conflict,
+        times: Some(1),
+    });
+    let err = e.provider.apply(&changes[0], &own).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        err.to_string(),
+        "failed to apply serviceaccount apps/orders in cluster dev"
+    );
+    assert_eq!(err.resource.as_ref(), Some(&changes[0].id));
+    assert_eq!(err.operation.as_deref(), Some("k8s:apply serviceaccounts"));
+}
