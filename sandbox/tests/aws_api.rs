@@ -508,6 +508,16 @@ async fn pod_identity_associations_round_trip() {
     assert!(association["createdAt"].is_i64());
     assert!(association.get("ownerArn").is_none());
 
+    let retried = json!({"namespace": "prod", "serviceAccount": "retried", "roleArn": role_arn, "clientRequestToken": "token-1"});
+    let first = eks(&sb, "POST", path, Some(retried.clone())).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = eks(&sb, "POST", path, Some(retried)).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        again.json()["association"]["associationId"],
+        first.json()["association"]["associationId"]
+    );
+
     let duplicate = eks(&sb, "POST", path, Some(body)).await;
     assert_eq!(duplicate.status, 409);
     assert_eq!(
@@ -582,6 +592,21 @@ async fn a_throttle_fault_is_answered_once_then_served() {
     );
     assert_eq!(eks(&sb, "GET", "/clusters/dev", None).await.status, 200);
     assert_eq!(sb.calls()["eks:DescribeCluster"], 2);
+}
+
+#[tokio::test]
+async fn latency_faults_delay_then_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = start(dir.path()).await;
+    sb.inject(Fault {
+        api: "sts:".into(),
+        action: FaultAction::Latency { ms: 100 },
+        times: Some(1),
+    });
+    let started = std::time::Instant::now();
+    let identity = query(&sb, "sts", &[("Action", "GetCallerIdentity")]).await;
+    assert_eq!(identity.status, 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ struct CreateBody {
     namespace: Option<String>,
     service_account: Option<String>,
     role_arn: Option<String>,
+    client_request_token: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
     disable_session_tags: Option<bool>,
@@ -144,6 +145,15 @@ pub(crate) async fn create(
             .values()
             .find(|a| a.namespace == namespace && a.service_account == service_account);
         if let Some(existing) = existing {
+            // A retried request (same idempotency token, which the SDKs and the CLI fill
+            // in) gets the association it created, as EKS answers.
+            if body.client_request_token.is_some()
+                && existing.client_request_token == body.client_request_token
+            {
+                return Ok(Json(
+                    json!({ "association": association_json(&c.name, existing) }),
+                ));
+            }
             return Err(EksError::in_use(format!(
                 "Association already exists: {}",
                 existing.association_id
@@ -163,6 +173,7 @@ pub(crate) async fn create(
             target_role_arn: body.target_role_arn,
             disable_session_tags: body.disable_session_tags.unwrap_or(false),
             tags: body.tags,
+            client_request_token: body.client_request_token,
             created_at: now,
             modified_at: now,
         };

@@ -151,6 +151,9 @@ pub struct PodIdentityAssociation {
     /// Tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The idempotency token of the create request, if one was sent.
+    #[serde(default)]
+    pub client_request_token: Option<String>,
     /// Epoch seconds.
     pub created_at: i64,
     /// Epoch seconds.
