@@ -43,10 +43,10 @@ impl<'a> Call<'a> {
                 let e = service.err();
                 let code = e.code().unwrap_or("");
                 let message = e.message().unwrap_or("");
-                let status = Some(service.raw().status().as_u16());
-                let kind = classify(code, status);
+                let status = service.raw().status().as_u16();
+                let kind = classify(code, Some(status));
                 let detail = match (code, message) {
-                    ("", "") => format!("HTTP status {}", status.unwrap_or_default()),
+                    ("", "") => format!("HTTP status {status}"),
                     (code, "") => code.to_owned(),
                     (code, message) => format!("{code}: {message}"),
                 };
@@ -233,6 +233,65 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_iam::operation::create_role::CreateRoleError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str, status: u16) -> SdkError<CreateRoleError> {
+        let err =
+            CreateRoleError::generic(ErrorMetadata::builder().code(code).message("nope").build());
+        let raw = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(err, raw)
+    }
+
+    fn create_call() -> Call<'static> {
+        Call::new(
+            "iam:CreateRole",
+            "create role orders-prod in account 111122223333",
+            "arn:aws:iam::111122223333:role/orders-prod",
+        )
+    }
+
+    #[test]
+    fn access_denied_names_the_permission_and_arn() {
+        let e = create_call().fail(&service_error("AccessDenied", 403));
+        assert_eq!(e.kind(), ErrorKind::Permission);
+        assert_eq!(
+            e.to_string(),
+            "failed to create role orders-prod in account 111122223333: access denied; wid needs iam:CreateRole on arn:aws:iam::111122223333:role/orders-prod"
+        );
+        assert_eq!(e.operation.as_deref(), Some("iam:CreateRole"));
+        assert_eq!(e.detail.as_deref(), Some("AccessDenied: nope"));
+    }
+
+    #[test]
+    fn other_errors_say_what_failed() {
+        let e = create_call().fail(&service_error("EntityAlreadyExists", 409));
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(
+            e.to_string()
+                .ends_with("orders-prod in account 111122223333: it already exists"),
+            "{e}"
+        );
+        let e = create_call().fail(&service_error("MalformedPolicyDocument", 400));
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        assert!(
+            e.to_string().contains("rejected the policy document"),
+            "{e}"
+        );
+        let e = create_call().fail(&service_error("LimitExceeded", 409));
+        assert_eq!(e.kind(), ErrorKind::Limit);
+        assert!(e.hint.is_some());
+        assert_eq!(
+            create_call().fail(&service_error("", 502)).kind(),
+            ErrorKind::Transient
+        );
+        assert_eq!(
+            create_call().fail(&service_error("Throttling", 400)).kind(),
+            ErrorKind::Throttled
+        );
+    }
 
     #[test]
     fn codes_map_to_kinds() {
