@@ -206,6 +206,7 @@ impl KubernetesProvider {
             id: None,
         };
         self.counter.count(&call.operation());
+        tracing::debug!(cluster = job.cluster(), namespace, "{}", call.operation());
         let list = api.list(&params).await.map_err(|e| map_error(e, &call))?;
         list.items
             .into_iter()

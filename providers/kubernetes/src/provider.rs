@@ -143,6 +143,7 @@ impl KubernetesProvider {
         let call = call(target, id, "patch", "apply");
         let api = self.api(target)?;
         self.counter.count(&call.operation());
+        tracing::debug!(%id, "server-side apply as field manager {FIELD_MANAGER}");
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let applied = api
             .patch(&target.name, &params, &Patch::Apply(&body))
@@ -198,6 +199,7 @@ impl KubernetesProvider {
         };
         let call = call(target, id, "delete", "delete");
         self.counter.count(&call.operation());
+        tracing::debug!(%id, uid = ?meta.uid, resource_version = ?meta.resource_version, "delete with preconditions");
         let params = DeleteParams {
             // The object must still be the one the plan showed: same uid (not recreated)
             // and same resourceVersion (not changed since, e.g. adopted by someone else).

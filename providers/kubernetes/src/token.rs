@@ -94,6 +94,8 @@ impl KubernetesProvider {
             id: None,
         };
         self.counter.count(&call.operation());
+        // The request carries no secret; the response's token is never logged.
+        tracing::debug!(cluster, namespace, sa, audiences = ?opts.audiences, "token request");
         let issued = Api::<ServiceAccount>::namespaced(client, namespace)
             .create_token_request(sa, &PostParams::default(), &request)
             .await

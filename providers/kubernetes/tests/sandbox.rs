@@ -442,3 +442,27 @@ async fn api_faults_map_to_kinds_without_hidden_retries() {
     assert_eq!(err.resource.as_ref(), Some(&changes[0].id));
     assert_eq!(err.operation.as_deref(), Some("k8s:apply serviceaccounts"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubeconfig_context_reaches_the_cluster() {
+    let e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, e.sandbox.kubeconfig()).unwrap();
+    let conn = wid_kubernetes::ClusterConn::Kubeconfig {
+        path: Some(path),
+        context: Some(CLUSTER.into()),
+    };
+    let counter = wid_core::CallCounter::default();
+    let p = wid_kubernetes::KubernetesProvider::connect(
+        std::collections::BTreeMap::from([(CLUSTER.to_owned(), conn)]),
+        counter.clone(),
+    )
+    .await
+    .expect("connect through the kubeconfig");
+    let own = owner("payments", false);
+    let desired = compile(&[cluster(false, false)], &[ksa("default", "orders")]);
+    let changes = plan(&p, &desired, &own).await;
+    assert_eq!(changes[0].kind, ChangeKind::Create, "{changes:#?}");
+    assert_eq!(counter.total(), 2);
+}
