@@ -1,11 +1,18 @@
 //! The `wid` binary: parse the command line, run it on a tokio runtime, map the result to
 //! an exit code.
 
-use clap::Parser;
+use clap::Parser as _;
 use wid::cli::{self, Cli};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1, not clap's default 2: 2 means "changes pending" here.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return std::process::ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let style = cli.color.style(true);
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("WID_LOG"))

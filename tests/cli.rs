@@ -169,6 +169,15 @@ fn a_bad_plan_exits_1_with_every_error_located_and_calls_nothing() {
 }
 
 #[test]
+fn usage_errors_exit_1_because_2_means_changes_pending() {
+    let out = wid(&root(), &["plan"]);
+    expect_code(&out, 1);
+    let help = wid(&root(), &["--help"]);
+    expect_code(&help, 0);
+    assert!(stdout(&help).contains("Exit codes:"), "{}", stdout(&help));
+}
+
+#[test]
 fn apply_without_a_terminal_needs_auto_approve() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = tmp.path().join("sb");

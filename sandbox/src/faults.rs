@@ -1,5 +1,5 @@
 //! Injected faults and latency, matched by API name (`iam:CreateRole`,
-//! `k8s:PATCH serviceaccounts`).
+//! `k8s:patch serviceaccounts`).
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +25,7 @@ pub enum FaultAction {
 /// (for ever when `times` is absent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
-    /// API name prefix to match, e.g. `iam:CreateRole`, `iam:` or `k8s:PATCH`.
+    /// API name prefix to match, e.g. `iam:CreateRole`, `iam:` or `k8s:apply`.
     pub api: String,
     /// What to do.
     #[serde(flatten)]

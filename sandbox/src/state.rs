@@ -107,7 +107,7 @@ impl Shared {
     /// Counts one call of `api` and returns the fault to inject for it, if any.
     ///
     /// Every handler calls this first, with its API name (`iam:CreateRole`,
-    /// `eks:DescribeCluster`, `k8s:GET serviceaccounts`).
+    /// `eks:DescribeCluster`, `k8s:get serviceaccounts`).
     pub fn call(&self, api: &str) -> Option<FaultAction> {
         {
             let mut calls = self

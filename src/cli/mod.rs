@@ -2,10 +2,13 @@
 //! per subcommand.
 
 mod apply;
+mod audit;
+mod cluster;
 mod error;
 mod plan;
 mod render;
 mod sandbox;
+mod token;
 mod validate;
 
 use std::path::PathBuf;
@@ -83,6 +86,10 @@ pub enum Command {
     /// Write the Kubernetes manifests of a plan, for clusters whose KSAs a GitOps
     /// controller (Argo CD, Flux) applies.
     Render(render::RenderArgs),
+    /// Check a cluster (or manifests) against the service-account hardening checklist.
+    Audit(Box<audit::AuditArgs>),
+    /// Print a short-lived, audience-bound token for a service account (TokenRequest).
+    Token(token::TokenArgs),
     /// The embedded sandbox: emulated clusters and clouds on loopback.
     Sandbox(sandbox::SandboxArgs),
 }
@@ -128,6 +135,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Plan(args) => plan::run(args, color).await,
         Command::Apply(args) => apply::run(args, color).await,
         Command::Render(args) => render::run(args),
+        Command::Audit(args) => audit::run(*args, color).await,
+        Command::Token(args) => token::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
     }
 }
