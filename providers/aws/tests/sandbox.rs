@@ -154,7 +154,6 @@ async fn pod_identity_creates_updates_and_prunes_the_association() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs eks:TagResource (POST /tags/{arn}) in the sandbox to mark a taken-over association"]
 async fn an_existing_association_is_adopted_not_duplicated() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (sandbox, p, cluster) = start(dir.path()).await;
@@ -188,6 +187,22 @@ async fn an_existing_association_is_adopted_not_duplicated() {
         .await
         .expect("list");
     assert_eq!(listed.associations().len(), 1);
+    // Adopting tagged the hand-made association with this plan's marks.
+    let arn = listed.associations()[0]
+        .association_arn()
+        .expect("association ARN");
+    let tags = eks
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .expect("list tags");
+    let tags = tags.tags().expect("tags");
+    assert_eq!(
+        tags.get(wid_core::PLAN_KEY).map(String::as_str),
+        Some("pods")
+    );
+    assert!(tags.contains_key(wid_core::MANAGED_BY_KEY), "{tags:?}");
     let (_, changes) = plan(&p, &desired, &own).await;
     assert!(all_noop(&changes), "{:?}", kinds(&changes));
 }

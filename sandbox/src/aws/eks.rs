@@ -1,6 +1,6 @@
 //! EKS over restJson1: the routes, the error shape, fault injection, and the cluster
 //! operations (`DescribeCluster`, `ListClusters`). Pod Identity lives in
-//! [`super::eks_pod_identity`].
+//! [`super::eks_pod_identity`], tagging in [`super::eks_tags`].
 //!
 //! Paths are the Smithy URI templates of the EKS model (`GET /clusters/{name}`, …).
 //! Errors carry their code in the `X-Amzn-Errortype` header and the message in a JSON body,
@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::caller::Caller;
 use super::eks_pod_identity as pod_identity;
+use super::eks_tags as tags;
 use super::model::EksCluster;
 use crate::{FaultAction, Shared};
 
@@ -135,6 +136,12 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
                 .post(pod_identity::update)
                 .delete(pod_identity::delete),
         )
+        // A wildcard, not `{resourceArn}`: the SDKs percent-encode the ARN's slashes, but
+        // a hand-written request may not, and both name the same resource.
+        .route(
+            "/tags/{*resource_arn}",
+            get(tags::list).post(tags::tag).delete(tags::untag),
+        )
 }
 
 /// Runs `f` on the caller's cluster `name`, or answers `ResourceNotFoundException`.
@@ -219,7 +226,7 @@ fn cluster_json(cluster: &EksCluster) -> Value {
         "identity": {"oidc": {"issuer": cluster.issuer}},
         "status": cluster.status,
         "platformVersion": "eks.1",
-        "tags": {},
+        "tags": cluster.tags,
         "accessConfig": {"authenticationMode": "API_AND_CONFIG_MAP"},
     })
 }

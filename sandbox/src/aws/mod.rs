@@ -5,7 +5,7 @@
 //! - [`caller`]: account and region from the SigV4 credential scope; ids and timestamps.
 //! - [`query`]: the Query endpoint, its errors and faults; [`iam_roles`],
 //!   [`iam_policies`], [`iam_oidc`] and [`sts`] implement the actions.
-//! - [`eks`] and [`eks_pod_identity`]: the EKS operations.
+//! - [`eks`], [`eks_pod_identity`] and [`eks_tags`]: the EKS operations.
 //!
 //! The caller's account is the first run of 12 digits in its access key id
 //! (`SANDBOX111122223333`), else `123456789012`; its region is the credential scope's.
@@ -13,6 +13,7 @@
 mod caller;
 mod eks;
 mod eks_pod_identity;
+mod eks_tags;
 mod iam;
 mod iam_oidc;
 mod iam_policies;
@@ -74,6 +75,7 @@ pub fn ensure_cluster(state: &mut State, decl: &ClusterDecl) {
             role_arn: format!("arn:aws:iam::{}:role/{}-cluster", eks.account, eks.name),
             status: "ACTIVE".to_owned(),
             issuer: format!("https://oidc.eks.{}.amazonaws.com/id/{id}", eks.region),
+            tags: Default::default(),
             pod_identity_associations: Default::default(),
         },
     );

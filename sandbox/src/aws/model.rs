@@ -124,6 +124,9 @@ pub struct EksCluster {
     pub status: String,
     /// The OIDC issuer URL (`https://oidc.eks.REGION.amazonaws.com/id/ID`).
     pub issuer: String,
+    /// Tags, set through `TagResource` (state files from before tagging have none).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
     /// Pod Identity associations by association id.
     #[serde(default)]
     pub pod_identity_associations: BTreeMap<String, PodIdentityAssociation>,
