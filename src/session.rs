@@ -45,6 +45,21 @@ pub fn sandbox_clusters(plan: &Plan) -> Vec<ClusterDecl> {
         .collect()
 }
 
+/// The plan's EKS clusters as the AWS provider sees them.
+fn eks_clusters(plan: &Plan, issuers: &Issuers) -> Vec<EksCluster> {
+    plan.clusters
+        .iter()
+        .filter(|(_, c)| c.spec.kind == ClusterKind::Eks)
+        .map(|(name, c)| EksCluster {
+            plan_name: name.clone(),
+            account: c.spec.account.clone().unwrap_or_default(),
+            region: c.spec.region.clone().unwrap_or_default(),
+            eks_name: c.spec.name.clone().unwrap_or_default(),
+            issuer: issuers.get(name).cloned().or_else(|| c.spec.issuer.clone()),
+        })
+        .collect()
+}
+
 /// The plan's result: what is wanted and what must change.
 #[derive(Debug)]
 pub struct Planned {
@@ -74,7 +89,11 @@ impl Session {
     pub async fn open(plan: Plan, target: &Target) -> Result<Self, CliError> {
         let counter = CallCounter::default();
         let sandbox = match &target.sandbox {
-            Some(dir) => Some(Sandbox::start(dir, &sandbox_clusters(&plan)).await.map_err(CliError::sandbox)?),
+            Some(dir) => Some(
+                Sandbox::start(dir, &sandbox_clusters(&plan))
+                    .await
+                    .map_err(CliError::sandbox)?,
+            ),
             None => None,
         };
         let conns: BTreeMap<String, ClusterConn> = plan
@@ -96,11 +115,17 @@ impl Session {
         providers.add(kubernetes.clone());
         let aws = if plan.workloads.iter().any(|w| w.spec.aws.is_some()) {
             let opts = AwsOptions {
-                endpoint_url: target.aws_endpoint.clone().or_else(|| sandbox.as_ref().map(Sandbox::cloud_url)),
+                endpoint_url: target
+                    .aws_endpoint
+                    .clone()
+                    .or_else(|| sandbox.as_ref().map(Sandbox::cloud_url)),
                 sandbox: sandbox.is_some() && target.aws_endpoint.is_none(),
                 profiles: plan.aws.profiles.clone(),
             };
             let aws = Arc::new(AwsProvider::new(opts, counter.clone()).await?);
+            // Prune must scan every EKS cluster of the plan, including those whose
+            // workloads all left it.
+            aws.know_clusters(&eks_clusters(&plan, &Issuers::new()));
             providers.add(aws.clone());
             Some(aws)
         } else {
@@ -133,21 +158,25 @@ impl Session {
     /// `eks:DescribeCluster` per EKS cluster with AWS workloads).
     pub async fn issuers(&self) -> Result<Issuers, ProviderError> {
         let mut issuers = Issuers::new();
+        for cluster in eks_clusters(&self.plan, &Issuers::new()) {
+            if let Some(issuer) = &cluster.issuer {
+                issuers.insert(cluster.plan_name.clone(), issuer.clone());
+                continue;
+            }
+            let needs = self
+                .plan
+                .workloads_of(&cluster.plan_name)
+                .any(|w| w.spec.aws.is_some());
+            if let (true, Some(aws)) = (needs, &self.aws) {
+                issuers.insert(
+                    cluster.plan_name.clone(),
+                    aws.discover_issuer(&cluster).await?,
+                );
+            }
+        }
         for (name, c) in &self.plan.clusters {
             if let Some(issuer) = &c.spec.issuer {
                 issuers.insert(name.clone(), issuer.clone());
-                continue;
-            }
-            let needs = self.plan.workloads_of(name).any(|w| w.spec.aws.is_some());
-            if let (ClusterKind::Eks, true, Some(aws)) = (c.spec.kind, needs, &self.aws) {
-                let cluster = EksCluster {
-                    plan_name: name.clone(),
-                    account: c.spec.account.clone().unwrap_or_default(),
-                    region: c.spec.region.clone().unwrap_or_default(),
-                    eks_name: c.spec.name.clone().unwrap_or_default(),
-                    issuer: None,
-                };
-                issuers.insert(name.clone(), aws.discover_issuer(&cluster).await?);
             }
         }
         Ok(issuers)
@@ -157,7 +186,10 @@ impl Session {
     pub async fn plan(&self, prune: bool) -> Result<Planned, CliError> {
         let issuers = self.issuers().await?;
         let desired = model::compile(&self.plan, &issuers).map_err(CliError::Plan)?;
-        let observed = self.providers.observe(&desired.resources, &self.owner(prune)).await?;
+        let observed = self
+            .providers
+            .observe(&desired.resources, &self.owner(prune))
+            .await?;
         let changes = wid_core::diff(&desired.resources, &observed, prune);
         Ok(Planned { desired, changes })
     }

@@ -13,15 +13,24 @@ fn ids(report: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|f| {
             let r = &f["resource"];
-            let ns = r["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
-            format!("{} {}/{ns}{}", f["check_id"].as_str().unwrap(), r["kind"].as_str().unwrap(), r["name"].as_str().unwrap())
+            let ns = r["namespace"]
+                .as_str()
+                .map(|n| format!("{n}/"))
+                .unwrap_or_default();
+            format!(
+                "{} {}/{ns}{}",
+                f["check_id"].as_str().unwrap(),
+                r["kind"].as_str().unwrap(),
+                r["name"].as_str().unwrap()
+            )
         })
         .collect()
 }
 
 /// The findings listed in examples/audit/expected-findings.txt.
 fn expected() -> Vec<String> {
-    let text = std::fs::read_to_string(root().join("examples/audit/expected-findings.txt")).unwrap();
+    let text =
+        std::fs::read_to_string(root().join("examples/audit/expected-findings.txt")).unwrap();
     let mut v: Vec<String> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -39,7 +48,18 @@ fn the_bad_cluster_reports_its_seeded_problems_and_hardening_fixes_them() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = tmp.path().join("sb").display().to_string();
     let root = root();
-    let load = wid(&root, &["sandbox", "load", "examples/audit/cluster.yaml", "--dir", &sb, "--cluster", "demo"]);
+    let load = wid(
+        &root,
+        &[
+            "sandbox",
+            "load",
+            "examples/audit/cluster.yaml",
+            "--dir",
+            &sb,
+            "--cluster",
+            "demo",
+        ],
+    );
     expect_code(&load, 0);
 
     let audit = |extra: &[&str]| {
@@ -69,7 +89,16 @@ fn the_bad_cluster_reports_its_seeded_problems_and_hardening_fixes_them() {
     let sarif: serde_json::Value = serde_json::from_str(&stdout(&sarif)).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
 
-    let apply = wid(&root, &["apply", "examples/audit/harden.toml", "--sandbox-dir", &sb, "--auto-approve"]);
+    let apply = wid(
+        &root,
+        &[
+            "apply",
+            "examples/audit/harden.toml",
+            "--sandbox-dir",
+            &sb,
+            "--auto-approve",
+        ],
+    );
     expect_code(&apply, 0);
     let after = audit(&["--output", "json"]);
     let report: serde_json::Value = serde_json::from_str(&stdout(&after)).unwrap();
@@ -81,7 +110,10 @@ fn the_bad_cluster_reports_its_seeded_problems_and_hardening_fixes_them() {
         "SA002 Deployment/billing/invoices",
         "SA005 Deployment/billing/invoices",
     ] {
-        assert!(!after_ids.iter().any(|f| f == fixed), "{fixed} should be fixed: {after_ids:?}");
+        assert!(
+            !after_ids.iter().any(|f| f == fixed),
+            "{fixed} should be fixed: {after_ids:?}"
+        );
     }
     insta::assert_snapshot!("audit_after_hardening", stdout(&audit(&[])));
 }
@@ -94,7 +126,16 @@ fn fail_on_and_explain() {
     assert!(stdout(&explain).contains("Fix"), "{}", stdout(&explain));
     let unknown = wid(&root, &["audit", "--explain", "SA999"]);
     expect_code(&unknown, 1);
-    let manifests = wid(&root, &["audit", "--manifests", "examples/audit/cluster.yaml", "--fail-on", "high"]);
+    let manifests = wid(
+        &root,
+        &[
+            "audit",
+            "--manifests",
+            "examples/audit/cluster.yaml",
+            "--fail-on",
+            "high",
+        ],
+    );
     expect_code(&manifests, 3);
 }
 
@@ -103,24 +144,65 @@ fn token_comes_from_token_request_with_audience_and_expiry() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = tmp.path().join("sb").display().to_string();
     let root = root();
-    expect_code(&wid(&root, &["sandbox", "load", "examples/audit/cluster.yaml", "--dir", &sb, "--cluster", "demo"]), 0);
+    expect_code(
+        &wid(
+            &root,
+            &[
+                "sandbox",
+                "load",
+                "examples/audit/cluster.yaml",
+                "--dir",
+                &sb,
+                "--cluster",
+                "demo",
+            ],
+        ),
+        0,
+    );
     let out = wid(
         &root,
-        &["token", "shop/report-client", "--sandbox-dir", &sb, "--duration", "10m", "--audience", "https://ci.example.com"],
+        &[
+            "token",
+            "shop/report-client",
+            "--sandbox-dir",
+            &sb,
+            "--duration",
+            "10m",
+            "--audience",
+            "https://ci.example.com",
+        ],
     );
     expect_code(&out, 0);
     let token = stdout(&out).trim().to_owned();
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "JWT-shaped: {token}");
     use base64::Engine as _;
-    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap();
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[1])
+        .unwrap();
     let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap();
     assert_eq!(claims["sub"], "system:serviceaccount:shop:report-client");
     assert_eq!(claims["aud"], serde_json::json!(["https://ci.example.com"]));
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
-    assert!(!stderr(&out).contains(&token), "the token is printed on stdout only");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+    assert!(
+        !stderr(&out).contains(&token),
+        "the token is printed on stdout only"
+    );
 
-    let short = wid(&root, &["token", "shop/report-client", "--sandbox-dir", &sb, "--duration", "5m"]);
+    let short = wid(
+        &root,
+        &[
+            "token",
+            "shop/report-client",
+            "--sandbox-dir",
+            &sb,
+            "--duration",
+            "5m",
+        ],
+    );
     expect_code(&short, 1);
     assert!(stderr(&short).contains("10 minutes"), "{}", stderr(&short));
 }

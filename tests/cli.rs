@@ -26,15 +26,31 @@ fn quickstart_applies_then_plans_clean() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = tmp.path().join("sb");
     let root = root();
-    let plan = run(&root, &["plan", "examples/quickstart", "--detailed-exitcode"], &sb);
+    let plan = run(
+        &root,
+        &["plan", "examples/quickstart", "--detailed-exitcode"],
+        &sb,
+    );
     expect_code(&plan, 2);
     insta::assert_snapshot!("quickstart_first_plan", stdout(&plan));
 
-    let apply = run(&root, &["apply", "examples/quickstart", "--auto-approve"], &sb);
+    let apply = run(
+        &root,
+        &["apply", "examples/quickstart", "--auto-approve"],
+        &sb,
+    );
     expect_code(&apply, 0);
-    assert!(stdout(&apply).contains("Apply complete:"), "{}", stdout(&apply));
+    assert!(
+        stdout(&apply).contains("Apply complete:"),
+        "{}",
+        stdout(&apply)
+    );
 
-    let again = run(&root, &["plan", "examples/quickstart", "--detailed-exitcode"], &sb);
+    let again = run(
+        &root,
+        &["plan", "examples/quickstart", "--detailed-exitcode"],
+        &sb,
+    );
     expect_code(&again, 0);
     insta::with_settings!({filters => filters()}, {
         insta::assert_snapshot!("quickstart_plan_after_apply", stdout(&again));
@@ -45,11 +61,17 @@ fn quickstart_applies_then_plans_clean() {
 fn json_plan_output_follows_its_schema() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = tmp.path().join("sb");
-    let out = run(&root(), &["plan", "examples/quickstart", "--output", "json"], &sb);
+    let out = run(
+        &root(),
+        &["plan", "examples/quickstart", "--output", "json"],
+        &sb,
+    );
     expect_code(&out, 0);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let schema: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root().join("schema/plan-output.schema.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("schema/plan-output.schema.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");
@@ -65,29 +87,107 @@ fn drift_made_with_kubectl_shows_in_plan_and_apply_fixes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = tmp.path().join("sb");
     let root = root();
-    expect_code(&run(&root, &["apply", "examples/quickstart", "--auto-approve"], &sb), 0);
+    expect_code(
+        &run(
+            &root,
+            &["apply", "examples/quickstart", "--auto-approve"],
+            &sb,
+        ),
+        0,
+    );
     {
         let serve = Serve::start(&sb);
-        serve.kubectl(&["--context", "dev", "-n", "payments", "patch", "sa", "orders", "-p", r#"{"automountServiceAccountToken":true}"#]);
-        serve.kubectl(&["--context", "dev", "-n", "payments", "label", "sa", "orders", "owner=someone-else"]);
-        serve.kubectl(&["--context", "dev", "-n", "payments", "annotate", "sa", "orders", "ci.example.com/scanned=yes"]);
+        serve.kubectl(&[
+            "--context",
+            "dev",
+            "-n",
+            "payments",
+            "patch",
+            "sa",
+            "orders",
+            "-p",
+            r#"{"automountServiceAccountToken":true}"#,
+        ]);
+        serve.kubectl(&[
+            "--context",
+            "dev",
+            "-n",
+            "payments",
+            "label",
+            "sa",
+            "orders",
+            "owner=someone-else",
+        ]);
+        serve.kubectl(&[
+            "--context",
+            "dev",
+            "-n",
+            "payments",
+            "annotate",
+            "sa",
+            "orders",
+            "ci.example.com/scanned=yes",
+        ]);
     }
-    let plan = run(&root, &["plan", "examples/quickstart", "--detailed-exitcode"], &sb);
+    let plan = run(
+        &root,
+        &["plan", "examples/quickstart", "--detailed-exitcode"],
+        &sb,
+    );
     expect_code(&plan, 2);
     let text = stdout(&plan);
-    assert!(text.contains("k8s/serviceaccount/dev/payments/orders"), "{text}");
-    assert!(text.contains("automountServiceAccountToken: true → false"), "{text}");
-    assert!(!text.contains("owner"), "labels others set are not wid's business:\n{text}");
+    assert!(
+        text.contains("k8s/serviceaccount/dev/payments/orders"),
+        "{text}"
+    );
+    assert!(
+        text.contains("automountServiceAccountToken: true → false"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("owner"),
+        "labels others set are not wid's business:\n{text}"
+    );
     insta::assert_snapshot!("drift_plan", text);
 
-    expect_code(&run(&root, &["apply", "examples/quickstart", "--auto-approve"], &sb), 0);
-    expect_code(&run(&root, &["plan", "examples/quickstart", "--detailed-exitcode"], &sb), 0);
+    expect_code(
+        &run(
+            &root,
+            &["apply", "examples/quickstart", "--auto-approve"],
+            &sb,
+        ),
+        0,
+    );
+    expect_code(
+        &run(
+            &root,
+            &["plan", "examples/quickstart", "--detailed-exitcode"],
+            &sb,
+        ),
+        0,
+    );
     let serve = Serve::start(&sb);
-    let sa = stdout(&serve.kubectl(&["--context", "dev", "-n", "payments", "get", "sa", "orders", "-o", "json"]));
+    let sa = stdout(&serve.kubectl(&[
+        "--context",
+        "dev",
+        "-n",
+        "payments",
+        "get",
+        "sa",
+        "orders",
+        "-o",
+        "json",
+    ]));
     let sa: serde_json::Value = serde_json::from_str(&sa).unwrap();
     assert_eq!(sa["automountServiceAccountToken"], false);
-    assert_eq!(sa["metadata"]["labels"]["owner"], "someone-else", "others' label survives apply");
-    assert_eq!(sa["metadata"]["annotations"]["ci.example.com/scanned"], "yes", "others' annotation survives apply");
+    assert_eq!(
+        sa["metadata"]["labels"]["owner"], "someone-else",
+        "others' label survives apply"
+    );
+    assert_eq!(
+        sa["metadata"]["annotations"]["ci.example.com/scanned"], "yes",
+        "others' annotation survives apply"
+    );
     assert_eq!(sa["metadata"]["labels"]["team"], "payments");
 }
 
@@ -108,25 +208,63 @@ fn prune_removes_what_left_the_plan_and_nothing_wid_did_not_create() {
         // TokenRequest; a manifest goes as JSON.
         let manifest = tmp.path().join("hand-made.yaml");
         std::fs::write(&manifest, "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: hand-made\n  namespace: payments\n").unwrap();
-        serve.kubectl(&["--context", "dev", "create", "-f", &manifest.display().to_string()]);
+        serve.kubectl(&[
+            "--context",
+            "dev",
+            "create",
+            "-f",
+            &manifest.display().to_string(),
+        ]);
     }
     // config-watcher (with its Role and RoleBinding) leaves the plan.
     let workloads = std::fs::read_to_string(plan_dir.join("workloads.toml")).unwrap();
-    let start = workloads.find("# A workload that does call the API").unwrap();
-    let end = workloads[start..].find("[[workload]]\ncluster = \"staging\"").unwrap() + start;
-    std::fs::write(plan_dir.join("workloads.toml"), format!("{}{}", &workloads[..start], &workloads[end..])).unwrap();
+    let start = workloads
+        .find("# A workload that does call the API")
+        .unwrap();
+    let end = workloads[start..]
+        .find("[[workload]]\ncluster = \"staging\"")
+        .unwrap()
+        + start;
+    std::fs::write(
+        plan_dir.join("workloads.toml"),
+        format!("{}{}", &workloads[..start], &workloads[end..]),
+    )
+    .unwrap();
 
     let without_prune = run(tmp.path(), &["plan", &p, "--detailed-exitcode"], &sb);
     expect_code(&without_prune, 0);
-    let plan = run(tmp.path(), &["plan", &p, "--prune", "--detailed-exitcode"], &sb);
+    let plan = run(
+        tmp.path(),
+        &["plan", &p, "--prune", "--detailed-exitcode"],
+        &sb,
+    );
     expect_code(&plan, 2);
     insta::assert_snapshot!("prune_plan", stdout(&plan));
     assert!(!stdout(&plan).contains("hand-made"));
 
-    expect_code(&run(tmp.path(), &["apply", &p, "--prune", "--auto-approve"], &sb), 0);
-    expect_code(&run(tmp.path(), &["plan", &p, "--prune", "--detailed-exitcode"], &sb), 0);
+    expect_code(
+        &run(tmp.path(), &["apply", &p, "--prune", "--auto-approve"], &sb),
+        0,
+    );
+    expect_code(
+        &run(
+            tmp.path(),
+            &["plan", &p, "--prune", "--detailed-exitcode"],
+            &sb,
+        ),
+        0,
+    );
     let serve = Serve::start(&sb);
-    let names = stdout(&serve.kubectl(&["--context", "dev", "-n", "payments", "get", "sa,roles,rolebindings", "-o", "name"]));
+    let names = stdout(&serve.kubectl(&[
+        "--context",
+        "dev",
+        "-n",
+        "payments",
+        "get",
+        "sa,roles,rolebindings",
+        "-o",
+        "name",
+    ]));
     assert!(names.contains("serviceaccount/hand-made"), "{names}");
     assert!(names.contains("serviceaccount/orders"), "{names}");
     assert!(names.contains("serviceaccount/default"), "{names}");
@@ -154,18 +292,34 @@ fn a_bad_plan_exits_1_with_every_error_located_and_calls_nothing() {
         if cmd == "apply" {
             args.push("--auto-approve");
         }
-        let out = if cmd == "validate" { wid(tmp.path(), &args) } else { run(tmp.path(), &args, &sb) };
+        let out = if cmd == "validate" {
+            wid(tmp.path(), &args)
+        } else {
+            run(tmp.path(), &args, &sb)
+        };
         expect_code(&out, 1);
         let err = stderr(&out);
-        for located in ["bad/a.toml:3:1", "bad/a.toml:10:13", "bad/b.toml:4:11", "bad/b.toml:11:19"] {
+        for located in [
+            "bad/a.toml:3:1",
+            "bad/a.toml:10:13",
+            "bad/b.toml:4:11",
+            "bad/b.toml:11:19",
+        ] {
             assert!(err.contains(located), "{cmd}: missing {located} in:\n{err}");
         }
         if cmd == "validate" {
             insta::assert_snapshot!("bad_plan_errors", err);
         }
     }
-    assert_eq!(sandbox_calls(&sb), 0, "an invalid plan must not reach any API");
-    assert!(!sb.join("state.json").exists(), "the sandbox was not even started");
+    assert_eq!(
+        sandbox_calls(&sb),
+        0,
+        "an invalid plan must not reach any API"
+    );
+    assert!(
+        !sb.join("state.json").exists(),
+        "the sandbox was not even started"
+    );
 }
 
 #[test]
@@ -191,10 +345,27 @@ fn apply_without_a_terminal_needs_auto_approve() {
 fn render_writes_the_manifests_apply_would_send() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("k8s");
-    let out = wid(&root(), &["render", "examples/quickstart", "-o", &out_dir.display().to_string()]);
+    let out = wid(
+        &root(),
+        &[
+            "render",
+            "examples/quickstart",
+            "-o",
+            &out_dir.display().to_string(),
+        ],
+    );
     expect_code(&out, 0);
-    let sa = std::fs::read_to_string(out_dir.join("dev/payments/serviceaccount-orders.yaml")).unwrap();
+    let sa =
+        std::fs::read_to_string(out_dir.join("dev/payments/serviceaccount-orders.yaml")).unwrap();
     insta::assert_snapshot!("render_orders", sa);
-    assert!(out_dir.join("dev/payments/role-wid-config-watcher.yaml").exists());
-    assert!(out_dir.join("dev/payments/rolebinding-wid-config-watcher.yaml").exists());
+    assert!(
+        out_dir
+            .join("dev/payments/role-wid-config-watcher.yaml")
+            .exists()
+    );
+    assert!(
+        out_dir
+            .join("dev/payments/rolebinding-wid-config-watcher.yaml")
+            .exists()
+    );
 }

@@ -43,13 +43,23 @@ pub fn code(o: &Output) -> i32 {
 /// Asserts the exit code, printing both streams when it differs.
 #[track_caller]
 pub fn expect_code(o: &Output, want: i32) {
-    assert_eq!(code(o), want, "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+    assert_eq!(
+        code(o),
+        want,
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
 }
 
 /// Whether a tool is on PATH; says so loudly when it is not.
 pub fn have(tool: &str) -> bool {
     let found = Command::new(tool)
-        .arg(if tool == "kubectl" { "version" } else { "--version" })
+        .arg(if tool == "kubectl" {
+            "version"
+        } else {
+            "--version"
+        })
         .arg("--client")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -83,7 +93,10 @@ impl Serve {
             .expect("start wid sandbox serve");
         let start = Instant::now();
         while !kubeconfig.exists() {
-            assert!(start.elapsed() < Duration::from_secs(30), "sandbox serve did not write its kubeconfig");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "sandbox serve did not write its kubeconfig"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Self {
@@ -100,7 +113,11 @@ impl Serve {
             .args(args)
             .output()
             .expect("run kubectl");
-        assert!(out.status.success(), "kubectl {args:?} failed:\n{}", stderr(&out));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{}",
+            stderr(&out)
+        );
         out
     }
 }
@@ -128,5 +145,106 @@ pub fn copy_plan(from: &Path, to: &Path) {
         if p.extension().is_some_and(|x| x == "toml") {
             std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
         }
+    }
+}
+
+/// A moto_server on a free loopback port, killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Moto {
+    /// Starts moto_server, or `None` (after a loud SKIPPED line) when it is not installed.
+    pub fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = match Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // moto knows AWS managed policies only when asked to load them.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!(
+                    "SKIPPED: moto_server not found on PATH; this test needs it and did not run (pip install 'moto[server]')"
+                );
+                return None;
+            }
+            Err(e) => panic!("cannot start moto_server: {e}"),
+        };
+        let moto = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "moto_server did not listen within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    /// Runs `wid ARGS` with AWS pointed at this moto (dummy credentials).
+    pub fn wid(&self, cwd: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_wid"))
+            .args(args)
+            .current_dir(cwd)
+            .env("NO_COLOR", "1")
+            .env("WID_AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/wid-test-aws-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/wid-test-aws-credentials",
+            )
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run wid")
+    }
+
+    /// Runs the aws CLI against this moto; panics on failure.
+    pub fn aws(&self, args: &[&str]) -> String {
+        let out = Command::new("aws")
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/nonexistent/wid-test-aws-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/wid-test-aws-credentials",
+            )
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("run aws");
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed:\n{}",
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

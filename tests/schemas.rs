@@ -33,7 +33,10 @@ fn the_examples_validate_against_the_plan_schema() {
             }
             let text = std::fs::read_to_string(&path).unwrap();
             let value: serde_json::Value = toml_edit::de::from_str(&text).unwrap();
-            let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+            let errors: Vec<String> = validator
+                .iter_errors(&value)
+                .map(|e| e.to_string())
+                .collect();
             assert!(errors.is_empty(), "{}: {errors:?}", path.display());
         }
     }

@@ -41,7 +41,10 @@ pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliErr
     let summary = output::Summary::of(&planned.changes);
     #[allow(clippy::print_stdout)]
     {
-        print!("{}", output::render_plan(&session.plan.name, &planned, session.counter.total(), style));
+        print!(
+            "{}",
+            output::render_plan(&session.plan.name, &planned, session.counter.total(), style)
+        );
     }
     if summary.conflict > 0 {
         return Err(CliError::Conflicts(summary.conflict));
@@ -67,7 +70,10 @@ pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliErr
     .await;
     #[allow(clippy::print_stdout)]
     {
-        print!("{}", output::render_report(&report, session.counter.total(), style));
+        print!(
+            "{}",
+            output::render_report(&report, session.counter.total(), style)
+        );
     }
     let (_, failed, skipped) = report.counts();
     if failed + skipped > 0 {

@@ -25,7 +25,9 @@ pub enum AuditFormat {
 
 /// Arguments of `wid audit`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  wid audit --context prod --fail-on high\n  wid audit --sandbox --cluster shop --output sarif > audit.sarif\n  wid audit --manifests k8s/*.yaml\n  wid audit --explain SA002\n\nExit codes: 0 no finding at or above --fail-on (or no --fail-on); 1 error; 3 findings at or above --fail-on.")]
+#[command(
+    after_help = "Examples:\n  wid audit --context prod --fail-on high\n  wid audit --sandbox --cluster shop --output sarif > audit.sarif\n  wid audit --manifests k8s/*.yaml\n  wid audit --explain SA002\n\nExit codes: 0 no finding at or above --fail-on (or no --fail-on); 1 error; 3 findings at or above --fail-on."
+)]
 pub struct AuditArgs {
     /// Print what a check looks for, why it matters, an example and the fix, and exit.
     #[arg(long, value_name = "ID")]
@@ -65,8 +67,14 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
 pub async fn run(args: AuditArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
     if let Some(id) = &args.explain {
         let text = wid_audit::explain(id).ok_or_else(|| {
-            let ids: Vec<String> = wid_audit::checks().iter().map(|c| format!("{} {}", c.id, c.name)).collect();
-            CliError::Usage(format!("no check {id:?}; the checks are: {}", ids.join(", ")))
+            let ids: Vec<String> = wid_audit::checks()
+                .iter()
+                .map(|c| format!("{} {}", c.id, c.name))
+                .collect();
+            CliError::Usage(format!(
+                "no check {id:?}; the checks are: {}",
+                ids.join(", ")
+            ))
         })?;
         #[allow(clippy::print_stdout)]
         {
@@ -82,7 +90,7 @@ pub async fn run(args: AuditArgs, color: ColorChoice) -> Result<ExitCode, CliErr
             .client(&one.name)
             .ok_or_else(|| CliError::Usage(format!("no client for cluster {}", one.name)))?;
         let objects = wid_kubernetes::snapshot::list_objects(&client).await.map_err(|e| {
-            CliError::Provider(
+            CliError::from(
                 wid_core::ProviderError::new(wid_core::ErrorKind::Transient, format!("failed to read cluster {}: {e}", one.name))
                     .with_hint("the audit needs list on the core, apps, batch and rbac kinds in every namespace"),
             )
@@ -109,7 +117,12 @@ pub async fn run(args: AuditArgs, color: ColorChoice) -> Result<ExitCode, CliErr
         let findings = report
             .findings
             .into_iter()
-            .filter(|f| !f.resource.namespace.as_deref().is_some_and(|ns| SYSTEM_NAMESPACES.contains(&ns)))
+            .filter(|f| {
+                !f.resource
+                    .namespace
+                    .as_deref()
+                    .is_some_and(|ns| SYSTEM_NAMESPACES.contains(&ns))
+            })
             .collect();
         report = wid_audit::Report::new(findings, report.checks_run);
     }
@@ -165,8 +178,14 @@ fn expected(plan: &Plan, cluster: Option<&str>) -> Result<Expected, CliError> {
                 plan.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
             )));
         }
-        None if plan.clusters.len() == 1 => plan.clusters.keys().next().cloned().unwrap_or_default(),
-        None => return Err(CliError::Usage("the plan has several clusters; say which one this is with --cluster".into())),
+        None if plan.clusters.len() == 1 => {
+            plan.clusters.keys().next().cloned().unwrap_or_default()
+        }
+        None => {
+            return Err(CliError::Usage(
+                "the plan has several clusters; say which one this is with --cluster".into(),
+            ));
+        }
     };
     let desired = model::compile(plan, &model::offline_issuers(plan)).map_err(CliError::Plan)?;
     const IDENTITY: &[&str] = &[
@@ -186,7 +205,10 @@ fn expected(plan: &Plan, cluster: Option<&str>) -> Result<Expected, CliError> {
                 .iter()
                 .filter_map(|k| {
                     let v = r.str_attr(k)?;
-                    Some((k.trim_start_matches("annotations.").to_owned(), v.to_owned()))
+                    Some((
+                        k.trim_start_matches("annotations.").to_owned(),
+                        v.to_owned(),
+                    ))
                 })
                 .collect(),
         })

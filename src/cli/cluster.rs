@@ -51,14 +51,20 @@ impl ClusterArgs {
         let (name, conn, sandbox) = match &target.sandbox {
             Some(dir) => {
                 let decls: Vec<ClusterDecl> = plan.map(sandbox_clusters).unwrap_or_default();
-                let sandbox = Sandbox::start(dir, &decls).await.map_err(CliError::sandbox)?;
+                let sandbox = Sandbox::start(dir, &decls)
+                    .await
+                    .map_err(CliError::sandbox)?;
                 let names: Vec<String> = sandbox.clusters().map(str::to_owned).collect();
                 let name = match (&self.cluster, names.as_slice()) {
                     (Some(c), _) if names.contains(c) => c.clone(),
                     (Some(c), _) => {
                         return Err(CliError::Usage(format!(
                             "the sandbox has no cluster `{c}`; it has: {}",
-                            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                            if names.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                names.join(", ")
+                            }
                         )));
                     }
                     (None, [only]) => only.clone(),
@@ -68,7 +74,10 @@ impl ClusterArgs {
                         ));
                     }
                     (None, _) => {
-                        return Err(CliError::Usage(format!("the sandbox has several clusters; pick one with --cluster: {}", names.join(", "))));
+                        return Err(CliError::Usage(format!(
+                            "the sandbox has several clusters; pick one with --cluster: {}",
+                            names.join(", ")
+                        )));
                     }
                 };
                 let url = sandbox.kube_url(&name).unwrap_or_default();
@@ -77,10 +86,16 @@ impl ClusterArgs {
             None => {
                 let from_plan = plan.and_then(|p| {
                     let c = self.cluster.as_ref().and_then(|n| p.clusters.get(n))?;
-                    Some((c.spec.context.clone(), c.spec.kubeconfig.as_ref().map(|k| c.dir.join(k))))
+                    Some((
+                        c.spec.context.clone(),
+                        c.spec.kubeconfig.as_ref().map(|k| c.dir.join(k)),
+                    ))
                 });
                 let (context, path) = match from_plan {
-                    Some((ctx, path)) => (self.context.clone().or(ctx), self.kubeconfig.clone().or(path)),
+                    Some((ctx, path)) => (
+                        self.context.clone().or(ctx),
+                        self.kubeconfig.clone().or(path),
+                    ),
                     None => (self.context.clone(), self.kubeconfig.clone()),
                 };
                 let name = self

@@ -30,7 +30,7 @@ pub enum CliError {
     Plan(Diagnostics),
     /// An API call failed.
     #[error(transparent)]
-    Provider(#[from] ProviderError),
+    Provider(Box<ProviderError>),
     /// The sandbox could not start.
     #[error("failed to start the sandbox: {0}")]
     Sandbox(String),
@@ -51,6 +51,12 @@ pub enum CliError {
         /// Changes skipped because a dependency failed.
         skipped: usize,
     },
+}
+
+impl From<ProviderError> for CliError {
+    fn from(e: ProviderError) -> Self {
+        Self::Provider(Box::new(e))
+    }
 }
 
 impl CliError {
@@ -82,7 +88,11 @@ pub fn print_error(error: &CliError, style: Style) {
                 let _ = handler.render_report(&mut out, &rendered);
                 out.push('\n');
             }
-            let _ = writeln!(out, "{} {error}; nothing was changed and no API was called", style.red("error:"));
+            let _ = writeln!(
+                out,
+                "{} {error}; nothing was changed and no API was called",
+                style.red("error:")
+            );
         }
         CliError::Provider(e) => out.push_str(&crate::output::render_error(e, style)),
         other => {

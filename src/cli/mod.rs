@@ -75,7 +75,9 @@ impl ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse and check a plan; no network.
-    #[command(after_help = "Exits 0 when the plan is valid, 1 with every problem located by file:line:col.")]
+    #[command(
+        after_help = "Exits 0 when the plan is valid, 1 with every problem located by file:line:col."
+    )]
     Validate(validate::ValidateArgs),
     /// Read the live state and print what apply would change.
     #[command(after_help = EXIT_CODES)]
@@ -115,7 +117,9 @@ impl TargetArgs {
         let sandbox = match (&self.sandbox_dir, self.sandbox) {
             (Some(dir), _) => Some(dir.clone()),
             (None, true) => {
-                let cwd = std::env::current_dir().map_err(|e| CliError::Usage(format!("cannot read the current directory: {e}")))?;
+                let cwd = std::env::current_dir().map_err(|e| {
+                    CliError::Usage(format!("cannot read the current directory: {e}"))
+                })?;
                 Some(cwd.join(".wid").join("sandbox"))
             }
             (None, false) => None,

@@ -44,10 +44,16 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
     let calls = session.counter.snapshot();
     let summary = output::Summary::of(&planned.changes);
     let text = match args.output {
-        OutputFormat::Human => output::render_plan(&session.plan.name, &planned, session.counter.total(), color.style(false)),
+        OutputFormat::Human => output::render_plan(
+            &session.plan.name,
+            &planned,
+            session.counter.total(),
+            color.style(false),
+        ),
         OutputFormat::Json => {
             let doc = output::plan_document(&session.plan.name, &planned, &calls);
-            let mut s = serde_json::to_string_pretty(&doc).map_err(|e| CliError::Io(e.to_string()))?;
+            let mut s =
+                serde_json::to_string_pretty(&doc).map_err(|e| CliError::Io(e.to_string()))?;
             s.push('\n');
             s
         }

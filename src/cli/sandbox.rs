@@ -21,7 +21,9 @@ pub struct SandboxArgs {
 enum SandboxCommand {
     /// Serve the sandbox until interrupted; writes DIR/kubeconfig (one context per
     /// cluster) and DIR/env (endpoint and dummy credentials for the aws CLI and SDKs).
-    #[command(after_help = "Then: kubectl --kubeconfig DIR/kubeconfig get sa -A;  . DIR/env && aws iam list-roles")]
+    #[command(
+        after_help = "Then: kubectl --kubeconfig DIR/kubeconfig get sa -A;  . DIR/env && aws iam list-roles"
+    )]
     Serve {
         /// The sandbox's state directory.
         #[arg(long, value_name = "DIR", default_value = ".wid/sandbox")]
@@ -53,27 +55,45 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                 Some(path) => sandbox_clusters(&load_checked(&path)?),
                 None => Vec::new(),
             };
-            let sandbox = Sandbox::start(&dir, &clusters).await.map_err(CliError::sandbox)?;
+            let sandbox = Sandbox::start(&dir, &clusters)
+                .await
+                .map_err(CliError::sandbox)?;
             sandbox.write_client_files().map_err(CliError::sandbox)?;
-            eprintln!("sandbox serving {} cluster(s) from {}", sandbox.clusters().count(), dir.display());
+            eprintln!(
+                "sandbox serving {} cluster(s) from {}",
+                sandbox.clusters().count(),
+                dir.display()
+            );
             for name in sandbox.clusters() {
-                eprintln!("  cluster {name}: {}", sandbox.kube_url(name).unwrap_or_default());
+                eprintln!(
+                    "  cluster {name}: {}",
+                    sandbox.kube_url(name).unwrap_or_default()
+                );
             }
             eprintln!("  clouds: {}", sandbox.cloud_url());
-            eprintln!("kubectl --kubeconfig {0}/kubeconfig get sa -A   |   . {0}/env && aws iam list-roles", dir.display());
+            eprintln!(
+                "kubectl --kubeconfig {0}/kubeconfig get sa -A   |   . {0}/env && aws iam list-roles",
+                dir.display()
+            );
             eprintln!("press Ctrl-C to stop");
             tokio::signal::ctrl_c()
                 .await
                 .map_err(|e| CliError::Io(format!("failed to wait for Ctrl-C: {e}")))?;
             Ok(ExitCode::Success)
         }
-        SandboxCommand::Load { files, dir, cluster } => {
+        SandboxCommand::Load {
+            files,
+            dir,
+            cluster,
+        } => {
             let decl = ClusterDecl {
                 name: cluster.clone(),
                 kind: ClusterKind::Generic,
                 eks: None,
             };
-            let sandbox = Sandbox::start(&dir, &[decl]).await.map_err(CliError::sandbox)?;
+            let sandbox = Sandbox::start(&dir, &[decl])
+                .await
+                .map_err(CliError::sandbox)?;
             let mut loaded = 0;
             for file in files {
                 let yaml = std::fs::read_to_string(&file)
@@ -82,7 +102,10 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                     .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
                 loaded += ids.len();
             }
-            eprintln!("loaded {loaded} object(s) into sandbox cluster {cluster} ({})", dir.display());
+            eprintln!(
+                "loaded {loaded} object(s) into sandbox cluster {cluster} ({})",
+                dir.display()
+            );
             Ok(ExitCode::Success)
         }
     }

@@ -9,7 +9,9 @@ use super::{CliError, ExitCode};
 
 /// Arguments of `wid token`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  wid token production/ci-deploy --duration 10m\n  wid token production/ci-deploy --audience https://my-cluster.example.com --duration 1h --kubeconfig-user > ci.kubeconfig")]
+#[command(
+    after_help = "Examples:\n  wid token production/ci-deploy --duration 10m\n  wid token production/ci-deploy --audience https://my-cluster.example.com --duration 1h --kubeconfig-user > ci.kubeconfig"
+)]
 pub struct TokenArgs {
     /// The service account, as NAMESPACE/NAME.
     #[arg(value_name = "NAMESPACE/SA")]
@@ -38,16 +40,22 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         Some((i, _)) => (&s[..i], &s[i..]),
         None => (s, "s"),
     };
-    let n: i64 = digits.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 10m, 1h, 600s"))?;
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 10m, 1h, 600s"))?;
     let scale = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         _ => return Err(format!("invalid duration unit {unit:?}: use s, m or h")),
     };
-    let secs = n.checked_mul(scale).ok_or_else(|| format!("duration {s:?} is too long"))?;
+    let secs = n
+        .checked_mul(scale)
+        .ok_or_else(|| format!("duration {s:?} is too long"))?;
     if secs < 600 {
-        return Err(format!("duration {s:?} is below the API's minimum of 10 minutes"));
+        return Err(format!(
+            "duration {s:?} is below the API's minimum of 10 minutes"
+        ));
     }
     Ok(secs)
 }
@@ -66,8 +74,14 @@ pub async fn run(args: TokenArgs) -> Result<ExitCode, CliError> {
         audiences: args.audiences.clone(),
         bound_pod: args.bound_pod.clone(),
     };
-    let issued = one.provider.create_token(&one.name, namespace, sa, &opts).await?;
-    eprintln!("token for {namespace}/{sa} in {} expires at {}", one.name, issued.expiration);
+    let issued = one
+        .provider
+        .create_token(&one.name, namespace, sa, &opts)
+        .await?;
+    eprintln!(
+        "token for {namespace}/{sa} in {} expires at {}",
+        one.name, issued.expiration
+    );
     let out = if args.kubeconfig_user {
         let user = format!("{namespace}-{sa}");
         let doc = serde_json::json!({

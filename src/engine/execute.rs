@@ -10,7 +10,9 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::Value;
 use tokio::sync::Semaphore;
-use wid_core::{AttrValue, Change, ChangeKind, ErrorKind, Outputs, Owner, ProviderError, ResourceId};
+use wid_core::{
+    AttrValue, Change, ChangeKind, ErrorKind, Outputs, Owner, ProviderError, ResourceId,
+};
 
 use super::{Providers, RetryPolicy};
 
@@ -98,7 +100,12 @@ pub async fn execute(
 ) -> Report {
     let actionable: BTreeMap<&ResourceId, &Change> = changes
         .iter()
-        .filter(|c| matches!(c.kind, ChangeKind::Create | ChangeKind::Update | ChangeKind::Delete))
+        .filter(|c| {
+            matches!(
+                c.kind,
+                ChangeKind::Create | ChangeKind::Update | ChangeKind::Delete
+            )
+        })
         .map(|c| (&c.id, c))
         .collect();
     let deps = dependencies(&actionable);
@@ -139,7 +146,9 @@ pub async fn execute(
                     let step = Step {
                         id: (*id).clone(),
                         kind: change.kind,
-                        outcome: Outcome::Skipped { because: bad.clone() },
+                        outcome: Outcome::Skipped {
+                            because: bad.clone(),
+                        },
                         elapsed: Duration::ZERO,
                     };
                     progress.finished(&step, finished.len() + 1, total);
@@ -149,16 +158,25 @@ pub async fn execute(
                 }
                 if wait.iter().all(|d| finished.contains_key(d)) {
                     started.insert(id);
-                    let change = resolve(change, &outputs.lock().expect("outputs lock is never poisoned"));
+                    let change = resolve(
+                        change,
+                        &outputs.lock().expect("outputs lock is never poisoned"),
+                    );
                     let limit = limits[id.provider()].clone();
-                    let key_lock = change.desired.as_ref().and_then(|d| d.serialize_key.clone()).map(|k| {
-                        keys.lock()
-                            .expect("key lock map is never poisoned")
-                            .entry(k)
-                            .or_default()
-                            .clone()
-                    });
-                    running.push(run_one(providers, change, owner, retry, progress, limit, key_lock));
+                    let key_lock = change
+                        .desired
+                        .as_ref()
+                        .and_then(|d| d.serialize_key.clone())
+                        .map(|k| {
+                            keys.lock()
+                                .expect("key lock map is never poisoned")
+                                .entry(k)
+                                .or_default()
+                                .clone()
+                        });
+                    running.push(run_one(
+                        providers, change, owner, retry, progress, limit, key_lock,
+                    ));
                     progressed = true;
                 }
             }
@@ -183,15 +201,23 @@ pub async fn execute(
 /// What each actionable change waits for. Creates and updates wait for the creates and
 /// updates of what they depend on; a delete waits for the deletes of everything that
 /// depends on it (the reverse order).
-fn dependencies<'a>(actionable: &BTreeMap<&'a ResourceId, &'a Change>) -> BTreeMap<&'a ResourceId, Vec<ResourceId>> {
-    let mut deps: BTreeMap<&ResourceId, Vec<ResourceId>> = actionable.keys().map(|id| (*id, Vec::new())).collect();
+fn dependencies<'a>(
+    actionable: &BTreeMap<&'a ResourceId, &'a Change>,
+) -> BTreeMap<&'a ResourceId, Vec<ResourceId>> {
+    let mut deps: BTreeMap<&ResourceId, Vec<ResourceId>> =
+        actionable.keys().map(|id| (*id, Vec::new())).collect();
     for (id, change) in actionable {
         if change.kind == ChangeKind::Delete {
             continue;
         }
         for dep in change.depends_on() {
-            if actionable.get(dep).is_some_and(|d| d.kind != ChangeKind::Delete) {
-                deps.get_mut(*id).expect("every actionable id has an entry").push(dep.clone());
+            if actionable
+                .get(dep)
+                .is_some_and(|d| d.kind != ChangeKind::Delete)
+            {
+                deps.get_mut(*id)
+                    .expect("every actionable id has an entry")
+                    .push(dep.clone());
             }
         }
     }
@@ -200,7 +226,10 @@ fn dependencies<'a>(actionable: &BTreeMap<&'a ResourceId, &'a Change>) -> BTreeM
             continue;
         }
         for dep in change.depends_on() {
-            if actionable.get(dep).is_some_and(|d| d.kind == ChangeKind::Delete) {
+            if actionable
+                .get(dep)
+                .is_some_and(|d| d.kind == ChangeKind::Delete)
+            {
                 // `id` depends on `dep`: delete `id` first.
                 if let Some(list) = deps.get_mut(dep) {
                     list.push((*id).clone());
@@ -215,10 +244,10 @@ fn dependencies<'a>(actionable: &BTreeMap<&'a ResourceId, &'a Change>) -> BTreeM
 fn resolve(change: &Change, outputs: &BTreeMap<ResourceId, Outputs>) -> Change {
     let mut change = change.clone();
     let fill = |value: &mut AttrValue| {
-        if let AttrValue::Unknown { from, output } = value {
-            if let Some(v) = outputs.get(from).and_then(|o| o.get(output.as_str())) {
-                *value = AttrValue::Known(Value::String(v.clone()));
-            }
+        if let AttrValue::Unknown { from, output } = value
+            && let Some(v) = outputs.get(from).and_then(|o| o.get(output.as_str()))
+        {
+            *value = AttrValue::Known(Value::String(v.clone()));
         }
     };
     if let Some(desired) = change.desired.as_mut() {
@@ -241,47 +270,111 @@ async fn run_one(
     limit: Arc<Semaphore>,
     key_lock: Option<Arc<tokio::sync::Mutex<()>>>,
 ) -> (Step, Option<Outputs>) {
-    let _permit = limit.acquire_owned().await.expect("semaphores are never closed");
+    let _permit = limit
+        .acquire_owned()
+        .await
+        .expect("semaphores are never closed");
     let _key = match &key_lock {
         Some(lock) => Some(lock.lock().await),
         None => None,
     };
     let start = Instant::now();
     progress.started(&change);
+    // The step reports the change as planned, even when a retry re-planned it.
+    let (id, kind) = (change.id.clone(), change.kind);
     let step = |outcome| Step {
-        id: change.id.clone(),
-        kind: change.kind,
+        id: id.clone(),
+        kind,
         outcome,
         elapsed: start.elapsed(),
     };
     let Some(provider) = providers.get(change.id.provider()) else {
-        let error = ProviderError::new(ErrorKind::Invalid, format!("no provider serves {}", change.id));
+        let error = ProviderError::new(
+            ErrorKind::Invalid,
+            format!("no provider serves {}", change.id),
+        );
         return (step(Outcome::Failed { error, attempts: 0 }), None);
     };
-    let unresolved = change
-        .desired
-        .as_ref()
-        .and_then(|d| d.attrs.iter().find(|(_, v)| matches!(v, AttrValue::Unknown { .. })));
+    let unresolved = change.desired.as_ref().and_then(|d| {
+        d.attrs
+            .iter()
+            .find(|(_, v)| matches!(v, AttrValue::Unknown { .. }))
+    });
     if let Some((key, _)) = unresolved {
         let error = ProviderError::new(
             ErrorKind::Invalid,
-            format!("{key} of {} is not known: the resource it comes from produced no such output", change.id),
+            format!(
+                "{key} of {} is not known: the resource it comes from produced no such output",
+                change.id
+            ),
         );
         return (step(Outcome::Failed { error, attempts: 0 }), None);
     }
+    let mut change = change;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match provider.apply(&change, owner).await {
+        let error = match provider.apply(&change, owner).await {
             Ok(out) => return (step(Outcome::Done { attempts: attempt }), Some(out)),
-            Err(error) if error.kind().is_retryable() && attempt < retry.max_attempts => {
-                let delay = retry.delay(attempt);
-                progress.retrying(&change.id, attempt, &error, delay);
-                tokio::time::sleep(delay).await;
+            Err(error) => error,
+        };
+        if !error.kind().is_retryable() || attempt >= retry.max_attempts {
+            return (
+                step(Outcome::Failed {
+                    error,
+                    attempts: attempt,
+                }),
+                None,
+            );
+        }
+        let delay = retry.delay(attempt);
+        progress.retrying(&change.id, attempt, &error, delay);
+        tokio::time::sleep(delay).await;
+        // A change can fail half-way (a role created, its policy not yet attached), so
+        // the retry starts from the live state, not from the plan's old picture of it.
+        match refresh(provider.as_ref(), &change, owner).await {
+            Some(fresh) if fresh.kind == ChangeKind::NoOp => {
+                return (
+                    step(Outcome::Done { attempts: attempt }),
+                    Some(Outputs::new()),
+                );
             }
-            Err(error) => return (step(Outcome::Failed { error, attempts: attempt }), None),
+            Some(fresh) if fresh.kind == ChangeKind::Conflict => {
+                let why = match &fresh.reason {
+                    wid_core::Reason::Blocked(why) => why.clone(),
+                    _ => format!("{} changed while wid was applying it", fresh.id),
+                };
+                let error = ProviderError::new(ErrorKind::Conflict, why).with_resource(&fresh.id);
+                return (
+                    step(Outcome::Failed {
+                        error,
+                        attempts: attempt,
+                    }),
+                    None,
+                );
+            }
+            Some(fresh) => change = fresh,
+            None => {}
         }
     }
+}
+
+/// Re-observes one create or update and diffs it again; `None` when that is not possible
+/// (a delete, or the observation failed too), in which case the change is retried as is.
+async fn refresh(
+    provider: &dyn wid_core::Provider,
+    change: &Change,
+    owner: &Owner,
+) -> Option<Change> {
+    let desired = change.desired.as_ref()?;
+    let scope = Owner {
+        plan: owner.plan.clone(),
+        prune: false,
+    };
+    let observed = provider.observe(&[desired], &scope).await.ok()?;
+    wid_core::diff(std::slice::from_ref(desired), &observed, false)
+        .into_iter()
+        .find(|c| c.id == change.id)
 }
 
 #[cfg(test)]

@@ -30,7 +30,11 @@ impl Providers {
 
     /// Observes every desired resource, each provider with its whole share at once (so it
     /// can batch), all providers concurrently.
-    pub async fn observe(&self, desired: &[Resource], owner: &Owner) -> Result<Observed, ProviderError> {
+    pub async fn observe(
+        &self,
+        desired: &[Resource],
+        owner: &Owner,
+    ) -> Result<Observed, ProviderError> {
         let mut by_provider: BTreeMap<&str, Vec<&Resource>> = BTreeMap::new();
         for r in desired {
             by_provider.entry(r.id.provider()).or_default().push(r);

@@ -30,7 +30,9 @@ impl RetryPolicy {
     /// between zero and the exponential bound ("full jitter"), so that many clients
     /// throttled together do not retry together.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let bound = exp.min(self.cap);
         let millis = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(rand::rng().random_range(0..=millis))

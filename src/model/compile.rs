@@ -141,7 +141,12 @@ pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
                 labels: w.spec.labels.clone(),
                 annotations,
                 automount: w.spec.automount_token,
-                rules: w.spec.kubernetes.as_ref().map(|k| k.rules.clone()).unwrap_or_default(),
+                rules: w
+                    .spec
+                    .kubernetes
+                    .as_ref()
+                    .map(|k| k.rules.clone())
+                    .unwrap_or_default(),
                 adopt: w.spec.adopt,
                 depends_on: contribution.ksa_depends_on,
                 origin: origins[i].clone(),
@@ -155,7 +160,10 @@ pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
     }
     resources.sort_by(|a, b| a.id.cmp(&b.id));
     if let Some(dup) = resources.windows(2).find(|w| w[0].id == w[1].id) {
-        diags.push(PlanDiagnostic::general(format!("two workloads compile to the same resource {}", dup[0].id)));
+        diags.push(PlanDiagnostic::general(format!(
+            "two workloads compile to the same resource {}",
+            dup[0].id
+        )));
         return Err(diags);
     }
     let groups = resources
@@ -164,6 +172,9 @@ pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
             let cluster_wide = matches!(r.id.kind(), "namespace" | "default-serviceaccount");
             let group = match (&r.origin, r.id.provider()) {
                 (_, "k8s") if cluster_wide => format!("cluster {}", r.id.part(0)),
+                (_, "aws") if r.id.kind() == "iam-oidc-provider" => {
+                    format!("aws account {} (shared)", r.id.part(0))
+                }
                 (Some(origin), _) => origin.clone(),
                 (None, "k8s") => format!("cluster {}", r.id.part(0)),
                 (None, provider) => format!("{provider} shared"),

@@ -36,10 +36,110 @@ fn after(v: &AttrValue) -> String {
     }
 }
 
+/// Values longer than this on one line (policies, rule lists) are shown pretty-printed,
+/// and for updates as a line diff.
+const LONG: usize = 100;
+
+fn is_long(v: &Value) -> bool {
+    (v.is_object() || v.is_array()) && v.to_string().len() > LONG
+}
+
+fn pretty_lines(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    pretty(v, 0, "", &mut out);
+    out
+}
+
+/// Pretty JSON that keeps anything short enough on one line (an action list, a
+/// condition), so policies read as they are usually written.
+fn pretty(v: &Value, indent: usize, prefix: &str, out: &mut Vec<String>) {
+    let pad = " ".repeat(indent);
+    let compact = v.to_string();
+    if indent + prefix.len() + compact.len() <= LONG || !(v.is_object() || v.is_array()) {
+        out.push(format!("{pad}{prefix}{compact}"));
+        return;
+    }
+    let (open, close, items): (&str, &str, Vec<(String, &Value)>) = match v {
+        Value::Object(map) => (
+            "{",
+            "}",
+            map.iter()
+                .map(|(k, v)| (format!("{}: ", Value::String(k.clone())), v))
+                .collect(),
+        ),
+        Value::Array(list) => ("[", "]", list.iter().map(|v| (String::new(), v)).collect()),
+        _ => unreachable!("scalars returned above"),
+    };
+    out.push(format!("{pad}{prefix}{open}"));
+    let last = items.len().saturating_sub(1);
+    for (i, (key, item)) in items.iter().enumerate() {
+        pretty(item, indent + 2, key, out);
+        if i != last
+            && let Some(line) = out.last_mut()
+        {
+            line.push(',');
+        }
+    }
+    out.push(format!("{pad}{close}"));
+}
+
+/// Multi-line rendering of a long structured value: pretty JSON for a create or delete, a
+/// line diff of the pretty forms for an update. `None` keeps the one-line form.
+fn structured(
+    kind: ChangeKind,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    style: Style,
+) -> Option<Vec<String>> {
+    match (kind, before, after) {
+        (ChangeKind::Create, _, Some(a)) if is_long(a) => Some(pretty_lines(a)),
+        (ChangeKind::Delete, Some(b), _) if is_long(b) => Some(pretty_lines(b)),
+        (ChangeKind::Update, Some(b), Some(a)) if is_long(b) || is_long(a) => {
+            Some(line_diff(&pretty_lines(b), &pretty_lines(a), style))
+        }
+        _ => None,
+    }
+}
+
+/// A longest-common-subsequence line diff: `- ` for lines only before, `+ ` for lines
+/// only after, two spaces for lines in both.
+fn line_diff(before: &[String], after: &[String], style: Style) -> Vec<String> {
+    let (n, m) = (before.len(), after.len());
+    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if before[i] == after[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < n || j < m {
+        if i < n && j < m && before[i] == after[j] {
+            out.push(format!("  {}", before[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] > lcs[i + 1][j]) {
+            out.push(style.green(&format!("+ {}", after[j])));
+            j += 1;
+        } else {
+            out.push(style.red(&format!("- {}", before[i])));
+            i += 1;
+        }
+    }
+    out
+}
+
 /// The plan as people read it. No-ops are not listed; the summary counts them.
 pub fn render_plan(plan: &str, planned: &Planned, calls: u64, style: Style) -> String {
     let mut groups: BTreeMap<String, Vec<&Change>> = BTreeMap::new();
-    for c in planned.changes.iter().filter(|c| c.kind != ChangeKind::NoOp) {
+    for c in planned
+        .changes
+        .iter()
+        .filter(|c| c.kind != ChangeKind::NoOp)
+    {
         let group = planned
             .desired
             .groups
@@ -55,14 +155,31 @@ pub fn render_plan(plan: &str, planned: &Planned, calls: u64, style: Style) -> S
             let note = match &c.reason {
                 Reason::Missing => "create".to_owned(),
                 Reason::Differs => "update".to_owned(),
-                Reason::Adopt => "adopt (exists without wid's mark; the plan says adopt = true)".to_owned(),
+                Reason::Adopt => {
+                    "adopt (exists without wid's mark; the plan says adopt = true)".to_owned()
+                }
                 Reason::LeftPlan => "delete (left the plan)".to_owned(),
                 Reason::UpToDate => String::new(),
                 Reason::Blocked(why) => format!("conflict: {why}"),
             };
-            let note = if c.kind == ChangeKind::Conflict { style.red(&note) } else { style.dim(&note) };
+            let note = if c.kind == ChangeKind::Conflict {
+                style.red(&note)
+            } else {
+                style.dim(&note)
+            };
             let _ = writeln!(out, "  {} {}  {note}", marker(c.kind, style), c.id);
             for a in &c.attrs {
+                let known_after = a.after.as_ref().and_then(AttrValue::known);
+                if c.kind == ChangeKind::Create && known_after.is_some_and(Value::is_null) {
+                    continue;
+                }
+                if let Some(lines) = structured(c.kind, a.before.as_ref(), known_after, style) {
+                    let _ = writeln!(out, "      {}:", a.key);
+                    for line in lines {
+                        let _ = writeln!(out, "        {line}");
+                    }
+                    continue;
+                }
                 let line = match (c.kind, &a.before, &a.after) {
                     (ChangeKind::Create, _, Some(v)) => format!("{}: {}", a.key, after(v)),
                     (ChangeKind::Delete, Some(b), _) => format!("{}: {}", a.key, value(b)),
@@ -78,7 +195,11 @@ pub fn render_plan(plan: &str, planned: &Planned, calls: u64, style: Style) -> S
     }
     let s = Summary::of(&planned.changes);
     if !s.pending() && s.conflict == 0 {
-        let _ = writeln!(out, "No changes. Plan {plan:?} matches the live state ({} resources).", s.unchanged);
+        let _ = writeln!(
+            out,
+            "No changes. Plan {plan:?} matches the live state ({} resources).",
+            s.unchanged
+        );
     }
     let _ = writeln!(
         out,
@@ -109,22 +230,42 @@ pub fn render_report(report: &Report, calls: u64, style: Style) -> String {
     for step in &report.steps {
         match &step.outcome {
             Outcome::Failed { error, attempts } => {
-                let _ = writeln!(out, "{} {} failed after {attempts} attempt(s)", style.red("✗"), step.id);
+                let _ = writeln!(
+                    out,
+                    "{} {} failed after {attempts} attempt(s)",
+                    style.red("✗"),
+                    step.id
+                );
                 for line in render_error(error, style).lines() {
                     let _ = writeln!(out, "    {line}");
                 }
             }
             Outcome::Skipped { because } => {
-                let _ = writeln!(out, "{} {} skipped: it depends on {because}, which did not apply", style.yellow("-"), step.id);
+                let _ = writeln!(
+                    out,
+                    "{} {} skipped: it depends on {because}, which did not apply",
+                    style.yellow("-"),
+                    step.id
+                );
             }
             Outcome::Done { .. } => {}
         }
     }
     let (done, failed, skipped) = report.counts();
-    let head = if failed + skipped == 0 { style.green("Apply complete:") } else { style.red("Apply incomplete:") };
-    let _ = writeln!(out, "{head} {done} done, {failed} failed, {skipped} skipped. {calls} API calls.");
+    let head = if failed + skipped == 0 {
+        style.green("Apply complete:")
+    } else {
+        style.red("Apply incomplete:")
+    };
+    let _ = writeln!(
+        out,
+        "{head} {done} done, {failed} failed, {skipped} skipped. {calls} API calls."
+    );
     if failed + skipped > 0 {
-        let _ = writeln!(out, "Nothing that failed was left half-done; fix the cause and run apply again to converge.");
+        let _ = writeln!(
+            out,
+            "Nothing that failed was left half-done; fix the cause and run apply again to converge."
+        );
     }
     out
 }
@@ -167,13 +308,45 @@ impl Progress for ApplyProgress {
     fn finished(&self, step: &Step, finished: usize, total: usize) {
         let (mark, what) = match &step.outcome {
             Outcome::Done { .. } => (marker(step.kind, self.style), "done".to_owned()),
-            Outcome::Failed { error, .. } => (self.style.red("✗"), format!("failed: {}", error.message())),
-            Outcome::Skipped { because } => (self.style.yellow("-"), format!("skipped (needs {because})")),
+            Outcome::Failed { error, .. } => {
+                (self.style.red("✗"), format!("failed: {}", error.message()))
+            }
+            Outcome::Skipped { because } => {
+                (self.style.yellow("-"), format!("skipped (needs {because})"))
+            }
         };
         self.line(&format!(
             "[{finished}/{total}] {mark} {} {what} ({:.2}s)",
             step.id,
             step.elapsed.as_secs_f64()
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn line_diff_marks_only_what_changed() {
+        let d = line_diff(
+            &lines(&["{", "a", "b", "}"]),
+            &lines(&["{", "a", "c", "}"]),
+            Style::plain(),
+        );
+        assert_eq!(d, lines(&["  {", "  a", "- b", "+ c", "  }"]));
+    }
+
+    #[test]
+    fn short_values_stay_on_one_line() {
+        let v = serde_json::json!(["a"]);
+        assert!(structured(ChangeKind::Update, Some(&v), Some(&v), Style::plain()).is_none());
+        let long = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/*"}]});
+        assert!(long.to_string().len() > LONG);
+        assert!(structured(ChangeKind::Create, None, Some(&long), Style::plain()).is_some());
     }
 }

@@ -104,7 +104,12 @@ pub fn plan_document(plan: &str, planned: &Planned, calls: &BTreeMap<String, u64
             id: c.id.to_string(),
             kind: c.kind,
             reason: c.reason.clone(),
-            group: planned.desired.groups.get(&c.id).cloned().unwrap_or_else(|| "left the plan".into()),
+            group: planned
+                .desired
+                .groups
+                .get(&c.id)
+                .cloned()
+                .unwrap_or_else(|| "left the plan".into()),
             attributes: c
                 .attrs
                 .iter()

@@ -112,7 +112,11 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim_end().to_owned();
-            diags.push(PlanDiagnostic::at(file, span, format!("invalid TOML: {message}")));
+            diags.push(PlanDiagnostic::at(
+                file,
+                span,
+                format!("invalid TOML: {message}"),
+            ));
             raw.incomplete = true;
             return;
         }
@@ -120,10 +124,7 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
     let root = doc.as_table();
     for (key, _) in root.iter() {
         if !TOP_KEYS.contains(&key) {
-            let span = root
-                .key(key)
-                .and_then(toml_edit::Key::span)
-                .unwrap_or(0..0);
+            let span = root.key(key).and_then(toml_edit::Key::span).unwrap_or(0..0);
             diags.push(
                 PlanDiagnostic::at(file, span, format!("unknown field `{key}`"))
                     .label("not a plan field")
@@ -155,10 +156,10 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
             None => diags.push(PlanDiagnostic::at(file, span, "`name` must be a string")),
         }
     }
-    if let Some(item) = root.get("aws") {
-        if let Some(settings) = deserialize::<AwsSettings>(item, file, diags, whole.clone()) {
-            raw.aws.profiles.extend(settings.profiles);
-        }
+    if let Some(item) = root.get("aws")
+        && let Some(settings) = deserialize::<AwsSettings>(item, file, diags, whole.clone())
+    {
+        raw.aws.profiles.extend(settings.profiles);
     }
     if let Some(item) = root.get("clusters") {
         match item.as_table_like() {
@@ -169,7 +170,8 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
                         .and_then(|(k, _)| k.span())
                         .or_else(|| item.span())
                         .unwrap_or(whole.clone());
-                    if let Some(spec) = deserialize::<ClusterSpec>(item, file, diags, span.clone()) {
+                    if let Some(spec) = deserialize::<ClusterSpec>(item, file, diags, span.clone())
+                    {
                         raw.clusters.push((
                             name.to_owned(),
                             Entry {
@@ -196,7 +198,9 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
                 for table in tables.iter() {
                     let span = table.span().unwrap_or(whole.clone());
                     let item = Item::Table(table.clone());
-                    if let Some(spec) = deserialize::<WorkloadSpec>(&item, file, diags, span.clone()) {
+                    if let Some(spec) =
+                        deserialize::<WorkloadSpec>(&item, file, diags, span.clone())
+                    {
                         raw.workloads.push(Entry {
                             spec,
                             file: file.clone(),

@@ -32,8 +32,13 @@ pub struct Plan {
 
 impl Plan {
     /// The workloads of one cluster.
-    pub fn workloads_of<'a>(&'a self, cluster: &'a str) -> impl Iterator<Item = &'a Entry<WorkloadSpec>> {
-        self.workloads.iter().filter(move |w| w.spec.cluster == cluster)
+    pub fn workloads_of<'a>(
+        &'a self,
+        cluster: &'a str,
+    ) -> impl Iterator<Item = &'a Entry<WorkloadSpec>> {
+        self.workloads
+            .iter()
+            .filter(move |w| w.spec.cluster == cluster)
     }
 }
 

@@ -33,12 +33,17 @@ fn a_valid_plan_loads() {
     write(
         dir.path(),
         "a.toml",
-        &format!("{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nlabels = {{ team = \"x\" }}\n"),
+        &format!(
+            "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nlabels = {{ team = \"x\" }}\n"
+        ),
     );
     let plan = load(dir.path()).unwrap();
     assert_eq!(plan.name, "team");
     assert_eq!(plan.workloads.len(), 1);
-    assert!(!plan.workloads[0].spec.automount_token, "automount defaults to false");
+    assert!(
+        !plan.workloads[0].spec.automount_token,
+        "automount defaults to false"
+    );
 }
 
 #[test]
@@ -49,7 +54,10 @@ fn unknown_keys_are_located_everywhere() {
     let errs = errors(&[("a.toml", &text)]);
     assert_eq!(
         errs,
-        vec!["a.toml:5:1: unknown field `colour`", "a.toml:10:1: unknown field `automount`"],
+        vec![
+            "a.toml:5:1: unknown field `colour`",
+            "a.toml:10:1: unknown field `automount`"
+        ],
     );
 }
 
@@ -58,8 +66,14 @@ fn unknown_key_in_a_cluster_and_a_nested_rule() {
     let text = "version = 1\nname = \"t\"\n[clusters.dev]\nkind = \"generic\"\nzone = \"x\"\n[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nkubernetes.rules = [{ apiGroups = [\"\"], resources = [\"pods\"], verbs = [\"get\"], verb = [] }]\n";
     let errs = errors(&[("a.toml", text)]);
     assert_eq!(errs.len(), 2, "{errs:?}");
-    assert!(errs[0].starts_with("a.toml:5:1: unknown field `zone`"), "{errs:?}");
-    assert!(errs[1].starts_with("a.toml:10:") && errs[1].contains("unknown field `verb`"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("a.toml:5:1: unknown field `zone`"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("a.toml:10:") && errs[1].contains("unknown field `verb`"),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -69,18 +83,41 @@ fn invalid_names_undeclared_clusters_and_labels_all_at_once() {
     );
     let errs = errors(&[("a.toml", &text)]);
     assert_eq!(errs.len(), 5, "{errs:?}");
-    assert!(errs[0].starts_with("a.toml:6:11: cluster `prod` is not declared"), "{errs:?}");
-    assert!(errs[1].starts_with("a.toml:7:13: invalid namespace `Web_1`"), "{errs:?}");
-    assert!(errs[2].starts_with("a.toml:8:19: invalid service account name `-api`"), "{errs:?}");
-    assert!(errs.iter().any(|e| e.contains("invalid label key `bad key!`")), "{errs:?}");
-    assert!(errs.iter().any(|e| e.contains("invalid value for label `good`")), "{errs:?}");
+    assert!(
+        errs[0].starts_with("a.toml:6:11: cluster `prod` is not declared"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("a.toml:7:13: invalid namespace `Web_1`"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with("a.toml:8:19: invalid service account name `-api`"),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("invalid label key `bad key!`")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("invalid value for label `good`")),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn a_ksa_declared_in_two_files_names_both_places() {
     let w = "[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\n";
-    let errs = errors(&[("a.toml", &format!("{HEAD}{w}")), ("b.toml", &format!("version = 1\n{w}"))]);
-    assert_eq!(errs, vec!["b.toml:5:19: service account web/api in cluster `dev` is declared twice"]);
+    let errs = errors(&[
+        ("a.toml", &format!("{HEAD}{w}")),
+        ("b.toml", &format!("version = 1\n{w}")),
+    ]);
+    assert_eq!(
+        errs,
+        vec!["b.toml:5:19: service account web/api in cluster `dev` is declared twice"]
+    );
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.toml", &format!("{HEAD}{w}"));
     write(dir.path(), "b.toml", &format!("version = 1\n{w}"));
@@ -91,7 +128,13 @@ fn a_ksa_declared_in_two_files_names_both_places() {
 
 #[test]
 fn a_cluster_declared_in_two_files_is_an_error() {
-    let errs = errors(&[("a.toml", HEAD), ("b.toml", "version = 1\n[clusters.dev]\nkind = \"eks\"\naccount = \"111122223333\"\nregion = \"us-east-1\"\nname = \"x\"\n")]);
+    let errs = errors(&[
+        ("a.toml", HEAD),
+        (
+            "b.toml",
+            "version = 1\n[clusters.dev]\nkind = \"eks\"\naccount = \"111122223333\"\nregion = \"us-east-1\"\nname = \"x\"\n",
+        ),
+    ]);
     assert_eq!(errs, vec!["b.toml:2:11: cluster `dev` is declared twice"]);
 }
 
@@ -100,31 +143,63 @@ fn cluster_kinds_check_their_fields() {
     let text = "version = 1\nname = \"t\"\n[clusters.prod]\nkind = \"eks\"\naccount = \"1234\"\nregion = \"us-east-1\"\nproject = \"acme\"\n";
     let errs = errors(&[("a.toml", text)]);
     assert_eq!(errs.len(), 3, "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("a.toml:3:11: eks cluster `prod` needs `name`")), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("a.toml:5:11: invalid account `1234`")), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("a.toml:7:1: `project` does not apply to eks clusters")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("a.toml:3:11: eks cluster `prod` needs `name`")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("a.toml:5:11: invalid account `1234`")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("a.toml:7:1: `project` does not apply to eks clusters")),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn cloud_blocks_without_a_provider_fail_loudly() {
-    let text = format!("{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\ngcp.service_account = \"x@y.iam.gserviceaccount.com\"\n");
+    let text = format!(
+        "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\ngcp.service_account = \"x@y.iam.gserviceaccount.com\"\n"
+    );
     let errs = errors(&[("a.toml", &text)]);
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].contains("the gcp block needs the GKE provider"), "{errs:?}");
+    assert!(
+        errs[0].contains("the gcp block needs the GKE provider"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn aws_blocks_need_an_eks_cluster() {
-    let text = format!("{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\naws.role = \"api\"\n");
+    let text = format!(
+        "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\naws.role = \"api\"\n"
+    );
     let errs = errors(&[("a.toml", &text)]);
-    assert!(errs.iter().any(|e| e.contains("an aws block needs an eks cluster")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("an aws block needs an eks cluster")),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn files_must_agree_on_the_name_and_one_must_give_it() {
-    let errs = errors(&[("a.toml", HEAD), ("b.toml", "version = 1\nname = \"other\"\n")]);
-    assert_eq!(errs, vec!["b.toml:2:8: plan name `other` differs from `team`"]);
-    let errs = errors(&[("a.toml", "version = 1\n[clusters.dev]\nkind = \"generic\"\n")]);
+    let errs = errors(&[
+        ("a.toml", HEAD),
+        ("b.toml", "version = 1\nname = \"other\"\n"),
+    ]);
+    assert_eq!(
+        errs,
+        vec!["b.toml:2:8: plan name `other` differs from `team`"]
+    );
+    let errs = errors(&[(
+        "a.toml",
+        "version = 1\n[clusters.dev]\nkind = \"generic\"\n",
+    )]);
     assert_eq!(errs, vec!["the plan has no `name`"]);
 }
 
@@ -135,8 +210,14 @@ fn reserved_labels_and_cloud_annotations_are_refused() {
     );
     let errs = errors(&[("a.toml", &text)]);
     assert_eq!(errs.len(), 2, "{errs:?}");
-    assert!(errs[0].contains("reserved for wid's ownership marks"), "{errs:?}");
-    assert!(errs[1].contains("written by wid from the aws block"), "{errs:?}");
+    assert!(
+        errs[0].contains("reserved for wid's ownership marks"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].contains("written by wid from the aws block"),
+        "{errs:?}"
+    );
 }
 
 #[test]

@@ -140,6 +140,9 @@ mod tests {
         let text = "[aws]\nrole = \"r\"\n";
         let d = doc(text);
         let span = value_span(d.as_table(), &segs(&["aws", "nope"], []), 99..100);
-        assert_eq!(&text[span], "[aws]", "the deepest table found stands in for a missing key");
+        assert_eq!(
+            &text[span], "[aws]",
+            "the deepest table found stands in for a missing key"
+        );
     }
 }

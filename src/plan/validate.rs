@@ -15,7 +15,8 @@ use super::spec::{ClusterKind, ClusterSpec, WorkloadSpec};
 use super::toml_spans::{Seg, key_span, segs, value_span};
 
 static ACCOUNT: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{12}$"));
-static REGION: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$"));
+static REGION: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$"));
 static EKS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$"));
 static PROJECT: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"));
 static DIGITS: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{1,20}$"));
@@ -23,7 +24,8 @@ static GUID: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 });
 static RESOURCE_GROUP: LazyLock<Regex> = LazyLock::new(|| re(r"^[-\w._()]{0,89}[-\w_()]$"));
-static AKS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$|^[a-zA-Z0-9]$"));
+static AKS_NAME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$|^[a-zA-Z0-9]$"));
 
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("validation regexes are valid")
@@ -33,7 +35,10 @@ fn re(pattern: &str) -> Regex {
 fn cluster_fields(kind: ClusterKind) -> (&'static [&'static str], &'static [&'static str]) {
     match kind {
         ClusterKind::Generic => (&[], &[]),
-        ClusterKind::Eks => (&["name", "account", "region"], &["name", "account", "region"]),
+        ClusterKind::Eks => (
+            &["name", "account", "region"],
+            &["name", "account", "region"],
+        ),
         ClusterKind::Gke => (
             &["name", "project", "project_number", "location"],
             &["project", "project_number"],
@@ -77,8 +82,12 @@ pub fn cluster(name: &str, entry: &Entry<ClusterSpec>, diags: &mut Diagnostics) 
     let key_at = |path: &[&str]| key_span(&entry.table, &segs(path, []), entry.span.clone());
     if let Some(why) = names::dns1123_label(name) {
         diags.push(
-            PlanDiagnostic::at(&entry.file, entry.span.clone(), format!("invalid cluster name `{name}`: {why}"))
-                .help("cluster names are used in resource ids and must be DNS-1123 labels"),
+            PlanDiagnostic::at(
+                &entry.file,
+                entry.span.clone(),
+                format!("invalid cluster name `{name}`: {why}"),
+            )
+            .help("cluster names are used in resource ids and must be DNS-1123 labels"),
         );
     }
     let kind = spec.kind.as_str();
@@ -99,37 +108,62 @@ pub fn cluster(name: &str, entry: &Entry<ClusterSpec>, diags: &mut Diagnostics) 
     for field in required {
         if cloud_field(spec, field).is_none() {
             diags.push(
-                PlanDiagnostic::at(&entry.file, entry.span.clone(), format!("{kind} cluster `{name}` needs `{field}`"))
-                    .label("declared here"),
+                PlanDiagnostic::at(
+                    &entry.file,
+                    entry.span.clone(),
+                    format!("{kind} cluster `{name}` needs `{field}`"),
+                )
+                .label("declared here"),
             );
         }
     }
     let mut check = |field: &str, ok: &Regex, what: &str| {
-        if let Some(v) = cloud_field(spec, field) {
-            if allowed.contains(&field) && !ok.is_match(v) {
-                diags.push(
-                    PlanDiagnostic::at(&entry.file, at(&[field]), format!("invalid {field} `{v}`"))
-                        .label(format!("expected {what}")),
-                );
-            }
+        if let Some(v) = cloud_field(spec, field)
+            && allowed.contains(&field)
+            && !ok.is_match(v)
+        {
+            diags.push(
+                PlanDiagnostic::at(&entry.file, at(&[field]), format!("invalid {field} `{v}`"))
+                    .label(format!("expected {what}")),
+            );
         }
     };
     check("account", &ACCOUNT, "a 12-digit AWS account id");
     check("region", &REGION, "an AWS region such as us-east-1");
-    check("project", &PROJECT, "a GCP project id: 6-30 lowercase letters, digits and hyphens");
+    check(
+        "project",
+        &PROJECT,
+        "a GCP project id: 6-30 lowercase letters, digits and hyphens",
+    );
     check("project_number", &DIGITS, "the numeric GCP project number");
     check("subscription", &GUID, "an Azure subscription GUID");
-    check("resource_group", &RESOURCE_GROUP, "an Azure resource group name (1-90 characters)");
+    check(
+        "resource_group",
+        &RESOURCE_GROUP,
+        "an Azure resource group name (1-90 characters)",
+    );
     match spec.kind {
-        ClusterKind::Eks => check("name", &EKS_NAME, "an EKS cluster name (letters, digits, - and _, up to 100)"),
-        ClusterKind::Aks => check("name", &AKS_NAME, "an AKS cluster name (letters, digits, - and _, up to 63)"),
+        ClusterKind::Eks => check(
+            "name",
+            &EKS_NAME,
+            "an EKS cluster name (letters, digits, - and _, up to 100)",
+        ),
+        ClusterKind::Aks => check(
+            "name",
+            &AKS_NAME,
+            "an AKS cluster name (letters, digits, - and _, up to 63)",
+        ),
         ClusterKind::Gke => check("name", &AKS_NAME, "a GKE cluster name"),
         ClusterKind::Generic => {}
     }
-    if let Some(issuer) = &spec.issuer {
-        if let Some(why) = issuer_problem(issuer) {
-            diags.push(PlanDiagnostic::at(&entry.file, at(&["issuer"]), format!("invalid issuer `{issuer}`: {why}")));
-        }
+    if let Some(issuer) = &spec.issuer
+        && let Some(why) = issuer_problem(issuer)
+    {
+        diags.push(PlanDiagnostic::at(
+            &entry.file,
+            at(&["issuer"]),
+            format!("invalid issuer `{issuer}`: {why}"),
+        ));
     }
 }
 
@@ -159,7 +193,11 @@ const CLOUD_ANNOTATIONS: &[(&str, &str)] = &[
 ];
 
 /// Checks one workload entry on its own (references to clusters are checked in `plan`).
-pub fn workload(entry: &Entry<WorkloadSpec>, clusters: &BTreeMap<String, ClusterKind>, diags: &mut Diagnostics) {
+pub fn workload(
+    entry: &Entry<WorkloadSpec>,
+    clusters: &BTreeMap<String, ClusterKind>,
+    diags: &mut Diagnostics,
+) {
     let spec = &entry.spec;
     let file = &entry.file;
     let at = |path: Vec<Seg>| value_span(&entry.table, &path, entry.span.clone());
@@ -168,13 +206,17 @@ pub fn workload(entry: &Entry<WorkloadSpec>, clusters: &BTreeMap<String, Cluster
         None => {
             let declared: Vec<&str> = clusters.keys().map(String::as_str).collect();
             diags.push(
-                PlanDiagnostic::at(file, at(segs(&["cluster"], [])), format!("cluster `{}` is not declared", spec.cluster))
-                    .label("undeclared cluster")
-                    .help(if declared.is_empty() {
-                        "declare it in a [clusters.NAME] section".to_owned()
-                    } else {
-                        format!("declared clusters: {}", declared.join(", "))
-                    }),
+                PlanDiagnostic::at(
+                    file,
+                    at(segs(&["cluster"], [])),
+                    format!("cluster `{}` is not declared", spec.cluster),
+                )
+                .label("undeclared cluster")
+                .help(if declared.is_empty() {
+                    "declare it in a [clusters.NAME] section".to_owned()
+                } else {
+                    format!("declared clusters: {}", declared.join(", "))
+                }),
             );
         }
         Some(kind) => {
@@ -188,14 +230,25 @@ pub fn workload(entry: &Entry<WorkloadSpec>, clusters: &BTreeMap<String, Cluster
     }
     if let Some(why) = names::dns1123_label(&spec.namespace) {
         diags.push(
-            PlanDiagnostic::at(file, at(segs(&["namespace"], [])), format!("invalid namespace `{}`: {why}", spec.namespace))
-                .label("not a DNS-1123 label"),
+            PlanDiagnostic::at(
+                file,
+                at(segs(&["namespace"], [])),
+                format!("invalid namespace `{}`: {why}", spec.namespace),
+            )
+            .label("not a DNS-1123 label"),
         );
     }
     if let Some(why) = names::dns1123_subdomain(&spec.service_account) {
         diags.push(
-            PlanDiagnostic::at(file, at(segs(&["service_account"], [])), format!("invalid service account name `{}`: {why}", spec.service_account))
-                .label("not a DNS-1123 subdomain"),
+            PlanDiagnostic::at(
+                file,
+                at(segs(&["service_account"], [])),
+                format!(
+                    "invalid service account name `{}`: {why}",
+                    spec.service_account
+                ),
+            )
+            .label("not a DNS-1123 subdomain"),
         );
     } else if wid_kubernetes::role_name(&spec.service_account).len() > 253 {
         diags.push(PlanDiagnostic::at(
@@ -208,24 +261,46 @@ pub fn workload(entry: &Entry<WorkloadSpec>, clusters: &BTreeMap<String, Cluster
         let reserved = key == wid_core::MANAGED_BY_KEY || key == wid_core::PLAN_KEY;
         if reserved {
             diags.push(
-                PlanDiagnostic::at(file, key_at(segs(&["labels", key], [])), format!("label `{key}` is reserved for wid's ownership marks"))
-                    .help("wid sets it on every object it creates; remove it from the plan"),
+                PlanDiagnostic::at(
+                    file,
+                    key_at(segs(&["labels", key], [])),
+                    format!("label `{key}` is reserved for wid's ownership marks"),
+                )
+                .help("wid sets it on every object it creates; remove it from the plan"),
             );
         } else if let Some(why) = names::qualified_key(key) {
-            diags.push(PlanDiagnostic::at(file, key_at(segs(&["labels", key], [])), format!("invalid label key `{key}`: {why}")));
+            diags.push(PlanDiagnostic::at(
+                file,
+                key_at(segs(&["labels", key], [])),
+                format!("invalid label key `{key}`: {why}"),
+            ));
         }
         if let Some(why) = names::label_value(value) {
-            diags.push(PlanDiagnostic::at(file, at(segs(&["labels", key], [])), format!("invalid value for label `{key}`: {why}")));
+            diags.push(PlanDiagnostic::at(
+                file,
+                at(segs(&["labels", key], [])),
+                format!("invalid value for label `{key}`: {why}"),
+            ));
         }
     }
     for key in spec.annotations.keys() {
         if let Some(why) = names::qualified_key(key) {
-            diags.push(PlanDiagnostic::at(file, key_at(segs(&["annotations", key], [])), format!("invalid annotation key `{key}`: {why}")));
+            diags.push(PlanDiagnostic::at(
+                file,
+                key_at(segs(&["annotations", key], [])),
+                format!("invalid annotation key `{key}`: {why}"),
+            ));
         }
         if let Some((_, block)) = CLOUD_ANNOTATIONS.iter().find(|(k, _)| k == key) {
             diags.push(
-                PlanDiagnostic::at(file, key_at(segs(&["annotations", key], [])), format!("annotation `{key}` is written by wid from the {block} block"))
-                    .help(format!("declare the identity in `{block}.*` instead of annotating by hand")),
+                PlanDiagnostic::at(
+                    file,
+                    key_at(segs(&["annotations", key], [])),
+                    format!("annotation `{key}` is written by wid from the {block} block"),
+                )
+                .help(format!(
+                    "declare the identity in `{block}.*` instead of annotating by hand"
+                )),
             );
         }
     }
@@ -233,7 +308,11 @@ pub fn workload(entry: &Entry<WorkloadSpec>, clusters: &BTreeMap<String, Cluster
         for issue in wid_kubernetes::validate_rules(&block.rules) {
             let index = issue.index.to_string();
             let path = segs(&["kubernetes", "rules"], [index.as_str(), issue.field]);
-            diags.push(PlanDiagnostic::at(file, at(path), format!("invalid RBAC rule: {}", issue.message)));
+            diags.push(PlanDiagnostic::at(
+                file,
+                at(path),
+                format!("invalid RBAC rule: {}", issue.message),
+            ));
         }
     }
     if let Some(block) = &spec.aws {
@@ -271,15 +350,32 @@ pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Option<String> {
         match name {
             None => name = Some(entry),
             Some(first) if first.0 != entry.0 => diags.push(
-                PlanDiagnostic::at(&entry.1, entry.2.clone(), format!("plan name `{}` differs from `{}`", entry.0, first.0))
-                    .help(format!("all files of a plan share one name; `{}` is set at {}", first.0, first.1.location(first.2.start))),
+                PlanDiagnostic::at(
+                    &entry.1,
+                    entry.2.clone(),
+                    format!("plan name `{}` differs from `{}`", entry.0, first.0),
+                )
+                .help(format!(
+                    "all files of a plan share one name; `{}` is set at {}",
+                    first.0,
+                    first.1.location(first.2.start)
+                )),
             ),
             Some(_) => {}
         }
     }
     if let Some((n, file, span)) = name {
-        if let Some(why) = names::label_value(n).or_else(|| n.is_empty().then(|| "must not be empty".to_owned())) {
-            diags.push(PlanDiagnostic::at(file, span.clone(), format!("invalid plan name `{n}`: {why}")).help("the name is written as a label value on every object wid creates"));
+        if let Some(why) =
+            names::label_value(n).or_else(|| n.is_empty().then(|| "must not be empty".to_owned()))
+        {
+            diags.push(
+                PlanDiagnostic::at(
+                    file,
+                    span.clone(),
+                    format!("invalid plan name `{n}`: {why}"),
+                )
+                .help("the name is written as a label value on every object wid creates"),
+            );
         }
     } else if !raw.files.is_empty() && !raw.incomplete {
         diags.push(PlanDiagnostic::general("the plan has no `name`").help("add `name = \"TEAM\"` to one of its files: it is the ownership scope of everything wid creates"));
@@ -288,9 +384,13 @@ pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Option<String> {
     for (cluster_name, entry) in &raw.clusters {
         if let Some(first) = seen.get(cluster_name.as_str()) {
             diags.push(
-                PlanDiagnostic::at(&entry.file, entry.span.clone(), format!("cluster `{cluster_name}` is declared twice"))
-                    .label("second declaration")
-                    .help(format!("first declared at {}", first.origin())),
+                PlanDiagnostic::at(
+                    &entry.file,
+                    entry.span.clone(),
+                    format!("cluster `{cluster_name}` is declared twice"),
+                )
+                .label("second declaration")
+                .help(format!("first declared at {}", first.origin())),
             );
         } else {
             seen.insert(cluster_name, entry);
@@ -299,13 +399,31 @@ pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Option<String> {
     let mut ksas: BTreeMap<(&str, &str, &str), &Entry<WorkloadSpec>> = BTreeMap::new();
     for entry in &raw.workloads {
         let s = &entry.spec;
-        let key = (s.cluster.as_str(), s.namespace.as_str(), s.service_account.as_str());
+        let key = (
+            s.cluster.as_str(),
+            s.namespace.as_str(),
+            s.service_account.as_str(),
+        );
         if let Some(first) = ksas.get(&key) {
-            let span = value_span(&entry.table, &segs(&["service_account"], []), entry.span.clone());
+            let span = value_span(
+                &entry.table,
+                &segs(&["service_account"], []),
+                entry.span.clone(),
+            );
             diags.push(
-                PlanDiagnostic::at(&entry.file, span, format!("service account {}/{} in cluster `{}` is declared twice", s.namespace, s.service_account, s.cluster))
-                    .label("second declaration")
-                    .help(format!("first declared at {}; a KSA belongs to one workload", first.origin())),
+                PlanDiagnostic::at(
+                    &entry.file,
+                    span,
+                    format!(
+                        "service account {}/{} in cluster `{}` is declared twice",
+                        s.namespace, s.service_account, s.cluster
+                    ),
+                )
+                .label("second declaration")
+                .help(format!(
+                    "first declared at {}; a KSA belongs to one workload",
+                    first.origin()
+                )),
             );
         } else {
             ksas.insert(key, entry);

@@ -60,10 +60,10 @@ pub fn qualified_key(key: &str) -> Option<String> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(p) = prefix {
-        if let Some(why) = dns1123_subdomain(p) {
-            return Some(format!("prefix {p:?} {why}"));
-        }
+    if let Some(p) = prefix
+        && let Some(why) = dns1123_subdomain(p)
+    {
+        return Some(format!("prefix {p:?} {why}"));
     }
     if name.is_empty() {
         return Some("name part must not be empty".into());
