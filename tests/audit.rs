@@ -206,3 +206,85 @@ fn token_comes_from_token_request_with_audience_and_expiry() {
     expect_code(&short, 1);
     assert!(stderr(&short).contains("10 minutes"), "{}", stderr(&short));
 }
+
+#[test]
+fn cloud_trust_that_is_too_broad_is_flagged_with_cloud() {
+    if !have("aws") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = tmp.path().join("sb");
+    let sbs = sb.display().to_string();
+    let root = root();
+    expect_code(
+        &wid(
+            &root,
+            &[
+                "apply",
+                "examples/eks",
+                "--sandbox-dir",
+                &sbs,
+                "--auto-approve",
+            ],
+        ),
+        0,
+    );
+    let audit = || {
+        let out = wid(
+            &root,
+            &[
+                "audit",
+                "--sandbox-dir",
+                &sbs,
+                "--cluster",
+                "eks-prod",
+                "--cloud",
+                "--plan",
+                "examples/eks",
+                "--output",
+                "json",
+            ],
+        );
+        expect_code(&out, 0);
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()
+    };
+    let sa009 = |report: &serde_json::Value| -> Vec<String> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check_id"] == "SA009")
+            .map(|f| f["message"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        sa009(&audit()),
+        Vec::<String>::new(),
+        "wid's own trust policies are exact"
+    );
+
+    // Someone loosens orders-prod's trust to the whole namespace, behind wid's back.
+    {
+        let _serve = Serve::start(&sb);
+        let role = sandbox_aws(&sb, &["iam", "get-role", "--role-name", "orders-prod"]);
+        let role: serde_json::Value = serde_json::from_str(&role).unwrap();
+        let trust = role["Role"]["AssumeRolePolicyDocument"].to_string();
+        let loose = trust
+            .replace("StringEquals", "StringLike")
+            .replace("production:orders", "production:*");
+        sandbox_aws(
+            &sb,
+            &[
+                "iam",
+                "update-assume-role-policy",
+                "--role-name",
+                "orders-prod",
+                "--policy-document",
+                &loose,
+            ],
+        );
+    }
+    let findings = sa009(&audit());
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(findings[0].contains("orders-prod"), "{findings:?}");
+}

@@ -4,7 +4,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use wid_audit::{Context, Expected, ExpectedWorkload, Severity, Snapshot};
+use std::collections::BTreeSet;
+
+use wid_audit::{
+    AwsRoleTrust, CloudTrust, Context, Expected, ExpectedWorkload, Severity, Snapshot,
+};
+use wid_aws::{AwsOptions, AwsProvider};
 
 use super::cluster::ClusterArgs;
 use super::validate::load_checked;
@@ -44,6 +49,10 @@ pub struct AuditArgs {
     /// Exit 3 when a finding at or above this severity exists.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<Severity>,
+    /// Also read the cloud side of the identities KSAs are annotated with (AWS: each
+    /// role's trust policy, one iam:GetRole per role) to flag trust that is too broad.
+    #[arg(long)]
+    pub cloud: bool,
     /// Also report findings in kube-system, kube-public and kube-node-lease (the control
     /// plane's own namespaces, excluded by default).
     #[arg(long)]
@@ -83,6 +92,7 @@ pub async fn run(args: AuditArgs, color: ColorChoice) -> Result<ExitCode, CliErr
         return Ok(ExitCode::Success);
     }
     let plan = args.plan.as_deref().map(load_checked).transpose()?;
+    let mut ctx = Context::default();
     let (snapshot, cluster) = if args.manifests.is_empty() {
         let one = args.cluster.connect(plan.as_ref()).await?;
         let client = one
@@ -95,7 +105,20 @@ pub async fn run(args: AuditArgs, color: ColorChoice) -> Result<ExitCode, CliErr
                     .with_hint("the audit needs list on the core, apps, batch and rbac kinds in every namespace"),
             )
         })?;
-        (snapshot_of(objects), Some(one.name))
+        let snapshot = snapshot_of(objects);
+        if args.cloud {
+            let endpoint = args.cluster.target.aws_endpoint_url.clone();
+            let opts = AwsOptions {
+                sandbox: one.sandbox.is_some() && endpoint.is_none(),
+                endpoint_url: endpoint.or_else(|| one.sandbox.as_ref().map(|s| s.cloud_url())),
+                profiles: plan
+                    .as_ref()
+                    .map(|p| p.aws.profiles.clone())
+                    .unwrap_or_default(),
+            };
+            ctx.cloud = cloud_trust(&snapshot, opts, one.counter.clone()).await?;
+        }
+        (snapshot, Some(one.name))
     } else {
         let mut snapshot = Snapshot::default();
         for file in &args.manifests {
@@ -107,7 +130,6 @@ pub async fn run(args: AuditArgs, color: ColorChoice) -> Result<ExitCode, CliErr
         }
         (snapshot, args.cluster.cluster.clone())
     };
-    let mut ctx = Context::default();
     ctx.policy.max_token_expiration_seconds = args.max_token_expiration;
     if let Some(plan) = &plan {
         ctx.expected = Some(expected(plan, cluster.as_deref())?);
@@ -139,6 +161,40 @@ pub async fn run(args: AuditArgs, color: ColorChoice) -> Result<ExitCode, CliErr
         Some(level) if wid_audit::exceeds(&report, level) => ExitCode::Findings,
         _ => ExitCode::Success,
     })
+}
+
+/// The trust policy of every IAM role a KSA of the snapshot is annotated with.
+async fn cloud_trust(
+    snapshot: &Snapshot,
+    opts: AwsOptions,
+    counter: wid_core::CallCounter,
+) -> Result<CloudTrust, CliError> {
+    let arns: BTreeSet<&str> = snapshot
+        .service_accounts
+        .iter()
+        .filter_map(|sa| {
+            sa.metadata
+                .annotations
+                .as_ref()?
+                .get("eks.amazonaws.com/role-arn")
+        })
+        .map(String::as_str)
+        .collect();
+    let mut trust = CloudTrust::default();
+    if arns.is_empty() {
+        return Ok(trust);
+    }
+    let aws = AwsProvider::new(opts, counter).await?;
+    for arn in arns {
+        match aws.role_trust(arn).await? {
+            Some(policy) => trust.aws_roles.push(AwsRoleTrust {
+                role_arn: arn.to_owned(),
+                trust_policy: policy,
+            }),
+            None => trust.aws_missing_roles.push(arn.to_owned()),
+        }
+    }
+    Ok(trust)
 }
 
 fn pretty(v: &serde_json::Value) -> Result<String, CliError> {

@@ -248,3 +248,31 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// Runs the aws CLI against a served sandbox with the variables of its DIR/env; panics on
+/// failure and returns stdout.
+pub fn sandbox_aws(dir: &Path, args: &[&str]) -> String {
+    let env = std::fs::read_to_string(dir.join("env")).expect("the sandbox wrote DIR/env");
+    let mut cmd = Command::new("aws");
+    for line in env.lines() {
+        if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd
+        .env("AWS_CONFIG_FILE", "/nonexistent/wid-test-aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/wid-test-aws-credentials",
+        )
+        .env_remove("AWS_PROFILE")
+        .args(args)
+        .output()
+        .expect("run aws");
+    assert!(
+        out.status.success(),
+        "aws {args:?} failed:\n{}",
+        stderr(&out)
+    );
+    stdout(&out)
+}
