@@ -5,6 +5,8 @@
 //! [`engine`] executes them; [`output`] renders plans and reports. [`cli`] ties it
 //! together, one file per subcommand.
 
+#![warn(clippy::print_stdout)]
+
 pub mod cli;
 pub mod engine;
 pub mod model;

@@ -39,13 +39,12 @@ pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliErr
     let planned = session.plan(args.prune).await?;
     let style = color.style(false);
     let summary = output::Summary::of(&planned.changes);
-    #[allow(clippy::print_stdout)]
-    {
-        print!(
-            "{}",
-            output::render_plan(&session.plan.name, &planned, session.counter.total(), style)
-        );
-    }
+    output::emit(&output::render_plan(
+        &session.plan.name,
+        &planned,
+        session.counter.total(),
+        style,
+    ));
     if summary.conflict > 0 {
         return Err(CliError::Conflicts(summary.conflict));
     }
@@ -53,10 +52,7 @@ pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliErr
         return Ok(ExitCode::Success);
     }
     if !args.auto_approve && !confirm()? {
-        #[allow(clippy::print_stdout)]
-        {
-            println!("Apply cancelled; nothing was changed.");
-        }
+        output::emit("Apply cancelled; nothing was changed.\n");
         return Ok(ExitCode::Success);
     }
     let progress = ApplyProgress::stderr(color.style(true));
@@ -68,13 +64,11 @@ pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliErr
         &progress,
     )
     .await;
-    #[allow(clippy::print_stdout)]
-    {
-        print!(
-            "{}",
-            output::render_report(&report, session.counter.total(), style)
-        );
-    }
+    output::emit(&output::render_report(
+        &report,
+        session.counter.total(),
+        style,
+    ));
     let (_, failed, skipped) = report.counts();
     if failed + skipped > 0 {
         return Err(CliError::Incomplete { failed, skipped });

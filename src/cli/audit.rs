@@ -85,10 +85,7 @@ pub async fn run(args: AuditArgs, color: ColorChoice) -> Result<ExitCode, CliErr
                 ids.join(", ")
             ))
         })?;
-        #[allow(clippy::print_stdout)]
-        {
-            print!("{text}");
-        }
+        crate::output::emit(&text);
         return Ok(ExitCode::Success);
     }
     let plan = args.plan.as_deref().map(load_checked).transpose()?;
@@ -153,10 +150,7 @@ pub async fn run(args: AuditArgs, color: ColorChoice) -> Result<ExitCode, CliErr
         AuditFormat::Json => pretty(&wid_audit::render::json(&report))?,
         AuditFormat::Sarif => pretty(&wid_audit::render::sarif(&report))?,
     };
-    #[allow(clippy::print_stdout)]
-    {
-        print!("{text}");
-    }
+    crate::output::emit(&text);
     Ok(match args.fail_on {
         Some(level) if wid_audit::exceeds(&report, level) => ExitCode::Findings,
         _ => ExitCode::Success,

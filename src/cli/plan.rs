@@ -58,10 +58,7 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
             s
         }
     };
-    #[allow(clippy::print_stdout)]
-    {
-        print!("{text}");
-    }
+    crate::output::emit(&text);
     if summary.conflict > 0 {
         return Err(CliError::Conflicts(summary.conflict));
     }

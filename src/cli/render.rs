@@ -42,10 +42,10 @@ pub fn run(args: RenderArgs) -> Result<ExitCode, CliError> {
             written += 1;
         }
     }
-    #[allow(clippy::print_stdout)]
-    {
-        println!("wrote {written} manifest(s) under {}", args.out.display());
-    }
+    crate::output::emit(&format!(
+        "wrote {written} manifest(s) under {}\n",
+        args.out.display()
+    ));
     Ok(ExitCode::Success)
 }
 

@@ -93,10 +93,7 @@ pub async fn run(args: TokenArgs) -> Result<ExitCode, CliError> {
     } else {
         format!("{}\n", issued.token)
     };
-    #[allow(clippy::print_stdout)]
-    {
-        print!("{out}");
-    }
+    crate::output::emit(&out);
     Ok(ExitCode::Success)
 }
 

@@ -27,15 +27,12 @@ pub fn load_checked(path: &std::path::Path) -> Result<plan::Plan, CliError> {
 pub fn run(args: ValidateArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
     let plan = load_checked(&args.path)?;
     let style = color.style(false);
-    #[allow(clippy::print_stdout)]
-    {
-        println!(
-            "{} plan {:?}: {} cluster(s), {} workload(s)",
-            style.green("valid"),
-            plan.name,
-            plan.clusters.len(),
-            plan.workloads.len()
-        );
-    }
+    crate::output::emit(&format!(
+        "{} plan {:?}: {} cluster(s), {} workload(s)\n",
+        style.green("valid"),
+        plan.name,
+        plan.clusters.len(),
+        plan.workloads.len()
+    ));
     Ok(ExitCode::Success)
 }
