@@ -249,18 +249,49 @@ fn deserialize<T: for<'de> Deserialize<'de>>(
             return None;
         }
     };
-    match T::deserialize(value.into_deserializer()) {
-        Ok(spec) => Some(spec),
-        Err(e) => {
-            let span = e.span().unwrap_or(fallback);
-            let (message, help) = explain_serde(e.message());
-            let mut d = PlanDiagnostic::at(file, span, message);
-            if let Some(help) = help {
-                d = d.help(help);
-            }
-            diags.push(d);
-            None
+    let mut value = value;
+    // Serde stops at the first error. An unknown key is reported, removed, and the entry
+    // read again, so that every unknown key of an entry is reported at once; any other
+    // error ends the entry (removing a mistyped value would only add a "missing field").
+    for _ in 0..MAX_UNKNOWN_KEYS {
+        let e = match T::deserialize(value.clone().into_deserializer()) {
+            Ok(spec) => return Some(spec),
+            Err(e) => e,
+        };
+        let span = e.span().unwrap_or(fallback.clone());
+        let (message, help) = explain_serde(e.message());
+        let unknown = message.starts_with("unknown field");
+        let mut d = PlanDiagnostic::at(file, span.clone(), message);
+        if let Some(help) = help {
+            d = d.help(help);
         }
+        diags.push(d);
+        if !(unknown && remove_key_at(&mut value, &span)) {
+            return None;
+        }
+    }
+    None
+}
+
+/// How many unknown keys of one entry are reported before giving up on it.
+const MAX_UNKNOWN_KEYS: usize = 32;
+
+/// Removes the key whose span is `span` anywhere under `value`; false if there is none.
+fn remove_key_at(value: &mut toml_edit::Value, span: &Range<usize>) -> bool {
+    match value {
+        toml_edit::Value::InlineTable(t) => {
+            let found = t.iter().find_map(|(k, _)| {
+                let key = t.key(k)?;
+                (key.span().as_ref() == Some(span)).then(|| k.to_owned())
+            });
+            if let Some(k) = found {
+                t.remove(&k);
+                return true;
+            }
+            t.iter_mut().any(|(_, v)| remove_key_at(v, span))
+        }
+        toml_edit::Value::Array(a) => a.iter_mut().any(|v| remove_key_at(v, span)),
+        _ => false,
     }
 }
 

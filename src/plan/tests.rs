@@ -226,3 +226,21 @@ fn bad_toml_is_located() {
     assert_eq!(errs.len(), 1);
     assert!(errs[0].starts_with("a.toml:2:"), "{errs:?}");
 }
+
+#[test]
+fn every_unknown_key_of_an_entry_is_reported() {
+    let text = format!(
+        "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nautomount = true\nowner = \"me\"\naws.rolee = \"x\"\n"
+    );
+    let errs = errors(&[("a.toml", &text)]);
+    assert_eq!(
+        errs,
+        vec![
+            "a.toml:9:1: unknown field `automount`",
+            "a.toml:10:1: unknown field `owner`",
+            // With the misspelt key gone, the block really does lack its role.
+            "a.toml:11:1: missing field `role`",
+            "a.toml:11:5: unknown field `rolee`",
+        ]
+    );
+}
