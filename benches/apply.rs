@@ -6,6 +6,10 @@
 //! - API calls of apply against the lower bound (one write per change);
 //! - wall time of the concurrent apply against a sequential one (concurrency 1).
 //!
+//! Two scenarios: Kubernetes only (KSAs, Roles, RoleBindings, namespaces, default-SA
+//! hardening on generic clusters) and EKS IRSA (an IAM role with a managed policy per KSA,
+//! one OIDC provider per cluster).
+//!
 //! Run: `cargo bench --bench apply` (WID_BENCH_KSAS sets the number of KSAs per
 //! namespace, default 10; WID_BENCH_LATENCY_MS the latency per call, default 5).
 
@@ -30,10 +34,23 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn write_plan(dir: &std::path::Path, ksas: usize) {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Kubernetes,
+    Eks,
+}
+
+fn plan_text(scenario: Scenario, ksas: usize) -> String {
     let mut text = String::from("version = 1\nname = \"bench\"\n");
     for c in 0..CLUSTERS {
-        text.push_str(&format!("[clusters.c{c}]\nkind = \"generic\"\ncreate_namespaces = true\nharden_default_service_accounts = true\n"));
+        match scenario {
+            Scenario::Kubernetes => text.push_str(&format!(
+                "[clusters.c{c}]\nkind = \"generic\"\ncreate_namespaces = true\nharden_default_service_accounts = true\n"
+            )),
+            Scenario::Eks => text.push_str(&format!(
+                "[clusters.c{c}]\nkind = \"eks\"\naccount = \"111122223333\"\nregion = \"us-east-1\"\nname = \"c{c}\"\ncreate_namespaces = true\n"
+            )),
+        }
     }
     for c in 0..CLUSTERS {
         for n in 0..NAMESPACES {
@@ -41,13 +58,77 @@ fn write_plan(dir: &std::path::Path, ksas: usize) {
                 text.push_str(&format!(
                     "[[workload]]\ncluster = \"c{c}\"\nnamespace = \"ns{n}\"\nservice_account = \"sa{k}\"\nlabels = {{ team = \"t{n}\" }}\n"
                 ));
-                if k % 2 == 0 {
-                    text.push_str("kubernetes.rules = [{ apiGroups = [\"\"], resources = [\"configmaps\"], verbs = [\"get\"] }]\n");
+                match scenario {
+                    Scenario::Kubernetes if k % 2 == 0 => text.push_str(
+                        "kubernetes.rules = [{ apiGroups = [\"\"], resources = [\"configmaps\"], verbs = [\"get\"] }]\n",
+                    ),
+                    Scenario::Kubernetes => {}
+                    Scenario::Eks => text.push_str(&format!(
+                        "aws.role = \"c{c}-ns{n}-sa{k}\"\naws.managed_policies = [\"arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess\"]\n"
+                    )),
                 }
             }
         }
     }
-    std::fs::write(dir.join("plan.toml"), text).expect("write bench plan");
+    text
+}
+
+/// The fewest calls any tool needs to observe `desired` when none of it exists yet:
+/// Kubernetes, one namespace LIST per cluster and one LIST per namespace and kind; AWS,
+/// one DescribeCluster per EKS cluster, one OIDC provider listing per account and one
+/// GetRole per role.
+fn observe_lower_bound(desired: &[Resource]) -> usize {
+    let mut lists = std::collections::BTreeSet::new();
+    for r in desired {
+        let id = &r.id;
+        match (id.provider(), id.kind()) {
+            ("k8s", "namespace") => {}
+            ("k8s", kind) => {
+                let kind = if kind == "default-serviceaccount" {
+                    "serviceaccount"
+                } else {
+                    kind
+                };
+                lists.insert(format!("k8s ns {}", id.part(0)));
+                lists.insert(format!("k8s {kind} {}/{}", id.part(0), id.part(1)));
+            }
+            ("aws", "iam-role") => {
+                lists.insert(format!("aws oidc list {}", id.part(0)));
+                lists.insert(format!("aws role {id}"));
+            }
+            ("aws", "iam-oidc-provider") => {
+                lists.insert(format!("aws oidc list {}", id.part(0)));
+                lists.insert(format!("eks describe {}", id.key()[1..].join("/")));
+            }
+            _ => {}
+        }
+    }
+    lists.len()
+}
+
+/// The fewest writes a change needs: one per object, plus one per managed and inline
+/// policy of a new role (IAM attaches them one call at a time).
+fn apply_lower_bound(changes: &[Change]) -> usize {
+    changes
+        .iter()
+        .filter(|c| c.kind != ChangeKind::NoOp)
+        .map(|c| {
+            let count = |key: &str| {
+                c.desired_attr(key).map_or(0, |v| {
+                    v.as_array()
+                        .map(Vec::len)
+                        .or_else(|| v.as_object().map(|o| o.len()))
+                        .unwrap_or(0)
+                })
+            };
+            match (c.id.kind(), c.kind) {
+                ("iam-role", ChangeKind::Create) => {
+                    1 + count("managed_policies") + count("inline_policies")
+                }
+                _ => 1,
+            }
+        })
+        .sum()
 }
 
 struct Quiet;
@@ -86,34 +167,40 @@ struct Run {
     apply_calls: u64,
     changes: usize,
     lower_plan: usize,
+    lower_apply: usize,
     elapsed: Duration,
 }
 
-async fn run(ksas: usize, latency: u64, sequential: bool) -> Run {
+async fn run(scenario: Scenario, ksas: usize, latency: u64, sequential: bool) -> Run {
     let tmp = tempfile::tempdir().expect("tempdir");
-    write_plan(tmp.path(), ksas);
+    std::fs::write(tmp.path().join("plan.toml"), plan_text(scenario, ksas))
+        .expect("write bench plan");
     let plan = wid::plan::load(&tmp.path().join("plan.toml")).expect("bench plan is valid");
     let target = Target {
         sandbox: Some(tmp.path().join("sb")),
         aws_endpoint: None,
     };
     let session = Session::open(plan, &target).await.expect("open session");
-    session.sandbox().expect("sandbox").inject(Fault {
-        api: "k8s:".into(),
-        action: FaultAction::Latency { ms: latency },
-        times: None,
-    });
+    for api in ["k8s:", "iam:", "eks:", "sts:"] {
+        session.sandbox().expect("sandbox").inject(Fault {
+            api: api.into(),
+            action: FaultAction::Latency { ms: latency },
+            times: None,
+        });
+    }
     let planned = session.plan(false).await.expect("plan");
     let plan_calls = session.counter.total();
-    let namespaces_with_objects = CLUSTERS * NAMESPACES;
-    // One namespace LIST per cluster, then per namespace one LIST of each kind it holds
-    // (serviceaccounts, roles, rolebindings) — nothing exists yet, but wid cannot know.
-    let lower_plan = CLUSTERS + namespaces_with_objects * 3;
-    let mut providers = Providers::default();
+    let lower_plan = observe_lower_bound(&planned.desired.resources);
+    let lower_apply = apply_lower_bound(&planned.changes);
+    let mut providers = session.providers.clone();
     if sequential {
-        providers.add(Arc::new(Sequential(session.kubernetes.clone())));
-    } else {
-        providers = session.providers.clone();
+        let mut one_at_a_time = Providers::default();
+        for name in ["k8s", "aws"] {
+            if let Some(p) = providers.get(name) {
+                one_at_a_time.add(Arc::new(Sequential(p.clone())));
+            }
+        }
+        providers = one_at_a_time;
     }
     let start = Instant::now();
     let report = execute(
@@ -142,6 +229,7 @@ async fn run(ksas: usize, latency: u64, sequential: bool) -> Run {
         apply_calls: session.counter.total() - plan_calls,
         changes,
         lower_plan,
+        lower_apply,
         elapsed,
     }
 }
@@ -153,33 +241,37 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let concurrent = rt.block_on(run(ksas, latency, false));
-    let sequential = rt.block_on(run(ksas, latency, true));
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
-    println!(
-        "apply benchmark: {CLUSTERS} clusters x {NAMESPACES} namespaces x {ksas} KSAs ({} changes), {latency} ms per API call",
-        concurrent.changes
-    );
-    println!(
-        "  plan:  {} API calls, lower bound {} -> ratio {:.2}",
-        concurrent.plan_calls,
-        concurrent.lower_plan,
-        ratio(concurrent.plan_calls as f64, concurrent.lower_plan as f64)
-    );
-    println!(
-        "  apply: {} API calls for {} changes, lower bound {} -> ratio {:.2}",
-        concurrent.apply_calls,
-        concurrent.changes,
-        concurrent.changes,
-        ratio(concurrent.apply_calls as f64, concurrent.changes as f64)
-    );
-    println!(
-        "  wall:  concurrent {:.2}s vs sequential {:.2}s -> speed-up {:.1}x",
-        concurrent.elapsed.as_secs_f64(),
-        sequential.elapsed.as_secs_f64(),
-        ratio(
+    for (scenario, label) in [
+        (Scenario::Kubernetes, "kubernetes"),
+        (Scenario::Eks, "eks irsa"),
+    ] {
+        let concurrent = rt.block_on(run(scenario, ksas, latency, false));
+        let sequential = rt.block_on(run(scenario, ksas, latency, true));
+        println!(
+            "{label}: {CLUSTERS} clusters x {NAMESPACES} namespaces x {ksas} KSAs ({} changes), {latency} ms per API call",
+            concurrent.changes
+        );
+        println!(
+            "  plan:  {} API calls, lower bound {} -> ratio {:.2}",
+            concurrent.plan_calls,
+            concurrent.lower_plan,
+            ratio(concurrent.plan_calls as f64, concurrent.lower_plan as f64)
+        );
+        println!(
+            "  apply: {} API calls, lower bound {} -> ratio {:.2}",
+            concurrent.apply_calls,
+            concurrent.lower_apply,
+            ratio(concurrent.apply_calls as f64, concurrent.lower_apply as f64)
+        );
+        println!(
+            "  wall:  concurrent {:.2}s vs sequential {:.2}s -> speed-up {:.1}x",
+            concurrent.elapsed.as_secs_f64(),
             sequential.elapsed.as_secs_f64(),
-            concurrent.elapsed.as_secs_f64()
-        )
-    );
+            ratio(
+                sequential.elapsed.as_secs_f64(),
+                concurrent.elapsed.as_secs_f64()
+            )
+        );
+    }
 }
