@@ -88,6 +88,20 @@ impl Session {
     /// with the plan's clusters first.
     pub async fn open(plan: Plan, target: &Target) -> Result<Self, CliError> {
         let counter = CallCounter::default();
+        if target.sandbox.is_none() && plan.clusters.len() > 1 {
+            let without: Vec<&str> = plan
+                .clusters
+                .iter()
+                .filter(|(_, c)| c.spec.context.is_none())
+                .map(|(name, _)| name.as_str())
+                .collect();
+            if !without.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "cluster(s) {} have no `context`: with several clusters each needs its own kubeconfig context, or they would all reach the current one",
+                    without.join(", ")
+                )));
+            }
+        }
         let sandbox = match &target.sandbox {
             Some(dir) => Some(
                 Sandbox::start(dir, &sandbox_clusters(&plan))

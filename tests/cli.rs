@@ -332,6 +332,13 @@ fn usage_errors_exit_1_because_2_means_changes_pending() {
 }
 
 #[test]
+fn several_clusters_without_contexts_are_refused_before_any_call() {
+    let out = wid(&root(), &["plan", "examples/quickstart"]);
+    expect_code(&out, 1);
+    assert!(stderr(&out).contains("have no `context`"), "{}", stderr(&out));
+}
+
+#[test]
 fn apply_without_a_terminal_needs_auto_approve() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = tmp.path().join("sb");

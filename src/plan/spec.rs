@@ -18,8 +18,9 @@ pub struct PlanFile {
     /// ever deletes objects that carry it. Files of one directory must agree on it.
     #[serde(default)]
     pub name: Option<String>,
-    /// Clusters by name. The name is also the kubeconfig context wid uses unless the
-    /// cluster sets `context`.
+    /// Clusters by name. The name identifies the cluster in resource ids and in the
+    /// sandbox's kubeconfig; against real clusters wid uses the cluster's `context`, or the
+    /// current context when it has none.
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterSpec>,
     /// AWS settings shared by every workload.

@@ -29,9 +29,14 @@ pub enum ChangeKind {
 pub enum Reason {
     /// The object is missing.
     Missing,
-    /// The live object differs from the plan: the plan changed, or someone changed the
-    /// object behind wid's back (drift).
+    /// The live object differs from the plan, and the object does not say what wid last
+    /// applied to it, so it cannot tell drift from a plan change.
     Differs,
+    /// The object was changed behind wid's back: it differs from the plan wid last applied
+    /// to it, and that plan has not changed since.
+    Drift,
+    /// The plan changed since wid last applied this object.
+    PlanChanged,
     /// An existing object without wid's mark is being taken over (`adopt = true`).
     Adopt,
     /// The object carries this plan's mark but is no longer in the plan.

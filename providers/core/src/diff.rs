@@ -120,7 +120,12 @@ fn diff_one(
     } else if attrs.is_empty() {
         change(ChangeKind::NoOp, Reason::UpToDate, attrs)
     } else {
-        change(ChangeKind::Update, Reason::Differs, attrs)
+        let reason = match (&live.applied, crate::applied_hash(&desired.attrs)) {
+            (Some(recorded), Some(wanted)) if *recorded == wanted => Reason::Drift,
+            (Some(_), Some(_)) => Reason::PlanChanged,
+            _ => Reason::Differs,
+        };
+        change(ChangeKind::Update, reason, attrs)
     }
 }
 
@@ -212,6 +217,27 @@ mod tests {
             changes[0].attrs[0].after,
             Some(AttrValue::Known(json!(false)))
         );
+    }
+
+    #[test]
+    fn the_recorded_hash_tells_drift_from_a_plan_change() {
+        let want = Resource::new(sa("a")).attr("automount", false);
+        let mut have = live(sa("a"), Ownership::Ours, &[("automount", json!(true))]);
+        have.applied = crate::applied_hash(&want.attrs);
+        let o = observed(vec![have.clone()]);
+        assert_eq!(diff(std::slice::from_ref(&want), &o, false)[0].reason, Reason::Drift);
+        let changed = Resource::new(sa("a")).attr("automount", false).attr("x", 1);
+        assert_eq!(diff(&[changed], &o, false)[0].reason, Reason::PlanChanged);
+    }
+
+    #[test]
+    fn applied_hashes_are_stable_and_need_known_values() {
+        let a = Resource::new(sa("a")).attr("x", 1).attr("y", "z");
+        let b = Resource::new(sa("b")).attr("y", "z").attr("x", 1);
+        assert_eq!(crate::applied_hash(&a.attrs), crate::applied_hash(&b.attrs));
+        assert_ne!(crate::applied_hash(&a.attrs), crate::applied_hash(&a.clone().attr("x", 2).attrs));
+        let unknown = a.attr("u", AttrValue::Unknown { from: sa("c"), output: "id".into() });
+        assert_eq!(crate::applied_hash(&unknown.attrs), None);
     }
 
     #[test]

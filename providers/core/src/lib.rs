@@ -21,7 +21,7 @@ pub use id::ResourceId;
 pub use provider::{CallCounter, Outputs, Owner, Provider};
 pub use resource::{
     AttrValue, Attrs, Contribution, Mode, Observed, ObservedAttrs, ObservedResource, Ownership,
-    Resource, WorkloadRef,
+    Resource, WorkloadRef, applied_hash,
 };
 
 /// The label (Kubernetes) or tag (clouds) that marks an object as created by wid.
@@ -30,3 +30,5 @@ pub const MANAGED_BY_KEY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "wid";
 /// The label or tag that names the plan (the ownership scope) an object belongs to.
 pub const PLAN_KEY: &str = "wid.dev/plan";
+/// The annotation or tag holding the [`applied_hash`] of what wid last applied.
+pub const APPLIED_KEY: &str = "wid.dev/applied";

@@ -150,6 +150,10 @@ pub struct ObservedResource {
     pub ownership: Ownership,
     /// What it depends on, when known; deletes run in the reverse order.
     pub depends_on: Vec<ResourceId>,
+    /// The [`applied_hash`] wid recorded on the object (the [`APPLIED_KEY`](crate::APPLIED_KEY)
+    /// annotation or tag) when it last applied it, if any. With it the diff tells drift
+    /// (the live object changed since wid applied this same plan) from a plan change.
+    pub applied: Option<String>,
 }
 
 impl ObservedResource {
@@ -160,8 +164,27 @@ impl ObservedResource {
             attrs: ObservedAttrs::new(),
             ownership,
             depends_on: Vec::new(),
+            applied: None,
         }
     }
+}
+
+/// A short, stable fingerprint of the attributes wid applies, recorded on the object so a
+/// later plan can tell drift from a plan change without any state file. `None` while an
+/// attribute is still unknown.
+///
+/// FNV-1a (64 bit) over the canonical JSON of the sorted attributes: collisions only blur
+/// the drift/plan-change label, never what is applied.
+pub fn applied_hash(attrs: &Attrs) -> Option<String> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (key, value) in attrs {
+        let value = value.known()?;
+        for byte in key.bytes().chain([0]).chain(value.to_string().bytes()).chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    Some(format!("{hash:016x}"))
 }
 
 /// What a provider saw: the live state of every wanted id that exists, and every object
