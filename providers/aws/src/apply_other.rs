@@ -1,18 +1,45 @@
 //! Applying IAM OIDC provider changes (shared: created when missing, given wid's audience,
 //! deleted only when this plan owns it) and EKS Pod Identity association changes (never a
-//! blind create: an existing association for the KSA is taken over).
+//! blind create: an existing association for the KSA is taken over). Both record what they
+//! applied in the [`APPLIED_KEY`] tag: providers only when this plan creates or owns them.
+
+use std::collections::HashMap;
 
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 use wid_core::{
-    Change, ChangeKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Outputs, Owner, Ownership, PLAN_KEY,
-    ProviderError, Reason,
+    APPLIED_KEY, Change, ChangeKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Outputs, Owner, Ownership,
+    PLAN_KEY, ProviderError, Reason,
 };
 
 use crate::apply_role::{not_applicable, refuse};
 use crate::client::AwsProvider;
 use crate::error::{Call, code_of, is_not_found};
 use crate::ids;
+use crate::record;
+
+/// An IAM tag; key and value are always set, so the builder cannot fail.
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("a tag with key and value set always builds")
+}
+
+/// EKS tags: this plan's ownership marks (when `plan` is given) and the applied record
+/// (when `hash` is).
+fn eks_tags(plan: Option<&str>, hash: Option<String>) -> HashMap<String, String> {
+    let mut tags = HashMap::new();
+    if let Some(plan) = plan {
+        tags.insert(MANAGED_BY_KEY.to_owned(), MANAGED_BY_VALUE.to_owned());
+        tags.insert(PLAN_KEY.to_owned(), plan.to_owned());
+    }
+    if let Some(hash) = hash {
+        tags.insert(APPLIED_KEY.to_owned(), hash);
+    }
+    tags
+}
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
@@ -60,13 +87,10 @@ impl AwsProvider {
                     (MANAGED_BY_KEY, MANAGED_BY_VALUE),
                     (PLAN_KEY, owner.plan.as_str()),
                 ] {
-                    req = req.tags(
-                        Tag::builder()
-                            .key(k)
-                            .value(v)
-                            .build()
-                            .expect("a tag with key and value set always builds"),
-                    );
+                    req = req.tags(tag(k, v));
+                }
+                if let Some(hash) = record::to_write(change) {
+                    req = req.tags(tag(APPLIED_KEY, &hash));
                 }
                 match req.send().await {
                     Ok(out) => {
@@ -77,7 +101,8 @@ impl AwsProvider {
                         self.remember_arn(id, &arn);
                         Ok(Outputs::from([("arn".to_owned(), arn)]))
                     }
-                    // Another plan created it since observe: it is shared, so use it.
+                    // Another plan created it since observe: it is shared, so use it (and
+                    // leave it unrecorded: it is not this plan's).
                     Err(e) if code_of(&e) == Some("EntityAlreadyExists") => {
                         Ok(Outputs::from([("arn".to_owned(), arn.clone())]))
                     }
@@ -106,6 +131,20 @@ impl AwsProvider {
                         .add_client_id_to_open_id_connect_provider()
                         .open_id_connect_provider_arn(&arn)
                         .client_id(client)
+                        .send()
+                        .await
+                        .map_err(|e| c.fail(&e))?;
+                }
+                // After the audiences, so a failed add keeps the old record.
+                let live = change.observed.as_ref().and_then(|o| o.applied.as_deref());
+                if let Some(hash) = record::to_rewrite(change, live) {
+                    let c = call("iam:TagOpenIDConnectProvider", "tag");
+                    self.counter.count(c.op);
+                    account
+                        .iam
+                        .tag_open_id_connect_provider()
+                        .open_id_connect_provider_arn(&arn)
+                        .tags(tag(APPLIED_KEY, &hash))
                         .send()
                         .await
                         .map_err(|e| c.fail(&e))?;
@@ -157,6 +196,7 @@ impl AwsProvider {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        let mut live_applied = change.observed.as_ref().and_then(|o| o.applied.clone());
         let (mut assoc_id, mut ownership, mut live_role) = (
             self.association_ids
                 .lock()
@@ -181,8 +221,7 @@ impl AwsProvider {
                     .namespace(ns)
                     .service_account(ksa)
                     .role_arn(&role_arn)
-                    .tags(MANAGED_BY_KEY, MANAGED_BY_VALUE)
-                    .tags(PLAN_KEY, &owner.plan)
+                    .set_tags(Some(eks_tags(Some(&owner.plan), record::to_write(change))))
                     .send()
                     .await;
                 match created {
@@ -204,6 +243,7 @@ impl AwsProvider {
                         assoc_id = Some(live.association_id);
                         ownership = Some(live.ownership);
                         live_role = Some(live.role_arn);
+                        live_applied = live.applied;
                     }
                     Err(e) => return Err(c.fail(&e)),
                 }
@@ -252,6 +292,7 @@ impl AwsProvider {
             None => match self.find_association(id, &owner.plan).await? {
                 Some(live) => {
                     live_role = Some(live.role_arn);
+                    live_applied = live.applied;
                     live.association_id
                 }
                 None => {
@@ -280,13 +321,16 @@ impl AwsProvider {
                 arn = a.to_owned();
             }
         }
-        if ownership != Some(Ownership::Ours) && !arn.is_empty() {
+        // One TagResource for both the marks (when taking it over) and the record (when
+        // it changed), after the role update so a failed update keeps the old record.
+        let marks = (ownership != Some(Ownership::Ours)).then_some(owner.plan.as_str());
+        let hash = record::to_rewrite(change, live_applied.as_deref());
+        if (marks.is_some() || hash.is_some()) && !arn.is_empty() {
             let c = call("eks:TagResource", "tag");
             self.counter.count(c.op);
             eks.tag_resource()
                 .resource_arn(&arn)
-                .tags(MANAGED_BY_KEY, MANAGED_BY_VALUE)
-                .tags(PLAN_KEY, &owner.plan)
+                .set_tags(Some(eks_tags(marks, hash)))
                 .send()
                 .await
                 .map_err(|e| c.fail(&e))?;

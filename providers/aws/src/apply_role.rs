@@ -1,18 +1,20 @@
 //! Applying role changes: create (role, then attachments and inline policies), update
-//! attribute by attribute, delete (only roles this plan owns).
+//! attribute by attribute, delete (only roles this plan owns). Creates and updates record
+//! what they applied in the role's [`APPLIED_KEY`] tag.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 use wid_core::{
-    Change, ChangeKind, ErrorKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Outputs, Owner, Ownership,
-    PLAN_KEY, ProviderError, Reason,
+    APPLIED_KEY, Change, ChangeKind, ErrorKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Outputs, Owner,
+    Ownership, PLAN_KEY, ProviderError, Reason,
 };
 
 use crate::client::{Account, AwsProvider};
 use crate::error::{Call, is_not_found};
 use crate::ids;
+use crate::record;
 
 /// The attributes of a change, desired and live, as plain values.
 struct Sides<'a> {
@@ -178,6 +180,11 @@ impl AwsProvider {
         for t in marks(&owner.plan) {
             req = req.tags(t);
         }
+        // In the create call itself, so recording costs no call. A create that fails after
+        // this (an attach) leaves the record; the next plan then calls the gap drift.
+        if let Some(hash) = record::to_write(ctx.change) {
+            req = req.tags(tag(APPLIED_KEY, &hash));
+        }
         let call = ctx.call("iam:CreateRole", "create");
         self.counter.count(call.op);
         let out = req.send().await.map_err(|e| call.fail(&e))?;
@@ -301,28 +308,9 @@ impl AwsProvider {
                 .await
                 .map_err(|e| call.fail(&e))?;
         }
+        // `have` never holds wid's marks nor its record (observe leaves them out of
+        // `tags`), so neither is ever untagged here.
         let (want, have) = (object(sides.want("tags")), object(sides.have("tags")));
-        let mut to_set: Vec<Tag> = Vec::new();
-        if sides.changed("tags") {
-            to_set.extend(
-                want.iter()
-                    .filter(|(k, v)| have.get(*k) != Some(*v))
-                    .map(|(k, v)| tag(k, v.as_str().unwrap_or_default())),
-            );
-        }
-        if adopting {
-            to_set.extend(marks(&owner.plan));
-        }
-        if !to_set.is_empty() {
-            let call = ctx.call("iam:TagRole", "tag");
-            self.counter.count(call.op);
-            iam.tag_role()
-                .role_name(ctx.name)
-                .set_tags(Some(to_set))
-                .send()
-                .await
-                .map_err(|e| call.fail(&e))?;
-        }
         let stale: Vec<String> = have
             .keys()
             .filter(|k| !want.contains_key(*k))
@@ -334,6 +322,38 @@ impl AwsProvider {
             iam.untag_role()
                 .role_name(ctx.name)
                 .set_tag_keys(Some(stale))
+                .send()
+                .await
+                .map_err(|e| call.fail(&e))?;
+        }
+        // Tagging runs last so the record is only written once everything before it
+        // succeeded: a failed update keeps the old record, and the next plan still says
+        // the plan changed.
+        let mut to_set: Vec<Tag> = Vec::new();
+        if sides.changed("tags") {
+            to_set.extend(
+                want.iter()
+                    .filter(|(k, v)| have.get(*k) != Some(*v))
+                    .map(|(k, v)| tag(k, v.as_str().unwrap_or_default())),
+            );
+        }
+        if adopting {
+            to_set.extend(marks(&owner.plan));
+        }
+        let live = ctx
+            .change
+            .observed
+            .as_ref()
+            .and_then(|o| o.applied.as_deref());
+        if let Some(hash) = record::to_rewrite(ctx.change, live) {
+            to_set.push(tag(APPLIED_KEY, &hash));
+        }
+        if !to_set.is_empty() {
+            let call = ctx.call("iam:TagRole", "tag");
+            self.counter.count(call.op);
+            iam.tag_role()
+                .role_name(ctx.name)
+                .set_tags(Some(to_set))
                 .send()
                 .await
                 .map_err(|e| call.fail(&e))?;

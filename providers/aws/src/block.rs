@@ -15,8 +15,14 @@ use crate::policy::{json_len_without_whitespace, normalize_policy};
 pub const MANAGED_POLICY_QUOTA: usize = 10;
 /// IAM's limit on the aggregate size of a role's inline policies (whitespace not counted).
 pub const INLINE_POLICY_AGGREGATE_LIMIT: usize = 10_240;
-/// IAM's limit on tags per resource; wid's two ownership tags count against it.
+/// IAM's limit on tags per resource; wid's own tags count against it.
 pub const TAG_QUOTA: usize = 50;
+/// The tags wid itself sets on a role: the two ownership marks and the applied record.
+const WID_TAGS: [&str; 3] = [
+    wid_core::MANAGED_BY_KEY,
+    wid_core::PLAN_KEY,
+    wid_core::APPLIED_KEY,
+];
 
 /// How pods of this workload get the role's credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
@@ -322,10 +328,10 @@ fn check_tags(block: &AwsBlock, issues: &mut Vec<FieldIssue>) {
                 &path,
                 format!("tag key {key:?} uses the reserved prefix aws:"),
             ));
-        } else if key == wid_core::MANAGED_BY_KEY || key == wid_core::PLAN_KEY {
+        } else if WID_TAGS.contains(&key.as_str()) {
             issues.push(FieldIssue::new(
                 &path,
-                format!("tag key {key:?} is wid's ownership mark; wid sets it itself"),
+                format!("tag key {key:?} is wid's own tag; wid sets it itself"),
             ));
         }
         if value.chars().count() > 256 || !TAG_CHARS.is_match(value) {
@@ -337,12 +343,13 @@ fn check_tags(block: &AwsBlock, issues: &mut Vec<FieldIssue>) {
             ));
         }
     }
-    if block.tags.len() + 2 > TAG_QUOTA {
+    if block.tags.len() + WID_TAGS.len() > TAG_QUOTA {
         issues.push(FieldIssue::new(
             &["tags"],
             format!(
-                "{} tags plus wid's 2 ownership tags exceed IAM's limit of {TAG_QUOTA}",
-                block.tags.len()
+                "{} tags plus wid's {} own tags exceed IAM's limit of {TAG_QUOTA}",
+                block.tags.len(),
+                WID_TAGS.len()
             ),
         ));
     }
@@ -466,6 +473,7 @@ mod tests {
         let mut b = block("r");
         b.tags.insert("aws:x".into(), "y".into());
         b.tags.insert(wid_core::PLAN_KEY.into(), "y".into());
+        b.tags.insert(wid_core::APPLIED_KEY.into(), "y".into());
         b.max_session_duration = Some(60);
         b.path = Some("no-slash".into());
         b.account = Some("1234".into());
@@ -476,6 +484,7 @@ mod tests {
                 "max_session_duration",
                 "path",
                 "tags.aws:x",
+                "tags.wid.dev/applied",
                 "tags.wid.dev/plan"
             ]
         );

@@ -18,6 +18,7 @@ mod observe;
 mod observe_other;
 pub mod policy;
 mod provider;
+mod record;
 mod trust;
 
 pub use block::{AwsBlock, EksCluster, FieldIssue, InlinePolicy, Mechanism, validate_block};

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use wid_core::{
-    MANAGED_BY_KEY, MANAGED_BY_VALUE, Observed, ObservedResource, Owner, Ownership, PLAN_KEY,
-    ProviderError, Resource, ResourceId,
+    APPLIED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observed, ObservedResource, Owner, Ownership,
+    PLAN_KEY, ProviderError, Resource, ResourceId,
 };
 
 use crate::client::{Account, AwsProvider};
@@ -24,6 +24,7 @@ use crate::compile::DESCRIPTION_PREFIX;
 use crate::error::{Call, is_not_found};
 use crate::ids::{self, KIND_ASSOCIATION, KIND_OIDC, KIND_ROLE};
 use crate::policy::normalize_policy;
+use crate::record;
 
 /// How many reads run at once.
 const READ_CONCURRENCY: usize = 8;
@@ -44,11 +45,11 @@ pub(crate) fn ownership<'a>(
     }
 }
 
-/// The tags a user manages: everything but wid's marks.
+/// The tags a user manages: everything but wid's marks and its applied record.
 pub(crate) fn plan_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
     let map: BTreeMap<&str, &str> = tags
         .into_iter()
-        .filter(|(k, _)| *k != MANAGED_BY_KEY && *k != PLAN_KEY)
+        .filter(|(k, _)| ![MANAGED_BY_KEY, PLAN_KEY, APPLIED_KEY].contains(k))
         .collect();
     json!(map)
 }
@@ -167,6 +168,7 @@ impl AwsProvider {
         self.remember_arn(&id, role.arn());
         let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
         let mut live = ObservedResource::new(id.clone(), ownership(tags.iter().copied(), plan));
+        live.applied = record::read(tags.iter().copied(), &live.ownership);
         let trust = role
             .assume_role_policy_document()
             .map(live_policy)
@@ -385,8 +387,13 @@ mod tests {
     }
 
     #[test]
-    fn plan_tags_drop_the_marks() {
-        let tags = [(MANAGED_BY_KEY, "wid"), (PLAN_KEY, "p"), ("team", "x")];
+    fn plan_tags_drop_the_marks_and_the_record() {
+        let tags = [
+            (MANAGED_BY_KEY, "wid"),
+            (PLAN_KEY, "p"),
+            (APPLIED_KEY, "0123456789abcdef"),
+            ("team", "x"),
+        ];
         assert_eq!(plan_tags(tags), json!({"team": "x"}));
     }
 

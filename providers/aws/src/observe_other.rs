@@ -10,12 +10,15 @@ use crate::client::AwsProvider;
 use crate::error::{Call, is_not_found};
 use crate::ids;
 use crate::observe::ownership;
+use crate::record;
 
 /// What wid needs of one association.
 pub(crate) struct LiveAssociation {
     pub association_id: String,
     pub role_arn: String,
     pub ownership: Ownership,
+    /// The applied record on it (this plan's associations only).
+    pub applied: Option<String>,
 }
 
 impl AwsProvider {
@@ -100,6 +103,10 @@ impl AwsProvider {
             }
             self.remember_arn(&id, arn);
             let mut live = ObservedResource::new(id, owned);
+            live.applied = record::read(
+                provider.tags().iter().map(|t| (t.key(), t.value())),
+                &live.ownership,
+            );
             live.attrs.insert("client_ids".into(), json!(client_ids));
             observed.insert(live);
         }
@@ -166,11 +173,10 @@ impl AwsProvider {
         let Some(a) = out.association() else {
             return Ok(None);
         };
-        let tags = a.tags().map(|t| {
-            t.iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect::<Vec<_>>()
-        });
+        let tags: Vec<(&str, &str)> = a
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+            .unwrap_or_default();
         self.association_ids
             .lock()
             .expect("association id cache lock is never poisoned")
@@ -178,10 +184,12 @@ impl AwsProvider {
         if let Some(arn) = a.association_arn() {
             self.remember_arn(id, arn);
         }
+        let owned = ownership(tags.iter().copied(), plan);
         Ok(Some(LiveAssociation {
             association_id: assoc_id.to_owned(),
             role_arn: a.role_arn().unwrap_or_default().to_owned(),
-            ownership: ownership(tags.unwrap_or_default(), plan),
+            applied: record::read(tags.iter().copied(), &owned),
+            ownership: owned,
         }))
     }
 
@@ -279,6 +287,7 @@ impl AwsProvider {
 
 fn association_resource(id: &ResourceId, a: &LiveAssociation) -> ObservedResource {
     let mut live = ObservedResource::new(id.clone(), a.ownership.clone());
+    live.applied.clone_from(&a.applied);
     live.attrs.insert("role_arn".into(), json!(a.role_arn));
     if let Some((account, name)) = ids::parse_role_arn(&a.role_arn) {
         live.depends_on.push(ids::role_id(account, name));

@@ -37,13 +37,14 @@ async fn irsa_flow_against_moto() {
     assert_eq!(p.name(), "aws");
     let iam = iam(&moto.url, MOTO_ACCOUNT).await;
     irsa_flow(&p, &iam, &[cluster()], MOTO_ACCOUNT).await;
-    // Providers are listed once per observe, never once per workload.
+    // Providers are listed once per observe (the flow observes 14 times), never once
+    // per workload.
     let calls = counter.snapshot();
     let lists = calls
         .get("iam:ListOpenIDConnectProviders")
         .copied()
         .unwrap_or(0);
-    assert!(lists > 0 && lists <= 12, "{calls:?}");
+    assert!(lists > 0 && lists <= 14, "{calls:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,4 +163,111 @@ async fn iam_errors_map_to_kinds_with_the_role_named() {
         wid_core::ErrorKind::Conflict,
     );
     assert!(err.to_string().contains("already exists"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_what_was_applied_costs_a_call_only_when_the_plan_changed() {
+    let Some(moto) = Moto::start() else { return };
+    let counter = CallCounter::default();
+    let p = provider(&moto.url, counter.clone()).await;
+    let iam = iam(&moto.url, MOTO_ACCOUNT).await;
+    let policy = managed_policy(&iam, "wid-record").await;
+    let mut workloads = scenario(&policy);
+    let desired = compile_plan(&workloads, &[cluster()], "record");
+    let own = owner("record", false);
+    let orders = wid_aws::ids::role_id(MOTO_ACCOUNT, "wid-orders");
+    let delta = |before: &std::collections::BTreeMap<String, u64>, op: &str| {
+        counter.snapshot().get(op).copied().unwrap_or(0) - before.get(op).copied().unwrap_or(0)
+    };
+
+    // Creates carry the record in the create call: no tagging call at all.
+    let (_, changes) = plan(&p, &desired, &own).await;
+    apply(&p, &changes, &own).await;
+    let calls = counter.snapshot();
+    assert_eq!(calls.get("iam:TagRole"), None, "{calls:?}");
+    assert_eq!(calls.get("iam:TagOpenIDConnectProvider"), None, "{calls:?}");
+    assert_eq!(
+        role_record(&iam, "wid-orders").await,
+        Some(wanted_record(&desired, &orders))
+    );
+    let provider_id = &desired[0].id;
+    assert_eq!(provider_id.kind(), "iam-oidc-provider");
+    let providers = iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .expect("list providers");
+    let provider_arn = providers.open_id_connect_provider_list()[0]
+        .arn()
+        .expect("provider arn")
+        .to_owned();
+    let got = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&provider_arn)
+        .send()
+        .await
+        .expect("get provider");
+    assert_eq!(
+        got.tags()
+            .iter()
+            .find(|t| t.key() == wid_core::APPLIED_KEY)
+            .map(|t| t.value().to_owned()),
+        Some(wanted_record(&desired, provider_id))
+    );
+
+    // Drift: fixing it leaves the record as it is, so it costs no tagging call.
+    iam.update_role()
+        .role_name("wid-orders")
+        .max_session_duration(3600)
+        .send()
+        .await
+        .expect("edit behind wid's back");
+    let (_, changes) = plan(&p, &desired, &own).await;
+    assert_eq!(
+        reasons(&changes),
+        [(orders.to_string(), wid_core::Reason::Drift)]
+    );
+    let before = counter.snapshot();
+    apply(&p, &changes, &own).await;
+    assert_eq!(delta(&before, "iam:UpdateRole"), 1);
+    assert_eq!(delta(&before, "iam:TagRole"), 0);
+
+    // A plan change that sets no tag: one TagRole more, for the record.
+    workloads[0].block.max_session_duration = Some(3600);
+    let desired = compile_plan(&workloads, &[cluster()], "record");
+    let (_, changes) = plan(&p, &desired, &own).await;
+    assert_eq!(
+        reasons(&changes),
+        [(orders.to_string(), wid_core::Reason::PlanChanged)]
+    );
+    let before = counter.snapshot();
+    apply(&p, &changes, &own).await;
+    assert_eq!(delta(&before, "iam:UpdateRole"), 1);
+    assert_eq!(delta(&before, "iam:TagRole"), 1);
+    assert_eq!(
+        role_record(&iam, "wid-orders").await,
+        Some(wanted_record(&desired, &orders))
+    );
+
+    // A plan change of the tags: the record rides in the same TagRole.
+    workloads[0].block.tags.insert("tier".into(), "gold".into());
+    let desired = compile_plan(&workloads, &[cluster()], "record");
+    let (_, changes) = plan(&p, &desired, &own).await;
+    assert_eq!(
+        reasons(&changes),
+        [(orders.to_string(), wid_core::Reason::PlanChanged)]
+    );
+    let before = counter.snapshot();
+    apply(&p, &changes, &own).await;
+    assert_eq!(delta(&before, "iam:TagRole"), 1);
+    let (observed, changes) = plan(&p, &desired, &own).await;
+    assert!(all_noop(&changes), "{:?}", kinds(&changes));
+    assert_eq!(
+        observed.resources[&orders].applied,
+        Some(wanted_record(&desired, &orders))
+    );
+    assert_eq!(
+        observed.resources[&orders].attrs["tags"],
+        serde_json::json!({"team": "orders", "tier": "gold"})
+    );
 }

@@ -103,6 +103,13 @@ async fn pod_identity_creates_updates_and_prunes_the_association() {
         observed.resources[&assoc_id].ownership,
         wid_core::Ownership::Ours
     );
+    // The create carried the record; it never became a tagging call.
+    assert_eq!(
+        observed.resources[&assoc_id].applied,
+        Some(wanted_record(&desired, &assoc_id))
+    );
+    assert_eq!(sandbox.calls().get("eks:TagResource"), None);
+    let tag_calls = || sandbox.calls().get("eks:TagResource").copied().unwrap_or(0);
 
     // Point the KSA at another role: the association is updated in place.
     let mut other = b.clone();
@@ -114,8 +121,42 @@ async fn pod_identity_creates_updates_and_prunes_the_association() {
         .find(|c| c.id == assoc_id)
         .expect("association change");
     assert_eq!(c.kind, ChangeKind::Update);
+    assert_eq!(c.reason, wid_core::Reason::PlanChanged);
     assert_eq!(c.attrs[0].key, "role_arn");
     apply(&p, &changes, &own).await;
+    // The update call takes no tags: recording the new plan is one TagResource.
+    assert_eq!(tag_calls(), 1);
+    let (observed, changes) = plan(&p, &desired, &own).await;
+    assert!(all_noop(&changes), "{:?}", kinds(&changes));
+    assert_eq!(
+        observed.resources[&assoc_id].applied,
+        Some(wanted_record(&desired, &assoc_id))
+    );
+
+    // Someone points it back at the old role: drift, fixed without a TagResource.
+    let eks = aws_sdk_eks::Client::new(&sdk_config(&sandbox.cloud_url(), ACCOUNT).await);
+    let live = eks
+        .list_pod_identity_associations()
+        .cluster_name("dev")
+        .send()
+        .await
+        .expect("list");
+    eks.update_pod_identity_association()
+        .cluster_name("dev")
+        .association_id(live.associations()[0].association_id().expect("id"))
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/wid-pods"))
+        .send()
+        .await
+        .expect("update behind wid's back");
+    let (_, changes) = plan(&p, &desired, &own).await;
+    assert_eq!(
+        reasons(&changes),
+        [(assoc_id.to_string(), wid_core::Reason::Drift)]
+    );
+    apply(&p, &changes, &own).await;
+    assert_eq!(tag_calls(), 1);
+    let (_, changes) = plan(&p, &desired, &own).await;
+    assert!(all_noop(&changes), "{:?}", kinds(&changes));
     let pruning = owner("pods", true);
     let (_, changes) = plan(&p, &desired, &pruning).await;
     // The old role left the plan; prune deletes it, the association stays.
@@ -203,8 +244,20 @@ async fn an_existing_association_is_adopted_not_duplicated() {
         Some("pods")
     );
     assert!(tags.contains_key(wid_core::MANAGED_BY_KEY), "{tags:?}");
-    let (_, changes) = plan(&p, &desired, &own).await;
+    let assoc_id =
+        wid_aws::ids::association_id(ACCOUNT, "us-east-1", "dev", "production", "orders");
+    // The record came in the same TagResource as the marks.
+    assert_eq!(
+        tags.get(wid_core::APPLIED_KEY),
+        Some(&wanted_record(&desired, &assoc_id))
+    );
+    assert_eq!(sandbox.calls().get("eks:TagResource").copied(), Some(1));
+    let (observed, changes) = plan(&p, &desired, &own).await;
     assert!(all_noop(&changes), "{:?}", kinds(&changes));
+    assert_eq!(
+        observed.resources[&assoc_id].applied,
+        Some(wanted_record(&desired, &assoc_id))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,4 +289,71 @@ async fn injected_throttling_surfaces_as_throttled() {
     // goes through.
     p.apply(role, &own).await.expect("third attempt succeeds");
     assert_eq!(sandbox.calls().get("iam:CreateRole").copied(), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owned_oidc_provider_records_what_was_applied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sandbox, p, cluster) = start(dir.path()).await;
+    let iam = iam(&sandbox.cloud_url(), ACCOUNT).await;
+    let desired = compile_plan(&[wl(0, "ns", "sa", block("wid-oidc"))], &[cluster], "o");
+    let own = owner("o", false);
+    let provider_id = desired[0].id.clone();
+    assert_eq!(provider_id.kind(), "iam-oidc-provider");
+    let (_, changes) = plan(&p, &desired, &own).await;
+    let outputs = apply(&p, &changes, &own).await;
+    let arn = outputs[&provider_id]["arn"].clone();
+    let remove_audience = || async {
+        iam.remove_client_id_from_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .client_id("sts.amazonaws.com")
+            .send()
+            .await
+            .expect("remove audience");
+    };
+    let tag_calls = || {
+        sandbox
+            .calls()
+            .get("iam:TagOpenIDConnectProvider")
+            .copied()
+            .unwrap_or(0)
+    };
+    let (observed, _) = plan(&p, &desired, &own).await;
+    assert_eq!(
+        observed.resources[&provider_id].applied,
+        Some(wanted_record(&desired, &provider_id))
+    );
+
+    // Someone removes wid's audience: drift, fixed without touching the record.
+    remove_audience().await;
+    let (_, changes) = plan(&p, &desired, &own).await;
+    assert_eq!(
+        reasons(&changes),
+        [(provider_id.to_string(), wid_core::Reason::Drift)]
+    );
+    apply(&p, &changes, &own).await;
+    assert_eq!(tag_calls(), 0);
+
+    // Without a record wid cannot tell; the fix writes the record back.
+    remove_audience().await;
+    iam.untag_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .tag_keys(wid_core::APPLIED_KEY)
+        .send()
+        .await
+        .expect("untag record");
+    let (observed, changes) = plan(&p, &desired, &own).await;
+    assert_eq!(observed.resources[&provider_id].applied, None);
+    assert_eq!(
+        reasons(&changes),
+        [(provider_id.to_string(), wid_core::Reason::Differs)]
+    );
+    apply(&p, &changes, &own).await;
+    assert_eq!(tag_calls(), 1);
+    let (observed, changes) = plan(&p, &desired, &own).await;
+    assert!(all_noop(&changes), "{:?}", kinds(&changes));
+    assert_eq!(
+        observed.resources[&provider_id].applied,
+        Some(wanted_record(&desired, &provider_id))
+    );
 }
