@@ -6,8 +6,8 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::ApiResource;
 use serde_json::{Map, Value, json};
 use wid_core::{
-    ErrorKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Mode, PLAN_KEY, ProviderError, Resource,
-    ResourceId,
+    APPLIED_KEY, ErrorKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Mode, PLAN_KEY, ProviderError,
+    Resource, ResourceId, applied_hash,
 };
 
 /// `k8s/namespace/CLUSTER/NS`.
@@ -55,7 +55,7 @@ impl Kind {
         }
     }
 
-    fn type_meta(self) -> (&'static str, &'static str) {
+    pub(crate) fn type_meta(self) -> (&'static str, &'static str) {
         match self {
             Self::Namespace => ("v1", "Namespace"),
             Self::ServiceAccount => ("v1", "ServiceAccount"),
@@ -112,7 +112,8 @@ impl Target {
 }
 
 /// The object wid sends for `resource`: apiVersion, kind, name, namespace, wid's labels
-/// and annotations (plus the ownership marks unless the mode is [`Mode::Fields`]) and the
+/// and annotations (plus, unless the mode is [`Mode::Fields`], the ownership marks and the
+/// [`APPLIED_KEY`] annotation recording the [`applied_hash`] of the attributes) and the
 /// attribute fields, and nothing else, so that server-side apply gives wid ownership of
 /// exactly these fields and drops the ones wid applied before but no longer sends.
 ///
@@ -155,6 +156,12 @@ pub(crate) fn build(resource: &Resource, plan: &str) -> Result<Value, ProviderEr
     if resource.mode != Mode::Fields {
         labels.insert(MANAGED_BY_KEY.into(), json!(MANAGED_BY_VALUE));
         labels.insert(PLAN_KEY.into(), json!(plan));
+        // The record rides in the same apply (no extra call) and in rendered manifests, so
+        // the next plan tells drift from a plan change whoever applied the object. Never on
+        // `Fields` objects: wid does not own them, and the record would be someone else's.
+        if let Some(hash) = applied_hash(&resource.attrs) {
+            annotations.insert(APPLIED_KEY.into(), json!(hash));
+        }
     }
     let mut metadata = Map::new();
     metadata.insert("name".into(), json!(target.name));
@@ -217,11 +224,40 @@ mod tests {
                     "name": "orders",
                     "namespace": "prod",
                     "labels": {"team": "payments", MANAGED_BY_KEY: "wid", PLAN_KEY: "payments"},
-                    "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}
+                    "annotations": {
+                        "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x",
+                        APPLIED_KEY: applied_hash(&r.attrs).unwrap()
+                    }
                 },
                 "automountServiceAccountToken": false
             })
         );
+    }
+
+    #[test]
+    fn the_record_follows_the_attributes_not_the_plan_name() {
+        let id = ResourceId::new("k8s", ROLE, ["c", "prod", "wid-orders"]);
+        let r = Resource::new(id).attr("rules", json!([]));
+        let record = |r: &Resource, plan| {
+            build(r, plan).unwrap()["metadata"]["annotations"][APPLIED_KEY].clone()
+        };
+        assert_eq!(record(&r, "a"), json!(applied_hash(&r.attrs).unwrap()));
+        assert_eq!(record(&r, "a"), record(&r, "b"));
+        assert_ne!(
+            record(&r, "a"),
+            record(&r.clone().attr("rules", json!([{}])), "a")
+        );
+    }
+
+    #[test]
+    fn a_shared_namespace_without_attributes_still_carries_the_record() {
+        let r = Resource::new(ResourceId::new("k8s", NAMESPACE, ["c", "prod"])).mode(Mode::Shared);
+        let body = build(&r, "p").unwrap();
+        assert_eq!(
+            body["metadata"]["annotations"][APPLIED_KEY],
+            json!(applied_hash(&r.attrs).unwrap())
+        );
+        assert_eq!(body["metadata"]["labels"][PLAN_KEY], "p");
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //!   under the field manager `wid`, delete with uid/resourceVersion preconditions, and
 //!   TokenRequest.
 //!
-//! Ownership marks (`app.kubernetes.io/managed-by: wid`, `wid.dev/plan: <plan>`) are
-//! added on apply and read on observe; they are never attributes, so they never diff.
+//! Ownership marks (`app.kubernetes.io/managed-by: wid`, `wid.dev/plan: <plan>`) and the
+//! `wid.dev/applied` annotation (the hash of the attributes wid last applied, which lets
+//! the diff tell drift from a plan change) are added on apply and in rendered manifests,
+//! except on objects wid does not own (`Mode::Fields`), and read on observe; they are never
+//! attributes, so they never diff.
 
 // `ProviderError` is the provider contract's error type (wid-core), returned by value by
 // every provider; boxing it here alone would only add conversions at the trait boundary.

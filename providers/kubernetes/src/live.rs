@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 use wid_core::{
-    MANAGED_BY_KEY, MANAGED_BY_VALUE, ObservedResource, Ownership, PLAN_KEY, Resource, ResourceId,
+    APPLIED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, ObservedResource, Ownership, PLAN_KEY, Resource,
+    ResourceId,
 };
 
 use crate::PolicyRule;
@@ -71,8 +72,10 @@ pub fn owned_keys(object: &Value, manager: &str) -> OwnedKeys {
 /// The normalized live state of `object` under `id`.
 ///
 /// Labels and annotations are reported for every key the plan wants and every key wid
-/// applied before (so a key the plan dropped shows as a removal), never the two marks and
-/// never keys only others set. The `default` SA hardening reports only the automount flag.
+/// applied before (so a key the plan dropped shows as a removal), never the two marks, the
+/// [`APPLIED_KEY`] record (read into [`ObservedResource::applied`] instead) and never keys
+/// only others set. The `default` SA hardening reports only the automount flag and no
+/// record: wid never writes one on an object it does not own.
 pub fn observe_object(
     id: ResourceId,
     kind: Kind,
@@ -88,6 +91,9 @@ pub fn observe_object(
         }
         return out;
     }
+    out.applied = object["metadata"]["annotations"][APPLIED_KEY]
+        .as_str()
+        .map(str::to_owned);
     report_metadata(&mut out, object, desired);
     match kind {
         Kind::Namespace => {}
@@ -121,9 +127,13 @@ fn report_metadata(out: &mut ObservedResource, object: &Value, desired: Option<&
         if let Some(d) = desired {
             keys.extend(d.attrs.keys().filter_map(|k| k.strip_prefix(prefix)));
         }
+        // Bookkeeping wid writes on every object it owns, not attributes: reporting them
+        // would show wid's own record as a key the plan dropped.
         if field == "labels" {
             keys.remove(MANAGED_BY_KEY);
             keys.remove(PLAN_KEY);
+        } else {
+            keys.remove(APPLIED_KEY);
         }
         for key in keys {
             if let Some(v) = object["metadata"][field].get(key) {
@@ -207,6 +217,9 @@ mod tests {
     use std::collections::BTreeMap;
     use wid_core::{Observed, WorkloadRef, diff};
 
+    /// The applied hash the test objects carry.
+    const RECORD: &str = "0123456789abcdef";
+
     fn sa_id() -> ResourceId {
         object_id(SERVICEACCOUNT, "c", "prod", "orders")
     }
@@ -221,12 +234,14 @@ mod tests {
             "metadata": {
                 "name": "orders", "namespace": "prod", "uid": "u1", "resourceVersion": "7",
                 "labels": labels,
-                "annotations": {"old": "x", "kubectl.kubernetes.io/last-applied": "{}"},
+                "annotations": {
+                    "old": "x", "kubectl.kubernetes.io/last-applied": "{}", APPLIED_KEY: RECORD
+                },
                 "managedFields": [
                     {"manager": "wid", "operation": "Apply", "fieldsType": "FieldsV1",
                      "fieldsV1": {"f:metadata": {
                         "f:labels": {"f:team": {}, "f:app.kubernetes.io/managed-by": {}, "f:wid.dev/plan": {}},
-                        "f:annotations": {"f:old": {}}},
+                        "f:annotations": {"f:old": {}, "f:wid.dev/applied": {}}},
                         "f:automountServiceAccountToken": {}}},
                     {"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
                      "fieldsV1": {"f:metadata": {"f:labels": {"f:someone": {}}}}}
@@ -257,7 +272,10 @@ mod tests {
             keys.labels.into_iter().collect::<Vec<_>>(),
             ["app.kubernetes.io/managed-by", "team", "wid.dev/plan"]
         );
-        assert_eq!(keys.annotations.into_iter().collect::<Vec<_>>(), ["old"]);
+        assert_eq!(
+            keys.annotations.into_iter().collect::<Vec<_>>(),
+            ["old", APPLIED_KEY]
+        );
         assert_eq!(owned_keys(&json!({}), "wid"), OwnedKeys::default());
     }
 
@@ -277,9 +295,11 @@ mod tests {
         assert_eq!(
             keys,
             ["annotations.old", AUTOMOUNT, "labels.team"],
-            "the dropped annotation shows; kubectl's label and the marks do not"
+            "the dropped annotation shows; kubectl's label, the marks and the record do not"
         );
+        assert_eq!(o.applied.as_deref(), Some(RECORD));
         let changes = diff(&[desired], &observed(o), false);
+        assert_eq!(changes[0].reason, wid_core::Reason::PlanChanged);
         assert_eq!(changes[0].attrs.len(), 1);
         assert_eq!(changes[0].attrs[0].key, "annotations.old");
         assert_eq!(changes[0].attrs[0].after, None);
@@ -289,6 +309,7 @@ mod tests {
     fn default_serviceaccount_reports_only_automount() {
         let id = crate::compile::default_sa_id("c", "prod");
         let o = observe_object(id, Kind::ServiceAccount, &sa_object(None), None, "p");
+        assert_eq!(o.applied, None, "a record on the default SA is not wid's");
         assert_eq!(
             o.attrs.into_iter().collect::<Vec<_>>(),
             [(AUTOMOUNT.to_owned(), json!(false))]

@@ -1,5 +1,7 @@
 //! Render: the manifests `wid render` writes for clusters whose objects a GitOps tool
-//! (Argo CD, Flux) applies. They are exactly the bodies apply would send.
+//! (Argo CD, Flux) applies. They are exactly the bodies apply would send, the
+//! `wid.dev/applied` record included, so `wid plan` against a GitOps-applied cluster still
+//! tells drift from a plan change.
 
 use std::collections::BTreeMap;
 
@@ -38,7 +40,9 @@ mod tests {
     use crate::compile::{ClusterOptions, KsaSpec, compile};
     use crate::{PolicyRule, kinds::AUTOMOUNT};
     use serde_json::json;
-    use wid_core::{AttrValue, ErrorKind, ResourceId, WorkloadRef};
+    use wid_core::{
+        APPLIED_KEY, AttrValue, ErrorKind, Mode, ResourceId, WorkloadRef, applied_hash,
+    };
 
     fn spec(cluster: &str, ns: &str, name: &str) -> KsaSpec {
         KsaSpec {
@@ -114,6 +118,34 @@ mod tests {
         assert_eq!(binding["roleRef"]["name"], "wid-orders");
         assert_eq!(binding["subjects"][0]["namespace"], "apps");
         assert_eq!(out["a"][3]["rules"][0]["verbs"], json!(["get"]));
+    }
+
+    #[test]
+    fn rendered_objects_carry_the_record_apply_would_write() {
+        let clusters = [ClusterOptions {
+            name: "a".into(),
+            create_namespaces: true,
+            harden_default_service_accounts: true,
+        }];
+        let resources = compile(&clusters, &[spec("a", "apps", "orders")]);
+        let out = manifests(&resources, &owner()).unwrap();
+        let by_name = |kind: &str, name: &str| {
+            out["a"]
+                .iter()
+                .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+                .unwrap()
+                .clone()
+        };
+        for r in &resources {
+            let t = Target::of(&r.id).unwrap();
+            let (_, kind) = t.kind.type_meta();
+            let record = &by_name(kind, &t.name)["metadata"]["annotations"][APPLIED_KEY];
+            if r.mode == Mode::Fields {
+                assert!(record.is_null(), "{} carries {record}", r.id);
+            } else {
+                assert_eq!(record, &json!(applied_hash(&r.attrs).unwrap()), "{}", r.id);
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The provider against the embedded sandbox's Kubernetes API: create then no-op, labels
-//! others set survive, drift is shown and fixed, prune deletes only what this plan marked,
+//! others set survive, drift is shown and fixed, the applied record tells drift from a plan
+//! change (also on GitOps-applied manifests), prune deletes only what this plan marked,
 //! missing namespaces and unowned KSAs block, tokens carry the requested audience, and
 //! observe makes the fewest calls.
 
@@ -8,8 +9,8 @@ mod common;
 use base64::Engine;
 use common::*;
 use serde_json::json;
-use wid_core::{ChangeKind, ErrorKind, Provider, Reason};
-use wid_kubernetes::{TokenOptions, compile};
+use wid_core::{APPLIED_KEY, ChangeKind, ErrorKind, Provider, Reason, applied_hash};
+use wid_kubernetes::{TokenOptions, compile, manifests};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_then_observe_is_a_noop() {
@@ -121,7 +122,8 @@ async fn drift_on_automount_shows_before_and_after_and_apply_fixes_it() {
     let changes = plan(&e.provider, &desired, &own).await;
     assert_eq!(
         (changes[0].kind, &changes[0].reason),
-        (ChangeKind::Update, &Reason::Differs)
+        (ChangeKind::Update, &Reason::Drift),
+        "wid applied this same plan, so the change is drift"
     );
     let a = &changes[0].attrs[0];
     assert_eq!(a.key, "automountServiceAccountToken");
@@ -132,6 +134,179 @@ async fn drift_on_automount_shows_before_and_after_and_apply_fixes_it() {
     let sa = e.get_sa("apps", "orders").await.unwrap();
     assert_eq!(sa["automountServiceAccountToken"], json!(false));
     assert!(all_noop(&plan(&e.provider, &desired, &own).await));
+}
+
+/// The `wid.dev/applied` record of every object `desired` names, by id, as the cluster has it.
+async fn records(e: &Env, desired: &[wid_core::Resource]) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for r in desired {
+        let object = e.get(&r.id).await.expect("object exists");
+        let record = object["metadata"]["annotations"][APPLIED_KEY]
+            .as_str()
+            .map(str::to_owned);
+        out.push((r.id.to_string(), record));
+    }
+    out
+}
+
+/// What the records must be: the hash of each resource's attributes, none on `Fields`.
+fn expected_records(desired: &[wid_core::Resource]) -> Vec<(String, Option<String>)> {
+    desired
+        .iter()
+        .map(|r| {
+            let record = (r.mode != wid_core::Mode::Fields)
+                .then(|| applied_hash(&r.attrs))
+                .flatten();
+            (r.id.to_string(), record)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_applied_record_tells_drift_from_a_plan_change() {
+    let e = env().await;
+    let own = owner("payments", false);
+    let k = annotate(
+        with_rules(ksa("apps", "orders")),
+        "eks.amazonaws.com/role-arn",
+        "arn:aws:iam::111122223333:role/orders",
+    );
+    let desired = compile(&[cluster(true, true)], std::slice::from_ref(&k));
+    let changes = plan(&e.provider, &desired, &own).await;
+    let writes = changes
+        .iter()
+        .filter(|c| matches!(c.kind, ChangeKind::Create | ChangeKind::Update))
+        .count() as u64;
+    let before = e.counter.total();
+    apply(&e.provider, &changes, &own).await;
+    assert_eq!(
+        e.counter.total() - before,
+        writes,
+        "the record rides in the one apply per object: {:?}",
+        e.counter.snapshot()
+    );
+    // Namespace, SA, Role and RoleBinding carry the hash of what was applied; the
+    // `default` SA (hardened, not owned) carries none.
+    assert_eq!(records(&e, &desired).await, expected_records(&desired));
+    let recorded = expected_records(&desired)
+        .into_iter()
+        .filter(|(_, r)| r.is_some())
+        .count();
+    assert_eq!((desired.len(), recorded), (5, 4));
+
+    // The record itself never causes a diff.
+    let again = plan(&e.provider, &desired, &own).await;
+    assert!(all_noop(&again), "{again:#?}");
+
+    // Someone widens the Role behind wid's back: drift.
+    let roles = kube::Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(e.kube.clone(), "apps");
+    roles
+        .patch(
+            "wid-orders",
+            &kube::api::PatchParams {
+                field_manager: Some("someone-else".into()),
+                ..kube::api::PatchParams::default()
+            },
+            &kube::api::Patch::Merge(&json!({"rules": [
+                {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
+            ]})),
+        )
+        .await
+        .expect("role patched");
+    let changes = plan(&e.provider, &desired, &own).await;
+    let updates: Vec<_> = changes
+        .iter()
+        .filter(|c| c.kind != ChangeKind::NoOp)
+        .map(|c| (c.id.to_string(), c.kind, c.reason.clone()))
+        .collect();
+    assert_eq!(
+        updates,
+        [(
+            "k8s/role/dev/apps/wid-orders".to_owned(),
+            ChangeKind::Update,
+            Reason::Drift
+        )]
+    );
+    apply(&e.provider, &changes, &own).await;
+    assert!(all_noop(&plan(&e.provider, &desired, &own).await));
+
+    // The plan changes the KSA: a plan change, and the record follows the new plan.
+    let changed = compile(&[cluster(true, true)], &[label(k, "team", "payments")]);
+    let changes = plan(&e.provider, &changed, &own).await;
+    let updates: Vec<_> = changes
+        .iter()
+        .filter(|c| c.kind != ChangeKind::NoOp)
+        .map(|c| (c.id.to_string(), c.kind, c.reason.clone()))
+        .collect();
+    assert_eq!(
+        updates,
+        [(
+            "k8s/serviceaccount/dev/apps/orders".to_owned(),
+            ChangeKind::Update,
+            Reason::PlanChanged
+        )]
+    );
+    apply(&e.provider, &changes, &own).await;
+    assert_eq!(records(&e, &changed).await, expected_records(&changed));
+    assert!(all_noop(&plan(&e.provider, &changed, &own).await));
+
+    // An object without a record (applied by an older wid, or the record removed): its
+    // absence is no diff, and a difference cannot be told apart, so it stays `Differs`.
+    e.merge_patch_sa(
+        "apps",
+        "orders",
+        json!({"metadata": {"annotations": {APPLIED_KEY: null}}}),
+    )
+    .await;
+    assert!(all_noop(&plan(&e.provider, &changed, &own).await));
+    e.merge_patch_sa(
+        "apps",
+        "orders",
+        json!({"automountServiceAccountToken": true}),
+    )
+    .await;
+    let changes = plan(&e.provider, &changed, &own).await;
+    let sa = changes
+        .iter()
+        .find(|c| c.id.kind() == "serviceaccount")
+        .expect("the KSA");
+    assert_eq!(
+        (sa.kind, &sa.reason),
+        (ChangeKind::Update, &Reason::Differs)
+    );
+    apply(&e.provider, &changes, &own).await;
+    assert_eq!(records(&e, &changed).await, expected_records(&changed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitops_applied_manifests_carry_the_record() {
+    let e = env().await;
+    let own = owner("payments", false);
+    let desired = compile(
+        &[cluster(true, true)],
+        &[label(with_rules(ksa("apps", "orders")), "team", "payments")],
+    );
+    // A GitOps tool applies the rendered manifests under its own field manager.
+    let rendered = manifests(&desired, &own).expect("render");
+    for object in &rendered[CLUSTER] {
+        e.apply_as("argocd", object).await;
+    }
+    assert_eq!(records(&e, &desired).await, expected_records(&desired));
+    let again = plan(&e.provider, &desired, &own).await;
+    assert!(all_noop(&again), "{again:#?}");
+
+    e.merge_patch_sa(
+        "apps",
+        "orders",
+        json!({"automountServiceAccountToken": true}),
+    )
+    .await;
+    let changes = plan(&e.provider, &desired, &own).await;
+    let sa = changes
+        .iter()
+        .find(|c| c.id.kind() == "serviceaccount")
+        .expect("the KSA");
+    assert_eq!((sa.kind, &sa.reason), (ChangeKind::Update, &Reason::Drift));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

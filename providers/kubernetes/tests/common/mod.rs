@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use wid_core::{
     AttrValue, CallCounter, Change, ChangeKind, Owner, Provider, Resource, ResourceId, WorkloadRef,
@@ -83,6 +84,57 @@ impl Env {
             .await
             .expect("get")
             .map(|sa| serde_json::to_value(sa).unwrap())
+    }
+
+    /// The live object of a wid resource id (namespace, SA, `default` SA, Role or
+    /// RoleBinding), or `None` when it does not exist.
+    pub async fn get(&self, id: &ResourceId) -> Option<Value> {
+        let key = id.key();
+        let (kind, namespace, name) = match (id.kind(), key.len()) {
+            ("namespace", 2) => ("Namespace", None, key[1].as_str()),
+            ("default-serviceaccount", 2) => ("ServiceAccount", Some(key[1].as_str()), "default"),
+            (kind, 3) => (
+                match kind {
+                    "serviceaccount" => "ServiceAccount",
+                    "role" => "Role",
+                    _ => "RoleBinding",
+                },
+                Some(key[1].as_str()),
+                key[2].as_str(),
+            ),
+            _ => panic!("not a kubernetes id: {id}"),
+        };
+        self.dynamic(kind, namespace)
+            .get_opt(name)
+            .await
+            .expect("get")
+            .map(|o| serde_json::to_value(o).unwrap())
+    }
+
+    /// Server-side applies `object` as field manager `manager`, as a GitOps tool does with
+    /// rendered manifests.
+    pub async fn apply_as(&self, manager: &str, object: &Value) {
+        let kind = object["kind"].as_str().expect("kind");
+        let name = object["metadata"]["name"].as_str().expect("name");
+        let namespace = object["metadata"]["namespace"].as_str();
+        self.dynamic(kind, namespace)
+            .patch(name, &PatchParams::apply(manager), &Patch::Apply(object))
+            .await
+            .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
+    }
+
+    fn dynamic(&self, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
+        let ar = match kind {
+            "Namespace" => ApiResource::erase::<Namespace>(&()),
+            "ServiceAccount" => ApiResource::erase::<ServiceAccount>(&()),
+            "Role" => ApiResource::erase::<Role>(&()),
+            "RoleBinding" => ApiResource::erase::<RoleBinding>(&()),
+            other => panic!("unexpected kind {other}"),
+        };
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.kube.clone(), ns, &ar),
+            None => Api::all_with(self.kube.clone(), &ar),
+        }
     }
 
     /// A JSON merge patch by another field manager, as `kubectl patch` or a controller.
