@@ -335,7 +335,11 @@ fn usage_errors_exit_1_because_2_means_changes_pending() {
 fn several_clusters_without_contexts_are_refused_before_any_call() {
     let out = wid(&root(), &["plan", "examples/quickstart"]);
     expect_code(&out, 1);
-    assert!(stderr(&out).contains("have no `context`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("have no `context`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

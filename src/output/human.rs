@@ -155,7 +155,9 @@ pub fn render_plan(plan: &str, planned: &Planned, calls: u64, style: Style) -> S
             let note = match &c.reason {
                 Reason::Missing => "create".to_owned(),
                 Reason::Differs => "update".to_owned(),
-                Reason::Drift => "update (drift: changed outside wid since it applied this plan)".to_owned(),
+                Reason::Drift => {
+                    "update (drift: changed outside wid since it applied this plan)".to_owned()
+                }
                 Reason::PlanChanged => "update (the plan changed)".to_owned(),
                 Reason::Adopt => {
                     "adopt (exists without wid's mark; the plan says adopt = true)".to_owned()

@@ -206,10 +206,14 @@ fn files_must_agree_on_the_name_and_one_must_give_it() {
 #[test]
 fn reserved_labels_and_cloud_annotations_are_refused() {
     let text = format!(
-        "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nlabels = {{ \"app.kubernetes.io/managed-by\" = \"me\" }}\nannotations = {{ \"eks.amazonaws.com/role-arn\" = \"arn:aws:iam::1:role/x\" }}\n"
+        "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nlabels = {{ \"app.kubernetes.io/managed-by\" = \"me\" }}\nannotations = {{ \"eks.amazonaws.com/role-arn\" = \"arn:aws:iam::1:role/x\", \"wid.dev/applied\" = \"x\" }}\n"
     );
     let errs = errors(&[("a.toml", &text)]);
-    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[2].contains("reserved for wid's own bookkeeping"),
+        "{errs:?}"
+    );
     assert!(
         errs[0].contains("reserved for wid's ownership marks"),
         "{errs:?}"

@@ -258,7 +258,7 @@ pub fn workload(
         ));
     }
     for (key, value) in &spec.labels {
-        let reserved = key == wid_core::MANAGED_BY_KEY || key == wid_core::PLAN_KEY;
+        let reserved = key == wid_core::MANAGED_BY_KEY || key.starts_with("wid.dev/");
         if reserved {
             diags.push(
                 PlanDiagnostic::at(
@@ -284,7 +284,16 @@ pub fn workload(
         }
     }
     for key in spec.annotations.keys() {
-        if let Some(why) = names::qualified_key(key) {
+        if key.starts_with("wid.dev/") {
+            diags.push(
+                PlanDiagnostic::at(
+                    file,
+                    key_at(segs(&["annotations", key], [])),
+                    format!("annotation `{key}` is reserved for wid's own bookkeeping"),
+                )
+                .help("wid records what it applied under wid.dev/; remove it from the plan"),
+            );
+        } else if let Some(why) = names::qualified_key(key) {
             diags.push(PlanDiagnostic::at(
                 file,
                 key_at(segs(&["annotations", key], [])),
