@@ -225,7 +225,10 @@ mod tests {
         let mut have = live(sa("a"), Ownership::Ours, &[("automount", json!(true))]);
         have.applied = crate::applied_hash(&want.attrs);
         let o = observed(vec![have.clone()]);
-        assert_eq!(diff(std::slice::from_ref(&want), &o, false)[0].reason, Reason::Drift);
+        assert_eq!(
+            diff(std::slice::from_ref(&want), &o, false)[0].reason,
+            Reason::Drift
+        );
         let changed = Resource::new(sa("a")).attr("automount", false).attr("x", 1);
         assert_eq!(diff(&[changed], &o, false)[0].reason, Reason::PlanChanged);
     }
@@ -235,8 +238,17 @@ mod tests {
         let a = Resource::new(sa("a")).attr("x", 1).attr("y", "z");
         let b = Resource::new(sa("b")).attr("y", "z").attr("x", 1);
         assert_eq!(crate::applied_hash(&a.attrs), crate::applied_hash(&b.attrs));
-        assert_ne!(crate::applied_hash(&a.attrs), crate::applied_hash(&a.clone().attr("x", 2).attrs));
-        let unknown = a.attr("u", AttrValue::Unknown { from: sa("c"), output: "id".into() });
+        assert_ne!(
+            crate::applied_hash(&a.attrs),
+            crate::applied_hash(&a.clone().attr("x", 2).attrs)
+        );
+        let unknown = a.attr(
+            "u",
+            AttrValue::Unknown {
+                from: sa("c"),
+                output: "id".into(),
+            },
+        );
         assert_eq!(crate::applied_hash(&unknown.attrs), None);
     }
 

@@ -179,7 +179,12 @@ pub fn applied_hash(attrs: &Attrs) -> Option<String> {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for (key, value) in attrs {
         let value = value.known()?;
-        for byte in key.bytes().chain([0]).chain(value.to_string().bytes()).chain([0]) {
+        for byte in key
+            .bytes()
+            .chain([0])
+            .chain(value.to_string().bytes())
+            .chain([0])
+        {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
