@@ -332,6 +332,39 @@ fn usage_errors_exit_1_because_2_means_changes_pending() {
 }
 
 #[test]
+fn a_missing_namespace_is_a_plan_time_error_unless_the_cluster_creates_namespaces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = tmp.path().join("sb");
+    let plan = tmp.path().join("plan.toml");
+    let text = "version = 1\nname = \"ns\"\n[clusters.dev]\nkind = \"generic\"\n[[workload]]\ncluster = \"dev\"\nnamespace = \"nope\"\nservice_account = \"api\"\n";
+    std::fs::write(&plan, text).unwrap();
+    let p = plan.display().to_string();
+    let out = run(tmp.path(), &["plan", &p], &sb);
+    expect_code(&out, 1);
+    assert!(
+        stdout(&out).contains("namespace nope does not exist in cluster dev"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("conflict(s) block this plan"),
+        "{}",
+        stderr(&out)
+    );
+    let apply = run(tmp.path(), &["apply", &p, "--auto-approve"], &sb);
+    expect_code(&apply, 1);
+    std::fs::write(
+        &plan,
+        text.replace(
+            "kind = \"generic\"",
+            "kind = \"generic\"\ncreate_namespaces = true",
+        ),
+    )
+    .unwrap();
+    expect_code(&run(tmp.path(), &["apply", &p, "--auto-approve"], &sb), 0);
+}
+
+#[test]
 fn several_clusters_without_contexts_are_refused_before_any_call() {
     let out = wid(&root(), &["plan", "examples/quickstart"]);
     expect_code(&out, 1);
