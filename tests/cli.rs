@@ -413,3 +413,74 @@ fn render_writes_the_manifests_apply_would_send() {
             .exists()
     );
 }
+
+#[test]
+fn kubectl_works_against_wid_sandbox_serve() {
+    if !have("kubectl") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = tmp.path().join("sb");
+    expect_code(
+        &run(
+            &root(),
+            &["apply", "examples/quickstart", "--auto-approve"],
+            &sb,
+        ),
+        0,
+    );
+    let serve = Serve::start(&sb);
+    let k = |args: &[&str]| {
+        let mut all = vec!["--context", "dev"];
+        all.extend_from_slice(args);
+        stdout(&serve.kubectl(&all))
+    };
+    assert!(k(&["get", "sa", "-A"]).contains("config-watcher"));
+    let yaml = k(&["get", "sa", "orders", "-n", "payments", "-o", "yaml"]);
+    assert!(yaml.contains("app.kubernetes.io/managed-by: wid"), "{yaml}");
+    let manifest = tmp.path().join("ci.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ci\n  namespace: payments\n  labels:\n    team: ci\n",
+    )
+    .unwrap();
+    k(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &manifest.display().to_string(),
+    ]);
+    k(&[
+        "patch",
+        "sa",
+        "ci",
+        "-n",
+        "payments",
+        "-p",
+        r#"{"automountServiceAccountToken":false}"#,
+    ]);
+    let automount = k(&[
+        "get",
+        "sa",
+        "ci",
+        "-n",
+        "payments",
+        "-o",
+        "jsonpath={.automountServiceAccountToken}",
+    ]);
+    assert_eq!(automount.trim(), "false");
+    let token = k(&[
+        "create",
+        "token",
+        "ci",
+        "-n",
+        "payments",
+        "--duration",
+        "10m",
+        "--audience",
+        "https://ci.example.com",
+    ]);
+    assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
+    k(&["delete", "sa", "ci", "-n", "payments"]);
+    assert!(!k(&["get", "sa", "-n", "payments", "-o", "name"]).contains("serviceaccount/ci"));
+}
