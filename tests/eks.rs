@@ -250,3 +250,64 @@ fn irsa_against_moto_plan_apply_drift_fix_prune() {
         "{roles}"
     );
 }
+
+#[test]
+fn the_aws_cli_works_against_wid_sandbox_serve() {
+    if !have("aws") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = tmp.path().join("sb");
+    let sbs = sb.display().to_string();
+    expect_code(
+        &wid(
+            &root(),
+            &[
+                "apply",
+                "examples/eks",
+                "--sandbox-dir",
+                &sbs,
+                "--auto-approve",
+            ],
+        ),
+        0,
+    );
+    let _serve = Serve::start(&sb);
+    let role: serde_json::Value = serde_json::from_str(&sandbox_aws(
+        &sb,
+        &["iam", "get-role", "--role-name", "orders-prod"],
+    ))
+    .unwrap();
+    assert_eq!(
+        role["Role"]["Arn"],
+        "arn:aws:iam::111122223333:role/orders-prod"
+    );
+    let attached = sandbox_aws(
+        &sb,
+        &[
+            "iam",
+            "list-attached-role-policies",
+            "--role-name",
+            "orders-prod",
+        ],
+    );
+    assert!(attached.contains("AmazonSQSReadOnlyAccess"), "{attached}");
+    let providers = sandbox_aws(&sb, &["iam", "list-open-id-connect-providers"]);
+    assert!(
+        providers.contains("oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/"),
+        "{providers}"
+    );
+    let cluster: serde_json::Value = serde_json::from_str(&sandbox_aws(
+        &sb,
+        &["eks", "describe-cluster", "--name", "prod"],
+    ))
+    .unwrap();
+    let issuer = cluster["cluster"]["identity"]["oidc"]["issuer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        providers.contains(issuer.trim_start_matches("https://")),
+        "{issuer} vs {providers}"
+    );
+}
