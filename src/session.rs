@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::path::Path;
 use wid_aws::{AwsOptions, AwsProvider, EksCluster};
 use wid_core::{CallCounter, Change, Owner, ProviderError};
 use wid_kubernetes::{ClusterConn, KubernetesProvider};
-use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, EksDecl, Sandbox};
+
+use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, EksDecl, Sandbox, Served};
 
 use crate::cli::CliError;
 use crate::engine::Providers;
@@ -22,6 +24,75 @@ pub struct Target {
     pub sandbox: Option<PathBuf>,
     /// Send AWS calls here instead of AWS (or the sandbox): an emulator such as moto.
     pub aws_endpoint: Option<String>,
+}
+
+/// The sandbox a run talks to: one started in this process, or the servers of a
+/// `wid sandbox serve` that owns the directory.
+pub enum SandboxLink {
+    /// Started here; stops with the run.
+    InProcess(Sandbox),
+    /// Served by another process.
+    Served(Served),
+}
+
+impl SandboxLink {
+    /// Uses the sandbox served from `dir` if there is one (it must already have every
+    /// cluster in `decls`), else starts one in this process.
+    pub async fn open(dir: &Path, decls: &[ClusterDecl]) -> Result<Self, CliError> {
+        if let Some(served) = wid_sandbox::served(dir) {
+            let missing: Vec<&str> = decls
+                .iter()
+                .map(|d| d.name.as_str())
+                .filter(|name| !served.kube.contains_key(*name))
+                .collect();
+            if !missing.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "the sandbox served from {} (process {}) has no cluster {}; restart it with `wid sandbox serve --dir {} --plan PATH`",
+                    dir.display(),
+                    served.pid,
+                    missing.join(", "),
+                    dir.display()
+                )));
+            }
+            return Ok(Self::Served(served));
+        }
+        let sandbox = Sandbox::start(dir, decls)
+            .await
+            .map_err(CliError::sandbox)?;
+        Ok(Self::InProcess(sandbox))
+    }
+
+    /// A cluster's Kubernetes API URL.
+    pub fn kube_url(&self, cluster: &str) -> Option<String> {
+        match self {
+            Self::InProcess(s) => s.kube_url(cluster),
+            Self::Served(s) => s.kube.get(cluster).cloned(),
+        }
+    }
+
+    /// The clusters it serves, by name.
+    pub fn clusters(&self) -> Vec<String> {
+        match self {
+            Self::InProcess(s) => s.clusters().map(str::to_owned).collect(),
+            Self::Served(s) => s.kube.keys().cloned().collect(),
+        }
+    }
+
+    /// The cloud APIs' URL.
+    pub fn cloud_url(&self) -> String {
+        match self {
+            Self::InProcess(s) => s.cloud_url(),
+            Self::Served(s) => s.cloud.clone(),
+        }
+    }
+
+    /// The sandbox, when it runs in this process (tests inject faults through it).
+    pub fn in_process(&self) -> Option<&Sandbox> {
+        match self {
+            Self::InProcess(s) => Some(s),
+            Self::Served(_) => None,
+        }
+    }
 }
 
 /// The sandbox's view of a plan's clusters.
@@ -80,7 +151,7 @@ pub struct Session {
     /// The Kubernetes provider (audit and token use it directly).
     pub kubernetes: Arc<KubernetesProvider>,
     aws: Option<Arc<AwsProvider>>,
-    sandbox: Option<Sandbox>,
+    sandbox: Option<SandboxLink>,
 }
 
 impl Session {
@@ -103,11 +174,7 @@ impl Session {
             }
         }
         let sandbox = match &target.sandbox {
-            Some(dir) => Some(
-                Sandbox::start(dir, &sandbox_clusters(&plan))
-                    .await
-                    .map_err(CliError::sandbox)?,
-            ),
+            Some(dir) => Some(SandboxLink::open(dir, &sandbox_clusters(&plan)).await?),
             None => None,
         };
         let conns: BTreeMap<String, ClusterConn> = plan
@@ -132,7 +199,7 @@ impl Session {
                 endpoint_url: target
                     .aws_endpoint
                     .clone()
-                    .or_else(|| sandbox.as_ref().map(Sandbox::cloud_url)),
+                    .or_else(|| sandbox.as_ref().map(SandboxLink::cloud_url)),
                 sandbox: sandbox.is_some() && target.aws_endpoint.is_none(),
                 profiles: plan.aws.profiles.clone(),
             };
@@ -155,9 +222,9 @@ impl Session {
         })
     }
 
-    /// The running sandbox, if the session uses one.
+    /// The sandbox, if the session started one in this process.
     pub fn sandbox(&self) -> Option<&Sandbox> {
-        self.sandbox.as_ref()
+        self.sandbox.as_ref().and_then(SandboxLink::in_process)
     }
 
     /// The ownership scope.

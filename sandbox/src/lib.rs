@@ -13,9 +13,11 @@
 pub mod aws;
 mod faults;
 pub mod k8s;
+mod served;
 mod server;
 mod state;
 
 pub use faults::{Fault, FaultAction};
+pub use served::{Served, served};
 pub use server::{Sandbox, SandboxError};
 pub use state::{ClusterDecl, ClusterKind, EksDecl, Shared, State};

@@ -14,6 +14,16 @@ use crate::{ClusterDecl, Fault, Shared, aws, k8s};
 /// Why the sandbox could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// Another process serves this directory (`wid sandbox serve`).
+    #[error(
+        "the sandbox in {dir} is being served by process {pid}; use that server, or stop it first"
+    )]
+    Served {
+        /// The sandbox directory.
+        dir: String,
+        /// The serving process.
+        pid: u32,
+    },
     /// The state directory or one of its files could not be read or written.
     #[error("sandbox directory {dir}: {source}")]
     Io {
@@ -33,6 +43,7 @@ pub struct Sandbox {
     kube: BTreeMap<String, SocketAddr>,
     cloud: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
+    advertised: bool,
 }
 
 impl Sandbox {
@@ -44,6 +55,12 @@ impl Sandbox {
             dir: dir.display().to_string(),
             source,
         };
+        if let Some(other) = crate::served(dir) {
+            return Err(SandboxError::Served {
+                dir: dir.display().to_string(),
+                pid: other.pid,
+            });
+        }
         let shared = Arc::new(Shared::load(dir).map_err(io)?);
         shared.write(|state| {
             for decl in clusters {
@@ -74,6 +91,7 @@ impl Sandbox {
             kube,
             cloud,
             tasks,
+            advertised: false,
         })
     }
 
@@ -142,6 +160,31 @@ impl Sandbox {
         )
     }
 
+    /// Advertises these servers in `DIR/serve.json` so other wid commands pointed at the
+    /// directory use them (removed again when the sandbox is dropped).
+    pub fn advertise(&mut self) -> Result<(), SandboxError> {
+        let served = crate::Served {
+            pid: std::process::id(),
+            kube: self
+                .kube
+                .keys()
+                .map(|name| (name.clone(), format!("http://{}", self.kube[name])))
+                .collect(),
+            cloud: self.cloud_url(),
+        };
+        let dir = self.shared.dir();
+        let json = serde_json::to_vec_pretty(&served).map_err(|e| SandboxError::Io {
+            dir: dir.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(crate::served::path(dir), json).map_err(|source| SandboxError::Io {
+            dir: dir.display().to_string(),
+            source,
+        })?;
+        self.advertised = true;
+        Ok(())
+    }
+
     /// Writes `DIR/kubeconfig` and `DIR/env`.
     pub fn write_client_files(&self) -> Result<(), SandboxError> {
         let dir = self.shared.dir();
@@ -159,6 +202,9 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
+        }
+        if self.advertised {
+            let _ = std::fs::remove_file(crate::served::path(self.shared.dir()));
         }
     }
 }

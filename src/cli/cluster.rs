@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use clap::Args;
 use wid_core::CallCounter;
 use wid_kubernetes::{ClusterConn, KubernetesProvider};
-use wid_sandbox::{ClusterDecl, Sandbox};
+use wid_sandbox::ClusterDecl;
 
 use super::{CliError, TargetArgs};
 use crate::plan::Plan;
-use crate::session::sandbox_clusters;
+use crate::session::{SandboxLink, sandbox_clusters};
 
 /// Which cluster to talk to.
 #[derive(Debug, Clone, Args)]
@@ -37,7 +37,7 @@ pub struct OneCluster {
     /// The cluster's name (plan or sandbox name, or the context).
     pub name: String,
     /// The sandbox, kept running while the connection is used.
-    pub sandbox: Option<Sandbox>,
+    pub sandbox: Option<SandboxLink>,
     /// Calls made.
     pub counter: CallCounter,
 }
@@ -51,10 +51,8 @@ impl ClusterArgs {
         let (name, conn, sandbox) = match &target.sandbox {
             Some(dir) => {
                 let decls: Vec<ClusterDecl> = plan.map(sandbox_clusters).unwrap_or_default();
-                let sandbox = Sandbox::start(dir, &decls)
-                    .await
-                    .map_err(CliError::sandbox)?;
-                let names: Vec<String> = sandbox.clusters().map(str::to_owned).collect();
+                let sandbox = SandboxLink::open(dir, &decls).await?;
+                let names: Vec<String> = sandbox.clusters();
                 let name = match (&self.cluster, names.as_slice()) {
                     (Some(c), _) if names.contains(c) => c.clone(),
                     (Some(c), _) => {

@@ -55,9 +55,12 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                 Some(path) => sandbox_clusters(&load_checked(&path)?),
                 None => Vec::new(),
             };
-            let sandbox = Sandbox::start(&dir, &clusters)
+            let mut sandbox = Sandbox::start(&dir, &clusters)
                 .await
                 .map_err(CliError::sandbox)?;
+            // Other wid commands pointed at this directory use these servers from now on;
+            // advertise before writing the kubeconfig, which is what users wait for.
+            sandbox.advertise().map_err(CliError::sandbox)?;
             sandbox.write_client_files().map_err(CliError::sandbox)?;
             eprintln!(
                 "sandbox serving {} cluster(s) from {}",

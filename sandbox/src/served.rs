@@ -1,0 +1,59 @@
+//! One process owns a sandbox directory at a time. `wid sandbox serve` advertises its
+//! servers in `DIR/serve.json`; other wid commands pointed at the same directory talk to
+//! those servers instead of loading the state themselves (two processes writing one
+//! `state.json` would lose each other's changes).
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A sandbox being served by another process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Served {
+    /// The serving process.
+    pub pid: u32,
+    /// Kubernetes API base URLs by cluster name.
+    pub kube: BTreeMap<String, String>,
+    /// The cloud APIs' base URL.
+    pub cloud: String,
+}
+
+/// The advertisement file of a sandbox directory.
+pub(crate) fn path(dir: &Path) -> PathBuf {
+    dir.join("serve.json")
+}
+
+/// The sandbox served from `dir` by a live process, if any. A file left by a process that
+/// died is ignored: the cloud server must accept a connection.
+pub fn served(dir: &Path) -> Option<Served> {
+    let bytes = std::fs::read(path(dir)).ok()?;
+    let served: Served = serde_json::from_slice(&bytes).ok()?;
+    let addr: SocketAddr = served.cloud.trim_start_matches("http://").parse().ok()?;
+    TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    Some(served)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_without_a_live_server_is_not_a_served_sandbox() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(served(dir.path()), None);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let ad = Served {
+            pid: 1,
+            kube: BTreeMap::new(),
+            cloud: format!("http://{addr}"),
+        };
+        std::fs::write(path(dir.path()), serde_json::to_vec(&ad).expect("json")).expect("write");
+        assert_eq!(served(dir.path()), Some(ad));
+        drop(listener);
+        assert_eq!(served(dir.path()), None);
+    }
+}
