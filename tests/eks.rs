@@ -311,3 +311,85 @@ fn the_aws_cli_works_against_wid_sandbox_serve() {
         "{issuer} vs {providers}"
     );
 }
+
+#[test]
+fn a_failed_apply_reports_what_happened_and_a_rerun_converges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = tmp.path().join("sb");
+    std::fs::create_dir_all(&sb).unwrap();
+    // The attach of orders-prod's managed policy fails for good (more 5xx than retries).
+    std::fs::write(
+        sb.join("faults.json"),
+        r#"[{"api": "iam:AttachRolePolicy", "action": "server-error", "times": 50}]"#,
+    )
+    .unwrap();
+    let sbs = sb.display().to_string();
+    let root = root();
+    let failed = wid(
+        &root,
+        &[
+            "apply",
+            "examples/eks",
+            "--sandbox-dir",
+            &sbs,
+            "--auto-approve",
+        ],
+    );
+    expect_code(&failed, 1);
+    let out = stdout(&failed);
+    assert!(out.contains("Apply incomplete:"), "{out}");
+    assert!(out.contains("failed after 6 attempt(s)"), "{out}");
+    assert!(
+        out.contains("skipped: it depends on aws/iam-role/111122223333/orders-prod"),
+        "{out}"
+    );
+    assert!(
+        stderr(&failed).contains("apply did not complete"),
+        "{}",
+        stderr(&failed)
+    );
+
+    std::fs::remove_file(sb.join("faults.json")).unwrap();
+    let partial = wid(
+        &root,
+        &[
+            "plan",
+            "examples/eks",
+            "--sandbox-dir",
+            &sbs,
+            "--detailed-exitcode",
+        ],
+    );
+    expect_code(&partial, 2);
+    assert!(
+        !stdout(&partial).contains("+ aws/iam-oidc-provider"),
+        "done work stays done:\n{}",
+        stdout(&partial)
+    );
+    expect_code(
+        &wid(
+            &root,
+            &[
+                "apply",
+                "examples/eks",
+                "--sandbox-dir",
+                &sbs,
+                "--auto-approve",
+            ],
+        ),
+        0,
+    );
+    expect_code(
+        &wid(
+            &root,
+            &[
+                "plan",
+                "examples/eks",
+                "--sandbox-dir",
+                &sbs,
+                "--detailed-exitcode",
+            ],
+        ),
+        0,
+    );
+}
