@@ -5,44 +5,23 @@ mod common;
 
 use common::*;
 
+/// Runs `wid ARGS --sandbox-dir SB` from the repo root.
+fn sandboxed(sb: &str, args: &[&str]) -> std::process::Output {
+    let mut all = args.to_vec();
+    all.extend(["--sandbox-dir", sb]);
+    wid(&root(), &all)
+}
+
 #[test]
 fn the_eks_example_converges_on_the_sandbox() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = tmp.path().join("sb").display().to_string();
-    let root = root();
-    let first = wid(
-        &root,
-        &[
-            "plan",
-            "examples/eks",
-            "--sandbox-dir",
-            &sb,
-            "--detailed-exitcode",
-        ],
-    );
+    let first = sandboxed(&sb, &["plan", "examples/eks", "--detailed-exitcode"]);
     expect_code(&first, 2);
     insta::assert_snapshot!("eks_first_plan", stdout(&first));
-    let apply = wid(
-        &root,
-        &[
-            "apply",
-            "examples/eks",
-            "--sandbox-dir",
-            &sb,
-            "--auto-approve",
-        ],
-    );
+    let apply = sandboxed(&sb, &["apply", "examples/eks", "--auto-approve"]);
     expect_code(&apply, 0);
-    let again = wid(
-        &root,
-        &[
-            "plan",
-            "examples/eks",
-            "--sandbox-dir",
-            &sb,
-            "--detailed-exitcode",
-        ],
-    );
+    let again = sandboxed(&sb, &["plan", "examples/eks", "--detailed-exitcode"]);
     expect_code(&again, 0);
     assert!(stdout(&again).contains("No changes."), "{}", stdout(&again));
 }
@@ -61,33 +40,14 @@ fn injected_throttling_is_retried_and_apply_converges() {
     )
     .unwrap();
     let sb = sb.display().to_string();
-    let root = root();
-    let apply = wid(
-        &root,
-        &[
-            "apply",
-            "examples/eks",
-            "--sandbox-dir",
-            &sb,
-            "--auto-approve",
-        ],
-    );
+    let apply = sandboxed(&sb, &["apply", "examples/eks", "--auto-approve"]);
     expect_code(&apply, 0);
     assert!(
         stderr(&apply).contains("throttled"),
         "retries are shown:\n{}",
         stderr(&apply)
     );
-    let again = wid(
-        &root,
-        &[
-            "plan",
-            "examples/eks",
-            "--sandbox-dir",
-            &sb,
-            "--detailed-exitcode",
-        ],
-    );
+    let again = sandboxed(&sb, &["plan", "examples/eks", "--detailed-exitcode"]);
     expect_code(&again, 0);
 }
 
@@ -260,16 +220,7 @@ fn the_aws_cli_works_against_wid_sandbox_serve() {
     let sb = tmp.path().join("sb");
     let sbs = sb.display().to_string();
     expect_code(
-        &wid(
-            &root(),
-            &[
-                "apply",
-                "examples/eks",
-                "--sandbox-dir",
-                &sbs,
-                "--auto-approve",
-            ],
-        ),
+        &sandboxed(&sbs, &["apply", "examples/eks", "--auto-approve"]),
         0,
     );
     let _serve = Serve::start(&sb);
@@ -324,17 +275,7 @@ fn a_failed_apply_reports_what_happened_and_a_rerun_converges() {
     )
     .unwrap();
     let sbs = sb.display().to_string();
-    let root = root();
-    let failed = wid(
-        &root,
-        &[
-            "apply",
-            "examples/eks",
-            "--sandbox-dir",
-            &sbs,
-            "--auto-approve",
-        ],
-    );
+    let failed = sandboxed(&sbs, &["apply", "examples/eks", "--auto-approve"]);
     expect_code(&failed, 1);
     let out = stdout(&failed);
     assert!(out.contains("Apply incomplete:"), "{out}");
@@ -350,16 +291,7 @@ fn a_failed_apply_reports_what_happened_and_a_rerun_converges() {
     );
 
     std::fs::remove_file(sb.join("faults.json")).unwrap();
-    let partial = wid(
-        &root,
-        &[
-            "plan",
-            "examples/eks",
-            "--sandbox-dir",
-            &sbs,
-            "--detailed-exitcode",
-        ],
-    );
+    let partial = sandboxed(&sbs, &["plan", "examples/eks", "--detailed-exitcode"]);
     expect_code(&partial, 2);
     assert!(
         !stdout(&partial).contains("+ aws/iam-oidc-provider"),
@@ -367,29 +299,11 @@ fn a_failed_apply_reports_what_happened_and_a_rerun_converges() {
         stdout(&partial)
     );
     expect_code(
-        &wid(
-            &root,
-            &[
-                "apply",
-                "examples/eks",
-                "--sandbox-dir",
-                &sbs,
-                "--auto-approve",
-            ],
-        ),
+        &sandboxed(&sbs, &["apply", "examples/eks", "--auto-approve"]),
         0,
     );
     expect_code(
-        &wid(
-            &root,
-            &[
-                "plan",
-                "examples/eks",
-                "--sandbox-dir",
-                &sbs,
-                "--detailed-exitcode",
-            ],
-        ),
+        &sandboxed(&sbs, &["plan", "examples/eks", "--detailed-exitcode"]),
         0,
     );
 }
