@@ -1,30 +1,13 @@
 //! The AWS emulator over HTTP: IAM and STS (Query protocol), EKS (REST-JSON), faults and
 //! persistence across restarts, driven with raw requests on loopback.
 
-use std::path::Path;
+mod common;
 
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use wid_sandbox::{ClusterDecl, ClusterKind, EksDecl, Fault, FaultAction, Sandbox};
-
-const ACCOUNT: &str = "111122223333";
-const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
+use common::{ACCOUNT, Reply, TRUST, authorization, eks, eks_as, send, start};
+use serde_json::json;
+use wid_sandbox::{Fault, FaultAction, Sandbox};
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
     /// The text of the first `<tag>` element.
     fn xml(&self, tag: &str) -> &str {
         let open = format!("<{tag}>");
@@ -36,54 +19,6 @@ impl Reply {
         let end = self.body[start..].find(&format!("</{tag}>")).unwrap() + start;
         &self.body[start..end]
     }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-/// One HTTP/1.1 request with `Connection: close`, read to the end.
-async fn send(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let host = url.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(host).await.unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-fn authorization(account: &str, service: &str) -> String {
-    format!(
-        "AWS4-HMAC-SHA256 Credential=SANDBOX{account}/20250101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
-    )
 }
 
 async fn query(sb: &Sandbox, service: &str, params: &[(&str, &str)]) -> Reply {
@@ -109,55 +44,13 @@ async fn query(sb: &Sandbox, service: &str, params: &[(&str, &str)]) -> Reply {
             ),
             ("Authorization", &auth),
         ],
-        &body,
+        body.as_bytes(),
     )
     .await
 }
 
 async fn iam(sb: &Sandbox, params: &[(&str, &str)]) -> Reply {
     query(sb, "iam", params).await
-}
-
-async fn eks_as(
-    sb: &Sandbox,
-    account: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Reply {
-    let auth = authorization(account, "eks");
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    send(
-        &sb.cloud_url(),
-        method,
-        path,
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", &auth),
-        ],
-        &body,
-    )
-    .await
-}
-
-async fn eks(sb: &Sandbox, method: &str, path: &str, body: Option<Value>) -> Reply {
-    eks_as(sb, ACCOUNT, method, path, body).await
-}
-
-fn eks_dev() -> Vec<ClusterDecl> {
-    vec![ClusterDecl {
-        name: "eks-dev".into(),
-        kind: ClusterKind::Eks,
-        eks: Some(EksDecl {
-            account: ACCOUNT.into(),
-            region: "us-east-1".into(),
-            name: "dev".into(),
-        }),
-    }]
-}
-
-async fn start(dir: &Path) -> Sandbox {
-    Sandbox::start(dir, &eks_dev()).await.unwrap()
 }
 
 async fn create_role(sb: &Sandbox, name: &str) -> Reply {

@@ -2,99 +2,22 @@
 //! `/tags/{resourceArn}`): clusters and Pod Identity associations, the errors the EKS
 //! model declares for these operations, faults, and persistence across restarts.
 
-use std::path::Path;
+mod common;
 
+use common::{ACCOUNT, Reply, TRUST, authorization, eks, eks_as, send, start};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use wid_sandbox::{ClusterDecl, ClusterKind, EksDecl, Fault, FaultAction, Sandbox};
+use wid_sandbox::{Fault, FaultAction, Sandbox};
 
-const ACCOUNT: &str = "111122223333";
 const CLUSTER_ARN: &str = "arn:aws:eks:us-east-1:111122223333:cluster/dev";
-const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
     /// Asserts an EKS error: status, `X-Amzn-Errortype`, and a `{"message"}` body.
     fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{}", self.body);
         assert_eq!(self.header("x-amzn-errortype"), Some(code), "{}", self.body);
         assert!(self.json()["message"].is_string(), "{}", self.body);
     }
-}
-
-/// One HTTP/1.1 request with `Connection: close`, read to the end.
-async fn send(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let host = url.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(host).await.unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    Reply {
-        status: status.parse().unwrap(),
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-fn authorization(account: &str, service: &str) -> String {
-    format!(
-        "AWS4-HMAC-SHA256 Credential=SANDBOX{account}/20250101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
-    )
-}
-
-async fn eks_as(
-    sb: &Sandbox,
-    account: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Reply {
-    let auth = authorization(account, "eks");
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("Authorization", auth.as_str()),
-    ];
-    send(&sb.cloud_url(), method, path, &headers, &body).await
-}
-
-async fn eks(sb: &Sandbox, method: &str, path: &str, body: Option<Value>) -> Reply {
-    eks_as(sb, ACCOUNT, method, path, body).await
 }
 
 /// `/tags/{resourceArn}` with the ARN encoded as the SDKs encode labels (`:` and `/` too).
@@ -116,19 +39,6 @@ async fn untag(sb: &Sandbox, arn: &str, keys: &[&str]) -> Reply {
     eks(sb, "DELETE", &path, None).await
 }
 
-async fn start(dir: &Path) -> Sandbox {
-    let decl = ClusterDecl {
-        name: "eks-dev".into(),
-        kind: ClusterKind::Eks,
-        eks: Some(EksDecl {
-            account: ACCOUNT.into(),
-            region: "us-east-1".into(),
-            name: "dev".into(),
-        }),
-    };
-    Sandbox::start(dir, &[decl]).await.unwrap()
-}
-
 /// Creates role `orders` and an association for `prod/orders` tagged `a=b`; returns its
 /// id and ARN.
 async fn association(sb: &Sandbox) -> (String, String) {
@@ -144,7 +54,7 @@ async fn association(sb: &Sandbox) -> (String, String) {
         ("Content-Type", "application/x-www-form-urlencoded"),
         ("Authorization", auth.as_str()),
     ];
-    let role = send(&sb.cloud_url(), "POST", "/", &headers, &form).await;
+    let role = send(&sb.cloud_url(), "POST", "/", &headers, form.as_bytes()).await;
     assert_eq!(role.status, 200, "{}", role.body);
     let body = json!({
         "namespace": "prod",

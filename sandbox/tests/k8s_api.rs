@@ -1,93 +1,44 @@
 //! In-process tests of the Kubernetes API emulator over real HTTP on loopback: the verbs,
 //! the Status error shapes, fault injection and persistence across restarts.
 
+mod common;
+
 use std::path::Path;
 
+use common::Reply;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use wid_sandbox::{ClusterDecl, ClusterKind, Fault, FaultAction, Sandbox, k8s};
 
-/// One HTTP answer.
+/// One HTTP answer, its body parsed as JSON (`null` when empty).
 #[derive(Debug)]
 struct Answer {
     status: u16,
-    headers: Vec<(String, String)>,
     body: Value,
+    reply: Reply,
 }
 
 impl Answer {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.reply.header(name)
     }
 }
 
-/// A minimal HTTP/1.1 client: one request per connection, `Connection: close`.
+/// One request as `k8s-api-test/1.0` (the User-Agent names the default field manager).
 async fn request(base: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> Answer {
-    let host = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).await.expect("connect");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: k8s-api-test/1.0\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("write head");
-    stream.write_all(body).await.expect("write body");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    if chunked {
-        body = dechunk(&body);
-    }
-    let body = if body.is_empty() {
+    let headers = [
+        ("User-Agent", "k8s-api-test/1.0"),
+        ("Content-Type", content_type),
+    ];
+    let reply = common::send(base, method, path, &headers, body).await;
+    let body = if reply.body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&body).expect("JSON body")
+        serde_json::from_str(&reply.body).expect("JSON body")
     };
     Answer {
-        status,
-        headers,
+        status: reply.status,
         body,
-    }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size");
-        let size = usize::from_str_radix(
-            std::str::from_utf8(&raw[..line_end]).expect("ascii").trim(),
-            16,
-        )
-        .expect("hex size");
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
-        raw = &raw[line_end + 4 + size..];
+        reply,
     }
 }
 

@@ -1,0 +1,157 @@
+//! What the HTTP-level tests share: a tiny HTTP/1.1 client for loopback, the AWS
+//! `Authorization` header the cloud emulator reads the account from, EKS requests, and a
+//! sandbox with the one EKS cluster `dev` in account [`ACCOUNT`].
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wid_sandbox::{ClusterDecl, ClusterKind, EksDecl, Sandbox};
+
+pub const ACCOUNT: &str = "111122223333";
+pub const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+
+/// One HTTP answer, its body as text (de-chunked if it came chunked).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`, read to the end. `Host`, `Connection` and
+/// `Content-Length` are set here; `headers` come after them.
+pub async fn send(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let host = url.strip_prefix("http://").expect("an http:// URL");
+    let mut stream = TcpStream::connect(host).await.expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
+    stream.write_all(&request).await.expect("write request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = std::str::from_utf8(&raw[..split]).expect("ASCII head");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(body).expect("UTF-8 body"),
+    }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size");
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&raw[..line_end]).expect("ascii").trim(),
+            16,
+        )
+        .expect("hex size");
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
+        raw = &raw[line_end + 4 + size..];
+    }
+}
+
+/// A SigV4-shaped `Authorization` header whose access key names `account`; the emulator
+/// does not check the signature.
+pub fn authorization(account: &str, service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=SANDBOX{account}/20250101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+    )
+}
+
+/// An EKS (REST-JSON) request made as `account`.
+pub async fn eks_as(
+    sb: &Sandbox,
+    account: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    let auth = authorization(account, "eks");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Authorization", auth.as_str()),
+    ];
+    send(&sb.cloud_url(), method, path, &headers, body.as_bytes()).await
+}
+
+/// An EKS request made as [`ACCOUNT`].
+pub async fn eks(sb: &Sandbox, method: &str, path: &str, body: Option<Value>) -> Reply {
+    eks_as(sb, ACCOUNT, method, path, body).await
+}
+
+/// The EKS cluster `dev` in [`ACCOUNT`], `us-east-1`.
+pub fn eks_dev() -> Vec<ClusterDecl> {
+    vec![ClusterDecl {
+        name: "eks-dev".into(),
+        kind: ClusterKind::Eks,
+        eks: Some(EksDecl {
+            account: ACCOUNT.into(),
+            region: "us-east-1".into(),
+            name: "dev".into(),
+        }),
+    }]
+}
+
+/// A sandbox in `dir` declaring [`eks_dev`].
+pub async fn start(dir: &Path) -> Sandbox {
+    Sandbox::start(dir, &eks_dev()).await.unwrap()
+}
