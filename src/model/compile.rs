@@ -98,7 +98,13 @@ pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
     }
     let mut contributions: BTreeMap<usize, wid_core::Contribution> = BTreeMap::new();
     let mut resources = Vec::new();
-    match wid_aws::compile(&aws_items, &plan.name) {
+    let options = wid_aws::CompileOptions {
+        trust_policy_limit: plan
+            .aws
+            .trust_policy_limit
+            .unwrap_or(wid_aws::CompileOptions::default().trust_policy_limit),
+    };
+    match wid_aws::compile_with(&aws_items, &plan.name, &options) {
         Ok(compiled) => {
             resources.extend(compiled.resources);
             for (k, c) in compiled.contributions.into_iter().enumerate() {

@@ -160,6 +160,28 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
         && let Some(settings) = deserialize::<AwsSettings>(item, file, diags, whole.clone())
     {
         raw.aws.profiles.extend(settings.profiles);
+        if let Some(limit) = settings.trust_policy_limit {
+            let span = root
+                .get("aws")
+                .and_then(|a| a.get("trust_policy_limit"))
+                .and_then(Item::span)
+                .unwrap_or(whole.clone());
+            if !(2048..=8192).contains(&limit) {
+                diags.push(
+                    PlanDiagnostic::at(file, span, format!("trust_policy_limit {limit} is outside IAM's range"))
+                        .label("expected 2048 to 8192")
+                        .help("IAM's role trust policy quota is 2048 characters by default and can be raised to 8192"),
+                );
+            } else if raw.aws.trust_policy_limit.is_some_and(|l| l != limit) {
+                diags.push(PlanDiagnostic::at(
+                    file,
+                    span,
+                    "trust_policy_limit is set differently in another file",
+                ));
+            } else {
+                raw.aws.trust_policy_limit = Some(limit);
+            }
+        }
     }
     if let Some(item) = root.get("clusters") {
         match item.as_table_like() {

@@ -116,6 +116,11 @@ pub struct AwsSettings {
     /// default credentials' (cross-account roles).
     #[serde(default)]
     pub profiles: BTreeMap<String, String>,
+    /// The IAM role trust policy size limit (characters without whitespace) of your
+    /// accounts: 2048 by default; raise it here after raising the quota (L-C07B4B0D,
+    /// at most 8192).
+    #[serde(default)]
+    pub trust_policy_limit: Option<usize>,
 }
 
 /// One workload: a Kubernetes service account and what it may act as.

@@ -248,3 +248,39 @@ fn every_unknown_key_of_an_entry_is_reported() {
         ]
     );
 }
+
+#[test]
+fn many_ksas_sharing_a_role_fit_once_the_trust_limit_is_raised() {
+    let mut text = String::from(
+        "version = 1\nname = \"t\"\n[clusters.prod]\nkind = \"eks\"\naccount = \"111122223333\"\nregion = \"us-east-1\"\nname = \"prod\"\n",
+    );
+    for i in 0..80 {
+        text.push_str(&format!(
+            "[[workload]]\ncluster = \"prod\"\nnamespace = \"team\"\nservice_account = \"app-{i}\"\naws.role = \"shared\"\n"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.toml", &text);
+    let plan = load(dir.path()).expect("valid on its own");
+    let Err(err) = crate::model::compile(&plan, &crate::model::offline_issuers(&plan)) else {
+        panic!("80 subjects must not fit IAM's default trust policy size");
+    };
+    assert!(err.to_string().contains("2048"), "{err}");
+    write(
+        dir.path(),
+        "a.toml",
+        &format!("{text}[aws]\ntrust_policy_limit = 8192\n"),
+    );
+    let plan = load(dir.path()).unwrap();
+    assert!(
+        crate::model::compile(&plan, &crate::model::offline_issuers(&plan)).is_ok(),
+        "80 subjects fit in 8192 characters"
+    );
+    write(
+        dir.path(),
+        "a.toml",
+        &format!("{text}[aws]\ntrust_policy_limit = 100000\n"),
+    );
+    let errs = load(dir.path()).unwrap_err().to_string();
+    assert!(errs.contains("outside IAM's range"), "{errs}");
+}
