@@ -16,6 +16,7 @@ use crate::apply_role::{not_applicable, refuse};
 use crate::client::AwsProvider;
 use crate::error::{Call, code_of, is_not_found};
 use crate::ids;
+use crate::policy::strings;
 use crate::record;
 
 /// An IAM tag; key and value are always set, so the builder cannot fail.
@@ -39,17 +40,6 @@ fn eks_tags(plan: Option<&str>, hash: Option<String>) -> HashMap<String, String>
         tags.insert(APPLIED_KEY.to_owned(), hash);
     }
     tags
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl AwsProvider {
@@ -82,7 +72,7 @@ impl AwsProvider {
                     .iam
                     .create_open_id_connect_provider()
                     .url(format!("https://{host_path}"))
-                    .set_client_id_list(Some(want));
+                    .set_client_id_list(Some(want.into_iter().collect()));
                 for (k, v) in [
                     (MANAGED_BY_KEY, MANAGED_BY_VALUE),
                     (PLAN_KEY, owner.plan.as_str()),
@@ -120,7 +110,7 @@ impl AwsProvider {
                         .and_then(|o| o.attrs.get("client_ids")),
                 );
                 // Only add: other audiences on the provider may be someone else's.
-                for client in want.iter().filter(|c| !have.contains(c)) {
+                for client in want.iter().filter(|c| !have.contains(*c)) {
                     let c = call(
                         "iam:AddClientIDToOpenIDConnectProvider",
                         &format!("add audience {client} to"),

@@ -2,7 +2,7 @@
 //! attribute by attribute, delete (only roles this plan owns). Creates and updates record
 //! what they applied in the role's [`APPLIED_KEY`] tag.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
@@ -14,6 +14,7 @@ use wid_core::{
 use crate::client::{Account, AwsProvider};
 use crate::error::{Call, is_not_found};
 use crate::ids;
+use crate::policy::strings;
 use crate::record;
 
 /// The attributes of a change, desired and live, as plain values.
@@ -38,17 +39,6 @@ impl<'a> Sides<'a> {
     fn changed(&self, key: &str) -> bool {
         self.change.attrs.iter().any(|a| a.key == key)
     }
-}
-
-fn strings(v: Option<&Value>) -> BTreeSet<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn object(v: Option<&Value>) -> BTreeMap<String, Value> {

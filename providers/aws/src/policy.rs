@@ -185,6 +185,18 @@ pub(crate) fn pod_identity_statement(cluster_arn: &str, namespace: &str, ksas: &
     })
 }
 
+/// The string items of a JSON array attribute (absent or not an array: none).
+pub(crate) fn strings(v: Option<&Value>) -> std::collections::BTreeSet<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,6 +106,23 @@ pub(crate) fn validate_trust_policy(document: &str) -> Result<(), QueryError> {
     Ok(())
 }
 
+/// Adds `new` tags to `tags` (replacing values of existing keys), refusing to go over
+/// IAM's 50 tags per entity; `tags` is unchanged on error.
+pub(crate) fn merge_tags(
+    tags: &mut std::collections::BTreeMap<String, String>,
+    new: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), QueryError> {
+    let mut merged = tags.clone();
+    merged.extend(new);
+    if merged.len() > 50 {
+        return Err(QueryError::limit_exceeded(
+            "Cannot exceed quota for TagsPerEntity: 50",
+        ));
+    }
+    *tags = merged;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -165,14 +165,7 @@ pub(crate) fn tag(shared: &Shared, account: &str, p: &Params) -> Outcome {
     let tags = p.tags("Tags")?;
     iam::write(shared, account, |acct| {
         let provider = provider_mut(acct, arn)?;
-        let mut merged = provider.tags.clone();
-        merged.extend(tags);
-        if merged.len() > 50 {
-            return Err(QueryError::limit_exceeded(
-                "Cannot exceed quota for TagsPerEntity: 50",
-            ));
-        }
-        provider.tags = merged;
+        iam::merge_tags(&mut provider.tags, tags)?;
         Ok(None)
     })
 }

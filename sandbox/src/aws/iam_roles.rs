@@ -201,14 +201,7 @@ pub(crate) fn tag_role(shared: &Shared, account: &str, p: &Params) -> Outcome {
     let tags = p.tags("Tags")?;
     iam::write(shared, account, |acct| {
         let role = iam::role_mut(acct, name)?;
-        let mut merged = role.tags.clone();
-        merged.extend(tags);
-        if merged.len() > 50 {
-            return Err(QueryError::limit_exceeded(
-                "Cannot exceed quota for TagsPerEntity: 50",
-            ));
-        }
-        role.tags = merged;
+        iam::merge_tags(&mut role.tags, tags)?;
         Ok(None)
     })
 }
