@@ -188,7 +188,10 @@ async fn run(scenario: Scenario, ksas: usize, latency: u64, sequential: bool) ->
             times: None,
         });
     }
-    let planned = session.plan(false).await.expect("plan");
+    let planned = session
+        .plan(wid::session::PlanMode::Apply { prune: false })
+        .await
+        .expect("plan");
     let plan_calls = session.counter.total();
     let lower_plan = observe_lower_bound(&planned.desired.resources);
     let lower_apply = apply_lower_bound(&planned.changes);

@@ -8,6 +8,7 @@
 #![warn(clippy::print_stdout)]
 
 pub mod cli;
+pub mod clouds;
 pub mod engine;
 pub mod model;
 pub mod output;

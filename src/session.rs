@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::path::Path;
-use wid_aws::{AwsOptions, AwsProvider, EksCluster};
-use wid_core::{CallCounter, Change, Owner, ProviderError};
+use wid_core::{CallCounter, Change, Owner, Preflight, ProviderError};
 use wid_kubernetes::{ClusterConn, KubernetesProvider};
 
-use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, EksDecl, Sandbox, Served};
+use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Sandbox, Served};
 
 use crate::cli::CliError;
+use crate::clouds::{self, ConnectEnv};
 use crate::engine::Providers;
-use crate::model::{self, Desired, Issuers};
+use crate::model::{self, Desired};
 use crate::plan::{ClusterKind, Plan};
 
 /// Where the providers point.
@@ -95,38 +95,28 @@ impl SandboxLink {
     }
 }
 
-/// The sandbox's view of a plan's clusters.
+/// The sandbox's view of a plan's clusters: each cloud adds its side of the clusters of
+/// its kind.
 pub fn sandbox_clusters(plan: &Plan) -> Vec<ClusterDecl> {
     plan.clusters
         .iter()
-        .map(|(name, c)| ClusterDecl {
-            name: name.clone(),
-            kind: match c.spec.kind {
-                ClusterKind::Gke => SandboxKind::Gke,
-                ClusterKind::Eks => SandboxKind::Eks,
-                ClusterKind::Aks => SandboxKind::Aks,
-                ClusterKind::Generic => SandboxKind::Generic,
-            },
-            eks: (c.spec.kind == ClusterKind::Eks).then(|| EksDecl {
-                account: c.spec.account.clone().unwrap_or_default(),
-                region: c.spec.region.clone().unwrap_or_default(),
-                name: c.spec.name.clone().unwrap_or_default(),
-            }),
-        })
-        .collect()
-}
-
-/// The plan's EKS clusters as the AWS provider sees them.
-fn eks_clusters(plan: &Plan, issuers: &Issuers) -> Vec<EksCluster> {
-    plan.clusters
-        .iter()
-        .filter(|(_, c)| c.spec.kind == ClusterKind::Eks)
-        .map(|(name, c)| EksCluster {
-            plan_name: name.clone(),
-            account: c.spec.account.clone().unwrap_or_default(),
-            region: c.spec.region.clone().unwrap_or_default(),
-            eks_name: c.spec.name.clone().unwrap_or_default(),
-            issuer: issuers.get(name).cloned().or_else(|| c.spec.issuer.clone()),
+        .map(|(name, c)| {
+            let mut decl = ClusterDecl {
+                name: name.clone(),
+                kind: match c.spec.kind {
+                    ClusterKind::Gke => SandboxKind::Gke,
+                    ClusterKind::Eks => SandboxKind::Eks,
+                    ClusterKind::Aks => SandboxKind::Aks,
+                    ClusterKind::Generic => SandboxKind::Generic,
+                },
+                eks: None,
+            };
+            for cloud in clouds::ALL {
+                if cloud.cluster_kind() == c.spec.kind {
+                    cloud.sandbox_cluster(name, &c.spec, &mut decl);
+                }
+            }
+            decl
         })
         .collect()
 }
@@ -138,6 +128,8 @@ pub struct Planned {
     pub desired: Desired,
     /// Every change, no-ops included, sorted by id.
     pub changes: Vec<Change>,
+    /// Preflight problems that do not stop the plan.
+    pub warnings: Vec<String>,
 }
 
 /// A plan with its providers.
@@ -150,13 +142,14 @@ pub struct Session {
     pub providers: Providers,
     /// The Kubernetes provider (audit and token use it directly).
     pub kubernetes: Arc<KubernetesProvider>,
-    aws: Option<Arc<AwsProvider>>,
     sandbox: Option<SandboxLink>,
 }
 
 impl Session {
-    /// Connects the providers the plan needs. With a sandbox target, starts the sandbox
-    /// with the plan's clusters first.
+    /// Connects the providers the plan needs: Kubernetes for its clusters, and every
+    /// cloud the plan uses or names a scope of (so prune finds what carries the plan's
+    /// mark there). With a sandbox target, starts the sandbox with the plan's clusters
+    /// first. No API is called yet.
     pub async fn open(plan: Plan, target: &Target) -> Result<Self, CliError> {
         let counter = CallCounter::default();
         if target.sandbox.is_none() && plan.clusters.len() > 1 {
@@ -194,30 +187,21 @@ impl Session {
         let kubernetes = Arc::new(KubernetesProvider::connect(conns, counter.clone()).await?);
         let mut providers = Providers::default();
         providers.add(kubernetes.clone());
-        let aws = if plan.workloads.iter().any(|w| w.spec.aws.is_some()) {
-            let opts = AwsOptions {
-                endpoint_url: target
-                    .aws_endpoint
-                    .clone()
-                    .or_else(|| sandbox.as_ref().map(SandboxLink::cloud_url)),
-                sandbox: sandbox.is_some() && target.aws_endpoint.is_none(),
-                profiles: plan.aws.profiles.clone(),
-            };
-            let aws = Arc::new(AwsProvider::new(opts, counter.clone()).await?);
-            // Prune must scan every EKS cluster of the plan, including those whose
-            // workloads all left it.
-            aws.know_clusters(&eks_clusters(&plan, &Issuers::new()));
-            providers.add(aws.clone());
-            Some(aws)
-        } else {
-            None
+        let env = ConnectEnv {
+            target,
+            sandbox: sandbox.as_ref(),
+            counter: &counter,
         };
+        for cloud in clouds::ALL {
+            if cloud.needed(&plan) {
+                providers.add(cloud.connect(&plan, &env).await?);
+            }
+        }
         Ok(Self {
             plan,
             counter,
             providers,
             kubernetes,
-            aws,
             sandbox,
         })
     }
@@ -235,43 +219,81 @@ impl Session {
         }
     }
 
-    /// Asks the clouds for the OIDC issuers the plan does not spell out (one
-    /// `eks:DescribeCluster` per EKS cluster with AWS workloads).
-    pub async fn issuers(&self) -> Result<Issuers, ProviderError> {
-        let mut issuers = Issuers::new();
-        for cluster in eks_clusters(&self.plan, &Issuers::new()) {
-            if let Some(issuer) = &cluster.issuer {
-                issuers.insert(cluster.plan_name.clone(), issuer.clone());
+    /// Asks each cloud about the plan's clusters whose workloads use it: the issuers the
+    /// plan does not spell out, and whether the clusters can serve workload identity at
+    /// all (an error names the cluster). The plan's own `issuer` settings win.
+    pub async fn preflight(&self) -> Result<Preflight, ProviderError> {
+        let mut out = Preflight::default();
+        for cloud in clouds::ALL {
+            let Some(provider) = self.providers.get(cloud.name()) else {
+                continue;
+            };
+            let clusters: Vec<String> = self
+                .plan
+                .clusters
+                .iter()
+                .filter(|(name, _)| self.plan.workloads_of(name).any(|w| cloud.used_by(&w.spec)))
+                .map(|(name, _)| name.clone())
+                .collect();
+            if clusters.is_empty() {
                 continue;
             }
-            let needs = self
-                .plan
-                .workloads_of(&cluster.plan_name)
-                .any(|w| w.spec.aws.is_some());
-            if let (true, Some(aws)) = (needs, &self.aws) {
-                issuers.insert(
-                    cluster.plan_name.clone(),
-                    aws.discover_issuer(&cluster).await?,
-                );
-            }
+            let found = provider.preflight(&clusters).await?;
+            out.issuers.extend(found.issuers);
+            out.warnings.extend(found.warnings);
         }
         for (name, c) in &self.plan.clusters {
             if let Some(issuer) = &c.spec.issuer {
-                issuers.insert(name.clone(), issuer.clone());
+                out.issuers.insert(name.clone(), issuer.clone());
             }
         }
-        Ok(issuers)
+        Ok(out)
     }
 
-    /// Discovers issuers, compiles, observes and diffs.
-    pub async fn plan(&self, prune: bool) -> Result<Planned, CliError> {
-        let issuers = self.issuers().await?;
-        let desired = model::compile(&self.plan, &issuers).map_err(CliError::Plan)?;
+    /// Runs preflight, compiles, observes and diffs. With `destroy`, the plan wants
+    /// nothing: every object that carries its mark is deleted.
+    pub async fn plan(&self, mode: PlanMode) -> Result<Planned, CliError> {
+        let (desired, warnings) = match mode {
+            PlanMode::Destroy => (Desired::default(), Vec::new()),
+            PlanMode::Apply { .. } => {
+                let preflight = self.preflight().await?;
+                let desired =
+                    model::compile(&self.plan, &preflight.issuers).map_err(CliError::Plan)?;
+                (desired, preflight.warnings)
+            }
+        };
+        let prune = mode.prunes();
         let observed = self
             .providers
             .observe(&desired.resources, &self.owner(prune))
             .await?;
         let changes = wid_core::diff(&desired.resources, &observed, prune);
-        Ok(Planned { desired, changes })
+        Ok(Planned {
+            desired,
+            changes,
+            warnings,
+        })
+    }
+}
+
+/// What a plan is computed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanMode {
+    /// The plan files' state; with `prune`, also delete what left them.
+    Apply {
+        /// Delete objects that carry the plan's mark and left the plan.
+        prune: bool,
+    },
+    /// Delete everything that carries the plan's mark (`wid destroy`).
+    Destroy,
+}
+
+impl PlanMode {
+    /// Whether deletions are computed.
+    pub fn prunes(self) -> bool {
+        match self {
+            Self::Apply { prune } => prune,
+            Self::Destroy => true,
+        }
     }
 }

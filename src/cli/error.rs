@@ -43,6 +43,10 @@ pub enum CliError {
     /// The plan has conflicts, so apply refuses to run.
     #[error("{0} conflict(s) block this plan; apply changes nothing until they are resolved")]
     Conflicts(usize),
+    /// The user did not confirm at the prompt (exit 1, as terraform does, so a script
+    /// never mistakes a cancelled apply for a done one).
+    #[error("apply cancelled; nothing was changed")]
+    Cancelled,
     /// Apply stopped part-way; the report says what was done.
     #[error("apply did not complete: {failed} failed, {skipped} skipped")]
     Incomplete {

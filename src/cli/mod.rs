@@ -85,6 +85,11 @@ pub enum Command {
     /// Print the plan, ask, apply it, and report.
     #[command(after_help = EXIT_CODES)]
     Apply(apply::ApplyArgs),
+    /// Delete everything that carries the plan's mark, in every cluster, account and
+    /// project the plan names: shown first, confirmed like apply, in reverse dependency
+    /// order.
+    #[command(after_help = EXIT_CODES)]
+    Destroy(apply::DestroyArgs),
     /// Write the Kubernetes manifests of a plan, for clusters whose KSAs a GitOps
     /// controller (Argo CD, Flux) applies.
     Render(render::RenderArgs),
@@ -138,6 +143,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Validate(args) => validate::run(args, color),
         Command::Plan(args) => plan::run(args, color).await,
         Command::Apply(args) => apply::run(args, color).await,
+        Command::Destroy(args) => apply::destroy(args, color).await,
         Command::Render(args) => render::run(args),
         Command::Audit(args) => audit::run(*args, color).await,
         Command::Token(args) => token::run(args).await,

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use super::validate::load_checked;
 use super::{CliError, ColorChoice, ExitCode, TargetArgs};
 use crate::output;
-use crate::session::Session;
+use crate::session::{PlanMode, Session};
 
 /// `--output`.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -40,7 +40,8 @@ pub struct PlanArgs {
 pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
     let plan = load_checked(&args.path)?;
     let session = Session::open(plan, &args.target.target()?).await?;
-    let planned = session.plan(args.prune).await?;
+    let planned = session.plan(PlanMode::Apply { prune: args.prune }).await?;
+    crate::output::warn(&planned.warnings, color.style(true));
     let calls = session.counter.snapshot();
     let summary = output::Summary::of(&planned.changes);
     let text = match args.output {

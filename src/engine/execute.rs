@@ -30,6 +30,8 @@ pub enum Outcome {
         error: ProviderError,
         /// Attempts made.
         attempts: u32,
+        /// Some attempt changed the object before failing: it is left partly applied.
+        partial: bool,
     },
     /// Not attempted because something it depends on failed or was skipped.
     Skipped {
@@ -70,6 +72,14 @@ impl Report {
             }
         }
         counts
+    }
+
+    /// The resources a failed step left partly applied.
+    pub fn partial(&self) -> impl Iterator<Item = &ResourceId> {
+        self.steps.iter().filter_map(|s| match s.outcome {
+            Outcome::Failed { partial: true, .. } => Some(&s.id),
+            _ => None,
+        })
     }
 
     /// Whether every step was done.
@@ -293,7 +303,14 @@ async fn run_one(
             ErrorKind::Invalid,
             format!("no provider serves {}", change.id),
         );
-        return (step(Outcome::Failed { error, attempts: 0 }), None);
+        return (
+            step(Outcome::Failed {
+                error,
+                attempts: 0,
+                partial: false,
+            }),
+            None,
+        );
     };
     let unresolved = change.desired.as_ref().and_then(|d| {
         d.attrs
@@ -308,21 +325,32 @@ async fn run_one(
                 change.id
             ),
         );
-        return (step(Outcome::Failed { error, attempts: 0 }), None);
+        return (
+            step(Outcome::Failed {
+                error,
+                attempts: 0,
+                partial: false,
+            }),
+            None,
+        );
     }
     let mut change = change;
     let mut attempt = 0;
+    // Whether some attempt changed the object before failing.
+    let mut partial = false;
     loop {
         attempt += 1;
         let error = match provider.apply(&change, owner).await {
             Ok(out) => return (step(Outcome::Done { attempts: attempt }), Some(out)),
             Err(error) => error,
         };
+        partial |= error.partial;
         if !error.kind().is_retryable() || attempt >= retry.max_attempts {
             return (
                 step(Outcome::Failed {
                     error,
                     attempts: attempt,
+                    partial,
                 }),
                 None,
             );
@@ -349,6 +377,7 @@ async fn run_one(
                     step(Outcome::Failed {
                         error,
                         attempts: attempt,
+                        partial,
                     }),
                     None,
                 );

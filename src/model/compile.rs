@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use wid_core::{AttrValue, Resource, ResourceId, WorkloadRef};
+use wid_core::{AttrValue, Contribution, Resource, ResourceId, WorkloadRef};
 
-use crate::plan::{ClusterKind, Diagnostics, Plan, PlanDiagnostic, field_issue};
+use crate::clouds;
+use crate::plan::{Diagnostics, Entry, Plan, PlanDiagnostic, WorkloadSpec, field_issue};
 
 /// The OIDC issuer of each cluster that needs one, by cluster name.
 pub type Issuers = BTreeMap<String, String>;
@@ -21,100 +22,70 @@ pub struct Desired {
 }
 
 /// Issuers of the same length as the real ones, so that size limits (IAM's trust policy
-/// quota) can be checked before any network call. EKS issuers are always
-/// `https://oidc.eks.REGION.amazonaws.com/id/` and 32 hex digits.
+/// quota) can be checked before any network call: the plan's own, else each cloud's
+/// stand-in for its kind of cluster.
 pub fn offline_issuers(plan: &Plan) -> Issuers {
     plan.clusters
         .iter()
         .filter_map(|(name, c)| {
-            let issuer = c.spec.issuer.clone().or_else(|| match c.spec.kind {
-                ClusterKind::Eks => Some(format!(
-                    "https://oidc.eks.{}.amazonaws.com/id/{}",
-                    c.spec.region.as_deref().unwrap_or_default(),
-                    "0".repeat(32)
-                )),
-                _ => None,
+            let issuer = c.spec.issuer.clone().or_else(|| {
+                clouds::ALL
+                    .iter()
+                    .filter(|cloud| cloud.cluster_kind() == c.spec.kind)
+                    .find_map(|cloud| cloud.offline_issuer(&c.spec))
             })?;
             Some((name.clone(), issuer))
         })
         .collect()
 }
 
-/// The label a workload's resources are grouped under.
-fn workload_label(w: &WorkloadRef) -> String {
-    format!("{}/{}/{}", w.cluster, w.namespace, w.service_account)
+/// The KSA side of a workload entry.
+pub fn workload_ref(w: &Entry<WorkloadSpec>) -> WorkloadRef {
+    WorkloadRef {
+        cluster: w.spec.cluster.clone(),
+        namespace: w.spec.namespace.clone(),
+        service_account: w.spec.service_account.clone(),
+    }
+}
+
+/// `cluster/namespace/sa (file:line:col)`: how messages and the plan output name a
+/// workload.
+pub fn workload_origin(w: &Entry<WorkloadSpec>) -> String {
+    let r = workload_ref(w);
+    format!(
+        "{}/{}/{} ({})",
+        r.cluster,
+        r.namespace,
+        r.service_account,
+        w.origin()
+    )
 }
 
 /// Compiles the plan with the clusters' issuers. Errors are plan diagnostics (a shared
 /// role whose workloads disagree, a trust policy over IAM's size limit).
 pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
     let mut diags = Diagnostics::default();
-    let refs: Vec<WorkloadRef> = plan
-        .workloads
-        .iter()
-        .map(|w| WorkloadRef {
-            cluster: w.spec.cluster.clone(),
-            namespace: w.spec.namespace.clone(),
-            service_account: w.spec.service_account.clone(),
-        })
-        .collect();
-    let origins: Vec<String> = plan
-        .workloads
-        .iter()
-        .zip(&refs)
-        .map(|(w, r)| format!("{} ({})", workload_label(r), w.origin()))
-        .collect();
+    let refs: Vec<WorkloadRef> = plan.workloads.iter().map(workload_ref).collect();
+    let origins: Vec<String> = plan.workloads.iter().map(workload_origin).collect();
 
     // Cloud side first: it decides the KSA annotations.
-    let eks: BTreeMap<&str, wid_aws::EksCluster> = plan
-        .clusters
-        .iter()
-        .filter(|(_, c)| c.spec.kind == ClusterKind::Eks)
-        .map(|(name, c)| {
-            let cluster = wid_aws::EksCluster {
-                plan_name: name.clone(),
-                account: c.spec.account.clone().unwrap_or_default(),
-                region: c.spec.region.clone().unwrap_or_default(),
-                eks_name: c.spec.name.clone().unwrap_or_default(),
-                issuer: issuers.get(name).cloned(),
-            };
-            (name.as_str(), cluster)
-        })
-        .collect();
-    let mut aws_index = Vec::new();
-    let mut aws_items = Vec::new();
-    for (i, w) in plan.workloads.iter().enumerate() {
-        let (Some(block), Some(cluster)) = (&w.spec.aws, eks.get(w.spec.cluster.as_str())) else {
-            continue;
-        };
-        aws_index.push(i);
-        aws_items.push(wid_aws::AwsWorkload {
-            block,
-            cluster,
-            workload: refs[i].clone(),
-            plan_dir: w.dir.clone(),
-            origin: origins[i].clone(),
-        });
-    }
-    let mut contributions: BTreeMap<usize, wid_core::Contribution> = BTreeMap::new();
+    let mut contributions: BTreeMap<usize, Vec<Contribution>> = BTreeMap::new();
     let mut resources = Vec::new();
-    let options = wid_aws::CompileOptions {
-        trust_policy_limit: plan
-            .aws
-            .trust_policy_limit
-            .unwrap_or(wid_aws::CompileOptions::default().trust_policy_limit),
-    };
-    match wid_aws::compile_with(&aws_items, &plan.name, &options) {
-        Ok(compiled) => {
-            resources.extend(compiled.resources);
-            for (k, c) in compiled.contributions.into_iter().enumerate() {
-                contributions.insert(aws_index[k], c);
-            }
+    for cloud in clouds::ALL {
+        if !plan.workloads.iter().any(|w| cloud.used_by(&w.spec)) {
+            continue;
         }
-        Err(issues) => {
-            for (k, issue) in issues {
-                let entry = &plan.workloads[aws_index[k]];
-                diags.push(field_issue(entry, &issue));
+        match cloud.compile(plan, issuers) {
+            Ok(compiled) => {
+                resources.extend(compiled.resources);
+                for (i, c) in compiled.contributions {
+                    contributions.entry(i).or_default().push(c);
+                }
+            }
+            Err(issues) => {
+                for (i, issue) in issues {
+                    diags.push(field_issue(&plan.workloads[i], cloud.name(), &issue));
+                }
             }
         }
     }
@@ -134,14 +105,17 @@ pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let contribution = contributions.remove(&i).unwrap_or_default();
             let mut annotations: BTreeMap<String, AttrValue> = w
                 .spec
                 .annotations
                 .iter()
                 .map(|(k, v)| (k.clone(), AttrValue::from(v.clone())))
                 .collect();
-            annotations.extend(contribution.ksa_annotations);
+            let mut depends_on = Vec::new();
+            for c in contributions.remove(&i).unwrap_or_default() {
+                annotations.extend(c.ksa_annotations);
+                depends_on.extend(c.ksa_depends_on);
+            }
             wid_kubernetes::KsaSpec {
                 workload: refs[i].clone(),
                 labels: w.spec.labels.clone(),
@@ -154,7 +128,7 @@ pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
                     .map(|k| k.rules.clone())
                     .unwrap_or_default(),
                 adopt: w.spec.adopt,
-                depends_on: contribution.ksa_depends_on,
+                depends_on,
                 origin: origins[i].clone(),
             }
         })
@@ -176,11 +150,10 @@ pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
         .iter()
         .map(|r| {
             let cluster_wide = matches!(r.id.kind(), "namespace" | "default-serviceaccount");
+            let shared = clouds::by_name(r.id.provider()).and_then(|c| c.group(r));
             let group = match (&r.origin, r.id.provider()) {
                 (_, "k8s") if cluster_wide => format!("cluster {}", r.id.part(0)),
-                (_, "aws") if r.id.kind() == "iam-oidc-provider" => {
-                    format!("aws account {} (shared)", r.id.part(0))
-                }
+                _ if shared.is_some() => shared.unwrap_or_default(),
                 (Some(origin), _) => origin.clone(),
                 (None, "k8s") => format!("cluster {}", r.id.part(0)),
                 (None, provider) => format!("{provider} shared"),

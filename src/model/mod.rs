@@ -2,4 +2,4 @@
 
 mod compile;
 
-pub use compile::{Desired, Issuers, compile, offline_issuers};
+pub use compile::{Desired, Issuers, compile, offline_issuers, workload_origin, workload_ref};

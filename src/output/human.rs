@@ -159,8 +159,16 @@ pub fn render_plan(plan: &str, planned: &Planned, calls: u64, style: Style) -> S
                     "update (drift: changed outside wid since it applied this plan)".to_owned()
                 }
                 Reason::PlanChanged => "update (the plan changed)".to_owned(),
+                Reason::Incomplete => {
+                    "update (incomplete apply: an earlier apply stopped part-way)".to_owned()
+                }
                 Reason::Adopt => {
-                    "adopt (exists without wid's mark; the plan says adopt = true)".to_owned()
+                    let key = c
+                        .desired
+                        .as_ref()
+                        .and_then(|d| d.adopt_key.as_deref())
+                        .unwrap_or("adopt");
+                    format!("adopt (exists without wid's mark; the plan sets {key} = true)")
                 }
                 Reason::LeftPlan => "delete (left the plan)".to_owned(),
                 Reason::UpToDate => String::new(),
@@ -233,10 +241,19 @@ pub fn render_report(report: &Report, calls: u64, style: Style) -> String {
     let mut out = String::new();
     for step in &report.steps {
         match &step.outcome {
-            Outcome::Failed { error, attempts } => {
+            Outcome::Failed {
+                error,
+                attempts,
+                partial,
+            } => {
+                let left = if *partial {
+                    "; it is left partly applied"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     out,
-                    "{} {} failed after {attempts} attempt(s)",
+                    "{} {} failed after {attempts} attempt(s){left}",
                     style.red("✗"),
                     step.id
                 );
@@ -266,10 +283,20 @@ pub fn render_report(report: &Report, calls: u64, style: Style) -> String {
         "{head} {done} done, {failed} failed, {skipped} skipped. {calls} API calls."
     );
     if failed + skipped > 0 {
-        let _ = writeln!(
-            out,
-            "Nothing that failed was left half-done; fix the cause and run apply again to converge."
-        );
+        let partial: Vec<String> = report.partial().map(ToString::to_string).collect();
+        if partial.is_empty() {
+            let _ = writeln!(
+                out,
+                "Nothing that failed was changed; fix the cause and run apply again to converge."
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "Left partly applied ({}): {}. The next plan shows them as an incomplete apply; fix the cause and run apply again to finish them.",
+                partial.len(),
+                partial.join(", ")
+            );
+        }
     }
     out
 }

@@ -37,7 +37,8 @@ pub struct ChangeDoc {
     pub id: String,
     /// create, update, delete, no-op or conflict.
     pub kind: ChangeKind,
-    /// Why: missing, differs, adopt, left-plan, up-to-date or blocked.
+    /// Why: missing, differs, drift, plan-changed, incomplete, adopt, left-plan,
+    /// up-to-date or blocked.
     pub reason: Reason,
     /// The workload (`cluster/namespace/sa (file:line:col)`) or cluster the resource serves.
     pub group: String,

@@ -9,6 +9,13 @@ pub use human::{ApplyProgress, render_error, render_plan, render_report};
 pub use json::{AttrDoc, ChangeDoc, PlanDocument, Summary, plan_document};
 pub use style::Style;
 
+/// Prints preflight warnings on stderr, one `warning:` line each.
+pub fn warn(warnings: &[String], style: Style) {
+    for w in warnings {
+        eprintln!("{} {w}", style.yellow("warning:"));
+    }
+}
+
 /// Writes `text` to stdout. A closed pipe (`wid plan | head`) is not an error: the reader
 /// has what it wanted, so wid stops quietly, as ripgrep does.
 pub fn emit(text: &str) {

@@ -181,7 +181,7 @@ fn aws_blocks_need_an_eks_cluster() {
     let errs = errors(&[("a.toml", &text)]);
     assert!(
         errs.iter()
-            .any(|e| e.contains("an aws block needs an eks cluster")),
+            .any(|e| e.contains("the aws block needs a cluster of kind eks")),
         "{errs:?}"
     );
 }

@@ -220,11 +220,24 @@ pub fn workload(
             );
         }
         Some(kind) => {
-            if spec.aws.is_some() && *kind != ClusterKind::Eks {
-                diags.push(
-                    PlanDiagnostic::at(file, key_at(segs(&["aws"], [])), format!("an aws block needs an eks cluster, and `{}` is {}", spec.cluster, kind.as_str()))
-                        .help("IRSA and EKS Pod Identity are EKS features; use the block of this cluster's cloud"),
-                );
+            for cloud in crate::clouds::ALL {
+                let wants = cloud.cluster_kind();
+                if cloud.used_by(spec) && *kind != wants {
+                    diags.push(
+                        PlanDiagnostic::at(
+                            file,
+                            key_at(segs(&[cloud.name()], [])),
+                            format!(
+                                "the {} block needs a cluster of kind {}, and `{}` is {}",
+                                cloud.name(),
+                                wants.as_str(),
+                                spec.cluster,
+                                kind.as_str()
+                            ),
+                        )
+                        .help("workload identity is a feature of the cluster's own cloud; use the block of this cluster's cloud"),
+                    );
+                }
             }
         }
     }
@@ -324,9 +337,11 @@ pub fn workload(
             ));
         }
     }
-    if let Some(block) = &spec.aws {
-        for issue in wid_aws::validate_block(block, &entry.dir) {
-            diags.push(field_issue(entry, &issue));
+    for cloud in crate::clouds::ALL {
+        if cloud.used_by(spec) {
+            for issue in cloud.validate(entry) {
+                diags.push(field_issue(entry, cloud.name(), &issue));
+            }
         }
     }
     for (block, cloud) in [("gcp", spec.gcp.is_some()), ("azure", spec.azure.is_some())] {
@@ -341,9 +356,13 @@ pub fn workload(
     }
 }
 
-/// A provider's field problem, located under the workload's `aws` block.
-pub fn field_issue(entry: &Entry<WorkloadSpec>, issue: &wid_aws::FieldIssue) -> PlanDiagnostic {
-    let path = segs(&["aws"], issue.path.iter().map(String::as_str));
+/// A provider's field problem, located under the workload's `block` (`aws`, `gcp`).
+pub fn field_issue(
+    entry: &Entry<WorkloadSpec>,
+    block: &str,
+    issue: &wid_core::FieldIssue,
+) -> PlanDiagnostic {
+    let path = segs(&[block], issue.path.iter().map(String::as_str));
     let span = value_span(&entry.table, &path, entry.span.clone());
     let mut d = PlanDiagnostic::at(&entry.file, span, issue.message.clone());
     if let Some(help) = &issue.help {

@@ -130,33 +130,7 @@ pub struct EksCluster {
     pub issuer: Option<String>,
 }
 
-/// One problem in an `aws` block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldIssue {
-    /// The field, relative to the aws block (`["inline_policies", "s3"]`,
-    /// `["managed_policies", "2"]`); empty for the block as a whole.
-    pub path: Vec<String>,
-    /// What is wrong, as a lowercase fragment.
-    pub message: String,
-    /// What to do about it.
-    pub help: Option<String>,
-}
-
-impl FieldIssue {
-    pub(crate) fn new(path: &[&str], message: impl Into<String>) -> Self {
-        Self {
-            path: path.iter().map(|s| (*s).to_owned()).collect(),
-            message: message.into(),
-            help: None,
-        }
-    }
-
-    #[must_use]
-    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
-        self
-    }
-}
+pub use wid_core::FieldIssue;
 
 static ROLE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[\w+=,.@-]+$").expect("static regex is valid"));

@@ -57,6 +57,8 @@ pub struct AwsProvider {
     /// EKS clusters known to the plan (account, region, EKS name): prune scans their
     /// associations even when no association of the plan remains on them.
     pub(crate) clusters: Mutex<BTreeSet<(String, String, String)>>,
+    /// The plan's EKS clusters by the plan's name, for preflight's issuer discovery.
+    pub(crate) plan_clusters: Mutex<BTreeMap<String, EksCluster>>,
     /// Association ids found by observe, so apply need not look them up again.
     pub(crate) association_ids: Mutex<BTreeMap<ResourceId, String>>,
     /// ARNs seen by observe (roles, OIDC providers, associations): the live ARN carries
@@ -77,6 +79,7 @@ impl AwsProvider {
             http,
             accounts: tokio::sync::Mutex::new(BTreeMap::new()),
             clusters: Mutex::new(BTreeSet::new()),
+            plan_clusters: Mutex::new(BTreeMap::new()),
             association_ids: Mutex::new(BTreeMap::new()),
             arns: Mutex::new(BTreeMap::new()),
         })
@@ -90,8 +93,13 @@ impl AwsProvider {
             .clusters
             .lock()
             .expect("cluster set lock is never poisoned");
+        let mut by_name = self
+            .plan_clusters
+            .lock()
+            .expect("cluster map lock is never poisoned");
         for c in clusters {
             known.insert((c.account.clone(), c.region.clone(), c.eks_name.clone()));
+            by_name.insert(c.plan_name.clone(), c.clone());
         }
     }
 

@@ -210,9 +210,9 @@ pub fn compile_with(
                 ))
                 .attr("role_arn", role_arn)
                 .depends_on(&role_id);
-                // A KSA has at most one association, and the plan names this KSA: an
-                // existing one (left by a recreate, or made by hand) is taken over.
-                assoc.adopt = true;
+                // An association this plan did not make (by hand, by eksctl) is taken
+                // over only when the plan says so, like a role.
+                assoc = assoc.adoptable("aws.adopt", block.adopt);
                 assoc.origin = Some(item.origin.clone());
                 associations.push(assoc);
             }
@@ -270,7 +270,7 @@ pub fn compile_with(
         for p in &trust.providers {
             r = r.depends_on(p);
         }
-        r.adopt = spec.adopt;
+        r = r.adoptable("aws.adopt", spec.adopt);
         r.origin = Some(origin);
         resources.push(r);
     }

@@ -167,7 +167,11 @@ fn pod_identity_compiles_to_an_association_and_a_pods_trust() {
         ]
     );
     let assoc = &out.resources[0];
-    assert!(assoc.adopt);
+    assert!(
+        !assoc.adopt,
+        "only `aws.adopt = true` takes over an association"
+    );
+    assert_eq!(assoc.adopt_key.as_deref(), Some("aws.adopt"));
     assert_eq!(
         assoc.attrs["role_arn"],
         AttrValue::Known(json!("arn:aws:iam::111122223333:role/orders"))

@@ -1,7 +1,9 @@
 //! The [`Provider`] implementation: routes each resource kind to its observe and apply.
 
 use async_trait::async_trait;
-use wid_core::{Change, ErrorKind, Observed, Outputs, Owner, Provider, ProviderError, Resource};
+use wid_core::{
+    Change, ErrorKind, Observed, Outputs, Owner, Preflight, Provider, ProviderError, Resource,
+};
 
 use crate::client::AwsProvider;
 use crate::ids::{KIND_ASSOCIATION, KIND_OIDC, KIND_ROLE};
@@ -10,6 +12,30 @@ use crate::ids::{KIND_ASSOCIATION, KIND_OIDC, KIND_ROLE};
 impl Provider for AwsProvider {
     fn name(&self) -> &'static str {
         "aws"
+    }
+
+    /// Discovers the issuer of every named EKS cluster whose plan entry does not set one
+    /// (one `eks:DescribeCluster` each).
+    async fn preflight(&self, clusters: &[String]) -> Result<Preflight, ProviderError> {
+        let known: Vec<crate::EksCluster> = {
+            let map = self
+                .plan_clusters
+                .lock()
+                .expect("cluster map lock is never poisoned");
+            clusters
+                .iter()
+                .filter_map(|c| map.get(c).cloned())
+                .collect()
+        };
+        let mut out = Preflight::default();
+        for cluster in known {
+            let issuer = match &cluster.issuer {
+                Some(issuer) => issuer.clone(),
+                None => self.discover_issuer(&cluster).await?,
+            };
+            out.issuers.insert(cluster.plan_name.clone(), issuer);
+        }
+        Ok(out)
     }
 
     async fn observe(

@@ -195,7 +195,7 @@ async fn pod_identity_creates_updates_and_prunes_the_association() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_existing_association_is_adopted_not_duplicated() {
+async fn a_hand_made_association_is_a_conflict_until_aws_adopt_then_adopted_not_duplicated() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (sandbox, p, cluster) = start(dir.path()).await;
     let eks = aws_sdk_eks::Client::new(&sdk_config(&sandbox.cloud_url(), ACCOUNT).await);
@@ -217,8 +217,28 @@ async fn an_existing_association_is_adopted_not_duplicated() {
         .expect("hand-made association");
     let mut b = block("wid-pods");
     b.mechanism = Mechanism::PodIdentity;
-    let desired = compile_plan(&[wl(0, "production", "orders", b)], &[cluster], "pods");
+    let assoc_id =
+        wid_aws::ids::association_id(ACCOUNT, "us-east-1", "dev", "production", "orders");
     let own = owner("pods", false);
+    // Without `aws.adopt` the hand-made association is someone else's: a conflict whose
+    // message names the key that clears it.
+    let desired = compile_plan(
+        &[wl(0, "production", "orders", b.clone())],
+        std::slice::from_ref(&cluster),
+        "pods",
+    );
+    let (_, changes) = plan(&p, &desired, &own).await;
+    let c = changes
+        .iter()
+        .find(|c| c.id == assoc_id)
+        .expect("association");
+    assert_eq!(c.kind, wid_core::ChangeKind::Conflict);
+    let wid_core::Reason::Blocked(why) = &c.reason else {
+        panic!("{c:?}")
+    };
+    assert!(why.contains("`aws.adopt = true`"), "{why}");
+    b.adopt = true;
+    let desired = compile_plan(&[wl(0, "production", "orders", b)], &[cluster], "pods");
     let (_, changes) = plan(&p, &desired, &own).await;
     apply(&p, &changes, &own).await;
     let listed = eks
@@ -244,8 +264,6 @@ async fn an_existing_association_is_adopted_not_duplicated() {
         Some("pods")
     );
     assert!(tags.contains_key(wid_core::MANAGED_BY_KEY), "{tags:?}");
-    let assoc_id =
-        wid_aws::ids::association_id(ACCOUNT, "us-east-1", "dev", "production", "orders");
     // The record came in the same TagResource as the marks.
     assert_eq!(
         tags.get(wid_core::APPLIED_KEY),

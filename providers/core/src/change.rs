@@ -37,6 +37,9 @@ pub enum Reason {
     Drift,
     /// The plan changed since wid last applied this object.
     PlanChanged,
+    /// wid's last apply of this object stopped part-way (a call failed after others had
+    /// changed it); applying again finishes it. Never reported as drift.
+    Incomplete,
     /// An existing object without wid's mark is being taken over (`adopt = true`).
     Adopt,
     /// The object carries this plan's mark but is no longer in the plan.

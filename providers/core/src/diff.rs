@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::{
-    AttrChange, AttrValue, Change, ChangeKind, Mode, Observed, ObservedResource, Ownership, Reason,
-    Resource, ResourceId,
+    AppliedRecord, AttrChange, AttrValue, Change, ChangeKind, Mode, Observed, ObservedResource,
+    Ownership, Reason, Resource, ResourceId,
 };
 
 /// Diffs every desired resource against its live state, and (with `prune`) lists a delete
@@ -98,10 +98,20 @@ fn diff_one(
             return change(ChangeKind::Conflict, Reason::Blocked(why), attrs);
         }
         (Ownership::Unowned, Mode::Owned) => {
-            let why = format!(
-                "{} exists but was not created by wid; set `adopt = true` on the workload to manage it",
-                desired.id
-            );
+            let why = match (&desired.adopt_key, &desired.origin) {
+                (Some(key), Some(origin)) => format!(
+                    "{} exists but was not created by wid; set `{key} = true` in workload {origin} to take it over",
+                    desired.id
+                ),
+                (Some(key), None) => format!(
+                    "{} exists but was not created by wid; set `{key} = true` on the workload to take it over",
+                    desired.id
+                ),
+                (None, _) => format!(
+                    "{} exists but was not created by wid, and the plan has no way to take it over",
+                    desired.id
+                ),
+            };
             return change(ChangeKind::Conflict, Reason::Blocked(why), attrs);
         }
         (_, Mode::Shared) if attrs.is_empty() => false,
@@ -120,8 +130,12 @@ fn diff_one(
     } else if attrs.is_empty() {
         change(ChangeKind::NoOp, Reason::UpToDate, attrs)
     } else {
-        let reason = match (&live.applied, crate::applied_hash(&desired.attrs)) {
-            (Some(recorded), Some(wanted)) if *recorded == wanted => Reason::Drift,
+        let record = live.applied.as_deref().map(AppliedRecord::parse);
+        let reason = match (record, crate::applied_hash(&desired.attrs)) {
+            (Some(AppliedRecord::Incomplete(_)), _) => Reason::Incomplete,
+            (Some(AppliedRecord::Complete(recorded)), Some(wanted)) if recorded == wanted => {
+                Reason::Drift
+            }
             (Some(_), Some(_)) => Reason::PlanChanged,
             _ => Reason::Differs,
         };
@@ -231,6 +245,50 @@ mod tests {
         );
         let changed = Resource::new(sa("a")).attr("automount", false).attr("x", 1);
         assert_eq!(diff(&[changed], &o, false)[0].reason, Reason::PlanChanged);
+    }
+
+    #[test]
+    fn an_incomplete_record_is_never_drift() {
+        let want = Resource::new(sa("a")).attr("automount", false);
+        let mut have = live(sa("a"), Ownership::Ours, &[("automount", json!(true))]);
+        let hash = crate::applied_hash(&want.attrs).unwrap();
+        have.applied = Some(AppliedRecord::Incomplete(hash.clone()).to_text());
+        let o = observed(vec![have.clone()]);
+        assert_eq!(
+            diff(std::slice::from_ref(&want), &o, false)[0].reason,
+            Reason::Incomplete
+        );
+        // Finished after all (the last call failed after the object was complete).
+        have.attrs.insert("automount".into(), json!(false));
+        assert_eq!(
+            diff(&[want], &observed(vec![have]), false)[0].kind,
+            ChangeKind::NoOp
+        );
+        assert_eq!(
+            AppliedRecord::parse(&AppliedRecord::Incomplete(hash.clone()).to_text()),
+            AppliedRecord::Incomplete(hash.clone())
+        );
+        assert_eq!(AppliedRecord::parse(&hash), AppliedRecord::Complete(hash));
+    }
+
+    #[test]
+    fn the_conflict_message_names_the_key_that_adopts() {
+        let want = Resource::new(sa("a")).adoptable("aws.adopt", false);
+        let have = live(sa("a"), Ownership::Unowned, &[]);
+        let c = &diff(&[want], &observed(vec![have.clone()]), false)[0];
+        let Reason::Blocked(why) = &c.reason else {
+            panic!("not blocked: {c:?}")
+        };
+        assert!(why.contains("set `aws.adopt = true`"), "{why}");
+        let fixed = Resource::new(sa("a")).adoptable("aws.adopt", true);
+        let c = &diff(&[fixed], &observed(vec![have.clone()]), false)[0];
+        assert_eq!(c.reason, Reason::Adopt);
+        let never = Resource::new(sa("a"));
+        let c = &diff(&[never], &observed(vec![have]), false)[0];
+        let Reason::Blocked(why) = &c.reason else {
+            panic!("not blocked: {c:?}")
+        };
+        assert!(why.contains("no way to take it over"), "{why}");
     }
 
     #[test]

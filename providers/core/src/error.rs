@@ -67,6 +67,10 @@ pub struct ProviderError {
     pub hint: Option<String>,
     /// The API's own words (code and message), when they add something.
     pub detail: Option<String>,
+    /// The failing call came after others had already changed the object: it is left
+    /// partly applied (and says so in its applied record when the provider could write
+    /// it), and the next plan shows it as an incomplete apply.
+    pub partial: bool,
 }
 
 impl ProviderError {
@@ -79,6 +83,7 @@ impl ProviderError {
             operation: None,
             hint: None,
             detail: None,
+            partial: false,
         }
     }
 
@@ -110,6 +115,13 @@ impl ProviderError {
     #[must_use]
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Marks the object as left partly applied.
+    #[must_use]
+    pub fn partly_applied(mut self) -> Self {
+        self.partial = true;
         self
     }
 

@@ -10,6 +10,7 @@ mod change;
 mod diff;
 mod error;
 mod id;
+mod issue;
 pub mod names;
 mod provider;
 mod resource;
@@ -18,10 +19,11 @@ pub use change::{AttrChange, Change, ChangeKind, Reason};
 pub use diff::diff;
 pub use error::{ErrorKind, ProviderError};
 pub use id::ResourceId;
-pub use provider::{CallCounter, Outputs, Owner, Provider};
+pub use issue::FieldIssue;
+pub use provider::{CallCounter, Outputs, Owner, Preflight, Provider};
 pub use resource::{
-    AttrValue, Attrs, Contribution, Mode, Observed, ObservedAttrs, ObservedResource, Ownership,
-    Resource, WorkloadRef, applied_hash,
+    AppliedRecord, AttrValue, Attrs, Contribution, Mode, Observed, ObservedAttrs, ObservedResource,
+    Ownership, Resource, WorkloadRef, applied_hash,
 };
 
 /// The label (Kubernetes) or tag (clouds) that marks an object as created by wid.

@@ -22,6 +22,19 @@ pub struct Owner {
     pub prune: bool,
 }
 
+/// What a provider learns about the plan's clusters before anything is observed: the
+/// issuers the plan does not spell out, and whether the clusters can serve workload
+/// identity at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preflight {
+    /// The OIDC issuer URL of each plan cluster (by the plan's name) that the provider
+    /// looked up.
+    pub issuers: BTreeMap<String, String>,
+    /// Problems that do not stop the plan but will bite at run time (a node pool whose
+    /// pods get the node's identity), each naming what it is about.
+    pub warnings: Vec<String>,
+}
+
 /// Counts API calls by operation, so every plan and apply can say how many it made.
 ///
 /// Cheap to clone; clones share the counts.
@@ -70,6 +83,15 @@ pub trait Provider: Send + Sync {
     /// How many of this provider's changes may run at once.
     fn concurrency(&self) -> usize {
         8
+    }
+
+    /// Reads what the plan's clusters of this provider's kind need before compile:
+    /// issuers to discover, and checks that fail the plan (naming the cluster) when a
+    /// cluster cannot serve workload identity. `clusters` are the plan's names of the
+    /// clusters whose workloads use this provider. Most providers need nothing.
+    async fn preflight(&self, clusters: &[String]) -> Result<Preflight, ProviderError> {
+        let _ = clusters;
+        Ok(Preflight::default())
     }
 
     /// Reads the live state of every wanted resource, plus every object that carries this

@@ -86,6 +86,10 @@ pub struct Resource {
     pub mode: Mode,
     /// Take over an existing object that carries no wid mark.
     pub adopt: bool,
+    /// The plan key that sets [`adopt`](Self::adopt) for this resource (`adopt`,
+    /// `aws.adopt`), named in the conflict message of an object wid did not create;
+    /// `None` when the plan cannot adopt it.
+    pub adopt_key: Option<String>,
     /// Changes with the same key run one after another (Azure allows one federated
     /// credential write per identity at a time).
     pub serialize_key: Option<String>,
@@ -103,6 +107,7 @@ impl Resource {
             depends_on: Vec::new(),
             mode: Mode::Owned,
             adopt: false,
+            adopt_key: None,
             serialize_key: None,
             origin: None,
         }
@@ -131,6 +136,14 @@ impl Resource {
         self
     }
 
+    /// Lets the plan adopt the object when `adopt` is set, through the plan key `key`.
+    #[must_use]
+    pub fn adoptable(mut self, key: impl Into<String>, adopt: bool) -> Self {
+        self.adopt_key = Some(key.into());
+        self.adopt = adopt;
+        self
+    }
+
     /// A known attribute as a string.
     pub fn str_attr(&self, key: &str) -> Option<&str> {
         self.attrs.get(key)?.known()?.as_str()
@@ -150,9 +163,11 @@ pub struct ObservedResource {
     pub ownership: Ownership,
     /// What it depends on, when known; deletes run in the reverse order.
     pub depends_on: Vec<ResourceId>,
-    /// The [`applied_hash`] wid recorded on the object (the [`APPLIED_KEY`](crate::APPLIED_KEY)
-    /// annotation or tag) when it last applied it, if any. With it the diff tells drift
-    /// (the live object changed since wid applied this same plan) from a plan change.
+    /// The record wid left on the object (the [`APPLIED_KEY`](crate::APPLIED_KEY)
+    /// annotation or tag) when it last applied it, as stored: an [`applied_hash`], or an
+    /// incomplete one (see [`AppliedRecord`]). With it the diff tells drift (the live
+    /// object changed since wid applied this same plan) from a plan change and from wid's
+    /// own unfinished apply.
     pub applied: Option<String>,
 }
 
@@ -165,6 +180,45 @@ impl ObservedResource {
             ownership,
             depends_on: Vec::new(),
             applied: None,
+        }
+    }
+}
+
+/// What an object's [`APPLIED_KEY`](crate::APPLIED_KEY) record says about wid's last
+/// apply of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppliedRecord {
+    /// wid finished applying the attributes whose [`applied_hash`] this is.
+    Complete(String),
+    /// wid started applying the attributes whose hash this is and did not finish (a call
+    /// failed after others had changed the object). The next plan says "incomplete
+    /// apply", never drift.
+    Incomplete(String),
+}
+
+impl AppliedRecord {
+    const INCOMPLETE: &'static str = "incomplete:";
+
+    /// Reads a record as stored on an object.
+    pub fn parse(text: &str) -> Self {
+        match text.strip_prefix(Self::INCOMPLETE) {
+            Some(hash) => Self::Incomplete(hash.to_owned()),
+            None => Self::Complete(text.to_owned()),
+        }
+    }
+
+    /// The text to store on the object.
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Complete(hash) => hash.clone(),
+            Self::Incomplete(hash) => format!("{}{hash}", Self::INCOMPLETE),
+        }
+    }
+
+    /// The hash, complete or not.
+    pub fn hash(&self) -> &str {
+        match self {
+            Self::Complete(h) | Self::Incomplete(h) => h,
         }
     }
 }

@@ -108,7 +108,7 @@ pub fn compile(clusters: &[ClusterOptions], ksas: &[KsaSpec]) -> Vec<Resource> {
         for dep in &ksa.depends_on {
             sa = sa.depends_on(dep);
         }
-        sa.adopt = ksa.adopt;
+        sa = sa.adoptable("adopt", ksa.adopt);
         sa.origin = origin.clone();
         out.insert(sa_id.clone(), sa);
 
