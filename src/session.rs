@@ -110,6 +110,8 @@ pub fn sandbox_clusters(plan: &Plan) -> Vec<ClusterDecl> {
                     ClusterKind::Generic => SandboxKind::Generic,
                 },
                 eks: None,
+                gke: None,
+                aks: None,
             };
             for cloud in clouds::ALL {
                 if cloud.cluster_kind() == c.spec.kind {

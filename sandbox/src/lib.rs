@@ -20,4 +20,4 @@ mod state;
 pub use faults::{Fault, FaultAction};
 pub use served::{Served, served};
 pub use server::{Sandbox, SandboxError};
-pub use state::{ClusterDecl, ClusterKind, EksDecl, Shared, State};
+pub use state::{AksDecl, ClusterDecl, ClusterKind, EksDecl, GkeDecl, Shared, State};

@@ -44,6 +44,30 @@ pub struct EksDecl {
     pub name: String,
 }
 
+/// GKE facts of a declared cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GkeDecl {
+    /// The project id that holds the cluster (its workload pool is `PROJECT.svc.id.goog`).
+    pub project: String,
+    /// The project number, when the plan gives it.
+    pub project_number: Option<String>,
+    /// The cluster's location (region or zone).
+    pub location: String,
+    /// The GKE cluster name.
+    pub name: String,
+}
+
+/// AKS facts of a declared cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AksDecl {
+    /// The subscription id.
+    pub subscription: String,
+    /// The managed cluster's resource group.
+    pub resource_group: String,
+    /// The managed cluster's name.
+    pub name: String,
+}
+
 /// A cluster the sandbox must emulate (one per cluster declared in a plan).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterDecl {
@@ -53,6 +77,12 @@ pub struct ClusterDecl {
     pub kind: ClusterKind,
     /// For EKS clusters, the EKS side (so `eks:DescribeCluster` knows it).
     pub eks: Option<EksDecl>,
+    /// For GKE clusters, the GKE side (so `clusters.get` knows it).
+    #[serde(default)]
+    pub gke: Option<GkeDecl>,
+    /// For AKS clusters, the AKS side (so the managed cluster can be read).
+    #[serde(default)]
+    pub aks: Option<AksDecl>,
 }
 
 /// State shared by every server of one sandbox.

@@ -98,6 +98,8 @@ async fn the_aws_cli_talks_to_the_sandbox() {
             region: "us-east-1".into(),
             name: "dev".into(),
         }),
+        gke: None,
+        aks: None,
     };
     let sb = Sandbox::start(dir.path(), &[decl]).await.unwrap();
     sb.write_client_files().unwrap();

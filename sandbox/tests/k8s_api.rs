@@ -62,6 +62,8 @@ fn decl() -> ClusterDecl {
         name: "dev".into(),
         kind: ClusterKind::Generic,
         eks: None,
+        gke: None,
+        aks: None,
     }
 }
 
@@ -612,6 +614,8 @@ async fn eks_cluster_tokens_carry_the_eks_issuer() {
             region: "us-east-1".into(),
             name: "prod".into(),
         }),
+        gke: None,
+        aks: None,
     };
     let sandbox = Sandbox::start(dir.path(), &[decl])
         .await

@@ -23,6 +23,8 @@ async fn kube_rs_round_trip() {
         name: "dev".into(),
         kind: ClusterKind::Generic,
         eks: None,
+        gke: None,
+        aks: None,
     };
     let sandbox = Sandbox::start(dir.path(), &[decl]).await.expect("sandbox");
     let client = client(&sandbox).await;

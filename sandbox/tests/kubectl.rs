@@ -65,6 +65,8 @@ async fn start(dir: &Path) -> (Sandbox, Kubectl) {
         name: "dev".into(),
         kind: ClusterKind::Generic,
         eks: None,
+        gke: None,
+        aks: None,
     };
     let sandbox = Sandbox::start(dir, &[decl]).await.expect("sandbox starts");
     sandbox.write_client_files().expect("client files");

@@ -93,6 +93,8 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                 name: cluster.clone(),
                 kind: ClusterKind::Generic,
                 eks: None,
+                gke: None,
+                aks: None,
             };
             let sandbox = Sandbox::start(&dir, &[decl])
                 .await

@@ -66,6 +66,8 @@ async fn sandbox_and_moto_end_in_the_same_state() {
             region: "us-east-1".into(),
             name: "dev".into(),
         }),
+        gke: None,
+        aks: None,
     };
     let sandbox = Sandbox::start(dir.path(), &[decl])
         .await

@@ -19,6 +19,8 @@ async fn start(dir: &std::path::Path) -> (Sandbox, AwsProvider, EksCluster) {
             region: "us-east-1".into(),
             name: "dev".into(),
         }),
+        gke: None,
+        aks: None,
     };
     let sandbox = Sandbox::start(dir, &[decl]).await.expect("sandbox starts");
     let opts = AwsOptions {

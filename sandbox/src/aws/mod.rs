@@ -128,6 +128,8 @@ mod tests {
                 region: "us-west-2".to_owned(),
                 name: name.to_owned(),
             }),
+            gke: None,
+            aks: None,
         }
     }
 
@@ -165,6 +167,8 @@ mod tests {
             name: "kind".into(),
             kind: ClusterKind::Generic,
             eks: None,
+            gke: None,
+            aks: None,
         };
         ensure_cluster(&mut state, &decl);
         assert!(state.aws.accounts.is_empty());

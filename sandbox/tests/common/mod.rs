@@ -148,6 +148,8 @@ pub fn eks_dev() -> Vec<ClusterDecl> {
             region: "us-east-1".into(),
             name: "dev".into(),
         }),
+        gke: None,
+        aks: None,
     }]
 }
 

@@ -36,6 +36,8 @@ pub async fn env() -> Env {
             name: CLUSTER.into(),
             kind: ClusterKind::Generic,
             eks: None,
+            gke: None,
+            aks: None,
         }],
     )
     .await
