@@ -240,9 +240,7 @@ impl Session {
             if clusters.is_empty() {
                 continue;
             }
-            let found = provider.preflight(&clusters).await?;
-            out.issuers.extend(found.issuers);
-            out.warnings.extend(found.warnings);
+            out.extend(provider.preflight(&clusters).await?);
         }
         for (name, c) in &self.plan.clusters {
             if let Some(issuer) = &c.spec.issuer {
@@ -259,8 +257,7 @@ impl Session {
             PlanMode::Destroy => (Desired::default(), Vec::new()),
             PlanMode::Apply { .. } => {
                 let preflight = self.preflight().await?;
-                let desired =
-                    model::compile(&self.plan, &preflight.issuers).map_err(CliError::Plan)?;
+                let desired = model::compile(&self.plan, &preflight).map_err(CliError::Plan)?;
                 (desired, preflight.warnings)
             }
         };

@@ -237,7 +237,7 @@ fn expected(plan: &Plan, cluster: Option<&str>) -> Result<Expected, CliError> {
             ));
         }
     };
-    let desired = model::compile(plan, &model::offline_issuers(plan)).map_err(CliError::Plan)?;
+    let desired = model::compile(plan, &model::offline(plan)).map_err(CliError::Plan)?;
     const IDENTITY: &[&str] = &[
         "annotations.eks.amazonaws.com/role-arn",
         "annotations.iam.gke.io/gcp-service-account",

@@ -23,7 +23,7 @@ pub struct RenderArgs {
 /// Runs `wid render`.
 pub fn run(args: RenderArgs) -> Result<ExitCode, CliError> {
     let plan = load_checked(&args.path)?;
-    let desired = model::compile(&plan, &model::offline_issuers(&plan)).map_err(CliError::Plan)?;
+    let desired = model::compile(&plan, &model::offline(&plan)).map_err(CliError::Plan)?;
     let k8s: Vec<_> = desired
         .resources
         .into_iter()

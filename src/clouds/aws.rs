@@ -10,6 +10,7 @@ use wid_sandbox::{ClusterDecl, EksDecl};
 use super::{Cloud, CompileIssues, Compiled, ConnectEnv};
 use crate::model::{Issuers, workload_origin, workload_ref};
 use crate::plan::{ClusterKind, ClusterSpec, Entry, Plan, WorkloadSpec};
+use wid_core::Preflight;
 
 /// The AWS entry of [`super::ALL`].
 pub struct Aws;
@@ -62,8 +63,8 @@ impl Cloud for Aws {
         ))
     }
 
-    fn compile(&self, plan: &Plan, issuers: &Issuers) -> Result<Compiled, CompileIssues> {
-        let clusters = eks_clusters(plan, issuers);
+    fn compile(&self, plan: &Plan, found: &Preflight) -> Result<Compiled, CompileIssues> {
+        let clusters = eks_clusters(plan, &found.issuers);
         let mut index = Vec::new();
         let mut items = Vec::new();
         for (i, w) in plan.workloads.iter().enumerate() {

@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use wid_core::{CallCounter, Contribution, FieldIssue, Provider, ProviderError, Resource};
+use wid_core::{
+    CallCounter, Contribution, FieldIssue, Preflight, Provider, ProviderError, Resource,
+};
 use wid_sandbox::ClusterDecl;
 
-use crate::model::Issuers;
 use crate::plan::{ClusterKind, ClusterSpec, Entry, Plan, WorkloadSpec};
 use crate::session::{SandboxLink, Target};
 
@@ -75,8 +76,17 @@ pub trait Cloud: Send + Sync {
         None
     }
 
-    /// Compiles every block of the plan at once (shared identities need all of them).
-    fn compile(&self, plan: &Plan, issuers: &Issuers) -> Result<Compiled, CompileIssues>;
+    /// Stand-ins of the real shape for the facts preflight would look up for a cluster of
+    /// this kind when its plan entry does not give them (a GKE project number), so
+    /// offline validation compiles exactly what apply would.
+    fn offline_facts(&self, cluster: &ClusterSpec) -> BTreeMap<String, String> {
+        let _ = cluster;
+        BTreeMap::new()
+    }
+
+    /// Compiles every block of the plan at once (shared identities need all of them),
+    /// with the issuers and facts preflight found (or their offline stand-ins).
+    fn compile(&self, plan: &Plan, found: &Preflight) -> Result<Compiled, CompileIssues>;
 
     /// How the plan output groups a resource that serves no single workload (a shared
     /// OIDC provider); `None` for the default grouping.

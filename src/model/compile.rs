@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use wid_core::{AttrValue, Contribution, Resource, ResourceId, WorkloadRef};
+use wid_core::{AttrValue, Contribution, Preflight, Resource, ResourceId, WorkloadRef};
 
 use crate::clouds;
 use crate::plan::{Diagnostics, Entry, Plan, PlanDiagnostic, WorkloadSpec, field_issue};
@@ -21,22 +21,30 @@ pub struct Desired {
     pub groups: BTreeMap<ResourceId, String>,
 }
 
-/// Issuers of the same length as the real ones, so that size limits (IAM's trust policy
-/// quota) can be checked before any network call: the plan's own, else each cloud's
-/// stand-in for its kind of cluster.
-pub fn offline_issuers(plan: &Plan) -> Issuers {
-    plan.clusters
-        .iter()
-        .filter_map(|(name, c)| {
-            let issuer = c.spec.issuer.clone().or_else(|| {
-                clouds::ALL
-                    .iter()
-                    .filter(|cloud| cloud.cluster_kind() == c.spec.kind)
-                    .find_map(|cloud| cloud.offline_issuer(&c.spec))
-            })?;
-            Some((name.clone(), issuer))
-        })
-        .collect()
+/// What compile would learn from preflight, with stand-ins of the real shape and length,
+/// so that every plan-time check (IAM's trust policy quota, policy sizes) runs before any
+/// network call: the plan's own issuers, else each cloud's stand-in for its kind of
+/// cluster, and each cloud's stand-in facts.
+pub fn offline(plan: &Plan) -> Preflight {
+    let mut out = Preflight::default();
+    for (name, c) in &plan.clusters {
+        for cloud in clouds::ALL
+            .iter()
+            .filter(|cloud| cloud.cluster_kind() == c.spec.kind)
+        {
+            if let Some(issuer) = cloud.offline_issuer(&c.spec) {
+                out.issuers.insert(name.clone(), issuer);
+            }
+            let facts = cloud.offline_facts(&c.spec);
+            if !facts.is_empty() {
+                out.facts.entry(name.clone()).or_default().extend(facts);
+            }
+        }
+        if let Some(issuer) = &c.spec.issuer {
+            out.issuers.insert(name.clone(), issuer.clone());
+        }
+    }
+    out
 }
 
 /// The KSA side of a workload entry.
@@ -61,9 +69,10 @@ pub fn workload_origin(w: &Entry<WorkloadSpec>) -> String {
     )
 }
 
-/// Compiles the plan with the clusters' issuers. Errors are plan diagnostics (a shared
-/// role whose workloads disagree, a trust policy over IAM's size limit).
-pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
+/// Compiles the plan with what preflight found (or [`offline`] stand-ins). Errors are
+/// plan diagnostics (a shared role whose workloads disagree, a trust policy over IAM's
+/// size limit).
+pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
     let mut diags = Diagnostics::default();
     let refs: Vec<WorkloadRef> = plan.workloads.iter().map(workload_ref).collect();
     let origins: Vec<String> = plan.workloads.iter().map(workload_origin).collect();
@@ -75,7 +84,7 @@ pub fn compile(plan: &Plan, issuers: &Issuers) -> Result<Desired, Diagnostics> {
         if !plan.workloads.iter().any(|w| cloud.used_by(&w.spec)) {
             continue;
         }
-        match cloud.compile(plan, issuers) {
+        match cloud.compile(plan, found) {
             Ok(compiled) => {
                 resources.extend(compiled.resources);
                 for (i, c) in compiled.contributions {

@@ -2,4 +2,4 @@
 
 mod compile;
 
-pub use compile::{Desired, Issuers, compile, offline_issuers, workload_origin, workload_ref};
+pub use compile::{Desired, Issuers, compile, offline, workload_origin, workload_ref};

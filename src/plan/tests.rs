@@ -262,7 +262,7 @@ fn many_ksas_sharing_a_role_fit_once_the_trust_limit_is_raised() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.toml", &text);
     let plan = load(dir.path()).expect("valid on its own");
-    let Err(err) = crate::model::compile(&plan, &crate::model::offline_issuers(&plan)) else {
+    let Err(err) = crate::model::compile(&plan, &crate::model::offline(&plan)) else {
         panic!("80 subjects must not fit IAM's default trust policy size");
     };
     assert!(err.to_string().contains("2048"), "{err}");
@@ -273,7 +273,7 @@ fn many_ksas_sharing_a_role_fit_once_the_trust_limit_is_raised() {
     );
     let plan = load(dir.path()).unwrap();
     assert!(
-        crate::model::compile(&plan, &crate::model::offline_issuers(&plan)).is_ok(),
+        crate::model::compile(&plan, &crate::model::offline(&plan)).is_ok(),
         "80 subjects fit in 8192 characters"
     );
     write(

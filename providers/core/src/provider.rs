@@ -30,9 +30,28 @@ pub struct Preflight {
     /// The OIDC issuer URL of each plan cluster (by the plan's name) that the provider
     /// looked up.
     pub issuers: BTreeMap<String, String>,
+    /// Other facts compile needs, by plan cluster name and fact name (a GKE cluster's
+    /// `project_number`).
+    pub facts: BTreeMap<String, BTreeMap<String, String>>,
     /// Problems that do not stop the plan but will bite at run time (a node pool whose
     /// pods get the node's identity), each naming what it is about.
     pub warnings: Vec<String>,
+}
+
+impl Preflight {
+    /// Adds another provider's findings.
+    pub fn extend(&mut self, other: Preflight) {
+        self.issuers.extend(other.issuers);
+        for (cluster, facts) in other.facts {
+            self.facts.entry(cluster).or_default().extend(facts);
+        }
+        self.warnings.extend(other.warnings);
+    }
+
+    /// One fact of one cluster.
+    pub fn fact(&self, cluster: &str, name: &str) -> Option<&str> {
+        self.facts.get(cluster)?.get(name).map(String::as_str)
+    }
 }
 
 /// Counts API calls by operation, so every plan and apply can say how many it made.
