@@ -355,7 +355,10 @@ async fn run_one(
                 None,
             );
         }
-        let delay = retry.delay(attempt);
+        // Full jitter, but never sooner than the API asked.
+        let delay = retry
+            .delay(attempt)
+            .max(error.retry_after.unwrap_or_default());
         progress.retrying(&change.id, attempt, &error, delay);
         tokio::time::sleep(delay).await;
         // A change can fail half-way (a role created, its policy not yet attached), so

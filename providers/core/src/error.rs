@@ -71,6 +71,9 @@ pub struct ProviderError {
     /// partly applied (and says so in its applied record when the provider could write
     /// it), and the next plan shows it as an incomplete apply.
     pub partial: bool,
+    /// How long the API asked the caller to wait before trying again (`Retry-After`);
+    /// the engine never retries sooner.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ProviderError {
@@ -84,6 +87,7 @@ impl ProviderError {
             hint: None,
             detail: None,
             partial: false,
+            retry_after: None,
         }
     }
 
@@ -122,6 +126,13 @@ impl ProviderError {
     #[must_use]
     pub fn partly_applied(mut self) -> Self {
         self.partial = true;
+        self
+    }
+
+    /// Records the wait the API asked for before a retry.
+    #[must_use]
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
         self
     }
 
