@@ -1,7 +1,8 @@
 //! The ARM emulator over HTTPS: TLS with the directory's CA (kept across restarts), the
 //! bearer token and api-version checks, identities and federated identity credentials
 //! with the service's rules, and FIC write concurrency with real parallel requests.
-//! Role assignments, role definitions, AKS, faults and tokens are in `azure_rbac.rs`.
+//! Role assignments and definitions are in `azure_rbac.rs`; managed clusters, resource
+//! groups, faults and tokens in `azure_clusters.rs`.
 
 mod arm;
 
