@@ -234,6 +234,11 @@ async fn role_assignments_are_created_read_listed_and_deleted_at_any_scope() {
         (404, "RoleAssignmentNotFound")
     );
 
+    // The name at another scope is not there.
+    let elsewhere = arm
+        .call("DELETE", &assignment(&sub_scope, NAME_1), AUTHZ, None)
+        .await;
+    assert_eq!(elsewhere.status, 204);
     let deleted = arm
         .call("DELETE", &assignment(&rg_scope(), NAME_1), AUTHZ, None)
         .await;

@@ -273,7 +273,12 @@ pub(crate) fn delete(shared: &Shared, scope: &[String], name: &str) -> ArmResult
             .role_assignments
             .get(&key)
             .is_some_and(|ra| ra.scope.eq_ignore_ascii_case(&scope_str));
-        match s.role_assignments.remove(&key).filter(|_| here) {
+        let removed = if here {
+            s.role_assignments.remove(&key)
+        } else {
+            None
+        };
+        match removed {
             Some(ra) => Ok(reply(StatusCode::OK, render(&ra))),
             None => Ok(axum::response::IntoResponse::into_response(
                 StatusCode::NO_CONTENT,
