@@ -306,7 +306,7 @@ async fn unknown_and_newly_created_principals_are_not_found_until_replicated() {
     assert_eq!(
         reply.json()["error"]["message"],
         format!(
-            "Principal 11111111222233334444555555555555 does not exist in the directory {TENANT}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group. See https://aka.ms/docs-principaltype"
+            "Principal 11111111222233334444555555555555 does not exist in the directory {TENANT}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype"
         )
     );
 
