@@ -2,8 +2,9 @@
 //! on loopback, so plans can be applied with no cluster and no cloud account.
 //!
 //! - Kubernetes: one HTTP server per declared cluster ([`k8s`]).
-//! - Clouds: one HTTP server for every cloud API ([`aws`] today: IAM over the Query
-//!   protocol, EKS over REST-JSON, STS), told apart by path and form action.
+//! - Clouds: one HTTP server for every cloud API, told apart by path and form action:
+//!   [`aws`] (IAM over the Query protocol, EKS over REST-JSON, STS) and [`gcp`] (IAM,
+//!   Resource Manager and GKE over JSON, under `/gcp/…`).
 //! - Azure Resource Manager ([`azure`]) on its own HTTPS server, with a CA generated once
 //!   per sandbox directory, since Azure's SDKs send bearer tokens over TLS only.
 //!
@@ -15,6 +16,7 @@
 pub mod aws;
 pub mod azure;
 mod faults;
+pub mod gcp;
 pub mod k8s;
 mod served;
 mod server;

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::{Fault, FaultAction, aws, azure, k8s};
+use crate::{Fault, FaultAction, aws, gcp, k8s};
 
 /// Everything the emulators remember, persisted as `DIR/state.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -20,6 +21,9 @@ pub struct State {
     /// Azure subscriptions: resource groups, identities, role assignments, AKS clusters.
     #[serde(default)]
     pub azure: azure::AzureState,
+    /// GCP projects: IAM policies, service accounts, GKE clusters.
+    #[serde(default)]
+    pub gcp: gcp::GcpState,
 }
 
 /// The kind of a declared cluster.
