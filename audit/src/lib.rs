@@ -16,17 +16,18 @@ pub mod context;
 pub mod danger;
 pub mod date;
 pub mod model;
+pub mod page;
 pub mod positions;
 pub mod rbac;
 pub mod render;
 pub mod snapshot;
 pub mod workload;
 
+pub use accept::{Acceptance, AcceptanceSource, AcceptedFinding, Scope, Warning, WarningKind};
 pub use checks::{Check, checks, explain};
 pub use context::{
     AwsRoleTrust, CloudTrust, Context, Expected, ExpectedWorkload, GcpSaBinding, Policy,
 };
-pub use accept::{Acceptance, AcceptanceSource, AcceptedFinding, Scope, Warning, WarningKind};
 pub use date::Date;
 pub use model::{Counts, Finding, ObjectRef, Report, Severity, SourceLocation};
 pub use snapshot::{Snapshot, SnapshotError};

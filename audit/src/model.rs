@@ -229,7 +229,7 @@ pub struct Counts {
 
 impl Counts {
     /// Counts the findings by severity.
-    pub fn of(findings: &[Finding]) -> Self {
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
         let mut c = Counts::default();
         for f in findings {
             match f.severity {

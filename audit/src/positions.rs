@@ -176,7 +176,8 @@ impl FieldIndex {
             let is_dash = rest == "-" || rest.starts_with("- ");
             while stack.len() > 1 {
                 let top = stack.last().expect("stack has a root");
-                let ends = top.indent > indent || (top.indent == indent && top.seq.is_some() && !is_dash);
+                let ends =
+                    top.indent > indent || (top.indent == indent && top.seq.is_some() && !is_dash);
                 if !ends {
                     break;
                 }
@@ -556,12 +557,30 @@ flow: {a: 1, b: [x, {c: 2}],
         assert_eq!(at(&idx, "metadata.annotations.note"), Some((16, 5)));
         assert_eq!(at(&idx, "key"), None, "block scalar text is not structure");
         assert_eq!(at(&idx, "spec.template.spec.containers[0]"), Some((23, 7)));
-        assert_eq!(at(&idx, "spec.template.spec.containers[0].name"), Some((23, 9)));
-        assert_eq!(at(&idx, "spec.template.spec.containers[0].image"), Some((24, 9)));
-        assert_eq!(at(&idx, "spec.template.spec.containers[0].env[0].value"), Some((26, 21)));
-        assert_eq!(at(&idx, "spec.template.spec.containers[0].env[1].value"), Some((28, 11)));
-        assert_eq!(at(&idx, "spec.template.spec.containers[1].name"), Some((29, 9)));
-        assert_eq!(at(&idx, "spec.template.spec.volumes[0].projected"), Some((32, 9)));
+        assert_eq!(
+            at(&idx, "spec.template.spec.containers[0].name"),
+            Some((23, 9))
+        );
+        assert_eq!(
+            at(&idx, "spec.template.spec.containers[0].image"),
+            Some((24, 9))
+        );
+        assert_eq!(
+            at(&idx, "spec.template.spec.containers[0].env[0].value"),
+            Some((26, 21))
+        );
+        assert_eq!(
+            at(&idx, "spec.template.spec.containers[0].env[1].value"),
+            Some((28, 11))
+        );
+        assert_eq!(
+            at(&idx, "spec.template.spec.containers[1].name"),
+            Some((29, 9))
+        );
+        assert_eq!(
+            at(&idx, "spec.template.spec.volumes[0].projected"),
+            Some((32, 9))
+        );
         assert_eq!(
             at(
                 &idx,
@@ -601,8 +620,7 @@ flow: {a: 1, b: [x, {c: 2}],
 
     #[test]
     fn splits_documents_with_start_lines() {
-        let docs =
-            split_documents("# c\napiVersion: v1\n---\n\n---\nkind: A\n---\n  \nkind: B\n");
+        let docs = split_documents("# c\napiVersion: v1\n---\n\n---\nkind: A\n---\n  \nkind: B\n");
         let lines: Vec<usize> = docs.iter().map(|d| d.0).collect();
         assert_eq!(lines, vec![2, 6, 9]);
     }

@@ -289,8 +289,7 @@ impl Snapshot {
             r: &ObjectRef,
         ) -> Option<&'a ObjectMeta> {
             list.iter().map(meta).find(|m| {
-                name_of(m) == r.name
-                    && r.namespace.as_deref().is_none_or(|ns| ns_of(m) == ns)
+                name_of(m) == r.name && r.namespace.as_deref().is_none_or(|ns| ns_of(m) == ns)
             })
         }
         match r.kind.as_str() {

@@ -110,7 +110,10 @@ fn annotated(snap: &Snapshot) -> Vec<(ObjectRef, &ObjectMeta)> {
         ($list:expr, $kind:literal, $namespaced:literal) => {
             for o in &$list {
                 let m = &o.metadata;
-                if m.annotations.as_ref().is_some_and(|a| a.contains_key(ANNOTATION)) {
+                if m.annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(ANNOTATION))
+                {
                     let r = if $namespaced {
                         ObjectRef::namespaced($kind, ns_of(m), name_of(m))
                     } else {

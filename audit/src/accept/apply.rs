@@ -43,8 +43,7 @@ impl Scope {
                 let namespace = match &p.namespace {
                     None => true,
                     Some(g) if g.is_pattern() => {
-                        self.namespaces.is_empty()
-                            || self.namespaces.iter().any(|n| g.matches(n))
+                        self.namespaces.is_empty() || self.namespaces.iter().any(|n| g.matches(n))
                     }
                     Some(g) => self.covers_namespace(Some(g.as_str())),
                 };

@@ -84,7 +84,10 @@ pub const KINDS: &[&str] = &[
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, col)
 }
 
@@ -102,7 +105,10 @@ pub fn parse_exceptions(text: &str, path: &str) -> Result<Vec<Rule>, Vec<Excepti
     let whole = 0..text.len().min(1);
     for (key, _) in root.iter() {
         if key != "accept" {
-            let span = root.key(key).and_then(toml_edit::Key::span).unwrap_or(whole.clone());
+            let span = root
+                .key(key)
+                .and_then(toml_edit::Key::span)
+                .unwrap_or(whole.clone());
             errors.push(
                 ExceptionsError::new(span, format!("unknown key `{key}`"))
                     .help("the file holds only [[accept]] tables"),
@@ -121,8 +127,11 @@ pub fn parse_exceptions(text: &str, path: &str) -> Result<Vec<Rule>, Vec<Excepti
             }
         }
         Some(item) => errors.push(
-            ExceptionsError::new(item.span().unwrap_or(whole), "`accept` must be [[accept]] tables")
-                .help("write each acceptance as its own [[accept]] table"),
+            ExceptionsError::new(
+                item.span().unwrap_or(whole),
+                "`accept` must be [[accept]] tables",
+            )
+            .help("write each acceptance as its own [[accept]] table"),
         ),
     }
     if errors.is_empty() {
@@ -171,10 +180,9 @@ fn glob(
     let span = value_span(table, key, at);
     if text.is_empty() || text.chars().all(|c| c == '*') {
         errors.push(
-            ExceptionsError::new(span, format!("`{key}` must name something, not only `*`"))
-                .help(format!(
-                    "leave `{key}` out to match any {key}, or narrow it, e.g. \"ci-*\""
-                )),
+            ExceptionsError::new(span, format!("`{key}` must name something, not only `*`")).help(
+                format!("leave `{key}` out to match any {key}, or narrow it, e.g. \"ci-*\""),
+            ),
         );
         return None;
     }
@@ -202,7 +210,10 @@ fn entry(table: &Table, text: &str, path: &str) -> Result<Vec<Rule>, Vec<Excepti
     let mut errors = Vec::new();
     for (key, _) in table.iter() {
         if !KEYS.contains(&key) {
-            let span = table.key(key).and_then(toml_edit::Key::span).unwrap_or(at.clone());
+            let span = table
+                .key(key)
+                .and_then(toml_edit::Key::span)
+                .unwrap_or(at.clone());
             errors.push(
                 ExceptionsError::new(span, format!("unknown key `{key}`"))
                     .help(format!("an [[accept]] entry takes {}", KEYS.join(", "))),
@@ -246,8 +257,11 @@ fn entry(table: &Table, text: &str, path: &str) -> Result<Vec<Rule>, Vec<Excepti
         && !KINDS.contains(&k.as_str())
     {
         errors.push(
-            ExceptionsError::new(value_span(table, "kind", &at), format!("no finding is about kind `{k}`"))
-                .help(format!("the kinds are {}", KINDS.join(", "))),
+            ExceptionsError::new(
+                value_span(table, "kind", &at),
+                format!("no finding is about kind `{k}`"),
+            )
+            .help(format!("the kinds are {}", KINDS.join(", "))),
         );
     }
     if !table.contains_key("namespace") && !table.contains_key("name") {
@@ -297,8 +311,10 @@ fn check_ids(
     let all: Vec<&str> = checks().iter().map(|c| c.id).collect();
     let Some(item) = table.get("check") else {
         errors.push(
-            ExceptionsError::new(header.clone(), "missing `check`")
-                .help(format!("name the accepted check: one of {}", all.join(", "))),
+            ExceptionsError::new(header.clone(), "missing `check`").help(format!(
+                "name the accepted check: one of {}",
+                all.join(", ")
+            )),
         );
         return None;
     };
@@ -344,8 +360,9 @@ fn expires(
 ) -> Option<Date> {
     let Some(item) = table.get("expires") else {
         errors.push(
-            ExceptionsError::new(header.clone(), "missing `expires`")
-                .help("every acceptance ends: add expires = YYYY-MM-DD (unquoted), the last day it holds"),
+            ExceptionsError::new(header.clone(), "missing `expires`").help(
+                "every acceptance ends: add expires = YYYY-MM-DD (unquoted), the last day it holds",
+            ),
         );
         return None;
     };
@@ -354,9 +371,7 @@ fn expires(
         Some(Value::Datetime(d)) => {
             let d = d.value();
             match (d.date, d.time) {
-                (Some(date), None) => {
-                    Date::new(i32::from(date.year), date.month, date.day)
-                }
+                (Some(date), None) => Date::new(i32::from(date.year), date.month, date.day),
                 _ => None,
             }
         }
@@ -400,7 +415,10 @@ mod tests {
             rules[0].acceptance.expires.map(|d| d.to_string()),
             Some("2027-03-31".into())
         );
-        assert_eq!(rules[0].describe(), "cluster prod-*, namespace batch, kind CronJob, name nightly-*");
+        assert_eq!(
+            rules[0].describe(),
+            "cluster prod-*, namespace batch, kind CronJob, name nightly-*"
+        );
     }
 
     #[test]
@@ -428,7 +446,9 @@ mod tests {
         let e = errors("[[accept]\ncheck = 1\n");
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("1:"), "{e:?}");
-        let e = errors("[[accept]]\ncheck = \"SA001\"\nname = \"a\"\nreason = \"r\"\nexpires = 2027-02-30\n");
+        let e = errors(
+            "[[accept]]\ncheck = \"SA001\"\nname = \"a\"\nreason = \"r\"\nexpires = 2027-02-30\n",
+        );
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("5:11: invalid TOML"), "{e:?}");
     }

@@ -188,9 +188,7 @@ impl Rule {
             return false;
         }
         match &self.selector {
-            Selector::Object { cluster, object } => {
-                &f.cluster == cluster && &f.resource == object
-            }
+            Selector::Object { cluster, object } => &f.cluster == cluster && &f.resource == object,
             Selector::Pattern(p) => {
                 let glob = |g: &Option<Glob>, v: Option<&str>| match (g, v) {
                     (None, _) => true,
