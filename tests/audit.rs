@@ -288,3 +288,196 @@ fn cloud_trust_that_is_too_broad_is_flagged_with_cloud() {
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert!(findings[0].contains("orders-prod"), "{findings:?}");
 }
+
+/// Runs `wid ARGS` in `cwd` with `input` on stdin.
+fn wid_stdin(cwd: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wid"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+/// The SARIF 2.1.0 schema vendored with the audit crate's tests.
+fn sarif_errors(doc: &serde_json::Value) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("audit/tests/data/sarif-2.1.0.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect()
+}
+
+#[test]
+fn explain_prints_each_checks_page() {
+    let root = root();
+    for id in [
+        "SA001", "SA002", "SA003", "SA004", "SA005", "SA006", "SA007", "SA008", "SA009",
+    ] {
+        let out = wid(&root, &["audit", "--explain", id]);
+        expect_code(&out, 0);
+        let page = std::fs::read_to_string(root.join(format!("docs/checks/{id}.md")))
+            .unwrap_or_else(|_| panic!("docs/checks/{id}.md is missing"));
+        assert_eq!(stdout(&out), page, "{id}: --explain and the page disagree");
+    }
+}
+
+/// A multi-document manifest: the line numbers below are asserted literally.
+const APP: &str = "\
+# shop manifests
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: default
+  namespace: shop
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      automountServiceAccountToken: true
+      containers:
+      - name: web
+        image: web:1.0
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: legacy
+  namespace: shop
+  annotations:
+    kubernetes.io/service-account.name: default
+type: kubernetes.io/service-account-token
+";
+
+#[test]
+fn sarif_from_manifests_points_at_the_manifest_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("k8s")).unwrap();
+    std::fs::write(tmp.path().join("k8s/app.yaml"), APP).unwrap();
+    let out = wid(
+        tmp.path(),
+        &["audit", "--manifests", "k8s/app.yaml", "--output", "sarif"],
+    );
+    expect_code(&out, 0);
+    let doc = json_of(&out);
+    assert_eq!(sarif_errors(&doc), Vec::<String>::new());
+    let mut got: Vec<(String, String, i64, i64)> = doc["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let p = &r["locations"][0]["physicalLocation"];
+            (
+                r["ruleId"].as_str().unwrap().to_owned(),
+                p["artifactLocation"]["uri"].as_str().unwrap().to_owned(),
+                p["region"]["startLine"].as_i64().unwrap(),
+                p["region"]["startColumn"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let at = |id: &str, line, col| (id.to_owned(), "k8s/app.yaml".to_owned(), line, col);
+    assert_eq!(
+        got,
+        vec![
+            // The default SA leaves automount unset: its document's first line.
+            at("SA001", 2, 1),
+            // automountServiceAccountToken: true in the pod template.
+            at("SA002", 20, 7),
+            // serviceAccountName is absent: the pod spec it belongs in.
+            at("SA003", 19, 5),
+            // The Secret's type.
+            at("SA006", 32, 1),
+        ]
+    );
+    // An absolute path inside the working directory is cited relative to it.
+    let abs = tmp.path().join("k8s/app.yaml").display().to_string();
+    let out = wid(
+        tmp.path(),
+        &["audit", "--manifests", &abs, "--output", "sarif"],
+    );
+    let doc = json_of(&out);
+    assert_eq!(
+        doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "k8s/app.yaml"
+    );
+}
+
+#[test]
+fn manifests_from_stdin() {
+    let root = root();
+    let out = wid_stdin(
+        &root,
+        &["audit", "--manifests", "-", "--output", "json"],
+        APP,
+    );
+    expect_code(&out, 0);
+    let doc = json_of(&out);
+    let mut found = ids(&doc);
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            "SA001 ServiceAccount/shop/default",
+            "SA002 Deployment/shop/web",
+            "SA003 Deployment/shop/web",
+            "SA006 Secret/shop/legacy",
+        ]
+    );
+    let sa002 = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check_id"] == "SA002")
+        .unwrap();
+    assert_eq!(
+        sa002["location"],
+        serde_json::json!({"path": "<stdin>", "line": 20, "column": 7})
+    );
+    // stdin is no file: SARIF keeps the logical location only.
+    let sarif = wid_stdin(
+        &root,
+        &["audit", "--manifests", "-", "--output", "sarif"],
+        APP,
+    );
+    let doc = json_of(&sarif);
+    assert!(
+        doc["runs"][0]["results"][0]["locations"][0]
+            .get("physicalLocation")
+            .is_none()
+    );
+    // Human output cites stdin lines.
+    let human = wid_stdin(&root, &["audit", "--manifests", "-"], APP);
+    assert!(
+        stdout(&human).contains("at:  <stdin>:20:7"),
+        "{}",
+        stdout(&human)
+    );
+}

@@ -143,13 +143,17 @@ fn annotated(snap: &Snapshot) -> Vec<(ObjectRef, &ObjectMeta)> {
     out
 }
 
-/// The acceptance rules written as annotations on the snapshot's objects of `cluster`,
-/// and a warning per entry that does not follow the grammar.
-pub fn from_snapshot(snap: &Snapshot, cluster: Option<&str>) -> (Vec<Rule>, Vec<Warning>) {
+/// The acceptance rules written as annotations on the snapshot's objects of `cluster`
+/// that `audited` keeps, and a warning per entry that does not follow the grammar.
+pub fn from_snapshot(
+    snap: &Snapshot,
+    cluster: Option<&str>,
+    audited: impl Fn(&ObjectRef) -> bool,
+) -> (Vec<Rule>, Vec<Warning>) {
     let mut rules = Vec::new();
     let mut warnings = Vec::new();
     let field = child("metadata.annotations", ANNOTATION);
-    for (object, meta) in annotated(snap) {
+    for (object, meta) in annotated(snap).into_iter().filter(|(r, _)| audited(r)) {
         let value = meta
             .annotations
             .as_ref()

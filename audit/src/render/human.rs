@@ -152,8 +152,13 @@ fn summary(c: &Counts, checks: Option<usize>) -> String {
     if c.total == 0 {
         format!("No findings{from}{accepted}.")
     } else {
+        let hint = if checks.is_some() {
+            " Run `wid audit --explain ID` for details."
+        } else {
+            ""
+        };
         format!(
-            "{} finding{} ({} critical, {} high, {} medium, {} low){from}{accepted}. Run `wid audit --explain ID` for details.",
+            "{} finding{} ({} critical, {} high, {} medium, {} low){from}{accepted}.{hint}",
             c.total,
             if c.total == 1 { "" } else { "s" },
             c.critical,
