@@ -481,3 +481,328 @@ fn manifests_from_stdin() {
         stdout(&human)
     );
 }
+
+const BATCH: &str = "\
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: default
+  namespace: batch
+  annotations:
+    wid.dev/audit-accept: \"SA001 until 2099-12-31: batch jobs use the default token until the 2027 migration; ticket OPS-123\"
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly
+  namespace: batch
+  annotations:
+    wid.dev/audit-accept: |
+      SA002, SA003 until 2020-01-31: waiting for the new batch runner
+      SA007: this job projects no token
+      SA0X2: typo
+spec:
+  schedule: \"0 3 * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: job
+            image: job:1.0
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: old-token
+  namespace: batch
+  annotations:
+    kubernetes.io/service-account.name: default
+type: kubernetes.io/service-account-token
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: web:1.0
+";
+
+const EXCEPTIONS: &str = "\
+# Accepted audit findings, reviewed like code.
+
+[[accept]]
+check = \"SA006\"
+namespace = \"batch\"
+kind = \"Secret\"
+name = \"old-*\"
+reason = \"rotated out by the 2027 migration; ticket OPS-124\"
+expires = 2099-12-31
+
+[[accept]]
+check = [\"SA002\", \"SA003\"]
+namespace = \"shop\"
+name = \"web\"
+reason = \"legacy web tier\"
+expires = 2020-06-30
+
+[[accept]]
+check = \"SA008\"
+namespace = \"batch\"
+reason = \"no cloud keys here any more\"
+expires = 2099-12-31
+";
+
+fn accept_dir() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("k8s")).unwrap();
+    std::fs::write(tmp.path().join("k8s/batch.yaml"), BATCH).unwrap();
+    std::fs::write(tmp.path().join("audit-exceptions.toml"), EXCEPTIONS).unwrap();
+    tmp
+}
+
+#[test]
+fn acceptances_suppress_exactly_their_findings_expired_ones_do_not_and_stale_ones_warn() {
+    let tmp = accept_dir();
+    let dir = tmp.path();
+    let audit = |extra: &[&str]| {
+        let mut args = vec![
+            "audit",
+            "--manifests",
+            "k8s/batch.yaml",
+            "--exceptions",
+            "audit-exceptions.toml",
+        ];
+        args.extend_from_slice(extra);
+        wid(dir, &args)
+    };
+    let out = audit(&["--output", "json", "--fail-on", "high"]);
+    // The high SA003 findings' acceptances have expired: they count again.
+    expect_code(&out, 3);
+    let doc = json_of(&out);
+    let mut active = ids(&doc);
+    active.sort();
+    assert_eq!(
+        active,
+        vec![
+            "SA002 CronJob/batch/nightly",
+            "SA002 Deployment/shop/web",
+            "SA003 CronJob/batch/nightly",
+            "SA003 Deployment/shop/web",
+        ]
+    );
+    let accepted: Vec<(String, String, String, String)> = doc["accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["check_id"].as_str().unwrap().to_owned(),
+                a["acceptance"]["source"].as_str().unwrap().to_owned(),
+                a["acceptance"]["expires"].as_str().unwrap().to_owned(),
+                a["acceptance"]["origin"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        accepted,
+        vec![
+            (
+                "SA001".into(),
+                "annotation".into(),
+                "2099-12-31".into(),
+                "k8s/batch.yaml:7:5 (ServiceAccount batch/default)".into()
+            ),
+            (
+                "SA006".into(),
+                "file".into(),
+                "2099-12-31".into(),
+                "audit-exceptions.toml:3:1".into()
+            ),
+        ]
+    );
+    assert_eq!(doc["counts"]["accepted"], 2);
+    assert_eq!(doc["counts"]["total"], 4);
+    let expired: Vec<String> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["check_id"].as_str().unwrap(),
+                f["resource"]["name"].as_str().unwrap(),
+                f["expired_acceptance"]["expires"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        expired,
+        vec![
+            "SA003 nightly 2020-01-31",
+            "SA003 web 2020-06-30",
+            "SA002 nightly 2020-01-31",
+            "SA002 web 2020-06-30",
+        ]
+    );
+    let warnings: Vec<String> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            format!(
+                "{} {}",
+                w["kind"].as_str().unwrap(),
+                w["origin"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        warnings,
+        vec![
+            "stale_acceptance k8s/batch.yaml:15:5 (CronJob batch/nightly)",
+            "stale_acceptance audit-exceptions.toml:18:1",
+            "expired_acceptance k8s/batch.yaml:15:5 (CronJob batch/nightly)",
+            "expired_acceptance audit-exceptions.toml:11:1",
+            "expired_acceptance k8s/batch.yaml:15:5 (CronJob batch/nightly)",
+            "expired_acceptance audit-exceptions.toml:11:1",
+            "invalid_annotation k8s/batch.yaml:15:5 (CronJob batch/nightly)",
+        ]
+    );
+    // Every warning also reaches stderr, whatever the output format.
+    insta::assert_snapshot!("audit_acceptance_warnings", stderr(&out));
+
+    // SARIF: accepted findings are suppressed results (inSource for the annotation,
+    // external for the file), valid against the SARIF 2.1.0 schema.
+    let sarif = json_of(&audit(&["--output", "sarif"]));
+    assert_eq!(sarif_errors(&sarif), Vec::<String>::new());
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    let suppressed: Vec<(String, String, String)> = results
+        .iter()
+        .filter_map(|r| {
+            let s = r.get("suppressions")?;
+            Some((
+                r["ruleId"].as_str().unwrap().to_owned(),
+                s[0]["kind"].as_str().unwrap().to_owned(),
+                s[0]["justification"].as_str().unwrap().to_owned(),
+            ))
+        })
+        .collect();
+    assert_eq!(
+        suppressed,
+        vec![
+            (
+                "SA001".into(),
+                "inSource".into(),
+                "batch jobs use the default token until the 2027 migration; ticket OPS-123 (accepted until 2099-12-31)".into()
+            ),
+            (
+                "SA006".into(),
+                "external".into(),
+                "rotated out by the 2027 migration; ticket OPS-124 (accepted until 2099-12-31)".into()
+            ),
+        ]
+    );
+    let notes = sarif["runs"][0]["invocations"][0]["toolConfigurationNotifications"]
+        .as_array()
+        .unwrap();
+    assert_eq!(notes.len(), 7);
+
+    // Human output counts accepted findings; --show-accepted lists them.
+    let human = audit(&[]);
+    assert!(
+        stdout(&human).contains("4 findings (0 critical, 2 high, 2 medium, 0 low) from 9 checks; 2 accepted (--show-accepted lists them)."),
+        "{}",
+        stdout(&human)
+    );
+    assert!(!stdout(&human).contains("ACCEPTED"));
+    insta::assert_snapshot!("audit_show_accepted", stdout(&audit(&["--show-accepted"])));
+}
+
+#[test]
+fn accepted_findings_never_count_toward_fail_on() {
+    let tmp = accept_dir();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("all.toml"),
+        "[[accept]]\ncheck = [\"SA001\", \"SA002\", \"SA003\", \"SA006\"]\nnamespace = \"*\"\nreason = \"r\"\nexpires = 2099-12-31\n",
+    )
+    .unwrap();
+    // A bare `*` is refused, with its place in the file.
+    let out = wid(
+        dir,
+        &[
+            "audit",
+            "--manifests",
+            "k8s/batch.yaml",
+            "--exceptions",
+            "all.toml",
+        ],
+    );
+    expect_code(&out, 1);
+    assert!(stderr(&out).contains("all.toml:3:13"), "{}", stderr(&out));
+    std::fs::write(
+        dir.join("all.toml"),
+        "[[accept]]\ncheck = [\"SA001\", \"SA002\", \"SA003\", \"SA006\"]\nnamespace = \"b*\"\nreason = \"r\"\nexpires = 2099-12-31\n\n[[accept]]\ncheck = [\"SA002\", \"SA003\"]\nnamespace = \"shop\"\nname = \"web\"\nreason = \"r\"\nexpires = 2099-12-31\n",
+    )
+    .unwrap();
+    let args = [
+        "audit",
+        "--manifests",
+        "k8s/batch.yaml",
+        "--exceptions",
+        "all.toml",
+        "--fail-on",
+        "low",
+        "--output",
+        "json",
+    ];
+    let out = wid(dir, &args);
+    expect_code(&out, 0);
+    let doc = json_of(&out);
+    assert_eq!(doc["counts"]["total"], 0);
+    assert_eq!(doc["counts"]["accepted"], 6);
+    // Without the file the same manifests fail.
+    expect_code(
+        &wid(
+            dir,
+            &["audit", "--manifests", "k8s/batch.yaml", "--fail-on", "low"],
+        ),
+        3,
+    );
+}
+
+#[test]
+fn an_invalid_exceptions_file_is_located_and_nothing_is_audited() {
+    let tmp = accept_dir();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[[accept]]\ncheck = \"SA010\"\nnamespace = \"shop\"\nreasn = \"typo\"\nexpires = \"2027-03-31\"\n",
+    )
+    .unwrap();
+    let out = wid(
+        dir,
+        &[
+            "audit",
+            "--manifests",
+            "k8s/batch.yaml",
+            "--exceptions",
+            "bad.toml",
+        ],
+    );
+    expect_code(&out, 1);
+    assert_eq!(stdout(&out), "", "nothing is audited");
+    insta::assert_snapshot!("audit_bad_exceptions", stderr(&out));
+}

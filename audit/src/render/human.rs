@@ -61,13 +61,17 @@ pub fn human_with(report: &Report, opts: HumanOptions) -> String {
             block(&mut out, &findings, &accepted, opts);
             let mut counts = Counts::of(findings.iter().copied());
             counts.accepted = accepted.len();
-            let _ = writeln!(out, "{}\n", summary(&counts, None));
+            let _ = writeln!(out, "{}\n", summary(&counts, None, opts.show_accepted));
         }
         let _ = writeln!(
             out,
             "All {} clusters: {}",
             report.clusters.len(),
-            summary(&report.counts, Some(report.checks_run.len()))
+            summary(
+                &report.counts,
+                Some(report.checks_run.len()),
+                opts.show_accepted
+            )
         );
     } else {
         let findings: Vec<&Finding> = report.findings.iter().collect();
@@ -76,7 +80,11 @@ pub fn human_with(report: &Report, opts: HumanOptions) -> String {
         let _ = writeln!(
             out,
             "{}",
-            summary(&report.counts, Some(report.checks_run.len()))
+            summary(
+                &report.counts,
+                Some(report.checks_run.len()),
+                opts.show_accepted
+            )
         );
     }
     out
@@ -141,13 +149,14 @@ fn finding(out: &mut String, f: &Finding) {
     let _ = writeln!(out, "        fix: {}", f.fix);
 }
 
-fn summary(c: &Counts, checks: Option<usize>) -> String {
+fn summary(c: &Counts, checks: Option<usize>, listed: bool) -> String {
     let from = checks
         .map(|n| format!(" from {n} checks"))
         .unwrap_or_default();
-    let accepted = match c.accepted {
-        0 => String::new(),
-        n => format!("; {n} accepted (--show-accepted lists them)"),
+    let accepted = match (c.accepted, listed) {
+        (0, _) => String::new(),
+        (n, true) => format!("; {n} accepted"),
+        (n, false) => format!("; {n} accepted (--show-accepted lists them)"),
     };
     if c.total == 0 {
         format!("No findings{from}{accepted}.")
