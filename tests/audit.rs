@@ -806,3 +806,215 @@ fn an_invalid_exceptions_file_is_located_and_nothing_is_audited() {
     assert_eq!(stdout(&out), "", "nothing is audited");
     insta::assert_snapshot!("audit_bad_exceptions", stderr(&out));
 }
+
+const WEB: &str = "\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: web
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: default
+  namespace: web
+automountServiceAccountToken: false
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: frontend
+  namespace: web
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: frontend
+  namespace: web
+spec:
+  serviceAccountName: frontend
+  containers:
+  - name: app
+    image: frontend:1.0
+";
+
+/// A sandbox with the bad example cluster as `a` and a small, mostly hardened one as `b`.
+fn two_cluster_sandbox() -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = tmp.path().join("sb").display().to_string();
+    std::fs::write(tmp.path().join("web.yaml"), WEB).unwrap();
+    let web = tmp.path().join("web.yaml").display().to_string();
+    let root = root();
+    for (file, cluster) in [("examples/audit/cluster.yaml", "a"), (web.as_str(), "b")] {
+        let load = wid(
+            &root,
+            &["sandbox", "load", file, "--dir", &sb, "--cluster", cluster],
+        );
+        expect_code(&load, 0);
+    }
+    (tmp, sb)
+}
+
+fn cluster_ids(doc: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(ids(doc))
+        .map(|(f, id)| format!("{} {id}", f["cluster"].as_str().unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn two_clusters_in_one_run() {
+    let (_tmp, sb) = two_cluster_sandbox();
+    let root = root();
+    let audit = |extra: &[&str]| {
+        let mut args = vec!["audit", "--sandbox-dir", &sb];
+        args.extend_from_slice(extra);
+        wid(&root, &args)
+    };
+    let out = audit(&["--cluster", "a", "--cluster", "b", "--output", "json"]);
+    expect_code(&out, 0);
+    let doc = json_of(&out);
+    assert_eq!(doc["clusters"], serde_json::json!(["a", "b"]));
+    let found = cluster_ids(&doc);
+    let mut want: Vec<String> = expected().into_iter().map(|e| format!("a {e}")).collect();
+    want.push("a SA001 ServiceAccount/default/default".into());
+    want.push("b SA001 ServiceAccount/default/default".into());
+    want.push("b SA002 Pod/web/frontend".into());
+    want.sort();
+    assert_eq!(found, want);
+
+    // Human output: one block per cluster, then the total.
+    insta::assert_snapshot!(
+        "audit_two_clusters",
+        stdout(&audit(&[
+            "--cluster",
+            "a",
+            "--cluster",
+            "b",
+            "--namespace",
+            "web",
+            "--namespace",
+            "shop"
+        ]))
+    );
+
+    // SARIF: one run; the cluster in each result's properties and logical location.
+    let sarif = json_of(&audit(&[
+        "--cluster",
+        "a",
+        "--cluster",
+        "b",
+        "--output",
+        "sarif",
+    ]));
+    assert_eq!(sarif_errors(&sarif), Vec::<String>::new());
+    let runs = sarif["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        runs[0]["properties"]["clusters"],
+        serde_json::json!(["a", "b"])
+    );
+    let frontend = runs[0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "SA002" && r["properties"]["cluster"] == "b")
+        .unwrap();
+    assert_eq!(
+        frontend["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+        "b/web/Pod/frontend"
+    );
+
+    // The exit code is over all clusters: only `a` has critical findings.
+    expect_code(
+        &audit(&["--cluster", "a", "--cluster", "b", "--fail-on", "critical"]),
+        3,
+    );
+    expect_code(&audit(&["--cluster", "b", "--fail-on", "critical"]), 0);
+    // A cluster the sandbox does not have is refused before anything is read.
+    let missing = audit(&["--cluster", "a", "--cluster", "c"]);
+    expect_code(&missing, 1);
+    assert!(
+        stderr(&missing).contains("no cluster `c`"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // The same two clusters as kubeconfig contexts of `wid sandbox serve`.
+    let serve = Serve::start(std::path::Path::new(&sb));
+    let kubeconfig = serve.dir.join("kubeconfig").display().to_string();
+    let out = wid(
+        &root,
+        &[
+            "audit",
+            "--kubeconfig",
+            &kubeconfig,
+            "--context",
+            "a",
+            "--context",
+            "b",
+            "--output",
+            "json",
+        ],
+    );
+    expect_code(&out, 0);
+    let doc = json_of(&out);
+    assert_eq!(doc["clusters"], serde_json::json!(["a", "b"]));
+    assert_eq!(cluster_ids(&doc), want);
+}
+
+#[test]
+fn namespace_filter_live_and_manifests() {
+    let (_tmp, sb) = two_cluster_sandbox();
+    let root = root();
+    let out = wid(
+        &root,
+        &[
+            "audit",
+            "--sandbox-dir",
+            &sb,
+            "--cluster",
+            "a",
+            "--namespace",
+            "billing",
+            "--output",
+            "json",
+        ],
+    );
+    expect_code(&out, 0);
+    let mut found = ids(&json_of(&out));
+    found.sort();
+    let billing: Vec<String> = expected()
+        .into_iter()
+        .filter(|e| e.contains("/billing/"))
+        .collect();
+    assert!(billing.len() >= 6, "{billing:?}");
+    assert_eq!(found, billing);
+
+    // Manifests: the objects of the other namespaces (and `default`) are left out.
+    let out = wid(
+        &root,
+        &[
+            "audit",
+            "--manifests",
+            "examples/audit/cluster.yaml",
+            "-n",
+            "shop",
+            "--output",
+            "json",
+        ],
+    );
+    expect_code(&out, 0);
+    let mut found = ids(&json_of(&out));
+    found.sort();
+    let shop: Vec<String> = expected()
+        .into_iter()
+        .filter(|e| e.contains("/shop/"))
+        .collect();
+    assert_eq!(found, shop);
+}
