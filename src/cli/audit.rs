@@ -250,6 +250,12 @@ fn manifests(
     args: &AuditArgs,
     plan: Option<&Plan>,
 ) -> Result<(Vec<Audited>, Vec<Option<String>>), CliError> {
+    if !args.cluster.contexts.is_empty() {
+        return Err(CliError::Usage(
+            "--context reads a live cluster; with --manifests, name the cluster with --cluster"
+                .into(),
+        ));
+    }
     let cluster = match args.cluster.clusters.as_slice() {
         [] => None,
         [one] => Some(one.clone()),
