@@ -10,19 +10,25 @@
 //! default-sa-used, SA004 default-sa-rbac, SA005 dangerous-rbac, SA006 legacy-token-secrets,
 //! SA007 projected-tokens, SA008 cloud-credentials, SA009 identity-annotations.
 
+pub mod accept;
 pub mod checks;
 pub mod context;
 pub mod danger;
+pub mod date;
 pub mod model;
+pub mod page;
+pub mod positions;
 pub mod rbac;
 pub mod render;
 pub mod snapshot;
 pub mod workload;
 
+pub use accept::{Acceptance, AcceptanceSource, AcceptedFinding, Scope, Warning, WarningKind};
 pub use checks::{Check, checks, explain};
 pub use context::{
     AwsRoleTrust, CloudTrust, Context, Expected, ExpectedWorkload, GcpSaBinding, Policy,
 };
+pub use date::Date;
 pub use model::{Counts, Finding, ObjectRef, Report, Severity, SourceLocation};
 pub use snapshot::{Snapshot, SnapshotError};
 
@@ -37,7 +43,7 @@ pub fn run_checks(snap: &Snapshot, ctx: &Context, selected: &[&Check]) -> Report
     for c in selected {
         for mut f in (c.run)(snap, ctx) {
             if f.location.is_none() {
-                f.location = snap.location(&f.resource).cloned();
+                f.location = snap.locate(&f.resource, f.field.as_deref());
             }
             findings.push(f);
         }
@@ -45,9 +51,10 @@ pub fn run_checks(snap: &Snapshot, ctx: &Context, selected: &[&Check]) -> Report
     Report::new(findings, selected.iter().map(|c| c.id.to_owned()).collect())
 }
 
-/// Whether the report has a finding at or above `fail_on` (the CLI then exits 3).
+/// Whether the report has a finding at or above `fail_on` (the CLI then exits 3);
+/// accepted findings never count.
 pub fn exceeds(report: &Report, fail_on: Severity) -> bool {
-    report.findings.iter().any(|f| f.severity >= fail_on)
+    report.exceeds(fail_on)
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::accept::{Acceptance, AcceptedFinding, Warning};
+
 /// How bad a finding is. Ordered from least to most severe so `>=` means "at least as bad".
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
@@ -130,8 +132,11 @@ impl fmt::Display for ObjectRef {
 pub struct SourceLocation {
     /// The manifest path as given to the loader.
     pub path: String,
-    /// 1-based line where the object's YAML document starts.
+    /// 1-based line: of the offending field when the finding names one and the manifest
+    /// has it, else of the object's YAML document start.
     pub line: usize,
+    /// 1-based column (in characters) of that field or document start.
+    pub column: usize,
 }
 
 /// One problem with one object.
@@ -141,18 +146,31 @@ pub struct Finding {
     pub check_id: String,
     /// The finding's severity: the check's default, or raised/lowered by what was found.
     pub severity: Severity,
+    /// The cluster the object is in: set by live audits, and by manifest audits given
+    /// `--cluster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// The object at fault.
     pub resource: ObjectRef,
     /// One line naming the object and the exact reason.
     pub message: String,
     /// What to do about it, specific to this object where possible.
     pub fix: String,
+    /// The field of the object at fault, as a path such as
+    /// `spec.template.spec.automountServiceAccountToken` or
+    /// `metadata.annotations["eks.amazonaws.com/role-arn"]`; absent when the whole object is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     /// Structured facts behind the message (never secret values).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, String>,
-    /// The manifest location of the object, when the snapshot came from files.
+    /// The manifest location of the field (or object), when the snapshot came from files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<SourceLocation>,
+    /// An acceptance that covered this finding until it expired: the finding is reported
+    /// again, and this says since when and why it had been accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_acceptance: Option<Acceptance>,
 }
 
 impl Finding {
@@ -167,12 +185,21 @@ impl Finding {
         Finding {
             check_id: check_id.to_owned(),
             severity,
+            cluster: None,
             resource,
             message,
             fix,
+            field: None,
             details: BTreeMap::new(),
             location: None,
+            expired_acceptance: None,
         }
+    }
+
+    /// Names the field at fault (builder style); see [`Finding::field`].
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 
     /// Adds one detail (builder style).
@@ -193,13 +220,16 @@ pub struct Counts {
     pub medium: usize,
     /// Findings of severity low.
     pub low: usize,
-    /// All findings.
+    /// All findings (accepted ones excluded).
     pub total: usize,
+    /// Findings an acceptance covers; not in `total`, never counted toward `--fail-on`.
+    #[serde(default)]
+    pub accepted: usize,
 }
 
 impl Counts {
     /// Counts the findings by severity.
-    pub fn of(findings: &[Finding]) -> Self {
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
         let mut c = Counts::default();
         for f in findings {
             match f.severity {
@@ -224,23 +254,34 @@ impl Counts {
     }
 }
 
-/// The result of running checks over one snapshot.
+/// The result of running checks over one or more snapshots (clusters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
-    /// All findings, sorted by severity (most severe first), check id, object, message.
+    /// The findings no acceptance covers, sorted by cluster, then severity (most severe
+    /// first), check id, object, message.
     pub findings: Vec<Finding>,
-    /// Findings per severity.
+    /// Findings per severity, and the number accepted.
     pub counts: Counts,
     /// Ids of the checks that ran, in registry order.
     pub checks_run: Vec<String>,
+    /// The clusters audited, in the order given; empty when no cluster is named.
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    /// Findings an acceptance covers.
+    #[serde(default)]
+    pub accepted: Vec<AcceptedFinding>,
+    /// Expired, stale and invalid acceptances.
+    #[serde(default)]
+    pub warnings: Vec<Warning>,
 }
 
 impl Report {
     /// Builds a report: sorts and de-duplicates the findings and counts them.
     pub fn new(mut findings: Vec<Finding>, checks_run: Vec<String>) -> Self {
         findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
+            a.cluster
+                .cmp(&b.cluster)
+                .then_with(|| b.severity.cmp(&a.severity))
                 .then_with(|| a.check_id.cmp(&b.check_id))
                 .then_with(|| a.resource.cmp(&b.resource))
                 .then_with(|| a.message.cmp(&b.message))
@@ -252,7 +293,38 @@ impl Report {
             findings,
             counts,
             checks_run,
+            clusters: Vec::new(),
+            accepted: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// Merges the reports of several clusters, each already tagged with its cluster name
+    /// (findings, accepted findings and warnings are kept; counts are recomputed).
+    pub fn merge(reports: Vec<(String, Report)>) -> Report {
+        let mut findings = Vec::new();
+        let mut accepted = Vec::new();
+        let mut warnings = Vec::new();
+        let mut clusters = Vec::new();
+        let mut checks_run = Vec::new();
+        for (name, r) in reports {
+            clusters.push(name);
+            findings.extend(r.findings);
+            accepted.extend(r.accepted);
+            warnings.extend(r.warnings);
+            checks_run = r.checks_run;
+        }
+        let mut merged = Report::new(findings, checks_run);
+        merged.counts.accepted = accepted.len();
+        merged.clusters = clusters;
+        merged.accepted = accepted;
+        merged.warnings = warnings;
+        merged
+    }
+
+    /// Whether a finding at or above `level` remains (accepted findings never count).
+    pub fn exceeds(&self, level: Severity) -> bool {
+        self.findings.iter().any(|f| f.severity >= level)
     }
 }
 

@@ -16,6 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_yaml::Value;
 
 use crate::model::{ObjectRef, SourceLocation};
+use crate::positions::{FieldIndex, Seg, split_documents};
 
 /// The namespace Kubernetes puts a namespaced object in when its manifest names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -55,6 +56,8 @@ pub struct Snapshot {
     pub config_maps: Vec<ConfigMap>,
     /// Manifest location of each object loaded from a named file.
     pub sources: BTreeMap<ObjectRef, SourceLocation>,
+    /// Line and column of each field of each object loaded from a named file.
+    pub fields: BTreeMap<ObjectRef, FieldIndex>,
 }
 
 /// Why a manifest could not be loaded.
@@ -122,7 +125,8 @@ impl Snapshot {
                     line,
                     source,
                 })?;
-            self.add_value(value, origin, path.is_some(), line)?;
+            let fields = path.map(|_| FieldIndex::of_document(&doc, line));
+            self.add_value(value, origin, fields.as_ref(), line)?;
         }
         Ok(())
     }
@@ -131,7 +135,7 @@ impl Snapshot {
         &mut self,
         value: Value,
         origin: &str,
-        record: bool,
+        fields: Option<&FieldIndex>,
         line: usize,
     ) -> Result<(), SnapshotError> {
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -141,8 +145,11 @@ impl Snapshot {
             .unwrap_or("");
         if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
             if let Some(Value::Sequence(items)) = value.get("items") {
-                for item in items.clone() {
-                    self.add_value(item, origin, record, line)?;
+                for (i, item) in items.clone().into_iter().enumerate() {
+                    let at = [Seg::Key("items".into()), Seg::Index(i)];
+                    let sub = fields.map(|f| f.sub(&at));
+                    let item_line = fields.and_then(|f| f.at(&at)).map_or(line, |p| p.0);
+                    self.add_value(item, origin, sub.as_ref(), item_line)?;
                 }
             }
             return Ok(());
@@ -160,19 +167,22 @@ impl Snapshot {
                 if $namespaced && obj.metadata.namespace.is_none() {
                     obj.metadata.namespace = Some(DEFAULT_NAMESPACE.to_owned());
                 }
-                if record {
+                if let Some(fields) = fields {
                     let r = if $namespaced {
                         ObjectRef::namespaced(&kind, ns_of(&obj.metadata), name_of(&obj.metadata))
                     } else {
                         ObjectRef::cluster(&kind, name_of(&obj.metadata))
                     };
+                    let column = fields.document_column();
                     self.sources.insert(
-                        r,
+                        r.clone(),
                         SourceLocation {
                             path: origin.to_owned(),
                             line,
+                            column,
                         },
                     );
+                    self.fields.insert(r, fields.clone());
                 }
                 self.$field.push(obj);
             }};
@@ -254,56 +264,58 @@ impl Snapshot {
     pub fn location(&self, r: &ObjectRef) -> Option<&SourceLocation> {
         self.sources.get(r)
     }
-}
 
-/// Splits a multi-document YAML text at `---` lines, returning each non-empty document
-/// with the 1-based line it starts on. Done by hand (not by serde_yaml's document
-/// iterator) so every object gets the line number the SARIF and human outputs cite.
-fn split_documents(text: &str) -> Vec<(usize, String)> {
-    let mut docs = Vec::new();
-    let mut current = String::new();
-    let mut start = 1;
-    let mut has_content = false;
-    for (idx, line) in text.lines().enumerate() {
-        let is_separator = line == "---" || line.starts_with("--- ") || line.trim_end() == "---";
-        if is_separator {
-            if has_content {
-                docs.push((start, std::mem::take(&mut current)));
-            }
-            current.clear();
-            has_content = false;
-            start = idx + 2;
-            continue;
-        }
-        if !has_content {
-            let t = line.trim();
-            if t.is_empty() || t.starts_with('#') {
-                // Leading blank and comment lines do not start the document: the cited line
-                // is the object's first real line.
-                start = idx + 2;
-                continue;
-            }
-            has_content = true;
-        }
-        current.push_str(line);
-        current.push('\n');
+    /// The manifest location of `field` of an object (a path such as
+    /// `spec.template.spec.automountServiceAccountToken`): the field's own line and column,
+    /// else its nearest enclosing field's, else the object's document start.
+    pub fn locate(&self, r: &ObjectRef, field: Option<&str>) -> Option<SourceLocation> {
+        let base = self.sources.get(r)?;
+        let at = field.and_then(|f| self.fields.get(r)?.locate(f));
+        Some(match at {
+            Some((line, column)) => SourceLocation {
+                path: base.path.clone(),
+                line,
+                column,
+            },
+            None => base.clone(),
+        })
     }
-    if has_content {
-        docs.push((start, current));
+
+    /// The metadata of the Kubernetes object `r`, if it is in the snapshot.
+    pub fn meta(&self, r: &ObjectRef) -> Option<&ObjectMeta> {
+        fn find<'a, T>(
+            list: &'a [T],
+            meta: fn(&T) -> &ObjectMeta,
+            r: &ObjectRef,
+        ) -> Option<&'a ObjectMeta> {
+            list.iter().map(meta).find(|m| {
+                name_of(m) == r.name && r.namespace.as_deref().is_none_or(|ns| ns_of(m) == ns)
+            })
+        }
+        match r.kind.as_str() {
+            "Namespace" => find(&self.namespaces, |o| &o.metadata, r),
+            "ServiceAccount" => find(&self.service_accounts, |o| &o.metadata, r),
+            "Pod" => find(&self.pods, |o| &o.metadata, r),
+            "Deployment" => find(&self.deployments, |o| &o.metadata, r),
+            "ReplicaSet" => find(&self.replica_sets, |o| &o.metadata, r),
+            "StatefulSet" => find(&self.stateful_sets, |o| &o.metadata, r),
+            "DaemonSet" => find(&self.daemon_sets, |o| &o.metadata, r),
+            "Job" => find(&self.jobs, |o| &o.metadata, r),
+            "CronJob" => find(&self.cron_jobs, |o| &o.metadata, r),
+            "Role" => find(&self.roles, |o| &o.metadata, r),
+            "RoleBinding" => find(&self.role_bindings, |o| &o.metadata, r),
+            "ClusterRole" => find(&self.cluster_roles, |o| &o.metadata, r),
+            "ClusterRoleBinding" => find(&self.cluster_role_bindings, |o| &o.metadata, r),
+            "Secret" => find(&self.secrets, |o| &o.metadata, r),
+            "ConfigMap" => find(&self.config_maps, |o| &o.metadata, r),
+            _ => None,
+        }
     }
-    docs
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_documents_with_start_lines() {
-        let docs = split_documents("# c\napiVersion: v1\n---\n\n---\nkind: A\n---\n  \nkind: B\n");
-        let lines: Vec<usize> = docs.iter().map(|d| d.0).collect();
-        assert_eq!(lines, vec![2, 6, 9]);
-    }
 
     #[test]
     fn loads_known_kinds_ignores_unknown_and_defaults_namespace() {
@@ -316,7 +328,7 @@ mod tests {
         let loc = s
             .location(&ObjectRef::namespaced("ServiceAccount", "b", "x"))
             .expect("recorded");
-        assert_eq!(loc.line, 11);
+        assert_eq!((loc.line, loc.column), (14, 3), "the List item's own line");
     }
 
     #[test]

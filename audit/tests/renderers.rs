@@ -163,3 +163,102 @@ fn committed_json_schema_is_current() {
         "schema/audit-output.schema.json is stale; regenerate with WID_UPDATE_SCHEMAS=1 cargo test -p wid-audit --test renderers committed_json_schema_is_current"
     );
 }
+
+/// The MIXED report with one finding accepted by an annotation-style rule, one by a file
+/// rule that expired, a stale file rule, and the cluster set.
+fn accepted_report() -> Report {
+    use wid_audit::accept::{Scope, apply, parse_exceptions};
+    use wid_audit::{Date, ObjectRef};
+    let mut r = report(Some("k8s/cluster.yaml"));
+    for f in &mut r.findings {
+        f.cluster = Some("prod".into());
+    }
+    r.clusters = vec!["prod".into()];
+    let text = "[[accept]]\ncheck = \"SA001\"\nnamespace = \"shop\"\nreason = \"kept for the batch runner\"\nexpires = 2027-03-31\n\n[[accept]]\ncheck = \"SA002\"\nname = \"ops\"\nreason = \"old\"\nexpires = 2020-01-31\n\n[[accept]]\ncheck = \"SA006\"\nname = \"gone\"\nreason = \"stale\"\nexpires = 2027-03-31\n";
+    let mut rules = parse_exceptions(text, "audit-exceptions.toml").expect("valid");
+    let (annotated, _) = wid_audit::accept::from_snapshot(
+        &Snapshot::from_yaml_file(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ops\n  namespace: shop\n  annotations:\n    wid.dev/audit-accept: \"SA005 until 2027-01-01: break-glass console; SEC-7\"\nspec:\n  containers: []\n",
+            "k8s/cluster.yaml",
+        )
+        .expect("valid"),
+        Some("prod"),
+        |_| true,
+    );
+    rules.extend(annotated);
+    let today: Date = "2026-06-01".parse().expect("date");
+    let r = apply(r, &rules, today, &Scope::default());
+    assert!(
+        r.accepted
+            .iter()
+            .any(|a| a.finding.resource == ObjectRef::namespaced("Pod", "shop", "ops"))
+    );
+    r
+}
+
+#[test]
+fn sarif_with_suppressions_notifications_and_clusters_validates() {
+    let validator = sarif_validator();
+    let doc = sarif(&accepted_report());
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let results = doc["runs"][0]["results"].as_array().expect("results");
+    let kinds: Vec<(&str, &str)> = results
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["ruleId"].as_str()?,
+                r.get("suppressions")?[0]["kind"].as_str()?,
+            ))
+        })
+        .collect();
+    assert_eq!(kinds, vec![("SA005", "inSource"), ("SA001", "external")]);
+    let sa005 = results
+        .iter()
+        .find(|r| r["ruleId"] == "SA005")
+        .expect("SA005");
+    // The inSource suppression points at the annotation's line.
+    assert_eq!(
+        sa005["suppressions"][0]["location"]["physicalLocation"]["region"]["startLine"],
+        7
+    );
+    let sa002 = results
+        .iter()
+        .find(|r| r["ruleId"] == "SA002")
+        .expect("SA002");
+    assert!(
+        sa002.get("suppressions").is_none(),
+        "expired: not suppressed"
+    );
+    assert!(
+        sa002["message"]["text"]
+            .as_str()
+            .expect("text")
+            .ends_with("(its acceptance expired on 2020-01-31: old)")
+    );
+    assert_eq!(sa002["properties"]["cluster"], "prod");
+    let notes = doc["runs"][0]["invocations"][0]["toolConfigurationNotifications"]
+        .as_array()
+        .expect("notifications");
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["descriptor"]["id"] == "stale_acceptance")
+    );
+}
+
+#[test]
+fn json_with_acceptances_validates_against_the_committed_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&json_schema()).expect("generated schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let doc = json(&accepted_report());
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(doc["accepted"][0]["acceptance"]["source"], "annotation");
+    assert_eq!(doc["counts"]["accepted"], 2);
+}

@@ -16,6 +16,7 @@ use regex::Regex;
 use super::Check;
 use crate::context::Context;
 use crate::model::{Finding, ObjectRef, Severity};
+use crate::positions::child;
 use crate::snapshot::{Snapshot, name_of, ns_of};
 use crate::workload::workloads;
 
@@ -33,6 +34,23 @@ to leak. Secret material (an AWS secret key, a GCP private key, an Azure client 
 alone is high.",
     example: "apiVersion: v1\nkind: Secret\nmetadata:\n  name: aws-creds\n  namespace: shop\nstringData:\n  AWS_ACCESS_KEY_ID: AKIAIOSFODNN7EXAMPLE\n  AWS_SECRET_ACCESS_KEY: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
     fix: "Move the workload to workload identity with wid, then delete the Secret and revoke the key:\n\n  [[workload]]\n  cluster = \"eks-prod\"\n  namespace = \"shop\"\n  service_account = \"orders\"\n  aws.role = \"orders-prod\"\n\n  wid apply identities/\n  kubectl delete secret NAME -n NAMESPACE\n",
+    guide: "Use workload identity federation instead of storing cloud credentials as Secrets.",
+    others: "No established Kubernetes scanner reads Secret objects for cloud keys. Trivy's `gcp-service-account` secret rule matches the literal text `\"type\": \"service_account\"` with exactly one space, so reformatted key files slip through; wid parses the JSON instead. kubescape C-0012 and C-0259 and Polaris look at ConfigMaps and env values by key name. wid names the key that holds a credential, never the value.",
+    references: &[
+        (
+            "gitleaks rules (GCP, Azure)",
+            "https://github.com/gitleaks/gitleaks",
+        ),
+        (
+            "Trivy secret rules",
+            "https://github.com/aquasecurity/trivy",
+        ),
+        (
+            "kubescape regolibrary (C-0012, C-0259)",
+            "https://github.com/kubescape/regolibrary",
+        ),
+    ],
+    example_context: "",
     run,
 };
 
@@ -161,6 +179,11 @@ fn scan<'a>(
     hits
 }
 
+/// The data key of the first hit (hits are labelled `key K`).
+fn first_key(hits: &[(String, CredentialKind)]) -> Option<&str> {
+    hits.iter().find_map(|(w, _)| w.strip_prefix("key "))
+}
+
 fn run(snap: &Snapshot, _ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     for s in &snap.secrets {
@@ -182,7 +205,12 @@ fn run(snap: &Snapshot, _ctx: &Context) -> Vec<Finding> {
                 .map(|(k, v)| (k.clone(), v.as_str(), format!("key {k}"))),
         );
         let r = ObjectRef::namespaced("Secret", ns_of(&s.metadata), name_of(&s.metadata));
-        out.extend(finding(r, "stores", &hits));
+        let in_data = |k: &str| s.data.as_ref().is_some_and(|d| d.contains_key(k));
+        out.extend(finding(r, "stores", &hits).map(|f| match first_key(&hits) {
+            Some(k) if in_data(k) => f.at(child("data", k)),
+            Some(k) => f.at(child("stringData", k)),
+            None => f,
+        }));
     }
     for c in &snap.config_maps {
         let hits = scan(
@@ -192,7 +220,10 @@ fn run(snap: &Snapshot, _ctx: &Context) -> Vec<Finding> {
                 .map(|(k, v)| (k.clone(), v.as_str(), format!("key {k}"))),
         );
         let r = ObjectRef::namespaced("ConfigMap", ns_of(&c.metadata), name_of(&c.metadata));
-        out.extend(finding(r, "stores", &hits));
+        out.extend(finding(r, "stores", &hits).map(|f| match first_key(&hits) {
+            Some(k) => f.at(child("data", k)),
+            None => f,
+        }));
     }
     for w in workloads(snap) {
         let containers = w

@@ -24,9 +24,27 @@ pods/attach; nodes/proxy (the kubelet API, which bypasses audit and admission); 
 creating serviceaccounts/token; approving CSRs; changing admission webhooks. Cluster-wide grants, or grants in \
 kube-system, are critical. Bindings to broad groups give a role to every identity in the group, including every \
 pod's token.",
-    example: "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: ops-bot-admin\nsubjects:\n- kind: ServiceAccount\n  name: ops-bot\n  namespace: shop\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin\n# ...and a Deployment in shop running as ops-bot with its token mounted\n",
+    example: "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: ops-bot-admin\nsubjects:\n- kind: ServiceAccount\n  name: ops-bot\n  namespace: shop\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ops-console\n  namespace: shop\nspec:\n  selector: {matchLabels: {app: ops-console}}\n  template:\n    metadata: {labels: {app: ops-console}}\n    spec:\n      serviceAccountName: ops-bot   # token mounted: nothing turns automount off\n      containers:\n      - name: app\n        image: ops-console:1.0\n",
     fix: "Grant the ServiceAccount only what the workload needs (a namespaced Role with named verbs and resources), \
 or stop mounting its token where it is not needed (automountServiceAccountToken: false). Check the result with:\n\n  kubectl auth can-i --list -n NAMESPACE --as=system:serviceaccount:NAMESPACE:NAME\n\nRemove broad-group subjects from bindings:\n\n  kubectl edit clusterrolebinding NAME\n",
+    guide: "Audit service account usage quarterly – find overprivileged accounts and pods using `default`.",
+    others: "kubescape C-0267 and C-0272 (workloads with takeover or administrative roles), C-0261 (mounted token with bindings) and C-0265 (broad groups); rbac-police and KubiScan list risky roles. kubescape C-0261 matches a binding's subject name, namespace and kind independently, so the three can come from different subjects; KubiScan ignores apiGroups and needs every verb of its template, so `get` on `nodes/proxy` alone slips through. wid computes effective permissions from bindings to roles to rules with the right namespaces, matches subjects as whole tuples, and counts `get nodes/proxy` as dangerous, as the Kubernetes RBAC good-practices page says it is.",
+    references: &[
+        (
+            "Kubernetes: RBAC good practices (privilege escalation risks)",
+            "https://kubernetes.io/docs/concepts/security/rbac-good-practices/",
+        ),
+        (
+            "kubescape regolibrary (C-0261, C-0265, C-0267, C-0272)",
+            "https://github.com/kubescape/regolibrary",
+        ),
+        (
+            "rbac-police",
+            "https://github.com/PaloAltoNetworks/rbac-police",
+        ),
+        ("KubiScan", "https://github.com/cyberark/KubiScan"),
+    ],
+    example_context: "",
     run,
 };
 
@@ -94,6 +112,7 @@ fn run(snap: &Snapshot, _ctx: &Context) -> Vec<Finding> {
                 name = w.sa_name()
             ),
         )
+        .at(format!("{}.serviceAccountName", w.spec_path))
         .detail("service_account", a.service_account.clone());
         if !via_groups.is_empty() {
             f = f.detail("via_groups", via_groups.join(","));
@@ -120,10 +139,11 @@ fn broad_group_bindings(snap: &Snapshot) -> Vec<Finding> {
         let Some((role, rules)) = resolve_role(snap, &b) else {
             continue;
         };
-        for s in b
+        for (i, s) in b
             .subjects
             .iter()
-            .filter(|s| s.kind == "Group" && is_broad_group(&s.name))
+            .enumerate()
+            .filter(|(_, s)| s.kind == "Group" && is_broad_group(&s.name))
         {
             let grants: Vec<Grant> = rules
                 .iter()
@@ -169,6 +189,7 @@ fn broad_group_bindings(snap: &Snapshot) -> Vec<Finding> {
                     s.name, binding.name
                 ),
             )
+            .at(format!("subjects[{i}]"))
             .detail("group", s.name.clone());
             out.push(with_details(f, &dangers));
         }

@@ -21,6 +21,19 @@ including pods added later by people who never asked for them. Grant permissions
 used only by the workload that needs them.",
     example: "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: read-secrets\n  namespace: billing\nsubjects:\n- kind: ServiceAccount\n  name: default\n  namespace: billing\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: secret-reader\n",
     fix: "Bind the role to a dedicated ServiceAccount instead and remove `default` from the subjects:\n\n  kubectl create serviceaccount APP -n NAMESPACE\n  kubectl edit rolebinding NAME -n NAMESPACE   # replace subject default with APP\n\nIn a wid plan, declare the workload's own KSA (service_account = \"APP\") and bind roles to it.\n",
+    guide: "Create dedicated service accounts per workload role with minimal RBAC.",
+    others: "kubescape's rule `ensure-default-service-accounts-has-only-default-roles` (C-0225 on EKS, C-0239 on AKS) fails on any binding subject named `default` but does not say whose `default` it is; wid resolves the subject's namespace (a RoleBinding's own namespace when the subject omits it) and names it. Bindings the control plane creates (label `kubernetes.io/bootstrapping: rbac-defaults`) are skipped, as kubescape does.",
+    references: &[
+        (
+            "Kubernetes: RBAC good practices",
+            "https://kubernetes.io/docs/concepts/security/rbac-good-practices/",
+        ),
+        (
+            "kubescape regolibrary (C-0225, C-0239)",
+            "https://github.com/kubescape/regolibrary",
+        ),
+    ],
+    example_context: "",
     run,
 };
 
@@ -30,7 +43,7 @@ fn run(snap: &Snapshot, _ctx: &Context) -> Vec<Finding> {
         if b.is_bootstrap() {
             continue;
         }
-        for s in b.subjects {
+        for (i, s) in b.subjects.iter().enumerate() {
             if s.kind != "ServiceAccount" || s.name != DEFAULT_SA {
                 continue;
             }
@@ -59,6 +72,7 @@ fn run(snap: &Snapshot, _ctx: &Context) -> Vec<Finding> {
                         name = binding.name
                     ),
                 )
+                .at(format!("subjects[{i}]"))
                 .detail("subject", format!("{sa_ns}/default")),
             );
         }

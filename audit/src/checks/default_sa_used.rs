@@ -20,6 +20,23 @@ identity given to it is given to all of them, and nothing can be granted to one 
 mounted, a compromise of any such pod yields the shared credential. An empty serviceAccountName means `default`.",
     example: "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      serviceAccountName: \"\"   # means `default`\n      containers:\n      - name: app\n        image: web:1.0\n",
     fix: "Give the workload its own ServiceAccount. In the wid plan:\n\n  [[workload]]\n  cluster = \"prod\"\n  namespace = \"shop\"\n  service_account = \"web\"\n\nthen set `serviceAccountName: web` in the pod template; or by hand:\n\n  kubectl create serviceaccount web -n shop\n  kubectl set serviceaccount deployment web web -n shop\n",
+    guide: "Create dedicated service accounts per workload role with minimal RBAC.",
+    others: "kubeaudit's `asat` auditor reports `AutomountServiceAccountTokenTrueAndDefaultSA` as an error; it looks up the `default` ServiceAccount among all scanned resources without checking the namespace, so another namespace's `default` can decide the result. wid looks it up by (namespace, name). kubescape C-0189 flags namespaces with no ServiceAccount besides `default`; no established scanner flags a workload running as `default` with its token off, which wid reports as low.",
+    references: &[
+        (
+            "Kubernetes: configure service accounts for pods",
+            "https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/",
+        ),
+        (
+            "kubeaudit (asat auditor)",
+            "https://github.com/Shopify/kubeaudit",
+        ),
+        (
+            "kubescape regolibrary (C-0189)",
+            "https://github.com/kubescape/regolibrary",
+        ),
+    ],
+    example_context: "",
     run,
 };
 
@@ -66,6 +83,7 @@ fn run(snap: &Snapshot, _ctx: &Context) -> Vec<Finding> {
         };
         out.push(
             Finding::new(CHECK.id, severity, w.object_ref(), message, fix)
+                .at(format!("{}.serviceAccountName", w.spec_path))
                 .detail("token_mounted", a.mounted.to_string()),
         );
     }

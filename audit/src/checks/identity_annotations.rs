@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::Check;
 use crate::context::{AwsRoleTrust, Context};
 use crate::model::{Finding, ObjectRef, Severity};
+use crate::positions::child;
 use crate::snapshot::{Snapshot, name_of, ns_of};
 
 /// The IRSA role annotation.
@@ -41,6 +42,19 @@ condition, tokens minted for other audiences work too; an EKS Pod Identity trust
 accepts any association in the account; a GKE principalSet member grants every pod of a namespace or cluster.",
     example: "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: orders\n  namespace: shop\n  annotations:\n    eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/not-in-the-plan\n",
     fix: "Declare the KSA and its identity in the wid plan and let wid write both sides:\n\n  [[workload]]\n  cluster = \"eks-prod\"\n  namespace = \"shop\"\n  service_account = \"orders\"\n  aws.role = \"orders-prod\"\n\n  wid plan identities/ && wid apply identities/\n\nor remove the stray annotation: kubectl annotate serviceaccount NAME -n NAMESPACE eks.amazonaws.com/role-arn-\n",
+    guide: "Use workload identity federation instead of storing cloud credentials as Secrets.",
+    others: "rbac-police reads the identity annotations as a signal (`providerIAM`); no established scanner checks them against a declared plan or reads the cloud-side trust behind them. Wildcard subjects in IRSA trust are a common request in the Terraform and eksctl trackers, and a common way to let every ServiceAccount of a cluster assume a role.",
+    references: &[
+        (
+            "rbac-police",
+            "https://github.com/PaloAltoNetworks/rbac-police",
+        ),
+        (
+            "Azure Workload Identity",
+            "https://github.com/Azure/azure-workload-identity",
+        ),
+    ],
+    example_context: "{\"expected\": {\"workloads\": []}}",
     run,
 };
 
@@ -88,6 +102,7 @@ fn run(snap: &Snapshot, ctx: &Context) -> Vec<Finding> {
             let Some(value) = annotations.get(key) else {
                 continue;
             };
+            let before = out.len();
             let unset = format!("kubectl annotate serviceaccount {name} -n {ns} {key}-");
             if !well_formed(key, value) {
                 out.push(sa_finding(
@@ -130,6 +145,9 @@ fn run(snap: &Snapshot, ctx: &Context) -> Vec<Finding> {
                     Some(_) => {}
                 },
                 None => {}
+            }
+            for f in &mut out[before..] {
+                f.field = Some(child("metadata.annotations", key));
             }
         }
     }

@@ -27,6 +27,27 @@ see whether one is still in use.",
     example: "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ci-token\n  namespace: shop\n  annotations:\n    kubernetes.io/service-account.name: ci\ntype: kubernetes.io/service-account-token\n",
     fix: "Delete the Secret and use short-lived tokens instead: a projected serviceAccountToken volume in the pod, \
 `kubectl create token SA --duration 1h` for people and scripts, or `wid token` from a wid plan:\n\n  kubectl delete secret NAME -n NAMESPACE\n",
+    guide: "Delete legacy `kubernetes.io/service-account-token` Secrets from the cluster.",
+    others: "None of kubescape, kubeaudit, Polaris, kube-bench, Trivy, rbac-police or KubiScan reports these Secrets. Kyverno has admission policies against them (`deny-secret-service-account-token-type`). wid tells auto-generated tokens (listed in the ServiceAccount's `secrets`) from hand-made ones and shows the `kubernetes.io/legacy-token-last-used` label the control plane maintains since 1.26 (LegacyServiceAccountTokenTracking, GA in 1.28; LegacyServiceAccountTokenCleanUp GA in 1.30).",
+    references: &[
+        (
+            "Kubernetes: kubernetes.io/legacy-token-last-used",
+            "https://kubernetes.io/docs/reference/labels-annotations-taints/#kubernetes-io-legacy-token-last-used",
+        ),
+        (
+            "KEP-2799: reduction of secret-based service account tokens",
+            "https://github.com/kubernetes/enhancements/issues/2799",
+        ),
+        (
+            "kubectl create token",
+            "https://kubernetes.io/docs/reference/kubectl/generated/kubectl_create/kubectl_create_token/",
+        ),
+        (
+            "Kyverno: deny-secret-service-account-token-type",
+            "https://kyverno.io/policies/other/deny-secret-service-account-token-type/deny-secret-service-account-token-type",
+        ),
+    ],
+    example_context: "",
     run,
 };
 
@@ -79,6 +100,7 @@ fn run(snap: &Snapshot, _ctx: &Context) -> Vec<Finding> {
                 sa = if sa_name.is_empty() { "SA" } else { sa_name }
             ),
         )
+        .at("type")
         .detail("service_account", sa_name)
         .detail("origin", if auto { "auto" } else { "manual" });
         if let Some(d) = last_used {

@@ -1,6 +1,9 @@
 //! The check registry: one file per check, each exporting `pub static CHECK: Check` with
-//! a fixed outline (what it checks, why it matters, a failing example, the fix) and its
-//! `run` function. Ids `SA001`..`SA009` are stable: users put them in suppressions and CI.
+//! a fixed outline (what it checks, why it matters, a failing example, the fix, the
+//! checklist item and the other scanners it answers to, references) and its `run`
+//! function. Ids `SA001`..`SA009` are stable: users put them in acceptances and CI. Each
+//! check's page, `docs/checks/SA00N.md`, is generated from this outline (`crate::page`),
+//! and `wid audit --explain` prints the same page.
 
 use crate::context::Context;
 use crate::model::{Finding, Severity};
@@ -33,6 +36,14 @@ pub struct Check {
     pub example: &'static str,
     /// How to fix it: kubectl and/or a wid plan snippet.
     pub fix: &'static str,
+    /// The hardening guide's checklist item the check measures, word for word.
+    pub guide: &'static str,
+    /// How the established scanners check the same thing, and where they go wrong.
+    pub others: &'static str,
+    /// Further reading: (title, URL).
+    pub references: &'static [(&'static str, &'static str)],
+    /// Context (JSON, as fixtures state it) under which `example` fails; empty for none.
+    pub example_context: &'static str,
     /// Runs the check.
     pub run: fn(&Snapshot, &Context) -> Vec<Finding>,
 }
@@ -62,33 +73,12 @@ pub fn find(id_or_name: &str) -> Option<&'static Check> {
         .find(|c| c.id.to_ascii_lowercase() == wanted || c.name == id_or_name.trim())
 }
 
-/// The full text `wid audit --explain ID` prints, or `None` for an unknown id.
-pub fn explain(id_or_name: &str) -> Option<String> {
-    let c = find(id_or_name)?;
-    Some(format!(
-        "{id} {name} (default severity: {sev})\n\nWhat it checks\n  {summary}\n\nWhy it matters\n{why}\n\nExample that fails\n{example}\nFix\n{fix}\n",
-        id = c.id,
-        name = c.name,
-        sev = c.severity,
-        summary = c.summary,
-        why = indent(c.why),
-        example = indent(c.example),
-        fix = indent(c.fix),
-    ))
-}
+pub use crate::page::{page, page_path};
 
-fn indent(text: &str) -> String {
-    let mut out = String::new();
-    for line in text.trim_end().lines() {
-        if line.is_empty() {
-            out.push('\n');
-        } else {
-            out.push_str("  ");
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
+/// The page `wid audit --explain ID` prints (the same text as `docs/checks/ID.md`), or
+/// `None` for an unknown id.
+pub fn explain(id_or_name: &str) -> Option<String> {
+    find(id_or_name).map(page)
 }
 
 #[cfg(test)]
@@ -118,14 +108,27 @@ mod tests {
         assert_eq!(explain("sa-001"), Some(by_id.clone()));
         assert_eq!(explain("default-sa-automount"), Some(by_id.clone()));
         assert!(by_id.contains("harden_default_service_accounts = true"));
+        assert!(
+            by_id.starts_with("# SA001 default-sa-automount\n"),
+            "{by_id}"
+        );
         assert!(explain("SA999").is_none());
     }
 
     #[test]
-    fn every_check_is_documented_with_a_yaml_example() {
+    fn every_check_is_documented_with_a_yaml_example_that_fails_it() {
         for c in checks() {
             assert!(!c.summary.is_empty() && !c.why.is_empty() && !c.fix.is_empty());
+            assert!(!c.guide.is_empty() && !c.others.is_empty() && !c.references.is_empty());
             assert!(c.example.contains("kind:"), "{} example is YAML", c.id);
+            assert!(
+                crate::page::example_finding(c).is_some(),
+                "{}: its example yields no finding",
+                c.id
+            );
+            for (_, url) in c.references {
+                assert!(url.starts_with("https://"), "{}: {url}", c.id);
+            }
         }
     }
 }

@@ -26,6 +26,23 @@ replay it against the Kubernetes API. A long expiry widens the window in which a
 rotates projected tokens at 80 % of their lifetime, so short lifetimes cost nothing.",
     example: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: api-consumer\n  namespace: shop\nspec:\n  containers:\n  - name: app\n    image: api-consumer:1.0\n  volumes:\n  - name: sa-token\n    projected:\n      sources:\n      - serviceAccountToken:\n          path: token\n          expirationSeconds: 7200   # above 1 h, and no audience\n",
     fix: "Give the projection the audience of the service that will read the token and a short expiry:\n\n  - serviceAccountToken:\n      path: token\n      audience: https://my-api.example.com   # sts.amazonaws.com for IRSA, api://AzureADTokenExchange for AKS\n      expirationSeconds: 3600\n",
+    guide: "Use projected tokens with explicit expiration and audience instead of legacy token Secrets.",
+    others: "No established scanner checks projected token audience or expiry. For reference, the Azure Workload Identity webhook injects audience `api://AzureADTokenExchange` with a 3600 s expiry. The API defaults `expirationSeconds` to 3600 and requires at least 600; `--service-account-extend-token-expiration` (kubescape C-0290) stretches only the auto-injected tokens.",
+    references: &[
+        (
+            "k8s-openapi: ServiceAccountTokenProjection",
+            "https://docs.rs/k8s-openapi/latest/k8s_openapi/api/core/v1/struct.ServiceAccountTokenProjection.html",
+        ),
+        (
+            "Kubernetes: configure service accounts for pods",
+            "https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/",
+        ),
+        (
+            "Azure Workload Identity webhook",
+            "https://github.com/Azure/azure-workload-identity",
+        ),
+    ],
+    example_context: "",
     run,
 };
 
@@ -33,14 +50,14 @@ fn run(snap: &Snapshot, ctx: &Context) -> Vec<Finding> {
     let max = ctx.policy.max_token_expiration_seconds;
     let mut out = Vec::new();
     for w in workloads(snap) {
-        for v in w.spec.volumes.iter().flatten() {
+        for (vi, v) in w.spec.volumes.iter().flatten().enumerate() {
             if v.name.starts_with(INJECTED_PREFIX) {
                 continue;
             }
             let Some(projected) = &v.projected else {
                 continue;
             };
-            for src in projected.sources.iter().flatten() {
+            for (si, src) in projected.sources.iter().flatten().enumerate() {
                 let Some(t) = &src.service_account_token else {
                     continue;
                 };
@@ -74,6 +91,10 @@ fn run(snap: &Snapshot, ctx: &Context) -> Vec<Finding> {
                             w.spec_path, v.name
                         ),
                     )
+                    .at(format!(
+                        "{}.volumes[{vi}].projected.sources[{si}].serviceAccountToken",
+                        w.spec_path
+                    ))
                     .detail("volume", v.name.clone())
                     .detail("expiration_seconds", exp.to_string()),
                 );

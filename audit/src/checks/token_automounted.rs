@@ -24,6 +24,24 @@ confirm the workload calls the API; implicit mounts are medium.",
 Kubernetes API:\n\n  kubectl patch deployment NAME -n NAMESPACE -p '{\"spec\":{\"template\":{\"spec\":{\"automountServiceAccountToken\":false}}}}'\n\n\
 or disable it on its ServiceAccount (wid plan: harden_default_service_accounts = true for `default`, and dedicated \
 KSAs per workload).\n",
+    guide: "Set `automountServiceAccountToken: false` on every pod that does not call the Kubernetes API.",
+    others: "CIS 5.1.6; kubescape C-0034 and C-0190; Polaris `automountServiceAccountToken`; Trivy KSV-0036. kube-bench's 5.1.6 audit flags a pod that sets `automountServiceAccountToken: false` when its ServiceAccount leaves the field unset, although no token is mounted (its own remediation text calls that case compliant). Trivy KSV-0036 never reads the ServiceAccount and, in manifests, stays silent when the field is unset. Polaris needs the ServiceAccount object with an exact name, so a template with an empty `serviceAccountName` never matches `default`. wid applies the admission plugin's rule exactly: the pod's field, else its own namespace's ServiceAccount's, else true.",
+    references: &[
+        (
+            "Kubernetes: configure service accounts for pods (automount precedence)",
+            "https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/",
+        ),
+        (
+            "kube-bench (CIS 5.1.6)",
+            "https://github.com/aquasecurity/kube-bench",
+        ),
+        ("Polaris", "https://github.com/FairwindsOps/polaris"),
+        (
+            "Trivy checks (KSV-0036)",
+            "https://github.com/aquasecurity/trivy-checks",
+        ),
+    ],
+    example_context: "",
     run,
 };
 
@@ -70,6 +88,7 @@ fn run(snap: &Snapshot, _ctx: &Context) -> Vec<Finding> {
                 ),
                 fix,
             )
+            .at(format!("{}.automountServiceAccountToken", w.spec_path))
             .detail("service_account", a.service_account.clone())
             .detail("explicit", a.explicit().to_string()),
         );

@@ -5,9 +5,13 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::accept::{AcceptedFinding, Warning};
 use crate::model::{Counts, Finding, Report};
 
-/// Bumped on any incompatible change of the JSON document.
+/// Bumped on any incompatible change of the JSON document. Fields added since version 1
+/// came out (`clusters`, `accepted`, `warnings`, `counts.accepted`, and per finding
+/// `cluster`, `field`, `location.column`, `expired_acceptance`) are additions: a reader of
+/// version 1 keeps working, and `findings` still lists only what needs fixing.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The `wid audit --output json` document.
@@ -18,10 +22,20 @@ pub struct JsonDocument {
     pub format_version: u32,
     /// Ids of the checks that ran.
     pub checks_run: Vec<String>,
-    /// Findings per severity.
+    /// The clusters audited, in the order given; empty for manifests without `--cluster`.
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    /// Findings per severity (accepted ones excluded), and the number accepted.
     pub counts: Counts,
-    /// All findings, most severe first.
+    /// The findings no acceptance covers, by cluster, most severe first. These decide
+    /// `--fail-on`.
     pub findings: Vec<Finding>,
+    /// Findings an acceptance covers, each with its reason, expiry and origin.
+    #[serde(default)]
+    pub accepted: Vec<AcceptedFinding>,
+    /// Stale, expired and invalid acceptances.
+    #[serde(default)]
+    pub warnings: Vec<Warning>,
 }
 
 /// Renders the report as the versioned JSON document.
@@ -29,8 +43,11 @@ pub fn json(report: &Report) -> serde_json::Value {
     let doc = JsonDocument {
         format_version: FORMAT_VERSION,
         checks_run: report.checks_run.clone(),
+        clusters: report.clusters.clone(),
         counts: report.counts.clone(),
         findings: report.findings.clone(),
+        accepted: report.accepted.clone(),
+        warnings: report.warnings.clone(),
     };
     serde_json::to_value(doc).expect("report types serialize to JSON without fallible parts")
 }

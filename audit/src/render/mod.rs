@@ -5,6 +5,6 @@ mod human;
 mod json;
 mod sarif;
 
-pub use human::human;
+pub use human::{HumanOptions, human, human_with};
 pub use json::{FORMAT_VERSION, JsonDocument, json, json_schema};
 pub use sarif::{SARIF_SCHEMA_URI, sarif};
