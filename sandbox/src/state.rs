@@ -6,8 +6,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Fault, FaultAction, aws, azure, k8s};
-use crate::{Fault, FaultAction, aws, gcp, k8s};
+use crate::{Fault, FaultAction, aws, azure, gcp, k8s};
 
 /// Everything the emulators remember, persisted as `DIR/state.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
