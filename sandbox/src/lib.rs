@@ -2,8 +2,9 @@
 //! on loopback, so plans can be applied with no cluster and no cloud account.
 //!
 //! - Kubernetes: one HTTP server per declared cluster ([`k8s`]).
-//! - Clouds: one HTTP server for every cloud API ([`aws`] today: IAM over the Query
-//!   protocol, EKS over REST-JSON, STS), told apart by path and form action.
+//! - Clouds: one HTTP server for every cloud API, told apart by path and form action:
+//!   [`aws`] (IAM over the Query protocol, EKS over REST-JSON, STS) and [`gcp`] (IAM,
+//!   Resource Manager and GKE over JSON, under `/gcp/…`).
 //!
 //! State lives in `DIR/state.json` (written after every change), per-API call counters in
 //! `DIR/calls.json`, and faults to inject are read from `DIR/faults.json` at start or set
@@ -12,6 +13,7 @@
 
 pub mod aws;
 mod faults;
+pub mod gcp;
 pub mod k8s;
 mod served;
 mod server;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::{ClusterDecl, Fault, Shared, aws, k8s};
+use crate::{ClusterDecl, Fault, Shared, aws, gcp, k8s};
 
 /// Why the sandbox could not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,7 @@ impl Sandbox {
             for decl in clusters {
                 k8s::ensure_cluster(state, decl);
                 aws::ensure_cluster(state, decl);
+                gcp::ensure_cluster(state, decl);
                 k8s::adopt_cloud_issuer(state, decl);
             }
         });
@@ -82,7 +83,10 @@ impl Sandbox {
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
         let cloud = listener.local_addr().map_err(io)?;
-        let app = aws::router(shared.clone());
+        let app = aws::routes()
+            .merge(gcp::routes())
+            .fallback(aws::not_found)
+            .with_state(shared.clone());
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         }));
@@ -110,7 +114,8 @@ impl Sandbox {
         self.kube.keys().map(String::as_str)
     }
 
-    /// The base URL of the cloud APIs (`AWS_ENDPOINT_URL`).
+    /// The base URL of the cloud APIs (`AWS_ENDPOINT_URL`; the GCP APIs are under
+    /// `/gcp/iam`, `/gcp/crm` and `/gcp/container`).
     pub fn cloud_url(&self) -> String {
         format!("http://{}", self.cloud)
     }
@@ -147,16 +152,20 @@ impl Sandbox {
         )
     }
 
-    /// Shell lines that point the aws CLI and SDKs at the sandbox with dummy credentials.
+    /// Shell lines that point the aws CLI, gcloud and the SDKs at the sandbox with dummy
+    /// credentials.
     ///
-    /// The access key id carries the account the emulator acts in (`SANDBOX` and the
+    /// The AWS access key id carries the account the emulator acts in (`SANDBOX` and the
     /// account of the first EKS cluster), since the sandbox derives the caller's account
-    /// from it.
+    /// from it. gcloud gets endpoint overrides, an access token file and a scratch
+    /// configuration directory in the sandbox directory (see [`gcp::env_lines`]).
     pub fn env_script(&self) -> String {
         let url = self.cloud_url();
         let account = self.shared.read(aws::default_account);
+        let project = self.shared.read(gcp::default_project);
         format!(
-            "export AWS_ENDPOINT_URL={url}\nexport AWS_ACCESS_KEY_ID=SANDBOX{account}\nexport AWS_SECRET_ACCESS_KEY=sandbox\nexport AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\nexport AWS_EC2_METADATA_DISABLED=true\n"
+            "export AWS_ENDPOINT_URL={url}\nexport AWS_ACCESS_KEY_ID=SANDBOX{account}\nexport AWS_SECRET_ACCESS_KEY=sandbox\nexport AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\nexport AWS_EC2_METADATA_DISABLED=true\n{}",
+            gcp::env_lines(&url, self.shared.dir(), project.as_deref())
         )
     }
 
@@ -185,7 +194,8 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Writes `DIR/kubeconfig` and `DIR/env`.
+    /// Writes `DIR/kubeconfig`, `DIR/env`, and the gcloud token file and scratch
+    /// configuration directory `DIR/env` names.
     pub fn write_client_files(&self) -> Result<(), SandboxError> {
         let dir = self.shared.dir();
         let io = |source| SandboxError::Io {
@@ -194,6 +204,7 @@ impl Sandbox {
         };
         std::fs::write(dir.join("kubeconfig"), self.kubeconfig()).map_err(io)?;
         std::fs::write(dir.join("env"), self.env_script()).map_err(io)?;
+        gcp::write_client_files(dir).map_err(io)?;
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Fault, FaultAction, aws, k8s};
+use crate::{Fault, FaultAction, aws, gcp, k8s};
 
 /// Everything the emulators remember, persisted as `DIR/state.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -17,6 +17,9 @@ pub struct State {
     /// AWS accounts: IAM, EKS clusters.
     #[serde(default)]
     pub aws: aws::AwsState,
+    /// GCP projects: IAM policies, service accounts, GKE clusters.
+    #[serde(default)]
+    pub gcp: gcp::GcpState,
 }
 
 /// The kind of a declared cluster.

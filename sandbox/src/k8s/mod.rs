@@ -106,11 +106,17 @@ pub fn ensure_cluster(state: &mut State, decl: &ClusterDecl) {
         .insert(decl.name.clone(), bootstrap::new_cluster());
 }
 
-/// Makes an EKS cluster's ServiceAccount tokens carry its OIDC issuer from the AWS side
-/// (`https://oidc.eks.REGION.amazonaws.com/id/ID`), as real EKS tokens do, so IRSA trust
-/// checks see the issuer they would see in a real cluster. Call after both emulators
-/// have ensured the cluster; other kinds keep the in-cluster issuer.
+/// Makes a cloud cluster's ServiceAccount tokens carry its cloud's issuer, as real
+/// tokens do, so trust checks see the issuer they would see in a real cluster: for EKS
+/// the OIDC issuer from the AWS side (`https://oidc.eks.REGION.amazonaws.com/id/ID`),
+/// for GKE `https://container.googleapis.com/v1/projects/P/locations/L/clusters/C`.
+/// Call after the emulators have ensured the cluster; other kinds keep the in-cluster
+/// issuer.
 pub fn adopt_cloud_issuer(state: &mut State, decl: &ClusterDecl) {
+    if let (Some(gke), Some(cluster)) = (&decl.gke, state.clusters.get_mut(&decl.name)) {
+        cluster.issuer = crate::gcp::issuer(&gke.project, &gke.location, &gke.name);
+        return;
+    }
     let Some(eks) = &decl.eks else {
         return;
     };
