@@ -95,11 +95,11 @@ pub fn compile(items: &[GcpWorkload], plan: &str) -> Result<Compiled, Vec<(usize
         let cluster = item.cluster;
         let w = &item.workload;
         let mut contribution = Contribution::default();
-        let mut add = |policies: &mut BTreeMap<String, PolicyLines>,
-                       resource: String,
-                       role: &str,
-                       member: String,
-                       dep: Option<&ResourceId>| {
+        let add = |policies: &mut BTreeMap<String, PolicyLines>,
+                   resource: String,
+                   role: &str,
+                   member: String,
+                   dep: Option<&ResourceId>| {
             let entry = policies.entry(resource.clone()).or_default();
             let key = ids::line_key(role, &member);
             entry.first.entry(key.clone()).or_insert(i);

@@ -19,3 +19,8 @@ pub mod record;
 
 pub use block::{GcpBlock, RoleGrant, RoleOn, Target, validate_block};
 pub use compile::{Compiled, GcpWorkload, GkeCluster, compile};
+mod bindings;
+mod client;
+mod error;
+
+pub use client::{Endpoints, GcpOptions, GcpProvider};
