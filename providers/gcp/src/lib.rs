@@ -24,3 +24,8 @@ mod client;
 mod error;
 
 pub use client::{Endpoints, GcpOptions, GcpProvider};
+mod apply_account;
+mod apply_policy;
+mod observe;
+mod preflight;
+mod provider;
