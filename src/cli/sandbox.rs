@@ -1,5 +1,5 @@
-//! `wid sandbox ...`: run the embedded sandbox as servers for kubectl and the aws CLI, and
-//! seed it with manifests.
+//! `wid sandbox ...`: run the embedded sandbox as servers for kubectl, the aws CLI and
+//! gcloud, and seed it with manifests.
 
 use std::path::PathBuf;
 
@@ -20,9 +20,10 @@ pub struct SandboxArgs {
 #[derive(Debug, Subcommand)]
 enum SandboxCommand {
     /// Serve the sandbox until interrupted; writes DIR/kubeconfig (one context per
-    /// cluster) and DIR/env (endpoint and dummy credentials for the aws CLI and SDKs).
+    /// cluster) and DIR/env (endpoints and dummy credentials for the aws CLI, gcloud and
+    /// the SDKs).
     #[command(
-        after_help = "Then: kubectl --kubeconfig DIR/kubeconfig get sa -A;  . DIR/env && aws iam list-roles"
+        after_help = "Then: kubectl --kubeconfig DIR/kubeconfig get sa -A;  . DIR/env && aws iam list-roles;  . DIR/env && gcloud iam service-accounts list"
     )]
     Serve {
         /// The sandbox's state directory.
@@ -75,7 +76,7 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             }
             eprintln!("  clouds: {}", sandbox.cloud_url());
             eprintln!(
-                "kubectl --kubeconfig {0}/kubeconfig get sa -A   |   . {0}/env && aws iam list-roles",
+                "kubectl --kubeconfig {0}/kubeconfig get sa -A   |   . {0}/env && aws iam list-roles   |   . {0}/env && gcloud iam service-accounts list",
                 dir.display()
             );
             eprintln!("press Ctrl-C to stop");

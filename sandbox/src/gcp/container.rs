@@ -171,7 +171,11 @@ fn get(shared: &Shared, call: &Call, project: &str, location: &str, name: &str) 
     };
     let id = super::resolve_project(shared, project).ok_or_else(not_found)?;
     shared.read(|state| {
-        let cluster = state.gcp.projects[&id]
+        let cluster = state
+            .gcp
+            .projects
+            .get(&id)
+            .ok_or_else(not_found)?
             .clusters
             .get(location)
             .and_then(|c| c.get(name))
@@ -187,9 +191,12 @@ fn list(shared: &Shared, call: &Call, project: &str, location: &str) -> GcpResul
         ))
     })?;
     shared.read(|state| {
-        let clusters: Vec<Value> = state.gcp.projects[&id]
-            .clusters
-            .iter()
+        let clusters: Vec<Value> = state
+            .gcp
+            .projects
+            .get(&id)
+            .into_iter()
+            .flat_map(|p| &p.clusters)
             .filter(|(l, _)| location == "-" || *l == location)
             .flat_map(|(_, by_name)| by_name.values())
             .map(|c| render(&id, c, call.int_enums()))

@@ -88,7 +88,7 @@ fn with_project<R>(
     f: impl FnOnce(&str, &Project) -> Result<R, GcpError>,
 ) -> Result<R, GcpError> {
     let id = super::resolve_project(shared, segment).ok_or_else(denied)?;
-    shared.read(|state| f(&id, &state.gcp.projects[&id]))
+    shared.read(|state| f(&id, state.gcp.projects.get(&id).ok_or_else(denied)?))
 }
 
 fn get(shared: &Shared, call: &Call, version: Version, segment: &str) -> GcpResult {
@@ -99,24 +99,30 @@ fn get(shared: &Shared, call: &Call, version: Version, segment: &str) -> GcpResu
         } else {
             &project.display_name
         };
-        Ok(Json(match version {
+        let mut out = match version {
             Version::V1 => json!({
                 "projectNumber": project.number,
                 "projectId": id,
                 "lifecycleState": if ints { json!(1) } else { json!("ACTIVE") },
                 "name": display,
-                "createTime": project.create_time,
             }),
             Version::V3 => json!({
                 "name": format!("projects/{}", project.number),
                 "projectId": id,
                 "state": if ints { json!(1) } else { json!("ACTIVE") },
                 "displayName": display,
-                "createTime": project.create_time,
-                "updateTime": project.create_time,
                 "etag": format!("W/\"{}\"", project.number),
             }),
-        }))
+        };
+        // A timestamp field must be a valid timestamp or absent (a hand-edited state may
+        // have none).
+        if !project.create_time.is_empty() {
+            out["createTime"] = json!(project.create_time);
+            if version == Version::V3 {
+                out["updateTime"] = json!(project.create_time);
+            }
+        }
+        Ok(Json(out))
     })
 }
 
@@ -138,15 +144,18 @@ fn set_policy(shared: &Shared, call: &Call, segment: &str) -> GcpResult {
     let body = call.body(&request::SET_IAM_POLICY)?;
     let id = super::resolve_project(shared, segment).ok_or_else(denied)?;
     shared.write(|state| {
-        let stored = state.gcp.projects[&id].policy.clone();
-        let next = policy::set(&state.gcp, &stored, &body, Resource::Project(&id))?;
-        let out = policy::render(&next, call.int_enums());
-        state
+        let stored = state
             .gcp
             .projects
-            .get_mut(&id)
-            .expect("resolved projects exist")
-            .policy = next;
+            .get(&id)
+            .ok_or_else(denied)?
+            .policy
+            .clone();
+        let next = policy::set(&state.gcp, &stored, &body, Resource::Project(&id))?;
+        let out = policy::render(&next, call.int_enums());
+        if let Some(project) = state.gcp.projects.get_mut(&id) {
+            project.policy = next;
+        }
         Ok(Json(out))
     })
 }

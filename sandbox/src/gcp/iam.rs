@@ -208,7 +208,14 @@ fn list(shared: &Shared, call: &Call, project: &str) -> GcpResult {
         ),
     };
     shared.read(|state| {
-        let accounts = &state.gcp.projects[&project].service_accounts;
+        let Some(accounts) = state
+            .gcp
+            .projects
+            .get(&project)
+            .map(|p| &p.service_accounts)
+        else {
+            return Err(denied("iam.serviceAccounts.list"));
+        };
         let mut page: Vec<(&String, &ServiceAccount)> = accounts
             .iter()
             .filter(|(id, _)| after.as_ref().is_none_or(|a| *id > a))

@@ -5,7 +5,7 @@
 //! normal form (bindings merged and sorted by role, members sorted) and the limits.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
@@ -35,6 +35,16 @@ fn new_etag() -> String {
     rand::rng().fill(&mut bytes[1..]);
     bytes[0] = 0x07;
     STANDARD.encode(bytes)
+}
+
+/// A proto3 JSON `bytes` value: standard or URL-safe base64, padded or not (gcloud
+/// sends back the etag it read re-encoded URL-safe).
+fn decode_bytes(text: &str) -> Option<Vec<u8>> {
+    let unpadded = text.trim_end_matches('=');
+    STANDARD_NO_PAD
+        .decode(unpadded)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(unpadded))
+        .ok()
 }
 
 /// The current etag of a stored policy.
@@ -313,12 +323,12 @@ pub(crate) fn set(
     let version = version(field(policy, "version"), "policy.version")?;
     let sent_etag = string_field(policy, "etag", "policy.")?;
     if !sent_etag.is_empty() {
-        if STANDARD.decode(&sent_etag).is_err() {
+        let Some(sent) = decode_bytes(&sent_etag) else {
             return Err(GcpError::bad_payload(format!(
                 "Invalid value at 'policy.etag' (TYPE_BYTES), Base64 decoding failed for \"{sent_etag}\""
             )));
-        }
-        if sent_etag != etag(stored) {
+        };
+        if decode_bytes(etag(stored)) != Some(sent) {
             return Err(GcpError::aborted(format!(
                 "{CONCURRENT_CHANGE} The request's ETag '{sent_etag}' did not match the current policy's ETag '{}'.",
                 etag(stored)

@@ -1,6 +1,7 @@
 //! What the HTTP-level tests share: a tiny HTTP/1.1 client for loopback, the AWS
-//! `Authorization` header the cloud emulator reads the account from, EKS requests, and a
-//! sandbox with the one EKS cluster `dev` in account [`ACCOUNT`].
+//! `Authorization` header the cloud emulator reads the account from, EKS requests, a
+//! sandbox with the one EKS cluster `dev` in account [`ACCOUNT`], and GCP requests shaped
+//! as the google-cloud-rust clients and gcloud send them.
 
 #![allow(dead_code)]
 
@@ -156,4 +157,58 @@ pub fn eks_dev() -> Vec<ClusterDecl> {
 /// A sandbox in `dir` declaring [`eks_dev`].
 pub async fn start(dir: &Path) -> Sandbox {
     Sandbox::start(dir, &eks_dev()).await.unwrap()
+}
+
+/// The GKE cluster `prod` in project [`GCP_PROJECT`] (number [`GCP_NUMBER`]),
+/// `us-central1`, declared as the plan cluster `gke-prod`.
+pub fn gke_prod() -> Vec<ClusterDecl> {
+    vec![ClusterDecl {
+        name: "gke-prod".into(),
+        kind: ClusterKind::Gke,
+        eks: None,
+        gke: Some(wid_sandbox::GkeDecl {
+            project: GCP_PROJECT.into(),
+            project_number: Some(GCP_NUMBER.into()),
+            location: "us-central1".into(),
+            name: "prod".into(),
+        }),
+        aks: None,
+    }]
+}
+
+pub const GCP_PROJECT: &str = "acme-prod";
+pub const GCP_NUMBER: &str = "123456789012";
+
+/// The query every google-cloud-rust request carries (`$alt=json;enum-encoding=int`,
+/// form-encoded as reqwest encodes it).
+pub const RUST_ALT: &str = "%24alt=json%3Benum-encoding%3Dint";
+
+/// A GCP request as the google-cloud-rust clients send it: a bearer token, the
+/// `x-goog-api-client` header, `$alt=json;enum-encoding=int` appended to the query, and
+/// a JSON body (`{}` for a POST without one).
+pub async fn gcp(sb: &Sandbox, method: &str, path: &str, body: Option<&str>) -> Reply {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let path = format!("{path}{separator}{RUST_ALT}");
+    let body = body.unwrap_or(if method == "POST" || method == "PUT" {
+        "{}"
+    } else {
+        ""
+    });
+    let headers = [
+        ("Authorization", "Bearer sandbox-token"),
+        ("Content-Type", "application/json"),
+        ("x-goog-api-client", "gl-rust/1.95.0 gax/1.0.0 gapic/1.11.0"),
+    ];
+    send(&sb.cloud_url(), method, &path, &headers, body.as_bytes()).await
+}
+
+/// A GCP request as gcloud sends it: `alt=json`, enums as names.
+pub async fn gcloud_like(sb: &Sandbox, method: &str, path: &str, body: &str) -> Reply {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let path = format!("{path}{separator}alt=json");
+    let headers = [
+        ("Authorization", "Bearer sandbox-token"),
+        ("Content-Type", "application/json"),
+    ];
+    send(&sb.cloud_url(), method, &path, &headers, body.as_bytes()).await
 }
