@@ -84,12 +84,20 @@ fn prepared_sandbox(dir: &Path, edit: impl FnOnce(&mut wid_sandbox::State)) {
 fn the_gke_example_converges_on_the_sandbox() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = tmp.path().join("sb");
-    let first = sandboxed(&root(), &sb, &["plan", "examples/gke", "--detailed-exitcode"]);
+    let first = sandboxed(
+        &root(),
+        &sb,
+        &["plan", "examples/gke", "--detailed-exitcode"],
+    );
     expect_code(&first, 2);
     insta::assert_snapshot!("gke_first_plan", stdout(&first));
     let apply = sandboxed(&root(), &sb, &["apply", "examples/gke", "--auto-approve"]);
     expect_code(&apply, 0);
-    let again = sandboxed(&root(), &sb, &["plan", "examples/gke", "--detailed-exitcode"]);
+    let again = sandboxed(
+        &root(),
+        &sb,
+        &["plan", "examples/gke", "--detailed-exitcode"],
+    );
     expect_code(&again, 0);
     assert!(stdout(&again).contains("No changes."), "{}", stdout(&again));
 }
@@ -101,7 +109,13 @@ fn a_cluster_without_workload_identity_fails_the_plan_before_any_iam_call() {
     std::fs::write(&plan, PLAN).unwrap();
     let sb = tmp.path().join("sb");
     prepared_sandbox(&sb, |s| {
-        assert!(wid_sandbox::gcp::set_workload_identity(s, "acme-prod", "us-central1", "prod", false));
+        assert!(wid_sandbox::gcp::set_workload_identity(
+            s,
+            "acme-prod",
+            "us-central1",
+            "prod",
+            false
+        ));
     });
     let out = sandboxed(tmp.path(), &sb, &["plan", "plan.toml"]);
     expect_code(&out, 1);
@@ -110,9 +124,16 @@ fn a_cluster_without_workload_identity_fails_the_plan_before_any_iam_call() {
         err.contains("GKE cluster `gke-prod` (projects/acme-prod/locations/us-central1/clusters/prod) cannot serve workload identity"),
         "{err}"
     );
-    assert!(err.contains("--workload-pool=acme-prod.svc.id.goog"), "{err}");
+    assert!(
+        err.contains("--workload-pool=acme-prod.svc.id.goog"),
+        "{err}"
+    );
     assert_eq!(gcp_calls(&sb, "gcp:container.clusters.get"), 1);
-    assert_eq!(gcp_calls(&sb, "gcp:iam."), 0, "no IAM call before preflight passes");
+    assert_eq!(
+        gcp_calls(&sb, "gcp:iam."),
+        0,
+        "no IAM call before preflight passes"
+    );
     assert_eq!(gcp_calls(&sb, "gcp:crm.projects.getIamPolicy"), 0);
 }
 
@@ -123,9 +144,20 @@ fn a_node_pool_on_the_node_metadata_server_is_warned_about() {
     std::fs::write(&plan, PLAN).unwrap();
     let sb = tmp.path().join("sb");
     prepared_sandbox(&sb, |s| {
-        assert!(wid_sandbox::gcp::add_node_pool(s, "acme-prod", "us-central1", "prod", "legacy-pool", "GCE_METADATA"));
+        assert!(wid_sandbox::gcp::add_node_pool(
+            s,
+            "acme-prod",
+            "us-central1",
+            "prod",
+            "legacy-pool",
+            "GCE_METADATA"
+        ));
     });
-    let out = sandboxed(tmp.path(), &sb, &["plan", "plan.toml", "--detailed-exitcode"]);
+    let out = sandboxed(
+        tmp.path(),
+        &sb,
+        &["plan", "plan.toml", "--detailed-exitcode"],
+    );
     expect_code(&out, 2);
     let err = stderr(&out);
     assert!(
@@ -152,20 +184,55 @@ fn others_bindings_survive_apply_prune_and_destroy_and_drift_is_fixed() {
     // Someone else grants roles on the same project policy, one of them to wid's own
     // service account: neither is wid's, so both survive.
     let gsa = "orders-app@acme-prod.iam.gserviceaccount.com";
-    serve.gcloud(&["projects", "add-iam-policy-binding", "acme-prod", "--member=user:alice@example.com", "--role=roles/viewer", "--format=json"]);
-    serve.gcloud(&["projects", "add-iam-policy-binding", "acme-prod", &format!("--member=serviceAccount:{gsa}"), "--role=roles/logging.logWriter", "--format=json"]);
+    serve.gcloud(&[
+        "projects",
+        "add-iam-policy-binding",
+        "acme-prod",
+        "--member=user:alice@example.com",
+        "--role=roles/viewer",
+        "--format=json",
+    ]);
+    serve.gcloud(&[
+        "projects",
+        "add-iam-policy-binding",
+        "acme-prod",
+        &format!("--member=serviceAccount:{gsa}"),
+        "--role=roles/logging.logWriter",
+        "--format=json",
+    ]);
     expect_code(&run(&["plan", "plan.toml", "--detailed-exitcode"]), 0);
 
     // Drift by hand: wid's binding removed, its account's display name changed.
-    serve.gcloud(&["projects", "remove-iam-policy-binding", "acme-prod", &format!("--member=serviceAccount:{gsa}"), "--role=roles/pubsub.subscriber", "--format=json"]);
-    serve.gcloud(&["iam", "service-accounts", "update", gsa, "--display-name=Hand-edited"]);
+    serve.gcloud(&[
+        "projects",
+        "remove-iam-policy-binding",
+        "acme-prod",
+        &format!("--member=serviceAccount:{gsa}"),
+        "--role=roles/pubsub.subscriber",
+        "--format=json",
+    ]);
+    serve.gcloud(&[
+        "iam",
+        "service-accounts",
+        "update",
+        gsa,
+        "--display-name=Hand-edited",
+    ]);
     let drift = run(&["plan", "plan.toml", "--detailed-exitcode"]);
     expect_code(&drift, 2);
     let text = stdout(&drift);
     assert!(text.contains("~ gcp/iam-policy/projects/acme-prod  update (drift: changed outside wid since it applied this plan)"), "{text}");
-    assert!(text.contains(&format!("roles/pubsub.subscriber serviceAccount:{gsa}: (unset) → \"projects/acme-prod\"")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "roles/pubsub.subscriber serviceAccount:{gsa}: (unset) → \"projects/acme-prod\""
+        )),
+        "{text}"
+    );
     assert!(text.contains("~ gcp/service-account/acme-prod/orders-app  update (drift: changed outside wid since it applied this plan)"), "{text}");
-    assert!(text.contains("display_name: \"Hand-edited\" → \"Orders\""), "{text}");
+    assert!(
+        text.contains("display_name: \"Hand-edited\" → \"Orders\""),
+        "{text}"
+    );
     expect_code(&run(&["apply", "plan.toml", "--auto-approve"]), 0);
     expect_code(&run(&["plan", "plan.toml", "--detailed-exitcode"]), 0);
 
@@ -173,9 +240,20 @@ fn others_bindings_survive_apply_prune_and_destroy_and_drift_is_fixed() {
     std::fs::write(&plan, PLAN.replace(REPORTS, "")).unwrap();
     let prune = run(&["plan", "plan.toml", "--prune", "--detailed-exitcode"]);
     expect_code(&prune, 2);
-    assert!(stdout(&prune).contains("roles/storage.objectViewer principal://iam.googleapis.com/projects/"), "{}", stdout(&prune));
-    expect_code(&run(&["apply", "plan.toml", "--prune", "--auto-approve"]), 0);
-    expect_code(&run(&["plan", "plan.toml", "--prune", "--detailed-exitcode"]), 0);
+    assert!(
+        stdout(&prune)
+            .contains("roles/storage.objectViewer principal://iam.googleapis.com/projects/"),
+        "{}",
+        stdout(&prune)
+    );
+    expect_code(
+        &run(&["apply", "plan.toml", "--prune", "--auto-approve"]),
+        0,
+    );
+    expect_code(
+        &run(&["plan", "plan.toml", "--prune", "--detailed-exitcode"]),
+        0,
+    );
     let policy = serve.gcloud(&["projects", "get-iam-policy", "acme-prod", "--format=json"]);
     assert!(policy.contains("user:alice@example.com"), "{policy}");
     assert!(policy.contains("roles/logging.logWriter"), "{policy}");
@@ -184,8 +262,18 @@ fn others_bindings_survive_apply_prune_and_destroy_and_drift_is_fixed() {
 
     // Destroy removes every account and binding the plan owns, and nothing else.
     expect_code(&run(&["destroy", "plan.toml", "--auto-approve"]), 0);
-    let accounts = serve.gcloud(&["iam", "service-accounts", "list", "--project=acme-prod", "--format=value(email)"]);
-    assert_eq!(accounts.trim(), "", "no account of the plan is left, record accounts included");
+    let accounts = serve.gcloud(&[
+        "iam",
+        "service-accounts",
+        "list",
+        "--project=acme-prod",
+        "--format=value(email)",
+    ]);
+    assert_eq!(
+        accounts.trim(),
+        "",
+        "no account of the plan is left, record accounts included"
+    );
     let policy = serve.gcloud(&["projects", "get-iam-policy", "acme-prod", "--format=json"]);
     assert!(policy.contains("user:alice@example.com"), "{policy}");
     assert!(policy.contains("roles/logging.logWriter"), "{policy}");
@@ -205,18 +293,47 @@ fn hints_name_the_plan_key_and_applying_them_works() {
     let run = |args: &[&str]| sandboxed(tmp.path(), &sb, args);
 
     // An account made by hand with the plan's name is a conflict naming gcp.adopt.
-    serve.gcloud(&["iam", "service-accounts", "create", "orders-app", "--project=acme-prod", "--display-name=made by hand"]);
+    serve.gcloud(&[
+        "iam",
+        "service-accounts",
+        "create",
+        "orders-app",
+        "--project=acme-prod",
+        "--display-name=made by hand",
+    ]);
     let conflict = run(&["apply", "plan.toml", "--auto-approve"]);
     expect_code(&conflict, 1);
-    assert!(stdout(&conflict).contains("set `gcp.adopt = true` in workload gke-prod/shop/orders"), "{}", stdout(&conflict));
-    std::fs::write(&plan, PLAN.replace("gcp.display_name = \"Orders\"\n", "gcp.display_name = \"Orders\"\ngcp.adopt = true\n")).unwrap();
+    assert!(
+        stdout(&conflict).contains("set `gcp.adopt = true` in workload gke-prod/shop/orders"),
+        "{}",
+        stdout(&conflict)
+    );
+    std::fs::write(
+        &plan,
+        PLAN.replace(
+            "gcp.display_name = \"Orders\"\n",
+            "gcp.display_name = \"Orders\"\ngcp.adopt = true\n",
+        ),
+    )
+    .unwrap();
     expect_code(&run(&["apply", "plan.toml", "--auto-approve"]), 0);
     expect_code(&run(&["plan", "plan.toml", "--detailed-exitcode"]), 0);
-    let described = serve.gcloud(&["iam", "service-accounts", "describe", "orders-app@acme-prod.iam.gserviceaccount.com", "--format=value(description)"]);
-    assert!(described.contains("[wid plan=gke-cli applied="), "{described}");
+    let described = serve.gcloud(&[
+        "iam",
+        "service-accounts",
+        "describe",
+        "orders-app@acme-prod.iam.gserviceaccount.com",
+        "--format=value(description)",
+    ]);
+    assert!(
+        described.contains("[wid plan=gke-cli applied="),
+        "{described}"
+    );
 
     // An existing account that does not exist: the blocker names `gcp.create = false`.
-    let missing = format!("{PLAN}\n[[workload]]\ncluster = \"gke-prod\"\nnamespace = \"shop\"\nservice_account = \"legacy\"\ngcp.service_account = \"legacy-app\"\ngcp.create = false\n");
+    let missing = format!(
+        "{PLAN}\n[[workload]]\ncluster = \"gke-prod\"\nnamespace = \"shop\"\nservice_account = \"legacy\"\ngcp.service_account = \"legacy-app\"\ngcp.create = false\n"
+    );
     std::fs::write(&plan, &missing).unwrap();
     let blocked = run(&["plan", "plan.toml"]);
     let text = stdout(&blocked);

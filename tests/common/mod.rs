@@ -99,7 +99,7 @@ impl Serve {
             .spawn()
             .expect("start wid sandbox serve");
         let start = Instant::now();
-        while !kubeconfig.exists() {
+        while !kubeconfig.exists() || !dir.join("env").exists() {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "sandbox serve did not write its kubeconfig"
