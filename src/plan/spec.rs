@@ -94,7 +94,8 @@ pub struct ClusterSpec {
     /// gke: the project id (the workload pool is `PROJECT.svc.id.goog`).
     #[serde(default)]
     pub project: Option<String>,
-    /// gke: the project number (used in principal identifiers).
+    /// gke: the project number (used in principal identifiers); looked up with
+    /// Resource Manager when unset.
     #[serde(default)]
     pub project_number: Option<String>,
     /// gke: the cluster's location (region or zone).
@@ -153,9 +154,10 @@ pub struct WorkloadSpec {
     /// AWS: IRSA or EKS Pod Identity.
     #[serde(default)]
     pub aws: Option<wid_aws::AwsBlock>,
-    /// GCP Workload Identity (not available in this version).
+    /// GKE Workload Identity: a Google service account the KSA impersonates, or roles
+    /// granted to the KSA itself (`direct = true`).
     #[serde(default)]
-    pub gcp: Option<serde_json::Value>,
+    pub gcp: Option<wid_gcp::GcpBlock>,
     /// Azure Workload Identity (not available in this version).
     #[serde(default)]
     pub azure: Option<serde_json::Value>,

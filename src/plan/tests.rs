@@ -163,12 +163,12 @@ fn cluster_kinds_check_their_fields() {
 #[test]
 fn cloud_blocks_without_a_provider_fail_loudly() {
     let text = format!(
-        "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\ngcp.service_account = \"x@y.iam.gserviceaccount.com\"\n"
+        "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nazure.identity = \"api\"\n"
     );
     let errs = errors(&[("a.toml", &text)]);
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(
-        errs[0].contains("the gcp block needs the GKE provider"),
+        errs[0].contains("the azure block needs the AKS provider"),
         "{errs:?}"
     );
 }

@@ -20,6 +20,8 @@ static REGION: LazyLock<Regex> =
 static EKS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$"));
 static PROJECT: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"));
 static DIGITS: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{1,20}$"));
+static GKE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"));
+static GKE_LOCATION: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]+-[a-z]+[0-9]{1,2}(-[a-z])?$"));
 static GUID: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 });
@@ -41,7 +43,7 @@ fn cluster_fields(kind: ClusterKind) -> (&'static [&'static str], &'static [&'st
         ),
         ClusterKind::Gke => (
             &["name", "project", "project_number", "location"],
-            &["project", "project_number"],
+            &["project", "location", "name"],
         ),
         ClusterKind::Aks => (
             &["name", "subscription", "resource_group"],
@@ -153,7 +155,18 @@ pub fn cluster(name: &str, entry: &Entry<ClusterSpec>, diags: &mut Diagnostics) 
             &AKS_NAME,
             "an AKS cluster name (letters, digits, - and _, up to 63)",
         ),
-        ClusterKind::Gke => check("name", &AKS_NAME, "a GKE cluster name"),
+        ClusterKind::Gke => {
+            check(
+                "name",
+                &GKE_NAME,
+                "a GKE cluster name (lowercase letters, digits and -, up to 40, starting with a letter)",
+            );
+            check(
+                "location",
+                &GKE_LOCATION,
+                "a GCP region or zone such as us-central1 or us-central1-a",
+            );
+        }
         ClusterKind::Generic => {}
     }
     if let Some(issuer) = &spec.issuer
@@ -344,15 +357,12 @@ pub fn workload(
             }
         }
     }
-    for (block, cloud) in [("gcp", spec.gcp.is_some()), ("azure", spec.azure.is_some())] {
-        if cloud {
-            let provider = if block == "gcp" { "GKE" } else { "AKS" };
-            diags.push(
-                PlanDiagnostic::at(file, key_at(segs(&[block], [])), format!("the {block} block needs the {provider} provider, which this version of wid does not include"))
-                    .label("not supported yet")
-                    .help("remove the block; wid will not silently ignore it"),
-            );
-        }
+    if spec.azure.is_some() {
+        diags.push(
+            PlanDiagnostic::at(file, key_at(segs(&["azure"], [])), "the azure block needs the AKS provider, which this version of wid does not include")
+                .label("not supported yet")
+                .help("remove the block; wid will not silently ignore it"),
+        );
     }
 }
 

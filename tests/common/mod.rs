@@ -81,18 +81,25 @@ pub struct Serve {
 impl Serve {
     /// Starts `wid sandbox serve --dir DIR` and waits for its kubeconfig.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts `wid sandbox serve --dir DIR ARGS` (`--plan PATH`) and waits for its
+    /// kubeconfig.
+    pub fn start_with(dir: &Path, args: &[&str]) -> Self {
         let kubeconfig = dir.join("kubeconfig");
         let _ = std::fs::remove_file(&kubeconfig);
         let child = Command::new(env!("CARGO_BIN_EXE_wid"))
             .args(["sandbox", "serve", "--dir"])
             .arg(dir)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start wid sandbox serve");
         let start = Instant::now();
-        while !kubeconfig.exists() {
+        while !kubeconfig.exists() || !dir.join("env").exists() {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "sandbox serve did not write its kubeconfig"
@@ -119,6 +126,31 @@ impl Serve {
             stderr(&out)
         );
         out
+    }
+}
+
+impl Serve {
+    /// Runs gcloud with the variables of DIR/env (sourced by bash, as a person would);
+    /// panics on failure and returns stdout.
+    pub fn gcloud(&self, args: &[&str]) -> String {
+        let mut script = format!(". '{}' && gcloud", self.dir.join("env").display());
+        for a in args {
+            script.push_str(" '");
+            script.push_str(&a.replace('\'', "'\\''"));
+            script.push('\'');
+        }
+        let out = Command::new("bash")
+            .args(["-c", &script])
+            .env_remove("CLOUDSDK_CORE_PROJECT")
+            .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+            .output()
+            .expect("run gcloud");
+        assert!(
+            out.status.success(),
+            "gcloud {args:?} failed:\n{}",
+            stderr(&out)
+        );
+        stdout(&out)
     }
 }
 

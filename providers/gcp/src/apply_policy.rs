@@ -1,0 +1,278 @@
+//! Applying a policy change: one read-modify-write of the whole policy with its etag.
+//!
+//! The policy observe read (and its etag) is the starting point, so a run reads each
+//! policy once and writes it at most once. Only wid's member changes are made; on
+//! `ABORTED` (someone wrote the policy between wid's read and write) wid re-reads it and
+//! re-applies just those member changes, a bounded number of times. After the write,
+//! the plan's record gains the bindings wid added and loses the ones it removed; a record
+//! write that fails leaves the change partly applied.
+
+use std::collections::BTreeSet;
+
+use google_cloud_iam_admin_v1::model::ServiceAccount;
+use google_cloud_iam_v1::model::Policy;
+use wid_core::{Change, ChangeKind, ErrorKind, Outputs, Owner, ProviderError};
+
+use crate::bindings::{RecordWrite, edit, entries, pairs};
+use crate::client::GcpProvider;
+use crate::error::{Call, is_aborted, is_not_found};
+use crate::ids::{self, PolicyOf};
+use crate::record;
+
+/// How many times a write that lost an etag race is re-read and retried.
+const ABORTED_ATTEMPTS: usize = 5;
+
+impl GcpProvider {
+    pub(crate) async fn apply_policy(
+        &self,
+        change: &Change,
+        owner: &Owner,
+    ) -> Result<Outputs, ProviderError> {
+        let id = &change.id;
+        let resource = ids::policy_resource(id);
+        let Some(of) = ids::policy_of(id) else {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!("{id} is not a policy wid knows how to edit"),
+            ));
+        };
+        let wanted: BTreeSet<String> = match change.kind {
+            ChangeKind::Delete => BTreeSet::new(),
+            _ => change
+                .desired
+                .as_ref()
+                .map(|d| d.attrs.keys().cloned().collect())
+                .unwrap_or_default(),
+        };
+        let have: BTreeSet<String> = change
+            .observed
+            .as_ref()
+            .map(|o| o.attrs.keys().cloned().collect())
+            .unwrap_or_default();
+        // Every wanted line is (re)asserted, so a line that exists without wid's record is
+        // taken over; removals are only lines observe proved are wid's.
+        let add = pairs(&wanted);
+        let remove = pairs(have.difference(&wanted));
+        let cached = self
+            .policies
+            .lock()
+            .expect("policy cache lock is never poisoned")
+            .remove(id)
+            .map(|r| r.policy);
+        let mut policy = match cached {
+            Some(p) => Some(p),
+            None => self.read_policy(id).await?,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let Some(mut current) = policy.take() else {
+                if change.kind == ChangeKind::Delete {
+                    // The resource is gone, and its policy with it.
+                    break;
+                }
+                return Err(ProviderError::new(
+                    ErrorKind::NotFound,
+                    format!("failed to edit the IAM policy of {resource}: it does not exist"),
+                )
+                .with_resource(id));
+            };
+            if !edit(&mut current, &add, &remove) {
+                break;
+            }
+            match self.write_policy(&of, &resource, id, current).await {
+                Ok(()) => break,
+                Err(WriteError::Aborted(e)) if attempt < ABORTED_ATTEMPTS => {
+                    tracing::debug!("{resource}: etag conflict, re-reading: {e}");
+                    policy = self.read_policy(id).await?;
+                }
+                Err(WriteError::Aborted(e)) => {
+                    return Err(e.with_hint("the policy kept changing under wid; run apply again"));
+                }
+                Err(WriteError::Gone) if change.kind == ChangeKind::Delete => break,
+                Err(WriteError::Gone) => {
+                    return Err(ProviderError::new(
+                        ErrorKind::NotFound,
+                        format!("failed to edit the IAM policy of {resource}: it does not exist"),
+                    )
+                    .with_resource(id));
+                }
+                Err(WriteError::Other(e)) => return Err(e),
+            }
+        }
+        let added = entries(&resource, &wanted);
+        let removed = entries(&resource, have.difference(&wanted));
+        self.write_record(owner, &resource, &added, &removed)
+            .await
+            .map_err(|e| e.partly_applied().with_resource(id))?;
+        Ok(Outputs::new())
+    }
+
+    async fn write_policy(
+        &self,
+        of: &PolicyOf,
+        resource: &str,
+        id: &wid_core::ResourceId,
+        policy: Policy,
+    ) -> Result<(), WriteError> {
+        let clients = self.clients().await.map_err(WriteError::Other)?;
+        let (op, result) = match of {
+            PolicyOf::Project(_) => {
+                let op = "resourcemanager.projects.setIamPolicy";
+                self.counter.count(op);
+                (
+                    op,
+                    clients
+                        .projects
+                        .set_iam_policy()
+                        .set_resource(resource)
+                        .set_policy(policy)
+                        .send()
+                        .await,
+                )
+            }
+            PolicyOf::ServiceAccount { .. } => {
+                let op = "iam.serviceAccounts.setIamPolicy";
+                self.counter.count(op);
+                (
+                    op,
+                    clients
+                        .iam
+                        .set_iam_policy()
+                        .set_resource(resource)
+                        .set_policy(policy)
+                        .send()
+                        .await,
+                )
+            }
+        };
+        let call = Call::new(op, format!("write the IAM policy of {resource}"), resource).id(id);
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_aborted(&e) => Err(WriteError::Aborted(call.fail(&e))),
+            Err(e) if is_not_found(&e) => Err(WriteError::Gone),
+            Err(e) => Err(WriteError::Other(call.fail(&e))),
+        }
+    }
+
+    /// Brings the plan's record up to date with the bindings just added and removed on
+    /// `resource`. Record writes are serialized: they share the record's accounts.
+    pub(crate) async fn write_record(
+        &self,
+        owner: &Owner,
+        resource: &str,
+        add: &BTreeSet<String>,
+        remove: &BTreeSet<String>,
+    ) -> Result<(), ProviderError> {
+        let mut record = self.record.lock().await;
+        if !record.loaded {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                "the plan's record of bindings was not read before apply",
+            ));
+        }
+        let fallback = resource.split('/').nth(1).unwrap_or_default();
+        let home = self.home_project(fallback);
+        let writes = record.plan_writes(&owner.plan, &home, add, remove);
+        let clients = self.clients().await?;
+        for w in writes {
+            match w {
+                RecordWrite::Create {
+                    project,
+                    account_id,
+                    entries,
+                } => {
+                    let call = Call::new(
+                        "iam.serviceAccounts.create",
+                        format!("create record account {account_id} of plan {}", owner.plan),
+                        format!("projects/{project}"),
+                    );
+                    self.counter.count(call.op);
+                    clients
+                        .iam
+                        .create_service_account()
+                        .set_name(format!("projects/{project}"))
+                        .set_account_id(&account_id)
+                        .set_service_account(
+                            ServiceAccount::new()
+                                .set_display_name(record::record_display_name(&owner.plan))
+                                .set_description(entries.join(" ")),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| call.fail(&e))?;
+                }
+                RecordWrite::Update {
+                    project,
+                    account_id,
+                    entries,
+                } => {
+                    let name = format!(
+                        "projects/{project}/serviceAccounts/{account_id}@{project}.{}",
+                        crate::names::SA_DOMAIN
+                    );
+                    let call = Call::new(
+                        "iam.serviceAccounts.update",
+                        format!("update record account {account_id} of plan {}", owner.plan),
+                        &name,
+                    );
+                    self.counter.count(call.op);
+                    clients
+                        .iam
+                        .patch_service_account()
+                        .set_service_account(
+                            ServiceAccount::new()
+                                .set_name(&name)
+                                .set_description(entries.join(" ")),
+                        )
+                        .set_update_mask(
+                            google_cloud_wkt::FieldMask::default().set_paths(["description"]),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| call.fail(&e))?;
+                }
+                RecordWrite::Delete {
+                    project,
+                    account_id,
+                } => {
+                    let name = format!(
+                        "projects/{project}/serviceAccounts/{account_id}@{project}.{}",
+                        crate::names::SA_DOMAIN
+                    );
+                    let call = Call::new(
+                        "iam.serviceAccounts.delete",
+                        format!(
+                            "delete the emptied record account {account_id} of plan {}",
+                            owner.plan
+                        ),
+                        &name,
+                    );
+                    self.counter.count(call.op);
+                    match clients
+                        .iam
+                        .delete_service_account()
+                        .set_name(&name)
+                        .send()
+                        .await
+                    {
+                        Ok(()) => {}
+                        Err(e) if is_not_found(&e) => {}
+                        Err(e) => return Err(call.fail(&e)),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a policy write failed.
+enum WriteError {
+    /// The etag was stale.
+    Aborted(ProviderError),
+    /// The resource does not exist (any more).
+    Gone,
+    /// Anything else.
+    Other(ProviderError),
+}

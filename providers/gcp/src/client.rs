@@ -1,0 +1,209 @@
+//! The provider value: where it points, its credentials, and the Google clients built
+//! from them (one reqwest on rustls with ring; client retries off: the engine retries).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use google_cloud_auth::credentials::{
+    CacheableResource, Credentials, CredentialsProvider, EntityTag,
+};
+use google_cloud_gax::retry_policy::NeverRetry;
+use google_cloud_iam_v1::model::Policy;
+use tokio::sync::OnceCell;
+use wid_core::{CallCounter, ErrorKind, ProviderError, ResourceId};
+
+use crate::compile::GkeCluster;
+use crate::error::AUTH_FIX;
+
+/// Where the three Google APIs are served. Each client appends its request paths
+/// (`/v1/projects/...`) to its endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// IAM (service accounts and their policies).
+    pub iam: String,
+    /// Cloud Resource Manager (projects and their policies).
+    pub crm: String,
+    /// GKE (clusters).
+    pub container: String,
+}
+
+impl Endpoints {
+    /// The sandbox's endpoints under its cloud URL.
+    pub fn sandbox(cloud_url: &str) -> Self {
+        let base = cloud_url.trim_end_matches('/');
+        Self {
+            iam: format!("{base}/gcp/iam"),
+            crm: format!("{base}/gcp/crm"),
+            container: format!("{base}/gcp/container"),
+        }
+    }
+}
+
+/// How the provider reaches Google Cloud.
+#[derive(Debug, Clone, Default)]
+pub struct GcpOptions {
+    /// Endpoints other than Google's (the sandbox); `None` for Google's own.
+    pub endpoints: Option<Endpoints>,
+    /// Send the static token `Bearer sandbox` instead of application default credentials.
+    pub sandbox: bool,
+}
+
+/// The clients, built on first use.
+#[derive(Debug, Clone)]
+pub(crate) struct Clients {
+    pub iam: google_cloud_iam_admin_v1::client::Iam,
+    pub projects: google_cloud_resourcemanager_v3::client::Projects,
+    pub clusters: google_cloud_container_v1::client::ClusterManager,
+}
+
+/// A policy as observe read it: what apply starts from, so it needs no second read.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadPolicy {
+    /// The whole policy, etag included.
+    pub policy: Policy,
+}
+
+/// The GCP provider: Google service accounts and IAM policies.
+#[derive(Debug)]
+pub struct GcpProvider {
+    pub(crate) options: GcpOptions,
+    pub(crate) counter: CallCounter,
+    clients: OnceCell<Clients>,
+    /// The plan's GKE clusters by the plan's name (preflight, records, prune scopes).
+    pub(crate) clusters: Mutex<BTreeMap<String, GkeCluster>>,
+    /// Projects the plan names anywhere (clusters, service accounts, role targets): prune
+    /// looks for this plan's service accounts there.
+    pub(crate) projects: Mutex<BTreeSet<String>>,
+    /// Policies read by observe, by policy resource id.
+    pub(crate) policies: Mutex<BTreeMap<ResourceId, ReadPolicy>>,
+    /// The plan's record of the bindings it added (see [`crate::record`]).
+    pub(crate) record: tokio::sync::Mutex<crate::bindings::Record>,
+}
+
+/// `Authorization: Bearer sandbox`: the sandbox accepts any bearer token.
+#[derive(Debug)]
+struct SandboxToken;
+
+impl CredentialsProvider for SandboxToken {
+    async fn headers(
+        &self,
+        _: http::Extensions,
+    ) -> Result<CacheableResource<http::HeaderMap>, google_cloud_gax::error::CredentialsError> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Bearer sandbox"),
+        );
+        Ok(CacheableResource::New {
+            entity_tag: EntityTag::new(),
+            data: headers,
+        })
+    }
+
+    async fn universe_domain(&self) -> Option<String> {
+        None
+    }
+}
+
+impl GcpProvider {
+    /// A provider with `options`, counting its calls in `counter`. Builds no client and
+    /// reads no credentials yet: that happens on the first call.
+    pub fn new(options: GcpOptions, counter: CallCounter) -> Self {
+        Self {
+            options,
+            counter,
+            clients: OnceCell::new(),
+            clusters: Mutex::new(BTreeMap::new()),
+            projects: Mutex::new(BTreeSet::new()),
+            policies: Mutex::new(BTreeMap::new()),
+            record: tokio::sync::Mutex::new(crate::bindings::Record::default()),
+        }
+    }
+
+    /// Tells the provider the plan's GKE clusters and every project the plan names, so
+    /// preflight knows what to read and prune knows where to look.
+    pub fn know_plan(&self, clusters: &[GkeCluster], projects: impl IntoIterator<Item = String>) {
+        let mut known = self
+            .clusters
+            .lock()
+            .expect("cluster map lock is never poisoned");
+        let mut all = self
+            .projects
+            .lock()
+            .expect("project set lock is never poisoned");
+        for c in clusters {
+            known.insert(c.plan_name.clone(), c.clone());
+            all.insert(c.project.clone());
+        }
+        all.extend(projects);
+    }
+
+    /// The plan's GKE clusters.
+    pub(crate) fn plan_clusters(&self) -> Vec<GkeCluster> {
+        self.clusters
+            .lock()
+            .expect("cluster map lock is never poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The clients, built on first use.
+    pub(crate) async fn clients(&self) -> Result<&Clients, ProviderError> {
+        self.clients.get_or_try_init(|| self.build()).await
+    }
+
+    async fn build(&self) -> Result<Clients, ProviderError> {
+        // reqwest and google-cloud-auth are built without a crypto provider of their own
+        // (no aws-lc-rs): the process uses ring, as the AWS SDK here does. Installing
+        // twice is harmless; the first one wins.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let credentials = if self.options.sandbox {
+            Credentials::from(SandboxToken)
+        } else {
+            google_cloud_auth::credentials::Builder::default()
+                .build()
+                .map_err(|e| {
+                    ProviderError::new(ErrorKind::Auth, "no usable Google credentials")
+                        .with_hint(AUTH_FIX)
+                        .with_detail(e.to_string())
+                })?
+        };
+        let fail = |what: &str, e: google_cloud_gax::client_builder::Error| {
+            let kind = if e.is_default_credentials() {
+                ErrorKind::Auth
+            } else {
+                ErrorKind::Invalid
+            };
+            let mut err = ProviderError::new(kind, format!("failed to set up the {what} client"))
+                .with_detail(e.to_string());
+            if kind == ErrorKind::Auth {
+                err = err.with_hint(AUTH_FIX);
+            }
+            err
+        };
+        let endpoints = self.options.endpoints.as_ref();
+        let mut iam = google_cloud_iam_admin_v1::client::Iam::builder()
+            .with_credentials(credentials.clone())
+            .with_retry_policy(NeverRetry);
+        let mut projects = google_cloud_resourcemanager_v3::client::Projects::builder()
+            .with_credentials(credentials.clone())
+            .with_retry_policy(NeverRetry);
+        let mut clusters = google_cloud_container_v1::client::ClusterManager::builder()
+            .with_credentials(credentials)
+            .with_retry_policy(NeverRetry);
+        if let Some(e) = endpoints {
+            iam = iam.with_endpoint(&e.iam);
+            projects = projects.with_endpoint(&e.crm);
+            clusters = clusters.with_endpoint(&e.container);
+        }
+        Ok(Clients {
+            iam: iam.build().await.map_err(|e| fail("IAM", e))?,
+            projects: projects
+                .build()
+                .await
+                .map_err(|e| fail("Resource Manager", e))?,
+            clusters: clusters.build().await.map_err(|e| fail("GKE", e))?,
+        })
+    }
+}

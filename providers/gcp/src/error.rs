@@ -1,0 +1,276 @@
+//! Turning google-cloud-rust errors into [`ProviderError`]s with a kind the engine can act
+//! on, and a message that names the object and the IAM permission wid needs.
+//!
+//! Kinds: 429 / `RESOURCE_EXHAUSTED` throttled; 5xx / `UNAVAILABLE` / timeouts transient;
+//! 401 auth (with the one-sentence fix); 403 permission (naming the permission); 404
+//! not-found; 409 `ALREADY_EXISTS` and `ABORTED` conflict (apply re-reads on `ABORTED`
+//! before the engine ever sees it). A binding that names a service account created
+//! moments ago can fail with "Service account … does not exist." until IAM catches up
+//! (<https://github.com/hashicorp/terraform-provider-google/issues/6758>): transient.
+
+use std::time::Duration;
+
+use google_cloud_gax::error::Error;
+use google_cloud_gax::error::rpc::Code;
+use wid_core::{ErrorKind, ProviderError, ResourceId};
+
+/// The fix for missing or rejected credentials, in one sentence.
+pub const AUTH_FIX: &str = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key or a workload identity federation credential file";
+
+/// What a failing call was doing, for the message.
+#[derive(Debug, Clone)]
+pub(crate) struct Call<'a> {
+    /// The IAM permission the call needs, which is also its name in the call counts
+    /// (`iam.serviceAccounts.create`).
+    pub op: &'static str,
+    /// What wid was doing, as a fragment: "create service account orders@p…".
+    pub doing: String,
+    /// The resource the permission is needed on (`projects/acme-prod`).
+    pub on: String,
+    /// The resource concerned.
+    pub id: Option<&'a ResourceId>,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(op: &'static str, doing: impl Into<String>, on: impl Into<String>) -> Self {
+        Self {
+            op,
+            doing: doing.into(),
+            on: on.into(),
+            id: None,
+        }
+    }
+
+    pub(crate) fn id(mut self, id: &'a ResourceId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Builds the error for this call.
+    pub(crate) fn fail(&self, err: &Error) -> ProviderError {
+        let (kind, what, detail) = classify(err);
+        let mut out = if kind == ErrorKind::Permission {
+            // The permission goes into the message itself: it is the one thing the user
+            // needs, and it must survive any rendering of the error.
+            ProviderError::new(
+                kind,
+                format!(
+                    "failed to {}: permission denied; wid needs {} on {}",
+                    self.doing, self.op, self.on
+                ),
+            )
+            .with_hint(format!(
+                "grant {} on {} to the identity wid runs as (docs/gcp.md lists the custom roles for plan and apply)",
+                self.op, self.on
+            ))
+        } else {
+            let mut e = ProviderError::new(kind, format!("failed to {}: {what}", self.doing));
+            if let Some(hint) = hint(kind) {
+                e = e.with_hint(hint);
+            }
+            e
+        };
+        out = out.with_operation(self.op).with_detail(detail);
+        if let Some(id) = self.id {
+            out = out.with_resource(id);
+        }
+        if let Some(wait) = retry_after(err) {
+            out = out.with_retry_after(wait);
+        }
+        out
+    }
+}
+
+fn hint(kind: ErrorKind) -> Option<String> {
+    match kind {
+        ErrorKind::Auth => Some(AUTH_FIX.to_owned()),
+        ErrorKind::Limit => Some(
+            "a Google Cloud quota or IAM limit was reached; remove unused service accounts or bindings, or request a quota increase".to_owned(),
+        ),
+        ErrorKind::Conflict => {
+            Some("another writer changed this object; run `wid plan` again".to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Whether the error is the service saying the object does not exist.
+pub(crate) fn is_not_found(err: &Error) -> bool {
+    err.status().is_some_and(|s| s.code == Code::NotFound) || err.http_status_code() == Some(404)
+}
+
+/// Whether the error is a stale etag (`ABORTED`, HTTP 409).
+pub(crate) fn is_aborted(err: &Error) -> bool {
+    err.status().is_some_and(|s| s.code == Code::Aborted)
+}
+
+/// A binding names a service account IAM does not see yet (eventual consistency right
+/// after the account was created).
+pub(crate) fn is_member_not_yet_visible(err: &Error) -> bool {
+    err.status().is_some_and(|s| {
+        s.code == Code::InvalidArgument
+            && s.message.starts_with("Service account ")
+            && s.message.contains(" does not exist")
+    })
+}
+
+fn retry_after(err: &Error) -> Option<Duration> {
+    let value = err.http_headers()?.get("retry-after")?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The kind, a short description and the API's own words.
+fn classify(err: &Error) -> (ErrorKind, String, String) {
+    if err.is_authentication() {
+        return (
+            ErrorKind::Auth,
+            "no usable Google credentials".to_owned(),
+            err.to_string(),
+        );
+    }
+    if err.is_timeout() || err.is_io() || err.is_connect() || err.is_transport() {
+        return (
+            ErrorKind::Transient,
+            "the request could not be completed".to_owned(),
+            err.to_string(),
+        );
+    }
+    let http = err.http_status_code();
+    let Some(status) = err.status() else {
+        let kind = match http {
+            Some(429) => ErrorKind::Throttled,
+            Some(s) if s >= 500 => ErrorKind::Transient,
+            Some(401) => ErrorKind::Auth,
+            Some(403) => ErrorKind::Permission,
+            Some(404) => ErrorKind::NotFound,
+            Some(409) => ErrorKind::Conflict,
+            Some(_) => ErrorKind::Invalid,
+            None if err.is_deserialization() => ErrorKind::Invalid,
+            None => ErrorKind::Transient,
+        };
+        return (kind, describe(kind), err.to_string());
+    };
+    let kind = match status.code {
+        Code::ResourceExhausted if http == Some(429) || http.is_none() => ErrorKind::Throttled,
+        Code::ResourceExhausted => ErrorKind::Limit,
+        Code::Unavailable | Code::Internal | Code::Unknown | Code::DeadlineExceeded => {
+            ErrorKind::Transient
+        }
+        Code::Unauthenticated => ErrorKind::Auth,
+        Code::PermissionDenied => ErrorKind::Permission,
+        Code::NotFound => ErrorKind::NotFound,
+        Code::AlreadyExists | Code::Aborted => ErrorKind::Conflict,
+        Code::InvalidArgument if is_member_not_yet_visible(err) => ErrorKind::Transient,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => ErrorKind::Invalid,
+        _ => match http {
+            Some(429) => ErrorKind::Throttled,
+            Some(s) if s >= 500 => ErrorKind::Transient,
+            _ => ErrorKind::Invalid,
+        },
+    };
+    let what = match (kind, status.code) {
+        (ErrorKind::Conflict, Code::AlreadyExists) => "it already exists".to_owned(),
+        (ErrorKind::Transient, Code::InvalidArgument) => {
+            "a service account it names is not visible to IAM yet".to_owned()
+        }
+        (ErrorKind::Invalid, _) => format!("rejected: {}", status.message),
+        _ => describe(kind),
+    };
+    let detail = format!("{}: {}", status.code.name(), status.message);
+    (kind, what, detail)
+}
+
+fn describe(kind: ErrorKind) -> String {
+    match kind {
+        ErrorKind::NotFound => "it does not exist",
+        ErrorKind::Conflict => "a concurrent change got there first",
+        ErrorKind::Limit => "a quota or limit was exceeded",
+        ErrorKind::Invalid => "the request was rejected as invalid",
+        ErrorKind::Permission => "permission denied",
+        ErrorKind::Throttled => "throttled by Google Cloud",
+        ErrorKind::Auth => "the credentials were rejected",
+        ErrorKind::Transient => "Google Cloud had an internal error",
+    }
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use google_cloud_gax::error::rpc::Status;
+
+    fn service(code: Code, http: u16, message: &str) -> Error {
+        let mut headers = http::HeaderMap::new();
+        if http == 429 {
+            headers.insert("retry-after", http::HeaderValue::from_static("7"));
+        }
+        Error::service_full(
+            Status::default().set_code(code).set_message(message),
+            Some(http),
+            Some(headers),
+            None,
+        )
+    }
+
+    fn call() -> Call<'static> {
+        Call::new(
+            "iam.serviceAccounts.create",
+            "create service account orders@acme-prod.iam.gserviceaccount.com",
+            "projects/acme-prod",
+        )
+    }
+
+    #[test]
+    fn permission_errors_name_the_permission_and_resource() {
+        let e = call().fail(&service(
+            Code::PermissionDenied,
+            403,
+            "Permission 'iam.serviceAccounts.create' denied",
+        ));
+        assert_eq!(e.kind(), ErrorKind::Permission);
+        assert_eq!(
+            e.to_string(),
+            "failed to create service account orders@acme-prod.iam.gserviceaccount.com: permission denied; wid needs iam.serviceAccounts.create on projects/acme-prod"
+        );
+        assert!(e.hint.as_deref().unwrap().contains("docs/gcp.md"));
+    }
+
+    #[test]
+    fn codes_map_to_kinds() {
+        let k = |code, http| call().fail(&service(code, http, "x")).kind();
+        assert_eq!(k(Code::ResourceExhausted, 429), ErrorKind::Throttled);
+        assert_eq!(k(Code::Unavailable, 503), ErrorKind::Transient);
+        assert_eq!(k(Code::Internal, 500), ErrorKind::Transient);
+        assert_eq!(k(Code::Aborted, 409), ErrorKind::Conflict);
+        assert_eq!(k(Code::AlreadyExists, 409), ErrorKind::Conflict);
+        assert_eq!(k(Code::NotFound, 404), ErrorKind::NotFound);
+        assert_eq!(k(Code::InvalidArgument, 400), ErrorKind::Invalid);
+        assert_eq!(k(Code::ResourceExhausted, 400), ErrorKind::Limit);
+        let auth = call().fail(&service(Code::Unauthenticated, 401, "x"));
+        assert_eq!(auth.kind(), ErrorKind::Auth);
+        assert_eq!(auth.hint.as_deref(), Some(AUTH_FIX));
+    }
+
+    #[test]
+    fn throttling_keeps_the_wait_the_api_asked_for() {
+        let e = call().fail(&service(Code::ResourceExhausted, 429, "slow down"));
+        assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn a_just_created_account_not_yet_visible_is_retried() {
+        let err = service(
+            Code::InvalidArgument,
+            400,
+            "Service account orders@acme-prod.iam.gserviceaccount.com does not exist.",
+        );
+        assert!(is_member_not_yet_visible(&err));
+        assert_eq!(call().fail(&err).kind(), ErrorKind::Transient);
+        let pool = service(
+            Code::InvalidArgument,
+            400,
+            "Identity Pool does not exist (x.svc.id.goog).",
+        );
+        assert_eq!(call().fail(&pool).kind(), ErrorKind::Invalid);
+    }
+}

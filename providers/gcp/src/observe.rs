@@ -1,0 +1,391 @@
+//! Reading live state: the plan's service accounts (one paged list per project, which
+//! also yields the plan's record accounts), and each IAM policy the plan edits (one read
+//! each, with `requestedPolicyVersion = 3`, kept for apply so it needs no second read).
+//!
+//! A policy resource's live attributes are wid's lines in it: the unconditional bindings
+//! the plan's record proves wid added. Without `--prune` a line whose member no workload of
+//! the plan uses any more is left out (prune removes it); with it, such lines show as
+//! removals, and a policy that holds only such lines is a delete.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::{StreamExt, TryStreamExt};
+use google_cloud_iam_admin_v1::model::ServiceAccount;
+use google_cloud_iam_v1::model::{GetPolicyOptions, Policy};
+use serde_json::json;
+use wid_core::{
+    Observed, ObservedResource, Owner, Ownership, ProviderError, Resource, ResourceId, applied_hash,
+};
+
+use crate::bindings::{Chunk, Record, lines, wid_lines};
+use crate::client::{GcpProvider, ReadPolicy};
+use crate::error::{Call, is_not_found};
+use crate::ids::{self, KIND_POLICY, KIND_SA, PolicyOf};
+use crate::names::account_id_of;
+use crate::record;
+
+/// How many reads run at once.
+const READ_CONCURRENCY: usize = 8;
+/// The applied record of a policy whose plan changed since wid last wrote it.
+const PLAN_CHANGED: &str = "plan-changed";
+
+/// Ownership of a service account from its description.
+pub(crate) fn ownership(parsed: &record::Parsed, plan: &str) -> Ownership {
+    match &parsed.plan {
+        Some(p) if p == plan => Ownership::Ours,
+        Some(p) => Ownership::OtherPlan(p.clone()),
+        None => Ownership::Unowned,
+    }
+}
+
+/// Whether a listed account is one of the plan's record accounts.
+fn is_record(sa: &ServiceAccount, plan: &str) -> bool {
+    let prefix = record::record_account(plan, 0);
+    let prefix = prefix.trim_end_matches('0');
+    account_id_of(&sa.email).starts_with(prefix)
+        && sa.display_name == record::record_display_name(plan)
+}
+
+/// A live service account as compile writes it.
+fn observed_account(id: ResourceId, sa: &ServiceAccount, plan: &str) -> ObservedResource {
+    let parsed = record::parse(&sa.description);
+    let mut live = ObservedResource::new(id, ownership(&parsed, plan));
+    if live.ownership == Ownership::Ours {
+        live.applied = parsed.applied.clone();
+    }
+    if !sa.display_name.is_empty() {
+        live.attrs
+            .insert("display_name".into(), json!(sa.display_name));
+    }
+    if let Some(user) = parsed.user {
+        live.attrs.insert("description".into(), json!(user));
+    }
+    live
+}
+
+impl GcpProvider {
+    /// The project that holds new record accounts: the first GKE cluster project of the
+    /// plan, else `fallback`.
+    pub(crate) fn home_project(&self, fallback: &str) -> String {
+        self.plan_clusters()
+            .iter()
+            .map(|c| c.project.clone())
+            .min()
+            .unwrap_or_else(|| fallback.to_owned())
+    }
+
+    pub(crate) async fn observe_all(
+        &self,
+        wanted: &[&Resource],
+        owner: &Owner,
+    ) -> Result<Observed, ProviderError> {
+        let plan = owner.plan.as_str();
+        let mut observed = Observed::default();
+        let wanted_accounts: BTreeMap<&ResourceId, &Resource> = wanted
+            .iter()
+            .filter(|r| r.id.kind() == KIND_SA)
+            .map(|r| (&r.id, *r))
+            .collect();
+        let wanted_policies: BTreeMap<&ResourceId, &Resource> = wanted
+            .iter()
+            .filter(|r| r.id.kind() == KIND_POLICY)
+            .map(|r| (&r.id, *r))
+            .collect();
+
+        // 1. Service accounts and the record: one list per project.
+        let mut projects: BTreeSet<String> = self
+            .plan_clusters()
+            .into_iter()
+            .map(|c| c.project)
+            .collect();
+        projects.extend(wanted_accounts.keys().map(|id| id.part(0).to_owned()));
+        if projects.is_empty()
+            && let Some(first) = wanted_policies.keys().next()
+        {
+            projects.insert(first.part(1).to_owned());
+        }
+        if owner.prune {
+            projects.extend(
+                self.projects
+                    .lock()
+                    .expect("project set lock is never poisoned")
+                    .iter()
+                    .cloned(),
+            );
+        }
+        let listed: BTreeMap<String, Vec<ServiceAccount>> = futures::stream::iter(projects)
+            .map(|p| async move { self.list_accounts(&p).await.map(|a| (p, a)) })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let by_email: BTreeMap<&str, &ServiceAccount> = listed
+            .values()
+            .flatten()
+            .map(|sa| (sa.email.as_str(), sa))
+            .collect();
+        let mut record = Record {
+            loaded: true,
+            chunks: Vec::new(),
+        };
+        for (project, accounts) in &listed {
+            for sa in accounts.iter().filter(|sa| is_record(sa, plan)) {
+                record.chunks.push(Chunk {
+                    project: project.clone(),
+                    account_id: account_id_of(&sa.email).to_owned(),
+                    entries: record::parse_entries(&sa.description),
+                });
+            }
+        }
+        record
+            .chunks
+            .sort_by(|a, b| (&a.project, &a.account_id).cmp(&(&b.project, &b.account_id)));
+
+        for id in wanted_accounts.keys() {
+            if let Some(sa) = by_email.get(ids::sa_email(id).as_str()) {
+                observed.insert(observed_account((*id).clone(), sa, plan));
+            }
+        }
+        let mut departed_accounts = BTreeSet::new();
+        if owner.prune {
+            for (project, accounts) in &listed {
+                for sa in accounts.iter().filter(|sa| !is_record(sa, plan)) {
+                    let id = ids::sa_id(project, account_id_of(&sa.email));
+                    let live = observed_account(id.clone(), sa, plan);
+                    if live.ownership == Ownership::Ours && !wanted_accounts.contains_key(&id) {
+                        departed_accounts.insert(sa.email.clone());
+                        observed.insert(live);
+                    }
+                }
+            }
+        }
+        let owned: BTreeSet<String> = observed
+            .resources
+            .values()
+            .filter(|o| o.ownership == Ownership::Ours || wanted_accounts.contains_key(&o.id))
+            .map(|o| ids::sa_email(&o.id))
+            .collect();
+
+        // 2. Policies: every wanted one, and with prune the projects' and departed
+        //    accounts' policies the plan may have left lines in.
+        let mut to_read: BTreeSet<ResourceId> =
+            wanted_policies.keys().map(|id| (*id).clone()).collect();
+        if owner.prune {
+            for p in self
+                .projects
+                .lock()
+                .expect("project set lock is never poisoned")
+                .iter()
+            {
+                to_read.insert(ids::policy_id(&format!("projects/{p}")));
+            }
+            for email in &departed_accounts {
+                let project = email
+                    .split('@')
+                    .nth(1)
+                    .and_then(|d| d.split('.').next())
+                    .unwrap_or_default();
+                to_read.insert(ids::policy_id(&format!(
+                    "projects/{project}/serviceAccounts/{email}"
+                )));
+            }
+        }
+        let mut reads = Vec::new();
+        for id in to_read {
+            if let Some(PolicyOf::ServiceAccount { project, email }) = ids::policy_of(&id)
+                && listed.contains_key(&project)
+                && !by_email.contains_key(email.as_str())
+            {
+                // The account does not exist: wid creates it in this run (nothing to read),
+                // or the plan needs it to exist.
+                let sa = ids::sa_id(&project, account_id_of(&email));
+                if !wanted_accounts.contains_key(&sa) && wanted_policies.contains_key(&id) {
+                    observed
+                        .blockers
+                        .insert(id.clone(), missing_account(&email));
+                }
+                continue;
+            }
+            reads.push(id);
+        }
+        let read: Vec<(ResourceId, Option<Policy>)> = futures::stream::iter(reads)
+            .map(|id| async move { self.read_policy(&id).await.map(|p| (id, p)) })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+
+        let current_members: BTreeSet<String> = wanted_policies
+            .values()
+            .flat_map(|r| r.attrs.keys())
+            .filter_map(|k| ids::parse_line(k).map(|(_, m)| m.to_owned()))
+            .collect();
+        for (id, policy) in read {
+            let Some(policy) = policy else {
+                if let Some(PolicyOf::ServiceAccount { email, .. }) = ids::policy_of(&id)
+                    && wanted_policies.contains_key(&id)
+                {
+                    observed
+                        .blockers
+                        .insert(id.clone(), missing_account(&email));
+                }
+                continue;
+            };
+            let resource = ids::policy_resource(&id);
+            let desired = wanted_policies.get(&id);
+            let live_lines = lines(&policy);
+            let mut attrs = wid_lines(&policy, &resource, &record);
+            if !owner.prune {
+                attrs.retain(|k, _| {
+                    desired.is_some_and(|d| d.attrs.contains_key(k))
+                        || ids::parse_line(k).is_some_and(|(_, m)| current_members.contains(m))
+                });
+            }
+            let recorded_missing: BTreeSet<&String> = desired
+                .map(|d| {
+                    d.attrs
+                        .keys()
+                        .filter(|k| !attrs.contains_key(*k))
+                        .filter(|k| {
+                            ids::parse_line(k).is_some_and(|(r, m)| {
+                                !live_lines.contains(&(r.to_owned(), m.to_owned()))
+                                    && record.has(&record::entry(&resource, r, m))
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.policies
+                .lock()
+                .expect("policy cache lock is never poisoned")
+                .insert(id.clone(), ReadPolicy { policy });
+            if attrs.is_empty() && recorded_missing.is_empty() {
+                continue;
+            }
+            let mut live = ObservedResource::new(id.clone(), Ownership::Ours);
+            if let Some(d) = desired {
+                let last: BTreeSet<&String> = attrs
+                    .keys()
+                    .chain(recorded_missing.iter().copied())
+                    .collect();
+                let wants: BTreeSet<&String> = d.attrs.keys().collect();
+                live.applied = if last == wants {
+                    applied_hash(&d.attrs)
+                } else {
+                    Some(PLAN_CHANGED.to_owned())
+                };
+            }
+            // The service accounts its lines name are deleted after it.
+            let mut deps: BTreeSet<ResourceId> = BTreeSet::new();
+            if let Some(PolicyOf::ServiceAccount { project, email }) = ids::policy_of(&id)
+                && owned.contains(&email)
+            {
+                deps.insert(ids::sa_id(&project, account_id_of(&email)));
+            }
+            for key in attrs.keys() {
+                if let Some(email) =
+                    ids::parse_line(key).and_then(|(_, m)| m.strip_prefix("serviceAccount:"))
+                    && owned.contains(email)
+                    && let Some((_, domain)) = email.split_once('@')
+                {
+                    let project = domain.split('.').next().unwrap_or_default();
+                    deps.insert(ids::sa_id(project, account_id_of(email)));
+                }
+            }
+            live.depends_on = deps.into_iter().collect();
+            live.attrs = attrs.into_iter().map(|(k, v)| (k, json!(v))).collect();
+            observed.insert(live);
+        }
+        *self.record.lock().await = record;
+        Ok(observed)
+    }
+
+    /// Every service account of a project (`iam.serviceAccounts.list`, 100 a page).
+    pub(crate) async fn list_accounts(
+        &self,
+        project: &str,
+    ) -> Result<Vec<ServiceAccount>, ProviderError> {
+        let clients = self.clients().await?;
+        let call = Call::new(
+            "iam.serviceAccounts.list",
+            format!("list the service accounts of project {project}"),
+            format!("projects/{project}"),
+        );
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            self.counter.count(call.op);
+            let page = clients
+                .iam
+                .list_service_accounts()
+                .set_name(format!("projects/{project}"))
+                .set_page_size(100)
+                .set_page_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| call.fail(&e))?;
+            out.extend(page.accounts);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// One policy, read with `requestedPolicyVersion = 3`; `None` when its resource does
+    /// not exist.
+    pub(crate) async fn read_policy(
+        &self,
+        id: &ResourceId,
+    ) -> Result<Option<Policy>, ProviderError> {
+        let clients = self.clients().await?;
+        let resource = ids::policy_resource(id);
+        let options = GetPolicyOptions::new().set_requested_policy_version(3);
+        let result = match ids::policy_of(id) {
+            Some(PolicyOf::Project(_)) => {
+                let call = Call::new(
+                    "resourcemanager.projects.getIamPolicy",
+                    format!("read the IAM policy of {resource}"),
+                    &resource,
+                )
+                .id(id);
+                self.counter.count(call.op);
+                clients
+                    .projects
+                    .get_iam_policy()
+                    .set_resource(&resource)
+                    .set_options(options)
+                    .send()
+                    .await
+                    .map_err(|e| (call.fail(&e), is_not_found(&e)))
+            }
+            Some(PolicyOf::ServiceAccount { .. }) => {
+                let call = Call::new(
+                    "iam.serviceAccounts.getIamPolicy",
+                    format!("read the IAM policy of {resource}"),
+                    &resource,
+                )
+                .id(id);
+                self.counter.count(call.op);
+                clients
+                    .iam
+                    .get_iam_policy()
+                    .set_resource(&resource)
+                    .set_options(options)
+                    .send()
+                    .await
+                    .map_err(|e| (call.fail(&e), is_not_found(&e)))
+            }
+            None => return Ok(None),
+        };
+        match result {
+            Ok(p) => Ok(Some(p)),
+            Err((_, true)) => Ok(None),
+            Err((e, false)) => Err(e),
+        }
+    }
+}
+
+fn missing_account(email: &str) -> String {
+    format!(
+        "service account {email} does not exist; with `gcp.create = false` it must exist before wid binds it (or remove `create = false` to let wid create it)"
+    )
+}

@@ -1,0 +1,46 @@
+//! The [`Provider`] implementation: routes each resource kind to its observe and apply.
+
+use async_trait::async_trait;
+use wid_core::{
+    Change, ErrorKind, Observed, Outputs, Owner, Preflight, Provider, ProviderError, Resource,
+};
+
+use crate::client::GcpProvider;
+use crate::ids::{KIND_POLICY, KIND_SA};
+
+#[async_trait]
+impl Provider for GcpProvider {
+    fn name(&self) -> &'static str {
+        "gcp"
+    }
+
+    /// Reads each named GKE cluster (`container.clusters.get`): fails naming a cluster
+    /// without Workload Identity, warns about node pools without the GKE metadata server,
+    /// and looks up project numbers the plan does not give.
+    async fn preflight(&self, clusters: &[String]) -> Result<Preflight, ProviderError> {
+        self.preflight_clusters(clusters).await
+    }
+
+    async fn observe(
+        &self,
+        wanted: &[&Resource],
+        owner: &Owner,
+    ) -> Result<Observed, ProviderError> {
+        self.observe_all(wanted, owner).await
+    }
+
+    async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
+        match change.id.kind() {
+            KIND_SA => self.apply_account(change, owner).await,
+            KIND_POLICY => self.apply_policy(change, owner).await,
+            other => Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "the gcp provider does not manage {other} resources ({})",
+                    change.id
+                ),
+            )
+            .with_resource(&change.id)),
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The GCP provider against the embedded sandbox, in process: one read and at most one
+//! write per policy per run, an etag conflict between wid's read and its write, and an
+//! injected `ABORTED`.
+
+use std::path::Path;
+
+use wid_core::{CallCounter, Change, ChangeKind, Owner, Provider, Resource, WorkloadRef, diff};
+use wid_gcp::{
+    Endpoints, GcpBlock, GcpOptions, GcpProvider, GcpWorkload, GkeCluster, RoleGrant, compile,
+};
+use wid_sandbox::{ClusterDecl, ClusterKind, Fault, FaultAction, GkeDecl, Sandbox};
+
+const PLAN: &str = "gcp-tests";
+
+fn cluster() -> GkeCluster {
+    GkeCluster {
+        plan_name: "gke-prod".into(),
+        project: "acme-prod".into(),
+        project_number: Some("123456789012".into()),
+        location: "us-central1".into(),
+        name: "prod".into(),
+    }
+}
+
+async fn start(dir: &Path) -> (Sandbox, GcpProvider) {
+    let c = cluster();
+    let decl = ClusterDecl {
+        name: c.plan_name.clone(),
+        kind: ClusterKind::Gke,
+        eks: None,
+        gke: Some(GkeDecl {
+            project: c.project.clone(),
+            project_number: c.project_number.clone(),
+            location: c.location.clone(),
+            name: c.name.clone(),
+        }),
+        aks: None,
+    };
+    let sandbox = Sandbox::start(dir, &[decl]).await.unwrap();
+    let provider = GcpProvider::new(
+        GcpOptions {
+            endpoints: Some(Endpoints::sandbox(&sandbox.cloud_url())),
+            sandbox: true,
+        },
+        CallCounter::default(),
+    );
+    provider.know_plan(&[c], []);
+    (sandbox, provider)
+}
+
+fn impersonating(account: &str, role: &str) -> GcpBlock {
+    GcpBlock {
+        service_account: Some(account.into()),
+        create: None,
+        display_name: None,
+        description: None,
+        direct: false,
+        roles: vec![RoleGrant::OnClusterProject(role.into())],
+        adopt: false,
+    }
+}
+
+fn desired(blocks: &[(GcpBlock, &str)]) -> Vec<Resource> {
+    let c = cluster();
+    let items: Vec<GcpWorkload> = blocks
+        .iter()
+        .map(|(b, ksa)| GcpWorkload {
+            block: b,
+            cluster: &c,
+            workload: WorkloadRef {
+                cluster: c.plan_name.clone(),
+                namespace: "shop".into(),
+                service_account: (*ksa).into(),
+            },
+            origin: format!("gke-prod/shop/{ksa}"),
+        })
+        .collect();
+    compile(&items, PLAN).unwrap().resources
+}
+
+fn owner() -> Owner {
+    Owner {
+        plan: PLAN.into(),
+        prune: false,
+    }
+}
+
+async fn plan(provider: &GcpProvider, resources: &[Resource]) -> Vec<Change> {
+    let wanted: Vec<&Resource> = resources.iter().collect();
+    let observed = provider.observe(&wanted, &owner()).await.unwrap();
+    diff(resources, &observed, false)
+}
+
+/// Applies the changes as the executor would: accounts before the policies that name
+/// them.
+async fn execute(provider: &GcpProvider, changes: &[Change]) {
+    let mut todo: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.kind != ChangeKind::NoOp)
+        .collect();
+    todo.sort_by_key(|c| (c.id.kind() != "service-account", c.id.clone()));
+    for c in todo {
+        provider
+            .apply(c, &owner())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", c.id));
+    }
+}
+
+fn count(sandbox: &Sandbox, api: &str) -> u64 {
+    sandbox.calls().get(api).copied().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn ten_workloads_on_one_project_cost_one_read_and_one_write_of_its_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sandbox, provider) = start(tmp.path()).await;
+    let blocks: Vec<(GcpBlock, String)> = (0..10)
+        .map(|i| {
+            (
+                impersonating(&format!("worker-{i:02}"), "roles/pubsub.subscriber"),
+                format!("ksa-{i}"),
+            )
+        })
+        .collect();
+    let blocks: Vec<(GcpBlock, &str)> = blocks
+        .iter()
+        .map(|(b, k)| (b.clone(), k.as_str()))
+        .collect();
+    let resources = desired(&blocks);
+    let project_policy = resources
+        .iter()
+        .find(|r| r.id.to_string() == "gcp/iam-policy/projects/acme-prod")
+        .unwrap();
+    assert_eq!(project_policy.attrs.len(), 10);
+    let changes = plan(&provider, &resources).await;
+    execute(&provider, &changes).await;
+    assert_eq!(count(&sandbox, "gcp:crm.projects.getIamPolicy"), 1);
+    assert_eq!(count(&sandbox, "gcp:crm.projects.setIamPolicy"), 1);
+    // The next run reads it once more and has nothing to write.
+    let again = plan(&provider, &resources).await;
+    assert!(
+        again.iter().all(|c| c.kind == ChangeKind::NoOp),
+        "{again:?}"
+    );
+    assert_eq!(count(&sandbox, "gcp:crm.projects.getIamPolicy"), 2);
+    assert_eq!(count(&sandbox, "gcp:crm.projects.setIamPolicy"), 1);
+}
+
+#[tokio::test]
+async fn an_etag_conflict_between_read_and_write_is_re_read_and_both_changes_survive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sandbox, provider) = start(tmp.path()).await;
+    let mut direct = impersonating("unused-name", "roles/storage.objectViewer");
+    direct.service_account = None;
+    direct.direct = true;
+    let resources = desired(&[(direct, "reports")]);
+    let changes = plan(&provider, &resources).await;
+    // Someone else writes the project's policy after wid read it.
+    sandbox.shared().write(|s| {
+        let policy = &mut s.gcp.projects.get_mut("acme-prod").unwrap().policy;
+        policy.bindings.push(wid_sandbox::gcp::Binding {
+            role: "roles/viewer".into(),
+            members: vec!["user:alice@example.com".into()],
+            condition: None,
+        });
+        policy.etag = "BwYAAAAAAAk=".into();
+    });
+    execute(&provider, &changes).await;
+    let bindings = sandbox
+        .shared()
+        .read(|s| s.gcp.projects["acme-prod"].policy.bindings.clone());
+    let members: Vec<(String, String)> = bindings
+        .iter()
+        .flat_map(|b| b.members.iter().map(|m| (b.role.clone(), m.clone())))
+        .collect();
+    assert!(
+        members.contains(&("roles/viewer".into(), "user:alice@example.com".into())),
+        "{members:?}"
+    );
+    assert!(members.contains(&(
+        "roles/storage.objectViewer".into(),
+        "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/acme-prod.svc.id.goog/subject/ns/shop/sa/reports".into()
+    )), "{members:?}");
+    assert_eq!(
+        count(&sandbox, "gcp:crm.projects.getIamPolicy"),
+        2,
+        "read, then re-read after the conflict"
+    );
+    assert_eq!(count(&sandbox, "gcp:crm.projects.setIamPolicy"), 2);
+    assert!(
+        plan(&provider, &resources)
+            .await
+            .iter()
+            .all(|c| c.kind == ChangeKind::NoOp)
+    );
+}
+
+#[tokio::test]
+async fn an_injected_aborted_is_re_read_and_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sandbox, provider) = start(tmp.path()).await;
+    let resources = desired(&[(
+        impersonating("orders-app", "roles/pubsub.subscriber"),
+        "orders",
+    )]);
+    let changes = plan(&provider, &resources).await;
+    sandbox.inject(Fault {
+        api: "gcp:crm.projects.setIamPolicy".into(),
+        action: FaultAction::Conflict,
+        times: Some(1),
+    });
+    execute(&provider, &changes).await;
+    assert_eq!(count(&sandbox, "gcp:crm.projects.setIamPolicy"), 2);
+    assert!(
+        plan(&provider, &resources)
+            .await
+            .iter()
+            .all(|c| c.kind == ChangeKind::NoOp)
+    );
+}
