@@ -15,14 +15,16 @@ use crate::{
 /// Diffs every desired resource against its live state, and (with `prune`) lists a delete
 /// for each observed object owned by this plan that the plan no longer has.
 ///
-/// The result is sorted by id. Resources with a blocker become conflicts.
+/// The result is sorted by id. Resources with a blocker become conflicts. An unknown
+/// attribute whose source object exists is filled from that object's observed outputs
+/// first, so it compares (and shows) as the real value.
 pub fn diff(desired: &[Resource], observed: &Observed, prune: bool) -> Vec<Change> {
     let wanted: BTreeMap<&ResourceId, &Resource> = desired.iter().map(|r| (&r.id, r)).collect();
     let mut changes: Vec<Change> = desired
         .iter()
         .map(|r| {
             diff_one(
-                r,
+                &resolve_observed(r, observed),
                 observed.resources.get(&r.id),
                 observed.blockers.get(&r.id),
             )
@@ -52,6 +54,23 @@ pub fn diff(desired: &[Resource], observed: &Observed, prune: bool) -> Vec<Chang
     }
     changes.sort_by(|a, b| a.id.cmp(&b.id));
     changes
+}
+
+/// `desired` with every unknown attribute whose source exists filled from the source's
+/// observed outputs.
+fn resolve_observed(desired: &Resource, observed: &Observed) -> Resource {
+    let mut out = desired.clone();
+    for value in out.attrs.values_mut() {
+        if let AttrValue::Unknown { from, output } = value
+            && let Some(v) = observed
+                .resources
+                .get(from)
+                .and_then(|o| o.outputs.get(output.as_str()))
+        {
+            *value = AttrValue::Known(Value::String(v.clone()));
+        }
+    }
+    out
 }
 
 fn diff_one(
@@ -199,6 +218,43 @@ mod tests {
             o.insert(i);
         }
         o
+    }
+
+    #[test]
+    fn unknown_values_come_from_the_observed_outputs_of_their_source() {
+        let role = ResourceId::new("azure", "managed-identity", ["s", "rg", "orders"]);
+        let want = Resource::new(sa("a")).attr(
+            "annotations.client-id",
+            AttrValue::Unknown {
+                from: role.clone(),
+                output: "client_id".into(),
+            },
+        );
+        // The source does not exist yet: the value stays unknown.
+        let changes = diff(std::slice::from_ref(&want), &Observed::default(), false);
+        assert!(matches!(
+            changes[0].attrs[0].after,
+            Some(AttrValue::Unknown { .. })
+        ));
+        // It exists: the KSA is compared with the real value, which differs.
+        let mut source = ObservedResource::new(role, Ownership::Ours);
+        source.outputs.insert("client_id".into(), "cid-1".into());
+        let have = live(
+            sa("a"),
+            Ownership::Ours,
+            &[("annotations.client-id", json!("cid-0"))],
+        );
+        let changes = diff(&[want], &observed(vec![source, have]), false);
+        let ksa = changes.iter().find(|c| c.id == sa("a")).unwrap();
+        assert_eq!(ksa.kind, ChangeKind::Update);
+        assert_eq!(ksa.attrs[0].after, Some(AttrValue::Known(json!("cid-1"))));
+        assert_eq!(
+            ksa.desired
+                .as_ref()
+                .unwrap()
+                .str_attr("annotations.client-id"),
+            Some("cid-1")
+        );
     }
 
     #[test]
