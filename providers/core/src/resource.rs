@@ -175,6 +175,11 @@ pub struct ObservedResource {
     /// after apply".
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub outputs: crate::Outputs,
+    /// The [`Resource::serialize_key`] of the object, for a delete (which has no desired
+    /// side): deleting two federated credentials of one Azure identity at once fails
+    /// just as creating them does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serialize_key: Option<String>,
 }
 
 impl ObservedResource {
@@ -187,6 +192,7 @@ impl ObservedResource {
             depends_on: Vec::new(),
             applied: None,
             outputs: crate::Outputs::new(),
+            serialize_key: None,
         }
     }
 }
