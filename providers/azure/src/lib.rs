@@ -1,0 +1,19 @@
+//! wid's Azure provider: Microsoft Entra Workload ID on AKS. A user-assigned managed
+//! identity, one federated identity credential per KSA trusting the cluster's OIDC
+//! issuer, the identity's role assignments, and the KSA annotations
+//! `azure.workload.identity/client-id` and `…/tenant-id`.
+//!
+//! - [`block`]: the plan's `azure` block and its checks; [`compile`]: blocks to resources.
+//! - [`names`]: Azure's name rules and the names wid derives.
+//! - [`AzureProvider`]: preflight, observe and apply through Azure Resource Manager with
+//!   azure_core's pipeline and pinned api-versions (there are no management crates for
+//!   Microsoft.ManagedIdentity and Microsoft.Authorization).
+
+pub mod block;
+pub mod compile;
+pub mod ids;
+pub mod names;
+pub mod record;
+
+pub use block::{AksCluster, AzureBlock, FieldIssue, RoleAssignment, validate_block};
+pub use compile::{AzureWorkload, Compiled, compile, location_fact};
