@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn too_many_tags_are_rejected() {
         let mut b = block("orders");
-        for i in 0..47 {
+        for i in 0..48 {
             b.tags.insert(format!("t{i}"), "v".into());
         }
         let issues = validate_block(&b);
