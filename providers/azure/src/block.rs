@@ -264,8 +264,10 @@ mod tests {
         .unwrap();
         assert!(b.adopt);
         assert!(
-            serde_json::from_value::<AzureBlock>(serde_json::json!({"identity": "o", "idenity": 1}))
-                .is_err()
+            serde_json::from_value::<AzureBlock>(
+                serde_json::json!({"identity": "o", "idenity": 1})
+            )
+            .is_err()
         );
         assert!(
             serde_json::from_value::<AzureBlock>(

@@ -138,10 +138,7 @@ pub fn compile(
                 || ids::resource_group_scope(&cluster.subscription, rg),
                 names::normalize_scope,
             );
-            let key = (
-                scope.to_ascii_lowercase(),
-                role.text().to_ascii_lowercase(),
-            );
+            let key = (scope.to_ascii_lowercase(), role.text().to_ascii_lowercase());
             if names::scope_issue(&scope).is_some() {
                 issues.push((
                     index,
@@ -271,7 +268,12 @@ pub fn roles_value(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
 
 /// The role assignments of a compiled identity: (scope, role text) pairs.
 pub fn wanted_roles(identity: &Resource) -> BTreeSet<(String, String)> {
-    roles_of(identity.attrs.get("role_assignments").and_then(AttrValue::known))
+    roles_of(
+        identity
+            .attrs
+            .get("role_assignments")
+            .and_then(AttrValue::known),
+    )
 }
 
 /// Role assignment pairs from an attribute value.

@@ -14,7 +14,9 @@ fn cluster(name: &str) -> AksCluster {
         resource_group: "rg-aks".into(),
         name: format!("{name}-aks"),
         tenant: TENANT.into(),
-        issuer: Some(format!("https://eastus.oic.prod-aks.azure.com/{TENANT}/{name}/")),
+        issuer: Some(format!(
+            "https://eastus.oic.prod-aks.azure.com/{TENANT}/{name}/"
+        )),
     }
 }
 
@@ -29,7 +31,12 @@ fn block(identity: &str) -> AzureBlock {
     }
 }
 
-fn item<'a>(block: &'a AzureBlock, cluster: &'a AksCluster, ns: &str, ksa: &str) -> AzureWorkload<'a> {
+fn item<'a>(
+    block: &'a AzureBlock,
+    cluster: &'a AksCluster,
+    ns: &str,
+    ksa: &str,
+) -> AzureWorkload<'a> {
     AzureWorkload {
         block,
         cluster,
@@ -61,10 +68,15 @@ fn one_identity_serves_two_clusters_with_a_credential_per_ksa() {
     let mut second = first.clone();
     second.roles.push(RoleAssignment {
         role: "Key Vault Secrets User".into(),
-        scope: Some(format!("/subscriptions/{SUB}/resourceGroups/rg-kv/providers/Microsoft.KeyVault/vaults/kv/")),
+        scope: Some(format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-kv/providers/Microsoft.KeyVault/vaults/kv/"
+        )),
     });
     let out = compile(
-        &[item(&first, &a, "apps", "orders"), item(&second, &b, "apps", "orders")],
+        &[
+            item(&first, &a, "apps", "orders"),
+            item(&second, &b, "apps", "orders"),
+        ],
         "payments",
         &eastus,
     )
@@ -78,7 +90,11 @@ fn one_identity_serves_two_clusters_with_a_credential_per_ksa() {
     ];
     want.sort();
     assert_eq!(ids(&out), want);
-    let identity = out.resources.iter().find(|r| r.id.kind() == ids::KIND_IDENTITY).unwrap();
+    let identity = out
+        .resources
+        .iter()
+        .find(|r| r.id.kind() == ids::KIND_IDENTITY)
+        .unwrap();
     assert_eq!(identity.str_attr("location"), Some("eastus"));
     assert_eq!(
         identity.attrs["role_assignments"].known().unwrap(),
@@ -88,18 +104,37 @@ fn one_identity_serves_two_clusters_with_a_credential_per_ksa() {
         ])
     );
     assert_eq!(identity.adopt_key.as_deref(), Some("azure.adopt"));
-    let fic = out.resources.iter().find(|r| r.id.part(3) == fic_a).unwrap();
+    let fic = out
+        .resources
+        .iter()
+        .find(|r| r.id.part(3) == fic_a)
+        .unwrap();
     assert_eq!(fic.str_attr("issuer"), a.issuer.as_deref());
-    assert_eq!(fic.str_attr("subject"), Some("system:serviceaccount:apps:orders"));
-    assert_eq!(fic.attrs["audiences"].known().unwrap(), &json!(["api://AzureADTokenExchange"]));
-    assert_eq!(fic.serialize_key.as_deref(), Some(identity.id.to_string().as_str()));
+    assert_eq!(
+        fic.str_attr("subject"),
+        Some("system:serviceaccount:apps:orders")
+    );
+    assert_eq!(
+        fic.attrs["audiences"].known().unwrap(),
+        &json!(["api://AzureADTokenExchange"])
+    );
+    assert_eq!(
+        fic.serialize_key.as_deref(),
+        Some(identity.id.to_string().as_str())
+    );
     assert_eq!(fic.depends_on, [identity.id.clone()]);
     let c = &out.contributions[0];
     assert_eq!(
         c.ksa_annotations[CLIENT_ID_ANNOTATION],
-        AttrValue::Unknown { from: identity.id.clone(), output: "client_id".into() }
+        AttrValue::Unknown {
+            from: identity.id.clone(),
+            output: "client_id".into()
+        }
     );
-    assert_eq!(c.ksa_annotations[TENANT_ID_ANNOTATION], AttrValue::from(TENANT));
+    assert_eq!(
+        c.ksa_annotations[TENANT_ID_ANNOTATION],
+        AttrValue::from(TENANT)
+    );
     assert_eq!(c.ksa_depends_on, [identity.id.clone(), fic.id.clone()]);
 }
 
@@ -108,8 +143,15 @@ fn an_unknown_location_stays_unknown_offline() {
     let c = cluster("east");
     let b = block("orders");
     let out = compile(&[item(&b, &c, "apps", "orders")], "p", &|_, _| None).unwrap();
-    let identity = out.resources.iter().find(|r| r.id.kind() == ids::KIND_IDENTITY).unwrap();
-    assert!(matches!(identity.attrs["location"], AttrValue::Unknown { .. }));
+    let identity = out
+        .resources
+        .iter()
+        .find(|r| r.id.kind() == ids::KIND_IDENTITY)
+        .unwrap();
+    assert!(matches!(
+        identity.attrs["location"],
+        AttrValue::Unknown { .. }
+    ));
 }
 
 #[test]
@@ -123,9 +165,16 @@ fn twenty_one_ksas_on_one_identity_are_refused_naming_them() {
     let (index, issue) = &issues[0];
     assert_eq!(*index, 0);
     assert_eq!(issue.path, ["identity"]);
-    assert!(issue.message.contains("21 federated credentials"), "{}", issue.message);
+    assert!(
+        issue.message.contains("21 federated credentials"),
+        "{}",
+        issue.message
+    );
     for k in &ksas {
-        assert!(issue.message.contains(&format!("east/apps/{k} ")), "{k} missing");
+        assert!(
+            issue.message.contains(&format!("east/apps/{k} ")),
+            "{k} missing"
+        );
     }
     // Twenty fit.
     assert!(compile(&items[..20], "p", &eastus).is_ok());
@@ -139,9 +188,16 @@ fn blocks_of_one_identity_must_agree() {
     b.tags.insert("team".into(), "x".into());
     b.location = Some("westus".into());
     b.adopt = true;
-    let issues = compile(&[item(&a, &c, "apps", "a"), item(&b, &c, "apps", "b")], "p", &eastus)
-        .unwrap_err();
-    let fields: Vec<String> = issues.iter().map(|(i, f)| format!("{i}:{}", f.path.join("."))).collect();
+    let issues = compile(
+        &[item(&a, &c, "apps", "a"), item(&b, &c, "apps", "b")],
+        "p",
+        &eastus,
+    )
+    .unwrap_err();
+    let fields: Vec<String> = issues
+        .iter()
+        .map(|(i, f)| format!("{i}:{}", f.path.join(".")))
+        .collect();
     assert_eq!(fields, ["1:location", "1:tags", "1:adopt"]);
 }
 
@@ -151,13 +207,24 @@ fn identities_in_other_groups_and_roles_at_other_scopes() {
     let mut b = block("orders");
     b.resource_group = Some("rg-ids".into());
     b.location = Some("westeurope".into());
-    b.roles.push(RoleAssignment { role: "Reader".into(), scope: None });
+    b.roles.push(RoleAssignment {
+        role: "Reader".into(),
+        scope: None,
+    });
     let out = compile(&[item(&b, &c, "apps", "a")], "p", &eastus).unwrap();
-    let identity = out.resources.iter().find(|r| r.id.kind() == ids::KIND_IDENTITY).unwrap();
+    let identity = out
+        .resources
+        .iter()
+        .find(|r| r.id.kind() == ids::KIND_IDENTITY)
+        .unwrap();
     assert_eq!(identity.id, ids::identity_id(SUB, "rg-ids", "orders"));
     assert_eq!(identity.str_attr("location"), Some("westeurope"));
     assert_eq!(
         wanted_roles(identity),
-        [(format!("/subscriptions/{SUB}/resourceGroups/rg-ids"), "Reader".to_owned())].into()
+        [(
+            format!("/subscriptions/{SUB}/resourceGroups/rg-ids"),
+            "Reader".to_owned()
+        )]
+        .into()
     );
 }

@@ -18,7 +18,11 @@ pub const KIND_RESOURCE_GROUP: &str = "resource-group";
 
 /// `azure/managed-identity/SUB/RG/NAME`.
 pub fn identity_id(subscription: &str, resource_group: &str, name: &str) -> ResourceId {
-    ResourceId::new(PROVIDER, KIND_IDENTITY, [subscription, resource_group, name])
+    ResourceId::new(
+        PROVIDER,
+        KIND_IDENTITY,
+        [subscription, resource_group, name],
+    )
 }
 
 /// `azure/federated-credential/SUB/RG/IDENTITY/NAME`.
@@ -33,7 +37,11 @@ pub fn fic_id(identity: &ResourceId, name: &str) -> ResourceId {
 
 /// `azure/resource-group/SUB/RG`: where an offline plan says a location will come from.
 pub fn resource_group_id(subscription: &str, resource_group: &str) -> ResourceId {
-    ResourceId::new(PROVIDER, KIND_RESOURCE_GROUP, [subscription, resource_group])
+    ResourceId::new(
+        PROVIDER,
+        KIND_RESOURCE_GROUP,
+        [subscription, resource_group],
+    )
 }
 
 /// The identity a federated credential belongs to.

@@ -9,11 +9,25 @@
 //!   azure_core's pipeline and pinned api-versions (there are no management crates for
 //!   Microsoft.ManagedIdentity and Microsoft.Authorization).
 
+mod apply;
 pub mod block;
+mod client;
 pub mod compile;
+mod credential;
+mod error;
 pub mod ids;
 pub mod names;
+mod observe;
+mod preflight;
+mod provider;
 pub mod record;
+mod roles;
 
 pub use block::{AksCluster, AzureBlock, FieldIssue, RoleAssignment, validate_block};
+pub use client::{
+    ARM, AUTHORIZATION_API, AzureOptions, AzureProvider, CONTAINER_SERVICE_API, MSI_API,
+    RESOURCES_API,
+};
 pub use compile::{AzureWorkload, Compiled, compile, location_fact};
+pub use credential::NO_CREDENTIALS;
+pub use observe::assignment_description;

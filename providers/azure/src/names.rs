@@ -148,7 +148,10 @@ impl RoleRef {
             };
         }
         if role.len() > 512 {
-            return Err(format!("role name is {} characters; Azure allows 512", role.len()));
+            return Err(format!(
+                "role name is {} characters; Azure allows 512",
+                role.len()
+            ));
         }
         Ok(Self::Name(role.to_owned()))
     }
@@ -173,9 +176,9 @@ pub fn role_guid(role_definition_id: &str) -> String {
 /// The role definition id ARM wants for a role GUID assigned at `scope`.
 pub fn role_definition_id(scope: &str, guid: &str) -> String {
     match scope_subscription(scope) {
-        Some(sub) => format!(
-            "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
-        ),
+        Some(sub) => {
+            format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}")
+        }
         None => format!("/providers/Microsoft.Authorization/roleDefinitions/{guid}"),
     }
 }
@@ -221,7 +224,10 @@ pub fn fic_name(plan: &str, cluster: &str, namespace: &str, ksa: &str) -> String
 
 /// The namespace of wid's role assignment names (a v5 UUID of wid's URL).
 fn assignment_namespace() -> uuid::Uuid {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"https://wid.dev/azure/role-assignment")
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        b"https://wid.dev/azure/role-assignment",
+    )
 }
 
 /// The name wid gives the role assignment of `role_guid` to `principal` at `scope`: a
@@ -240,10 +246,14 @@ pub fn assignment_name(scope: &str, role_guid: &str, principal: &str) -> String 
 /// Why a user tag is invalid, or `None`. `reserved` is wid's own prefix.
 pub fn tag_issue(key: &str, value: &str, reserved: &str) -> Option<String> {
     if key.is_empty() || key.len() > TAG_NAME_MAX {
-        return Some(format!("tag name {key:?} must be 1-{TAG_NAME_MAX} characters"));
+        return Some(format!(
+            "tag name {key:?} must be 1-{TAG_NAME_MAX} characters"
+        ));
     }
     if let Some(c) = key.chars().find(|c| "<>%&\\?/".contains(*c)) {
-        return Some(format!("tag name {key:?} must not contain {c:?} (Azure rejects <>%&\\?/)"));
+        return Some(format!(
+            "tag name {key:?} must not contain {c:?} (Azure rejects <>%&\\?/)"
+        ));
     }
     let lower = key.to_ascii_lowercase();
     if ["microsoft", "azure", "windows"]
@@ -307,8 +317,14 @@ mod tests {
     #[test]
     fn assignment_names_are_v5_uuids_of_scope_role_and_principal() {
         let a = assignment_name("/subscriptions/S/resourceGroups/RG/", "ABC", "P");
-        assert_eq!(a, assignment_name("/subscriptions/s/resourcegroups/rg", "abc", "p"));
-        assert_ne!(a, assignment_name("/subscriptions/s/resourcegroups/rg", "abc", "q"));
+        assert_eq!(
+            a,
+            assignment_name("/subscriptions/s/resourcegroups/rg", "abc", "p")
+        );
+        assert_ne!(
+            a,
+            assignment_name("/subscriptions/s/resourcegroups/rg", "abc", "q")
+        );
         let parsed = uuid::Uuid::parse_str(&a).unwrap();
         assert_eq!(parsed.get_version_num(), 5);
     }
@@ -343,13 +359,19 @@ mod tests {
             ))
             .is_none()
         );
-        assert!(
-            scope_issue("/providers/Microsoft.Management/managementGroups/platform").is_none()
-        );
+        assert!(scope_issue("/providers/Microsoft.Management/managementGroups/platform").is_none());
         assert!(scope_issue("subscriptions/x").is_some());
         assert!(scope_issue("/subscriptions/not-a-guid").is_some());
-        assert!(scope_issue(&format!("{sub}/resourceGroups/rg/providers/Microsoft.Storage")).is_some());
-        assert_eq!(scope_subscription(&format!("{sub}/resourceGroups/x")), Some("00000000-0000-0000-0000-000000000000"));
+        assert!(
+            scope_issue(&format!(
+                "{sub}/resourceGroups/rg/providers/Microsoft.Storage"
+            ))
+            .is_some()
+        );
+        assert_eq!(
+            scope_subscription(&format!("{sub}/resourceGroups/x")),
+            Some("00000000-0000-0000-0000-000000000000")
+        );
         assert_eq!(
             role_definition_id("/providers/Microsoft.Management/managementGroups/m", "g"),
             "/providers/Microsoft.Authorization/roleDefinitions/g"
