@@ -86,6 +86,16 @@ impl SandboxLink {
         }
     }
 
+    /// Azure Resource Manager's URL, when the sandbox serves it.
+    pub fn azure_url(&self) -> Option<String> {
+        None
+    }
+
+    /// The CA that signs the Azure endpoint's certificate, when the sandbox serves it.
+    pub fn azure_ca(&self) -> Option<PathBuf> {
+        None
+    }
+
     /// The sandbox, when it runs in this process (tests inject faults through it).
     pub fn in_process(&self) -> Option<&Sandbox> {
         match self {

@@ -44,8 +44,8 @@ fn cluster_fields(kind: ClusterKind) -> (&'static [&'static str], &'static [&'st
             &["project", "project_number"],
         ),
         ClusterKind::Aks => (
-            &["name", "subscription", "resource_group"],
-            &["name", "subscription", "resource_group"],
+            &["name", "subscription", "resource_group", "tenant"],
+            &["name", "subscription", "resource_group", "tenant"],
         ),
     }
 }
@@ -59,6 +59,7 @@ const CLOUD_FIELDS: &[&str] = &[
     "location",
     "subscription",
     "resource_group",
+    "tenant",
 ];
 
 fn cloud_field<'a>(spec: &'a ClusterSpec, field: &str) -> Option<&'a str> {
@@ -71,6 +72,7 @@ fn cloud_field<'a>(spec: &'a ClusterSpec, field: &str) -> Option<&'a str> {
         "location" => spec.location.as_deref(),
         "subscription" => spec.subscription.as_deref(),
         "resource_group" => spec.resource_group.as_deref(),
+        "tenant" => spec.tenant.as_deref(),
         _ => None,
     }
 }
@@ -137,6 +139,7 @@ pub fn cluster(name: &str, entry: &Entry<ClusterSpec>, diags: &mut Diagnostics) 
     );
     check("project_number", &DIGITS, "the numeric GCP project number");
     check("subscription", &GUID, "an Azure subscription GUID");
+    check("tenant", &GUID, "a Microsoft Entra tenant GUID");
     check(
         "resource_group",
         &RESOURCE_GROUP,
@@ -344,15 +347,16 @@ pub fn workload(
             }
         }
     }
-    for (block, cloud) in [("gcp", spec.gcp.is_some()), ("azure", spec.azure.is_some())] {
-        if cloud {
-            let provider = if block == "gcp" { "GKE" } else { "AKS" };
-            diags.push(
-                PlanDiagnostic::at(file, key_at(segs(&[block], [])), format!("the {block} block needs the {provider} provider, which this version of wid does not include"))
-                    .label("not supported yet")
-                    .help("remove the block; wid will not silently ignore it"),
-            );
-        }
+    if spec.gcp.is_some() {
+        diags.push(
+            PlanDiagnostic::at(
+                file,
+                key_at(segs(&["gcp"], [])),
+                "the gcp block needs the GKE provider, which this version of wid does not include",
+            )
+            .label("not supported yet")
+            .help("remove the block; wid will not silently ignore it"),
+        );
     }
 }
 
