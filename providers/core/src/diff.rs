@@ -58,7 +58,7 @@ pub fn diff(desired: &[Resource], observed: &Observed, prune: bool) -> Vec<Chang
 
 /// `desired` with every unknown attribute whose source exists filled from the source's
 /// observed outputs.
-fn resolve_observed(desired: &Resource, observed: &Observed) -> Resource {
+pub fn resolve_observed(desired: &Resource, observed: &Observed) -> Resource {
     let mut out = desired.clone();
     for value in out.attrs.values_mut() {
         if let AttrValue::Unknown { from, output } = value
