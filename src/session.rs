@@ -86,14 +86,21 @@ impl SandboxLink {
         }
     }
 
-    /// Azure Resource Manager's URL, when the sandbox serves it.
+    /// The Azure Resource Manager URL (`https://127.0.0.1:PORT`); `None` for a sandbox
+    /// served by a wid that predates the Azure endpoint.
     pub fn azure_url(&self) -> Option<String> {
-        None
+        match self {
+            Self::InProcess(s) => Some(s.azure_url()),
+            Self::Served(s) => s.azure.clone(),
+        }
     }
 
-    /// The CA that signs the Azure endpoint's certificate, when the sandbox serves it.
-    pub fn azure_ca(&self) -> Option<PathBuf> {
-        None
+    /// The CA certificate (PEM) to trust for [`Self::azure_url`], in sandbox mode only.
+    pub fn azure_ca(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Self::InProcess(s) => Some(s.azure_ca_path()),
+            Self::Served(s) => s.azure_ca.clone(),
+        }
     }
 
     /// The sandbox, when it runs in this process (tests inject faults through it).

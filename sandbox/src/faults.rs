@@ -1,5 +1,5 @@
 //! Injected faults and latency, matched by API name (`iam:CreateRole`,
-//! `k8s:patch serviceaccounts`).
+//! `k8s:patch serviceaccounts`, `azure:federatedIdentityCredentials.createOrUpdate`).
 
 use serde::{Deserialize, Serialize};
 
@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case", tag = "action")]
 pub enum FaultAction {
     /// Answer as the real API answers when it throttles (IAM `Throttling` 400, EKS
-    /// `ThrottlingException` 429, Kubernetes 429 with Retry-After).
+    /// `ThrottlingException` 429, Kubernetes 429 with Retry-After, ARM 429
+    /// `SubscriptionRequestsThrottled` with Retry-After).
     Throttle,
     /// Answer 500 / `ServiceFailure` / InternalError.
     ServerError,
-    /// Answer 409 conflict (Kubernetes `Conflict`, IAM `ConcurrentModification`).
+    /// Answer 409 conflict (Kubernetes `Conflict`, IAM `ConcurrentModification`, ARM's
+    /// concurrent FIC writes error on federated credential writes).
     Conflict,
     /// Wait this many milliseconds, then serve normally.
     Latency {

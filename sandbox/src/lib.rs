@@ -4,6 +4,8 @@
 //! - Kubernetes: one HTTP server per declared cluster ([`k8s`]).
 //! - Clouds: one HTTP server for every cloud API ([`aws`] today: IAM over the Query
 //!   protocol, EKS over REST-JSON, STS), told apart by path and form action.
+//! - Azure Resource Manager ([`azure`]) on its own HTTPS server, with a CA generated once
+//!   per sandbox directory, since Azure's SDKs send bearer tokens over TLS only.
 //!
 //! State lives in `DIR/state.json` (written after every change), per-API call counters in
 //! `DIR/calls.json`, and faults to inject are read from `DIR/faults.json` at start or set
@@ -11,6 +13,7 @@
 //! emulator built from the client's own types would agree with the client's mistakes.
 
 pub mod aws;
+pub mod azure;
 mod faults;
 pub mod k8s;
 mod served;

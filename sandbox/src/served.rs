@@ -19,6 +19,12 @@ pub struct Served {
     pub kube: BTreeMap<String, String>,
     /// The cloud APIs' base URL.
     pub cloud: String,
+    /// The Azure Resource Manager base URL (`https://127.0.0.1:PORT`).
+    #[serde(default)]
+    pub azure: Option<String>,
+    /// The CA certificate (PEM) the Azure endpoint's certificate is signed by.
+    #[serde(default)]
+    pub azure_ca: Option<PathBuf>,
 }
 
 /// The advertisement file of a sandbox directory.
@@ -50,10 +56,19 @@ mod tests {
             pid: 1,
             kube: BTreeMap::new(),
             cloud: format!("http://{addr}"),
+            azure: None,
+            azure_ca: None,
         };
         std::fs::write(path(dir.path()), serde_json::to_vec(&ad).expect("json")).expect("write");
         assert_eq!(served(dir.path()), Some(ad));
         drop(listener);
         assert_eq!(served(dir.path()), None);
+    }
+
+    #[test]
+    fn files_without_the_azure_endpoint_still_parse() {
+        let old = r#"{"pid":7,"kube":{},"cloud":"http://127.0.0.1:1"}"#;
+        let served: Served = serde_json::from_str(old).expect("old serve.json");
+        assert_eq!((served.azure, served.azure_ca), (None, None));
     }
 }

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::{ClusterDecl, Fault, Shared, aws, k8s};
+use crate::{ClusterDecl, Fault, Shared, aws, azure, k8s};
 
 /// Why the sandbox could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +35,15 @@ pub enum SandboxError {
     },
 }
 
-/// A running sandbox: one Kubernetes API server per cluster and one cloud API server, all
-/// on 127.0.0.1 with ports chosen by the OS. Dropping it stops the servers.
+/// A running sandbox: one Kubernetes API server per cluster, one cloud API server and one
+/// Azure Resource Manager server (HTTPS), all on 127.0.0.1 with ports chosen by the OS.
+/// Dropping it stops the servers.
 #[derive(Debug)]
 pub struct Sandbox {
     shared: Arc<Shared>,
     kube: BTreeMap<String, SocketAddr>,
     cloud: SocketAddr,
+    azure: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
     advertised: bool,
 }
@@ -66,6 +68,7 @@ impl Sandbox {
             for decl in clusters {
                 k8s::ensure_cluster(state, decl);
                 aws::ensure_cluster(state, decl);
+                azure::ensure_cluster(state, decl);
                 k8s::adopt_cloud_issuer(state, decl);
             }
         });
@@ -86,10 +89,19 @@ impl Sandbox {
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         }));
+        let tls = azure::tls::server_config(dir).map_err(io)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
+        let azure = listener.local_addr().map_err(io)?;
+        let app = azure::router(shared.clone());
+        let listener = azure::tls::TlsListener::new(listener, tls);
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
         Ok(Self {
             shared,
             kube,
             cloud,
+            azure,
             tasks,
             advertised: false,
         })
@@ -113,6 +125,17 @@ impl Sandbox {
     /// The base URL of the cloud APIs (`AWS_ENDPOINT_URL`).
     pub fn cloud_url(&self) -> String {
         format!("http://{}", self.cloud)
+    }
+
+    /// The base URL of Azure Resource Manager (`https://127.0.0.1:PORT`).
+    pub fn azure_url(&self) -> String {
+        format!("https://{}", self.azure)
+    }
+
+    /// The CA certificate (PEM) that signs the Azure endpoint's certificate:
+    /// `DIR/azure-ca.pem`, generated once per directory.
+    pub fn azure_ca_path(&self) -> PathBuf {
+        azure::tls::ca_path(self.shared.dir())
     }
 
     /// Calls per API so far.
@@ -147,17 +170,35 @@ impl Sandbox {
         )
     }
 
-    /// Shell lines that point the aws CLI and SDKs at the sandbox with dummy credentials.
+    /// Shell lines that point the aws CLI and SDKs at the sandbox with dummy credentials,
+    /// and name the Azure endpoint and its CA.
     ///
     /// The access key id carries the account the emulator acts in (`SANDBOX` and the
     /// account of the first EKS cluster), since the sandbox derives the caller's account
-    /// from it.
+    /// from it. For Azure: `WID_SANDBOX_AZURE_URL` and `WID_SANDBOX_AZURE_CA` (for an SDK's
+    /// `base_url` and `connection_verify`), `AZURE_SUBSCRIPTION_ID` and `AZURE_TENANT_ID`
+    /// of the first AKS cluster, and `AZURE_CONFIG_DIR` pointing the Azure CLI at an empty
+    /// profile in the sandbox directory, so it holds no login to the real cloud.
     pub fn env_script(&self) -> String {
         let url = self.cloud_url();
         let account = self.shared.read(aws::default_account);
-        format!(
+        let mut script = format!(
             "export AWS_ENDPOINT_URL={url}\nexport AWS_ACCESS_KEY_ID=SANDBOX{account}\nexport AWS_SECRET_ACCESS_KEY=sandbox\nexport AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\nexport AWS_EC2_METADATA_DISABLED=true\n"
-        )
+        );
+        let _ = write!(
+            script,
+            "export WID_SANDBOX_AZURE_URL={}\nexport WID_SANDBOX_AZURE_CA={}\nexport AZURE_CONFIG_DIR={}\n",
+            self.azure_url(),
+            shell_quote(&self.azure_ca_path().display().to_string()),
+            shell_quote(&self.shared.dir().join("azure-cli").display().to_string()),
+        );
+        if let Some((sub, tenant)) = self.shared.read(azure::default_subscription) {
+            let _ = write!(
+                script,
+                "export AZURE_SUBSCRIPTION_ID={sub}\nexport AZURE_TENANT_ID={tenant}\n"
+            );
+        }
+        script
     }
 
     /// Advertises these servers in `DIR/serve.json` so other wid commands pointed at the
@@ -171,6 +212,8 @@ impl Sandbox {
                 .map(|name| (name.clone(), format!("http://{}", self.kube[name])))
                 .collect(),
             cloud: self.cloud_url(),
+            azure: Some(self.azure_url()),
+            azure_ca: Some(self.azure_ca_path()),
         };
         let dir = self.shared.dir();
         let json = serde_json::to_vec_pretty(&served).map_err(|e| SandboxError::Io {
@@ -195,6 +238,16 @@ impl Sandbox {
         std::fs::write(dir.join("kubeconfig"), self.kubeconfig()).map_err(io)?;
         std::fs::write(dir.join("env"), self.env_script()).map_err(io)?;
         Ok(())
+    }
+}
+
+/// `text` as one shell word (single-quoted when it holds anything but safe characters).
+fn shell_quote(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Fault, FaultAction, aws, k8s};
+use crate::{Fault, FaultAction, aws, azure, k8s};
 
 /// Everything the emulators remember, persisted as `DIR/state.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -17,6 +17,9 @@ pub struct State {
     /// AWS accounts: IAM, EKS clusters.
     #[serde(default)]
     pub aws: aws::AwsState,
+    /// Azure subscriptions: resource groups, identities, role assignments, AKS clusters.
+    #[serde(default)]
+    pub azure: azure::AzureState,
 }
 
 /// The kind of a declared cluster.
@@ -66,6 +69,12 @@ pub struct AksDecl {
     pub resource_group: String,
     /// The managed cluster's name.
     pub name: String,
+    /// The tenant of the subscription; derived from the subscription id when absent.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The location of the resource group and cluster; `eastus` when absent.
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 /// A cluster the sandbox must emulate (one per cluster declared in a plan).

@@ -20,7 +20,8 @@ pub struct SandboxArgs {
 #[derive(Debug, Subcommand)]
 enum SandboxCommand {
     /// Serve the sandbox until interrupted; writes DIR/kubeconfig (one context per
-    /// cluster) and DIR/env (endpoint and dummy credentials for the aws CLI and SDKs).
+    /// cluster) and DIR/env (endpoints and dummy credentials for the aws CLI and SDKs, and
+    /// the Azure Resource Manager URL with the CA to trust for it).
     #[command(
         after_help = "Then: kubectl --kubeconfig DIR/kubeconfig get sa -A;  . DIR/env && aws iam list-roles"
     )]
@@ -74,6 +75,11 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                 );
             }
             eprintln!("  clouds: {}", sandbox.cloud_url());
+            eprintln!(
+                "  azure: {} (CA {})",
+                sandbox.azure_url(),
+                sandbox.azure_ca_path().display()
+            );
             eprintln!(
                 "kubectl --kubeconfig {0}/kubeconfig get sa -A   |   . {0}/env && aws iam list-roles",
                 dir.display()

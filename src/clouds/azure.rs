@@ -133,6 +133,8 @@ impl Cloud for Azure {
             subscription: cluster.subscription.clone().unwrap_or_default(),
             resource_group: cluster.resource_group.clone().unwrap_or_default(),
             name: cluster.name.clone().unwrap_or_default(),
+            tenant: cluster.tenant.clone(),
+            location: None,
         });
     }
 
