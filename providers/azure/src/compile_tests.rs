@@ -122,7 +122,7 @@ fn one_identity_serves_two_clusters_with_a_credential_per_ksa() {
         fic.serialize_key.as_deref(),
         Some(identity.id.to_string().as_str())
     );
-    assert_eq!(fic.depends_on, [identity.id.clone()]);
+    assert_eq!(fic.depends_on, std::slice::from_ref(&identity.id));
     let c = &out.contributions[0];
     assert_eq!(
         c.ksa_annotations[CLIENT_ID_ANNOTATION],

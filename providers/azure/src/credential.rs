@@ -88,7 +88,6 @@ impl Chain {
             let opts = WorkloadIdentityCredentialOptions {
                 credential_options: ClientAssertionCredentialOptions {
                     client_options: options.clone(),
-                    ..Default::default()
                 },
                 ..Default::default()
             };

@@ -9,6 +9,10 @@
 //!   azure_core's pipeline and pinned api-versions (there are no management crates for
 //!   Microsoft.ManagedIdentity and Microsoft.Authorization).
 
+// ProviderError carries the resource, operation, hint and detail every message needs;
+// boxing it would only move the allocation.
+#![allow(clippy::result_large_err)]
+
 mod apply;
 pub mod block;
 mod client;

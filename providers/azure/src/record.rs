@@ -100,7 +100,7 @@ pub fn merged_tags(
     let mut out: BTreeMap<String, String> = live
         .iter()
         .filter(|(k, _)| {
-            !(stale.contains(*k) && !want.contains_key(*k)) && !k.starts_with(RESERVED_PREFIX)
+            (!stale.contains(*k) || want.contains_key(*k)) && !k.starts_with(RESERVED_PREFIX)
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
