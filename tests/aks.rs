@@ -63,6 +63,92 @@ fn the_aks_example_converges_and_the_ksas_carry_the_identitys_real_client_id() {
     }
 }
 
+/// The `export NAME=value` lines of a DIR/env file, unquoted.
+fn env_file(path: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .expect("DIR/env")
+        .lines()
+        .filter_map(|line| line.strip_prefix("export "))
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| {
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap_or(v);
+            (k.to_owned(), v.replace("'\\''", "'"))
+        })
+        .collect()
+}
+
+#[test]
+fn what_wid_made_reads_back_through_microsofts_python_sdks() {
+    let sdks = std::process::Command::new("python3")
+        .args(["-c", "import azure.mgmt.msi, azure.mgmt.authorization"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !sdks {
+        println!(
+            "SKIPPED: azure-mgmt-msi and azure-mgmt-authorization are not importable; run `python3 -m pip install azure-mgmt-msi azure-mgmt-authorization` (as .ci/run does)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sb");
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = root().join("examples/aks");
+    let serve = Serve::start_with(&dir, &["--plan", &plan.display().to_string()]);
+    let sb = serve.dir.display().to_string();
+    expect_code(
+        &sandboxed(&sb, &["apply", "examples/aks", "--auto-approve"]),
+        0,
+    );
+    let s = state(&dir);
+    let rg = &s["azure"]["subscriptions"][SUB]["resourceGroups"];
+    let issuer = |group: &str, cluster: &str| {
+        rg[group]["managedClusters"][cluster]["issuerUrl"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let subject = "system:serviceaccount:orders:orders-api";
+    let fics = serde_json::json!({
+        wid_azure::names::fic_name("aks-example", "aks-prod", "orders", "orders-api"):
+            [issuer("rg-aks-prod", "aks-prod"), subject],
+        wid_azure::names::fic_name("aks-example", "aks-dr", "orders", "orders-api"):
+            [issuer("rg-aks-dr", "aks-dr"), subject],
+    });
+    let group = format!("/subscriptions/{SUB}/resourceGroups/rg-aks-prod");
+    let roles = serde_json::json!([
+        [group, READER],
+        [
+            format!("{group}/providers/Microsoft.Storage/storageAccounts/ordersdata"),
+            BLOB_READER
+        ],
+    ]);
+    let script = root().join("tests/aks_sdk.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .envs(env_file(&dir.join("env")))
+        .env("EXPECT_RG", "rg-aks-prod")
+        .env("EXPECT_IDENTITY", "orders")
+        .env("EXPECT_PLAN", "aks-example")
+        .env("EXPECT_FICS", fics.to_string())
+        .env("EXPECT_ROLES", roles.to_string())
+        // The SDKs must reach the sandbox only: no proxy, no ambient Azure login.
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "aks_sdk.py failed\nstdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("all checks passed"));
+}
+
 #[test]
 fn twenty_one_ksas_on_one_identity_fail_validation_naming_them_with_no_call() {
     let tmp = tempfile::tempdir().unwrap();

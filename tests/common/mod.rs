@@ -81,11 +81,18 @@ pub struct Serve {
 impl Serve {
     /// Starts `wid sandbox serve --dir DIR` and waits for its kubeconfig.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts `wid sandbox serve --dir DIR EXTRA...` (e.g. `--plan PATH`) and waits for
+    /// its kubeconfig.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Self {
         let kubeconfig = dir.join("kubeconfig");
         let _ = std::fs::remove_file(&kubeconfig);
         let child = Command::new(env!("CARGO_BIN_EXE_wid"))
             .args(["sandbox", "serve", "--dir"])
             .arg(dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
