@@ -61,6 +61,24 @@ fn the_aks_example_converges_and_the_ksas_carry_the_identitys_real_client_id() {
         );
         assert_eq!(annotations["azure.workload.identity/tenant-id"], TENANT);
     }
+
+    // Render reads the client id from the cloud and reminds of the pod label.
+    let out = tmp.path().join("k8s");
+    let render = sandboxed(
+        &sb,
+        &["render", "examples/aks", "-o", &out.display().to_string()],
+    );
+    expect_code(&render, 0);
+    let sa = std::fs::read_to_string(out.join("aks-prod/orders/serviceaccount-orders-api.yaml"))
+        .unwrap();
+    assert!(
+        sa.contains(&format!("azure.workload.identity/client-id: {client_id}")),
+        "{sa}"
+    );
+    assert!(
+        sa.contains("# Note: pods that use this service account need the label azure.workload.identity/use: \"true\""),
+        "{sa}"
+    );
 }
 
 /// The `export NAME=value` lines of a DIR/env file, unquoted.
