@@ -574,3 +574,103 @@ async fn an_apply_that_stops_part_way_is_an_incomplete_apply_not_drift() {
     converge(&session, false).await;
     assert!(pending(&plan(&session, false).await).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_without_the_oidc_issuer_or_workload_identity_fails_the_plan_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let session = open(tmp.path(), &orders_plan("preflight")).await;
+    let shared = shared(&session);
+    for (oidc, wi, what) in [
+        (false, true, "oidcIssuerProfile.enabled"),
+        (true, false, "securityProfile.workloadIdentity.enabled"),
+    ] {
+        shared.write(|s| {
+            assert!(sbx::set_oidc_issuer(s, SUB, "rg-aks", "aks", oidc));
+            assert!(sbx::set_workload_identity(s, SUB, "rg-aks", "aks", wi));
+        });
+        let before = session.counter.snapshot();
+        let err = session
+            .plan(wid::session::PlanMode::Apply { prune: false })
+            .await
+            .expect_err("the plan stops");
+        let text = format!("{err:?}");
+        assert!(
+            text.contains("AKS cluster aks (plan cluster aks)"),
+            "{text}"
+        );
+        assert!(text.contains(what), "{text}");
+        assert!(
+            text.contains("--enable-oidc-issuer --enable-workload-identity"),
+            "{text}"
+        );
+        let after = session.counter.snapshot();
+        assert!(
+            after
+                .iter()
+                .filter(|(k, _)| k.contains("userAssignedIdentities"))
+                .all(|(k, v)| before.get(k) == Some(v)),
+            "no identity call before the check: {after:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_change_is_a_conflict_naming_azure_location_and_following_it_converges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let session = open(tmp.path(), &orders_plan("moves")).await;
+    converge(&session, false).await;
+    drop(session);
+    let moved = orders_plan("moves").replace(
+        "azure.identity = \"orders\"\n",
+        "azure.identity = \"orders\"\nazure.location = \"West Europe\"\n",
+    );
+    let session = open(tmp.path(), &moved).await;
+    let planned = plan(&session, false).await;
+    let conflict = planned
+        .changes
+        .iter()
+        .find(|c| c.kind == ChangeKind::Conflict)
+        .expect("the identity cannot move");
+    let Reason::Blocked(why) = &conflict.reason else {
+        panic!("{conflict:?}")
+    };
+    assert!(why.contains("Azure cannot move it to westeurope"), "{why}");
+    assert!(why.contains("`azure.location = \"eastus\"`"), "{why}");
+    drop(session);
+    // Following the hint: the identity's own location.
+    let back = orders_plan("moves").replace(
+        "azure.identity = \"orders\"\n",
+        "azure.identity = \"orders\"\nazure.location = \"eastus\"\n",
+    );
+    let session = open(tmp.path(), &back).await;
+    assert!(pending(&plan(&session, false).await).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_role_name_fails_the_plan_naming_azure_roles_and_a_fixed_name_converges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let typo = plan_text(
+        "roles",
+        &workload(
+            "orders",
+            "orders",
+            "azure.roles = [{ role = \"Storage Blob Data Raeder\" }]",
+        ),
+    );
+    let session = open(tmp.path(), &typo).await;
+    let err = session
+        .plan(wid::session::PlanMode::Apply { prune: false })
+        .await
+        .expect_err("the role does not exist");
+    let text = format!("{err:?}");
+    assert!(
+        text.contains("role \\\"Storage Blob Data Raeder\\\" does not exist"),
+        "{text}"
+    );
+    assert!(text.contains("`azure.roles`"), "{text}");
+    drop(session);
+    let fixed = typo.replace("Raeder", "Reader");
+    let session = open(tmp.path(), &fixed).await;
+    converge(&session, false).await;
+    assert!(pending(&plan(&session, false).await).is_empty());
+}

@@ -158,6 +158,13 @@ impl AzureProvider {
     ) -> Result<Observed, ProviderError> {
         let mut observed = Observed::default();
         let id = &target.id;
+        // Role names are resolved even for an identity that does not exist yet, so a
+        // misspelt role fails the plan rather than an apply half-way.
+        if let Some(d) = target.desired {
+            for (scope, role) in wanted_roles(d) {
+                self.role_guid(&scope, &role, id).await?;
+            }
+        }
         let path = ids::identity_path(id);
         let body = match target.body {
             Some(b) => b,
@@ -199,12 +206,20 @@ impl AzureProvider {
         if standing.ownership == Ownership::Ours {
             live.applied = tags.get(TAG_APPLIED).cloned();
         }
-        live.attrs.insert(
-            "location".into(),
-            json!(names::normalize_location(
-                body["location"].as_str().unwrap_or_default()
-            )),
-        );
+        let location = names::normalize_location(body["location"].as_str().unwrap_or_default());
+        if let Some(want) = target.desired.and_then(|d| d.str_attr("location"))
+            && want != location
+        {
+            // ARM cannot move an identity: say so in the plan, not half-way through apply.
+            observed.blockers.insert(
+                id.clone(),
+                format!(
+                    "identity {} is in {location} and Azure cannot move it to {want}; set `azure.location = \"{location}\"` (or drop it), or name a new identity (its pods get a new client id)",
+                    id.part(2)
+                ),
+            );
+        }
+        live.attrs.insert("location".into(), json!(location));
         let want_keys: BTreeSet<String> = target
             .desired
             .and_then(|d| d.attrs.get("tags")?.known()?.as_object().cloned())
