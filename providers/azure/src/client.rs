@@ -140,16 +140,33 @@ impl AzureProvider {
     /// credentials are first used (and checked) by the first request.
     pub fn new(options: AzureOptions, counter: CallCounter) -> Result<Self, ProviderError> {
         let client = http_client(options.sandbox_ca.as_deref())?;
+        let transport = Transport::new(Arc::new(client));
+        let sandbox = options.sandbox_ca.is_some();
+        let credential: Option<Arc<dyn TokenCredential>> =
+            sandbox.then(|| Arc::new(StaticToken("wid-sandbox")) as Arc<dyn TokenCredential>);
+        Ok(Self::with_transport(
+            options.endpoint.as_deref().unwrap_or(ARM),
+            transport,
+            credential,
+            counter,
+        ))
+    }
+
+    /// A provider sending through `transport` with `credential` (the real chain when
+    /// `None`).
+    pub(crate) fn with_transport(
+        base: &str,
+        transport: Transport,
+        credential: Option<Arc<dyn TokenCredential>>,
+        counter: CallCounter,
+    ) -> Self {
         let mut client_options = ClientOptions {
             retry: RetryOptions::none(),
             ..Default::default()
         };
-        client_options.transport = Some(Transport::new(Arc::new(client)));
-        let credential: Arc<dyn TokenCredential> = if options.sandbox_ca.is_some() {
-            Arc::new(StaticToken("wid-sandbox"))
-        } else {
-            Arc::new(Chain::from_env(&client_options))
-        };
+        client_options.transport = Some(transport);
+        let sandbox = credential.is_some();
+        let credential = credential.unwrap_or_else(|| Arc::new(Chain::from_env(&client_options)));
         let auth: Arc<dyn Policy> =
             Arc::new(BearerTokenAuthorizationPolicy::new(credential, [ARM_SCOPE]));
         let pipeline = Pipeline::new(
@@ -160,21 +177,17 @@ impl AzureProvider {
             vec![auth],
             None,
         );
-        Ok(Self {
-            base: options
-                .endpoint
-                .unwrap_or_else(|| ARM.to_owned())
-                .trim_end_matches('/')
-                .to_owned(),
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
             pipeline,
             counter,
-            sandbox: options.sandbox_ca.is_some(),
+            sandbox,
             clusters: Mutex::new(BTreeMap::new()),
             groups: Mutex::new(BTreeMap::new()),
             live: Mutex::new(BTreeMap::new()),
             roles: tokio::sync::Mutex::new(BTreeMap::new()),
             locations: tokio::sync::Mutex::new(BTreeMap::new()),
-        })
+        }
     }
 
     /// Tells the provider about the plan's AKS clusters (preflight reads them) and the
@@ -374,3 +387,7 @@ impl AzureProvider {
             .cloned()
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;
