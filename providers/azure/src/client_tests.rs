@@ -12,10 +12,13 @@ use serde_json::json;
 use super::*;
 use crate::error::{IDENTITY_DELETE, IDENTITY_LIST_SUB, IDENTITY_PUT};
 
+/// One scripted answer: status, headers, JSON body.
+type Answer = (u16, Vec<(&'static str, String)>, Value);
+
 /// Answers requests from a script and records them.
 #[derive(Debug, Default)]
 struct Script {
-    answers: Mutex<VecDeque<(u16, Vec<(&'static str, String)>, Value)>>,
+    answers: Mutex<VecDeque<Answer>>,
     seen: Mutex<Vec<String>>,
 }
 
