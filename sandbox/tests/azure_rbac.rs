@@ -234,6 +234,11 @@ async fn role_assignments_are_created_read_listed_and_deleted_at_any_scope() {
         (404, "RoleAssignmentNotFound")
     );
 
+    // The name at another scope is not there.
+    let elsewhere = arm
+        .call("DELETE", &assignment(&sub_scope, NAME_1), AUTHZ, None)
+        .await;
+    assert_eq!(elsewhere.status, 204);
     let deleted = arm
         .call("DELETE", &assignment(&rg_scope(), NAME_1), AUTHZ, None)
         .await;
@@ -301,7 +306,7 @@ async fn unknown_and_newly_created_principals_are_not_found_until_replicated() {
     assert_eq!(
         reply.json()["error"]["message"],
         format!(
-            "Principal 11111111222233334444555555555555 does not exist in the directory {TENANT}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group. See https://aka.ms/docs-principaltype"
+            "Principal 11111111222233334444555555555555 does not exist in the directory {TENANT}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype"
         )
     );
 

@@ -179,7 +179,7 @@ pub(crate) fn put(shared: &Shared, req: &Req, scope: &[String], name: &str) -> A
                 return Err(ArmError::bad_request(
                     "PrincipalNotFound",
                     format!(
-                        "Principal {} does not exist in the directory {tenant}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group. See https://aka.ms/docs-principaltype",
+                        "Principal {} does not exist in the directory {tenant}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
                         principal_id.replace('-', "")
                     ),
                 ));
@@ -273,7 +273,12 @@ pub(crate) fn delete(shared: &Shared, scope: &[String], name: &str) -> ArmResult
             .role_assignments
             .get(&key)
             .is_some_and(|ra| ra.scope.eq_ignore_ascii_case(&scope_str));
-        match s.role_assignments.remove(&key).filter(|_| here) {
+        let removed = if here {
+            s.role_assignments.remove(&key)
+        } else {
+            None
+        };
+        match removed {
             Some(ra) => Ok(reply(StatusCode::OK, render(&ra))),
             None => Ok(axum::response::IntoResponse::into_response(
                 StatusCode::NO_CONTENT,
