@@ -674,3 +674,40 @@ async fn an_unknown_role_name_fails_the_plan_naming_azure_roles_and_a_fixed_name
     converge(&session, false).await;
     assert!(pending(&plan(&session, false).await).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_deleted_behind_wids_back_is_recreated_and_the_ksa_gets_the_new_client_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let session = open(tmp.path(), &orders_plan("recreate")).await;
+    let shared = shared(&session);
+    converge(&session, false).await;
+    let old = identity(&shared, "rg-aks", "orders").unwrap();
+    shared.write(|s| {
+        let rg = s
+            .azure
+            .subscriptions
+            .get_mut(SUB)
+            .unwrap()
+            .resource_groups
+            .get_mut("rg-aks")
+            .unwrap();
+        rg.identities.remove("orders");
+    });
+    let planned = plan(&session, false).await;
+    let ksa = planned
+        .changes
+        .iter()
+        .find(|c| c.id.provider() == "k8s" && c.id.kind() == "serviceaccount")
+        .unwrap();
+    assert_eq!(ksa.kind, ChangeKind::Update, "the old client id is stale");
+    converge(&session, false).await;
+    let new = identity(&shared, "rg-aks", "orders").unwrap();
+    assert_ne!(new.client_id, old.client_id);
+    let annotation = shared.read(|s| {
+        s.clusters["aks"].objects["serviceaccounts"]["apps/orders"]["metadata"]["annotations"]
+            ["azure.workload.identity/client-id"]
+            .clone()
+    });
+    assert_eq!(annotation, new.client_id.as_str());
+    assert!(pending(&plan(&session, false).await).is_empty());
+}

@@ -25,6 +25,7 @@ pub fn diff(desired: &[Resource], observed: &Observed, prune: bool) -> Vec<Chang
         .map(|r| {
             diff_one(
                 &resolve_observed(r, observed),
+                observed,
                 observed.resources.get(&r.id),
                 observed.blockers.get(&r.id),
             )
@@ -75,6 +76,7 @@ pub fn resolve_observed(desired: &Resource, observed: &Observed) -> Resource {
 
 fn diff_one(
     desired: &Resource,
+    observed: &Observed,
     live: Option<&ObservedResource>,
     blocker: Option<&String>,
 ) -> Change {
@@ -105,7 +107,7 @@ fn diff_one(
             .collect();
         return change(ChangeKind::Create, Reason::Missing, attrs);
     };
-    let attrs = attr_changes(desired, live);
+    let attrs = attr_changes(desired, live, observed);
     let adopting = match (&live.ownership, desired.mode) {
         (Ownership::Ours, _) | (_, Mode::Fields) => false,
         (Ownership::Unowned, Mode::Owned) if desired.adopt => true,
@@ -162,17 +164,25 @@ fn diff_one(
     }
 }
 
-/// Attribute differences: every desired attribute whose live value differs (an unknown
-/// value always differs from a missing one and is assumed unchanged otherwise), and every
-/// live attribute wid set earlier that the plan no longer has.
-fn attr_changes(desired: &Resource, live: &ObservedResource) -> Vec<AttrChange> {
+/// Attribute differences: every desired attribute whose live value differs, and every
+/// live attribute wid set earlier that the plan no longer has. An unknown value (its
+/// source's outputs could not fill it) differs from a missing one, and from any value
+/// when its source does not exist yet (a recreated Azure identity gets a new client id);
+/// when the source exists but names no such output it is assumed unchanged.
+fn attr_changes(
+    desired: &Resource,
+    live: &ObservedResource,
+    observed: &Observed,
+) -> Vec<AttrChange> {
     let mut out = Vec::new();
     for (key, want) in &desired.attrs {
         let have = live.attrs.get(key).filter(|v| !v.is_null());
         let differs = match want {
             AttrValue::Known(Value::Null) => have.is_some(),
             AttrValue::Known(v) => have != Some(v),
-            AttrValue::Unknown { .. } => have.is_none(),
+            AttrValue::Unknown { from, .. } => {
+                have.is_none() || !observed.resources.contains_key(from)
+            }
         };
         if differs {
             out.push(AttrChange {
@@ -471,16 +481,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_values_differ_only_from_missing_ones() {
+    fn unknown_values_differ_from_missing_ones_and_when_their_source_is_new() {
         let unknown = AttrValue::Unknown {
             from: sa("x"),
             output: "id".into(),
         };
         let want = Resource::new(sa("a")).attr("ann", unknown);
         let have = live(sa("a"), Ownership::Ours, &[("ann", json!("abc"))]);
+        // The source exists but gives no such output: assumed unchanged.
+        let source = live(sa("x"), Ownership::Ours, &[]);
+        let both = observed(vec![have.clone(), source]);
+        let changes = diff(std::slice::from_ref(&want), &both, false);
+        let c = changes.iter().find(|c| c.id == sa("a")).unwrap();
+        assert_eq!(c.kind, ChangeKind::NoOp);
+        // The source is about to be created: its output will be new.
         assert_eq!(
             diff(std::slice::from_ref(&want), &observed(vec![have]), false)[0].kind,
-            ChangeKind::NoOp
+            ChangeKind::Update
         );
         let empty = live(sa("a"), Ownership::Ours, &[]);
         assert_eq!(
