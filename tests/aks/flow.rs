@@ -1,6 +1,9 @@
 //! In-process runs of wid's session and executor against the sandbox, with access to the
 //! sandbox's state (to change the live world behind wid's back and to read what it did).
 
+// Each test binary that includes this module uses only part of it.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
