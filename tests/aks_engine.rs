@@ -517,3 +517,20 @@ async fn an_identity_deleted_behind_wids_back_is_recreated_and_the_ksa_gets_the_
     assert_eq!(annotation, new.client_id.as_str());
     assert!(pending(&plan(&session, false).await).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_name_is_resolved_once_per_scope_per_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reader = "azure.roles = [{ role = \"Reader\" }, { role = \"Reader\", scope = \"/subscriptions/6d9a1f3e-2b7c-4e58-9a01-3c5d7e9f1b24\" }]";
+    let workloads: String = (0..3)
+        .map(|i| workload(&format!("ksa-{i}"), &format!("id-{i}"), reader))
+        .collect();
+    let session = open(tmp.path(), &plan_text("lookups", &workloads)).await;
+    converge(&session, false).await;
+    let calls = session.counter.snapshot();
+    // Three identities, the same role at two scopes: two lookups for plan and apply.
+    assert_eq!(calls["azure:roleDefinitions.list"], 2, "{calls:?}");
+    assert_eq!(calls["azure:roleAssignments.create"], 6, "{calls:?}");
+    let sandbox = shared(&session).calls();
+    assert_eq!(sandbox["azure:roleDefinitions.list"], 2, "{sandbox:?}");
+}
