@@ -18,7 +18,7 @@ use crate::client::{AUTHORIZATION_API, AzureProvider, LiveIdentity, MSI_API};
 use crate::compile::{ADOPT_KEY, roles_of};
 use crate::error::{
     ASSIGNMENT_DELETE, ASSIGNMENT_LIST, ASSIGNMENT_PUT, Call, FIC_DELETE, FIC_PUT, IDENTITY_DELETE,
-    IDENTITY_PATCH, IDENTITY_PUT,
+    IDENTITY_GET, IDENTITY_PATCH, IDENTITY_PUT,
 };
 use crate::ids;
 use crate::names;
@@ -109,7 +109,7 @@ impl AzureProvider {
                 if live_owner != Some(&Ownership::Ours) {
                     return Err(refuse(change, "delete"));
                 }
-                self.delete_identity(change).await?;
+                self.delete_identity(change, owner).await?;
                 Ok(Outputs::new())
             }
             ChangeKind::NoOp | ChangeKind::Conflict => Err(not_applicable(change)),
@@ -218,16 +218,7 @@ impl AzureProvider {
             .with_resource(&change.id)
             .with_hint("set `azure.location` to the identity's location, or give the workload a new identity name (pods get its new client id)"));
         }
-        let mut live = self.known(&ids::fold(&change.id)).unwrap_or(LiveIdentity {
-            tags: BTreeMap::new(),
-            principal_id: observed
-                .outputs
-                .get("principal_id")
-                .cloned()
-                .unwrap_or_default(),
-            adopted: false,
-            assignments: BTreeMap::new(),
-        });
+        let mut live = self.live_identity(change, owner).await?;
         let adopted = adopting || live.adopted;
         let want = keyed(roles_of(change.desired_attr("role_assignments")));
         let have = keyed(roles_of(observed.attrs.get("role_assignments")));
@@ -291,14 +282,9 @@ impl AzureProvider {
         Ok(observed.outputs.clone())
     }
 
-    async fn delete_identity(&self, change: &Change) -> Result<(), ProviderError> {
+    async fn delete_identity(&self, change: &Change, owner: &Owner) -> Result<(), ProviderError> {
         let observed = change.observed.as_ref().expect("a delete has a live side");
-        let mut live = self.known(&ids::fold(&change.id)).unwrap_or(LiveIdentity {
-            tags: BTreeMap::new(),
-            principal_id: String::new(),
-            adopted: false,
-            assignments: BTreeMap::new(),
-        });
+        let mut live = self.live_identity(change, owner).await?;
         // Azure keeps role assignments of a deleted identity (as "identity not found"):
         // remove them first.
         let mut changed = false;
@@ -327,6 +313,35 @@ impl AzureProvider {
                 call.fail(&f)
             }),
         }
+    }
+
+    /// What observe learned about the identity; read again when this run has not seen it
+    /// (a change built elsewhere), since a tag write needs every tag others set.
+    async fn live_identity(
+        &self,
+        change: &Change,
+        owner: &Owner,
+    ) -> Result<LiveIdentity, ProviderError> {
+        if let Some(live) = self.known(&ids::fold(&change.id)) {
+            return Ok(live);
+        }
+        let path = ids::identity_path(&change.id);
+        let call = self.identity_call(change, IDENTITY_GET, "read");
+        let reply = self
+            .send(&call, Method::Get, &path, MSI_API, None)
+            .await
+            .map_err(|f| call.fail(&f))?;
+        let tags = object(reply.body.get("tags"));
+        let standing = record::standing(&tags, &owner.plan);
+        Ok(LiveIdentity {
+            tags,
+            principal_id: reply.body["properties"]["principalId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            adopted: standing.adopted,
+            assignments: BTreeMap::new(),
+        })
     }
 
     /// Replaces the identity's tags (ARM's PATCH replaces the whole map; `tags` keeps

@@ -401,6 +401,9 @@ impl AzureProvider {
                 None => where_.insert(scope.clone()),
             };
         }
+        if principal.is_empty() {
+            return Ok((roles_value(Vec::new()), BTreeMap::new()));
+        }
         let mark = assignment_description(&owner.plan);
         let created = standing.ownership == Ownership::Ours && !standing.adopted;
         let filter = format!("principalId eq '{principal}'");
