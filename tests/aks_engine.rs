@@ -534,3 +534,50 @@ async fn a_role_name_is_resolved_once_per_scope_per_run() {
     let sandbox = shared(&session).calls();
     assert_eq!(sandbox["azure:roleDefinitions.list"], 2, "{sandbox:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_credential_trusting_the_same_ksa_is_a_plan_time_conflict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let session = open(tmp.path(), &legacy_plan(true, true)).await;
+    let shared = shared(&session);
+    legacy_identity(&shared);
+    // Someone already federated the KSA by hand, under their own name.
+    shared.write(|s| {
+        let rg = s
+            .azure
+            .subscriptions
+            .get_mut(SUB)
+            .unwrap()
+            .resource_groups
+            .get_mut("rg-aks")
+            .unwrap();
+        let issuer = rg.managed_clusters["aks"].issuer_url.clone();
+        rg.identities
+            .get_mut("legacy")
+            .unwrap()
+            .federated_credentials
+            .insert(
+                "by-hand".into(),
+                FederatedCredential {
+                    name: "by-hand".into(),
+                    issuer,
+                    subject: "system:serviceaccount:apps:orders".into(),
+                    audiences: vec!["api://AzureADTokenExchange".into()],
+                },
+            );
+    });
+    let planned = plan(&session, false).await;
+    let conflict = planned
+        .changes
+        .iter()
+        .find(|c| c.kind == ChangeKind::Conflict)
+        .expect("Azure allows one credential per issuer and subject");
+    assert_eq!(conflict.id.kind(), "federated-credential");
+    let Reason::Blocked(why) = &conflict.reason else {
+        panic!("{conflict:?}")
+    };
+    assert!(
+        why.contains("federated credential by-hand of identity legacy"),
+        "{why}"
+    );
+}
