@@ -244,6 +244,12 @@ impl AzureProvider {
             live.attrs.insert("role_assignments".into(), value);
             assignments = ids;
         }
+        if standing.adopted && target.desired.is_none() {
+            // Left the plan: prune lets go of it (wid's credentials, assignments and tags
+            // go, the identity stays), and the plan lists what is removed.
+            live.attrs.remove("location");
+            live.attrs.insert("adopted_by".into(), json!(owner.plan));
+        }
         self.remember(
             ids::fold(id),
             LiveIdentity {
