@@ -144,7 +144,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Plan(args) => plan::run(args, color).await,
         Command::Apply(args) => apply::run(args, color).await,
         Command::Destroy(args) => apply::destroy(args, color).await,
-        Command::Render(args) => render::run(args),
+        Command::Render(args) => render::run(args).await,
         Command::Audit(args) => audit::run(*args, color).await,
         Command::Token(args) => token::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,

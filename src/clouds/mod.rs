@@ -8,6 +8,7 @@
 //! entry in [`ALL`].
 
 mod aws;
+mod azure;
 mod gcp;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use crate::plan::{ClusterKind, ClusterSpec, Entry, Plan, WorkloadSpec};
 use crate::session::{SandboxLink, Target};
 
 /// Every cloud, in the order their resources are compiled.
-pub static ALL: &[&dyn Cloud] = &[&aws::Aws, &gcp::Gcp];
+pub static ALL: &[&dyn Cloud] = &[&aws::Aws, &gcp::Gcp, &azure::Azure];
 
 /// The cloud whose block key (and resource id prefix) is `name`.
 pub fn by_name(name: &str) -> Option<&'static dyn Cloud> {

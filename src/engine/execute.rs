@@ -173,17 +173,13 @@ pub async fn execute(
                         &outputs.lock().expect("outputs lock is never poisoned"),
                     );
                     let limit = limits[id.provider()].clone();
-                    let key_lock = change
-                        .desired
-                        .as_ref()
-                        .and_then(|d| d.serialize_key.clone())
-                        .map(|k| {
-                            keys.lock()
-                                .expect("key lock map is never poisoned")
-                                .entry(k)
-                                .or_default()
-                                .clone()
-                        });
+                    let key_lock = change.serialize_key().map(|k| {
+                        keys.lock()
+                            .expect("key lock map is never poisoned")
+                            .entry(k.to_owned())
+                            .or_default()
+                            .clone()
+                    });
                     running.push(run_one(
                         providers, change, owner, retry, progress, limit, key_lock,
                     ));

@@ -107,6 +107,10 @@ pub struct ClusterSpec {
     /// aks: the resource group of the managed cluster.
     #[serde(default)]
     pub resource_group: Option<String>,
+    /// aks: the Microsoft Entra tenant (a GUID) of the subscription; written on the KSA
+    /// as `azure.workload.identity/tenant-id`.
+    #[serde(default)]
+    pub tenant: Option<String>,
 }
 
 /// AWS settings for the whole plan.
@@ -158,7 +162,8 @@ pub struct WorkloadSpec {
     /// granted to the KSA itself (`direct = true`).
     #[serde(default)]
     pub gcp: Option<wid_gcp::GcpBlock>,
-    /// Azure Workload Identity (not available in this version).
+    /// Azure: Microsoft Entra Workload ID on AKS (a managed identity federated with the
+    /// KSA, and its role assignments).
     #[serde(default)]
-    pub azure: Option<serde_json::Value>,
+    pub azure: Option<wid_azure::AzureBlock>,
 }

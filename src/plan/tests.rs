@@ -284,3 +284,45 @@ fn many_ksas_sharing_a_role_fit_once_the_trust_limit_is_raised() {
     let errs = load(dir.path()).unwrap_err().to_string();
     assert!(errs.contains("outside IAM's range"), "{errs}");
 }
+
+#[test]
+fn aks_clusters_need_a_tenant_and_azure_blocks_are_checked_in_place() {
+    let text = "version = 1\nname = \"team\"\n[clusters.aks]\nkind = \"aks\"\nsubscription = \"00000000-0000-0000-0000-000000000001\"\nresource_group = \"rg\"\nname = \"aks\"\ntenant = \"not-a-guid\"\n[[workload]]\ncluster = \"aks\"\nnamespace = \"web\"\nservice_account = \"api\"\nazure.identity = \"x\"\nazure.roles = [{ role = \"Reader\", scope = \"/subscriptions/nope\" }]\nazure.tags = { \"a/b\" = \"v\" }\n";
+    let errs = errors(&[("a.toml", text)]);
+    let located: Vec<&str> = errs
+        .iter()
+        .filter(|l| l.starts_with("a.toml:"))
+        .map(String::as_str)
+        .collect();
+    assert!(
+        located
+            .iter()
+            .any(|l| l.starts_with("a.toml:8:") && l.contains("invalid tenant")),
+        "{errs:#?}"
+    );
+    assert!(
+        located
+            .iter()
+            .any(|l| l.starts_with("a.toml:13:") && l.contains("identity name \"x\"")),
+        "{errs:#?}"
+    );
+    assert!(
+        located
+            .iter()
+            .any(|l| l.starts_with("a.toml:14:") && l.contains("is not an ARM scope")),
+        "{errs:#?}"
+    );
+    assert!(
+        located
+            .iter()
+            .any(|l| l.starts_with("a.toml:15:") && l.contains("must not contain '/'")),
+        "{errs:#?}"
+    );
+    let missing = text.replace("tenant = \"not-a-guid\"\n", "");
+    let errs = errors(&[("a.toml", &missing)]);
+    assert!(
+        errs.iter()
+            .any(|l| l.contains("aks cluster `aks` needs `tenant`")),
+        "{errs:#?}"
+    );
+}

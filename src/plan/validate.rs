@@ -46,8 +46,8 @@ fn cluster_fields(kind: ClusterKind) -> (&'static [&'static str], &'static [&'st
             &["project", "location", "name"],
         ),
         ClusterKind::Aks => (
-            &["name", "subscription", "resource_group"],
-            &["name", "subscription", "resource_group"],
+            &["name", "subscription", "resource_group", "tenant"],
+            &["name", "subscription", "resource_group", "tenant"],
         ),
     }
 }
@@ -61,6 +61,7 @@ const CLOUD_FIELDS: &[&str] = &[
     "location",
     "subscription",
     "resource_group",
+    "tenant",
 ];
 
 fn cloud_field<'a>(spec: &'a ClusterSpec, field: &str) -> Option<&'a str> {
@@ -73,6 +74,7 @@ fn cloud_field<'a>(spec: &'a ClusterSpec, field: &str) -> Option<&'a str> {
         "location" => spec.location.as_deref(),
         "subscription" => spec.subscription.as_deref(),
         "resource_group" => spec.resource_group.as_deref(),
+        "tenant" => spec.tenant.as_deref(),
         _ => None,
     }
 }
@@ -139,6 +141,7 @@ pub fn cluster(name: &str, entry: &Entry<ClusterSpec>, diags: &mut Diagnostics) 
     );
     check("project_number", &DIGITS, "the numeric GCP project number");
     check("subscription", &GUID, "an Azure subscription GUID");
+    check("tenant", &GUID, "a Microsoft Entra tenant GUID");
     check(
         "resource_group",
         &RESOURCE_GROUP,
@@ -356,13 +359,6 @@ pub fn workload(
                 diags.push(field_issue(entry, cloud.name(), &issue));
             }
         }
-    }
-    if spec.azure.is_some() {
-        diags.push(
-            PlanDiagnostic::at(file, key_at(segs(&["azure"], [])), "the azure block needs the AKS provider, which this version of wid does not include")
-                .label("not supported yet")
-                .help("remove the block; wid will not silently ignore it"),
-        );
     }
 }
 

@@ -88,6 +88,15 @@ impl Change {
         }
     }
 
+    /// The serialization key the change runs under: the desired resource's, or for a
+    /// delete the live object's.
+    pub fn serialize_key(&self) -> Option<&str> {
+        self.desired
+            .as_ref()
+            .and_then(|d| d.serialize_key.as_deref())
+            .or_else(|| self.observed.as_ref()?.serialize_key.as_deref())
+    }
+
     /// A known desired attribute.
     pub fn desired_attr(&self, key: &str) -> Option<&Value> {
         self.desired.as_ref()?.attrs.get(key)?.known()

@@ -15,14 +15,17 @@ use crate::{
 /// Diffs every desired resource against its live state, and (with `prune`) lists a delete
 /// for each observed object owned by this plan that the plan no longer has.
 ///
-/// The result is sorted by id. Resources with a blocker become conflicts.
+/// The result is sorted by id. Resources with a blocker become conflicts. An unknown
+/// attribute whose source object exists is filled from that object's observed outputs
+/// first, so it compares (and shows) as the real value.
 pub fn diff(desired: &[Resource], observed: &Observed, prune: bool) -> Vec<Change> {
     let wanted: BTreeMap<&ResourceId, &Resource> = desired.iter().map(|r| (&r.id, r)).collect();
     let mut changes: Vec<Change> = desired
         .iter()
         .map(|r| {
             diff_one(
-                r,
+                &resolve_observed(r, observed),
+                observed,
                 observed.resources.get(&r.id),
                 observed.blockers.get(&r.id),
             )
@@ -54,8 +57,26 @@ pub fn diff(desired: &[Resource], observed: &Observed, prune: bool) -> Vec<Chang
     changes
 }
 
+/// `desired` with every unknown attribute whose source exists filled from the source's
+/// observed outputs.
+pub fn resolve_observed(desired: &Resource, observed: &Observed) -> Resource {
+    let mut out = desired.clone();
+    for value in out.attrs.values_mut() {
+        if let AttrValue::Unknown { from, output } = value
+            && let Some(v) = observed
+                .resources
+                .get(from)
+                .and_then(|o| o.outputs.get(output.as_str()))
+        {
+            *value = AttrValue::Known(Value::String(v.clone()));
+        }
+    }
+    out
+}
+
 fn diff_one(
     desired: &Resource,
+    observed: &Observed,
     live: Option<&ObservedResource>,
     blocker: Option<&String>,
 ) -> Change {
@@ -86,7 +107,7 @@ fn diff_one(
             .collect();
         return change(ChangeKind::Create, Reason::Missing, attrs);
     };
-    let attrs = attr_changes(desired, live);
+    let attrs = attr_changes(desired, live, observed);
     let adopting = match (&live.ownership, desired.mode) {
         (Ownership::Ours, _) | (_, Mode::Fields) => false,
         (Ownership::Unowned, Mode::Owned) if desired.adopt => true,
@@ -143,17 +164,25 @@ fn diff_one(
     }
 }
 
-/// Attribute differences: every desired attribute whose live value differs (an unknown
-/// value always differs from a missing one and is assumed unchanged otherwise), and every
-/// live attribute wid set earlier that the plan no longer has.
-fn attr_changes(desired: &Resource, live: &ObservedResource) -> Vec<AttrChange> {
+/// Attribute differences: every desired attribute whose live value differs, and every
+/// live attribute wid set earlier that the plan no longer has. An unknown value (its
+/// source's outputs could not fill it) differs from a missing one, and from any value
+/// when its source does not exist yet (a recreated Azure identity gets a new client id);
+/// when the source exists but names no such output it is assumed unchanged.
+fn attr_changes(
+    desired: &Resource,
+    live: &ObservedResource,
+    observed: &Observed,
+) -> Vec<AttrChange> {
     let mut out = Vec::new();
     for (key, want) in &desired.attrs {
         let have = live.attrs.get(key).filter(|v| !v.is_null());
         let differs = match want {
             AttrValue::Known(Value::Null) => have.is_some(),
             AttrValue::Known(v) => have != Some(v),
-            AttrValue::Unknown { .. } => have.is_none(),
+            AttrValue::Unknown { from, .. } => {
+                have.is_none() || !observed.resources.contains_key(from)
+            }
         };
         if differs {
             out.push(AttrChange {
@@ -199,6 +228,43 @@ mod tests {
             o.insert(i);
         }
         o
+    }
+
+    #[test]
+    fn unknown_values_come_from_the_observed_outputs_of_their_source() {
+        let role = ResourceId::new("azure", "managed-identity", ["s", "rg", "orders"]);
+        let want = Resource::new(sa("a")).attr(
+            "annotations.client-id",
+            AttrValue::Unknown {
+                from: role.clone(),
+                output: "client_id".into(),
+            },
+        );
+        // The source does not exist yet: the value stays unknown.
+        let changes = diff(std::slice::from_ref(&want), &Observed::default(), false);
+        assert!(matches!(
+            changes[0].attrs[0].after,
+            Some(AttrValue::Unknown { .. })
+        ));
+        // It exists: the KSA is compared with the real value, which differs.
+        let mut source = ObservedResource::new(role, Ownership::Ours);
+        source.outputs.insert("client_id".into(), "cid-1".into());
+        let have = live(
+            sa("a"),
+            Ownership::Ours,
+            &[("annotations.client-id", json!("cid-0"))],
+        );
+        let changes = diff(&[want], &observed(vec![source, have]), false);
+        let ksa = changes.iter().find(|c| c.id == sa("a")).unwrap();
+        assert_eq!(ksa.kind, ChangeKind::Update);
+        assert_eq!(ksa.attrs[0].after, Some(AttrValue::Known(json!("cid-1"))));
+        assert_eq!(
+            ksa.desired
+                .as_ref()
+                .unwrap()
+                .str_attr("annotations.client-id"),
+            Some("cid-1")
+        );
     }
 
     #[test]
@@ -415,16 +481,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_values_differ_only_from_missing_ones() {
+    fn unknown_values_differ_from_missing_ones_and_when_their_source_is_new() {
         let unknown = AttrValue::Unknown {
             from: sa("x"),
             output: "id".into(),
         };
         let want = Resource::new(sa("a")).attr("ann", unknown);
         let have = live(sa("a"), Ownership::Ours, &[("ann", json!("abc"))]);
+        // The source exists but gives no such output: assumed unchanged.
+        let source = live(sa("x"), Ownership::Ours, &[]);
+        let both = observed(vec![have.clone(), source]);
+        let changes = diff(std::slice::from_ref(&want), &both, false);
+        let c = changes.iter().find(|c| c.id == sa("a")).unwrap();
+        assert_eq!(c.kind, ChangeKind::NoOp);
+        // The source is about to be created: its output will be new.
         assert_eq!(
             diff(std::slice::from_ref(&want), &observed(vec![have]), false)[0].kind,
-            ChangeKind::NoOp
+            ChangeKind::Update
         );
         let empty = live(sa("a"), Ownership::Ours, &[]);
         assert_eq!(

@@ -16,7 +16,7 @@ mod provider;
 mod resource;
 
 pub use change::{AttrChange, Change, ChangeKind, Reason};
-pub use diff::diff;
+pub use diff::{diff, resolve_observed};
 pub use error::{ErrorKind, ProviderError};
 pub use id::ResourceId;
 pub use issue::FieldIssue;

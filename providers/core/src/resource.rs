@@ -169,6 +169,17 @@ pub struct ObservedResource {
     /// object changed since wid applied this same plan) from a plan change and from wid's
     /// own unfinished apply.
     pub applied: Option<String>,
+    /// What the live object hands its dependents, as [`Provider::apply`](crate::Provider::apply)
+    /// would return it (an Azure identity's `client_id`): the diff fills a dependent's
+    /// [`AttrValue::Unknown`] from it, so only what does not exist yet shows as "known
+    /// after apply".
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: crate::Outputs,
+    /// The [`Resource::serialize_key`] of the object, for a delete (which has no desired
+    /// side): deleting two federated credentials of one Azure identity at once fails
+    /// just as creating them does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serialize_key: Option<String>,
 }
 
 impl ObservedResource {
@@ -180,6 +191,8 @@ impl ObservedResource {
             ownership,
             depends_on: Vec::new(),
             applied: None,
+            outputs: crate::Outputs::new(),
+            serialize_key: None,
         }
     }
 }

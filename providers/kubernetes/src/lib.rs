@@ -39,6 +39,6 @@ pub use compile::{
 pub use kinds::{AUTOMOUNT, DEFAULT_SA, NAMESPACE, ROLE, ROLEBINDING, SERVICEACCOUNT};
 pub use live::{FIELD_MANAGER, OwnedKeys, owned_keys, ownership};
 pub use provider::{ClusterConn, KubernetesProvider};
-pub use render::manifests;
+pub use render::{manifests, notes};
 pub use token::{IssuedToken, TokenOptions};
 pub mod snapshot;

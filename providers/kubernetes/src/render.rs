@@ -10,6 +10,26 @@ use wid_core::{Owner, ProviderError, Resource};
 
 use crate::kinds::{Kind, Target, build};
 
+/// What a rendered object's readers must know that the object cannot say itself, by
+/// annotation it carries: the pods that use a KSA annotated for Azure workload identity
+/// get a token only with the pod label `azure.workload.identity/use: "true"` (the
+/// webhook's opt-in, on the pod template, which wid does not own). Other clouds' KSAs
+/// need nothing on the pod and get no note.
+const NOTES: &[(&str, &str)] = &[(
+    "azure.workload.identity/client-id",
+    "pods that use this service account need the label azure.workload.identity/use: \"true\" on their template; without it the Azure workload identity webhook injects no token",
+)];
+
+/// The notes for one rendered object (written as comments above it).
+pub fn notes(object: &Value) -> Vec<&'static str> {
+    let annotations = &object["metadata"]["annotations"];
+    NOTES
+        .iter()
+        .filter(|(key, _)| annotations.get(*key).is_some())
+        .map(|(_, note)| *note)
+        .collect()
+}
+
 /// The objects apply would send, per cluster: namespaces first, then service accounts,
 /// roles and bindings, each group sorted by id. Resources of other providers are skipped.
 ///
@@ -146,6 +166,29 @@ mod tests {
                 assert_eq!(record, &json!(applied_hash(&r.attrs).unwrap()), "{}", r.id);
             }
         }
+    }
+
+    #[test]
+    fn only_azure_service_accounts_carry_the_pod_label_note() {
+        let mut s = spec("a", "apps", "orders");
+        s.annotations.insert(
+            "azure.workload.identity/client-id".into(),
+            AttrValue::from("00000000-0000-0000-0000-000000000001"),
+        );
+        let mut other = spec("a", "apps", "reports");
+        other
+            .annotations
+            .insert("eks.amazonaws.com/role-arn".into(), AttrValue::from("arn"));
+        let out = manifests(&compile(&[], &[s, other]), &owner()).unwrap();
+        let by_name = |name: &str| {
+            out["a"]
+                .iter()
+                .find(|o| o["kind"] == "ServiceAccount" && o["metadata"]["name"] == name)
+                .unwrap()
+        };
+        assert_eq!(notes(by_name("orders")).len(), 1);
+        assert!(notes(by_name("orders"))[0].contains("azure.workload.identity/use: \"true\""));
+        assert!(notes(by_name("reports")).is_empty());
     }
 
     #[test]

@@ -207,6 +207,31 @@ async fn serialization_keys_run_one_at_a_time() {
 }
 
 #[tokio::test]
+async fn deletes_run_under_the_live_objects_serialization_key() {
+    let p = Arc::new(Scripted {
+        limit: 8,
+        ..Default::default()
+    });
+    let changes: Vec<Change> = (0..6)
+        .map(|i| {
+            let id = ResourceId::new("t", "x", [format!("f{i}")]);
+            let mut live = ObservedResource::new(id.clone(), Ownership::Ours);
+            live.serialize_key = Some("identity-1".into());
+            Change {
+                id,
+                kind: ChangeKind::Delete,
+                reason: Reason::LeftPlan,
+                desired: None,
+                observed: Some(live),
+                attrs: Vec::new(),
+            }
+        })
+        .collect();
+    assert!(run(p.clone(), &changes).await.succeeded());
+    assert_eq!(p.max_running.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn retryable_errors_are_retried_until_success() {
     let p = Arc::new(Scripted {
         limit: 2,

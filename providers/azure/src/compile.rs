@@ -1,0 +1,296 @@
+//! Compiling the `azure` blocks of a plan into resources: one identity per subscription,
+//! resource group and name (its role assignments gathered over every workload that names
+//! it), one federated credential per KSA, and the KSA annotations.
+//!
+//! Federated credential writes on one identity must not overlap (Azure answers 409
+//! `ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity`), so every
+//! credential carries its identity as serialization key: the engine runs them one at a
+//! time per identity and in parallel across identities.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use wid_core::{AttrValue, Contribution, Resource, ResourceId, WorkloadRef};
+
+use crate::block::{AksCluster, AzureBlock, FieldIssue};
+use crate::ids;
+use crate::names::{self, AUDIENCE, FIC_LIMIT, RoleRef};
+
+/// The KSA annotation the workload identity webhook reads the client id from.
+pub const CLIENT_ID_ANNOTATION: &str = "azure.workload.identity/client-id";
+/// The KSA annotation naming the identity's tenant.
+pub const TENANT_ID_ANNOTATION: &str = "azure.workload.identity/tenant-id";
+/// The pod label the webhook needs to inject the token (wid does not own pods).
+pub const USE_LABEL: &str = "azure.workload.identity/use";
+/// The plan key that lets wid use an existing identity.
+pub const ADOPT_KEY: &str = "azure.adopt";
+
+/// One workload's azure block with its cluster.
+#[derive(Debug, Clone)]
+pub struct AzureWorkload<'a> {
+    /// The block.
+    pub block: &'a AzureBlock,
+    /// The workload's cluster, with its issuer resolved.
+    pub cluster: &'a AksCluster,
+    /// The workload's KSA.
+    pub workload: WorkloadRef,
+    /// Where the block is (`identities/orders.toml:12`), for messages.
+    pub origin: String,
+}
+
+/// What the azure blocks of a plan compile to.
+#[derive(Debug, Clone, Default)]
+pub struct Compiled {
+    /// Every Azure resource, each once, sorted by id.
+    pub resources: Vec<Resource>,
+    /// One per input workload, in the same order: the KSA annotations and what the KSA
+    /// waits for.
+    pub contributions: Vec<Contribution>,
+}
+
+/// The fact (of the workload's cluster) holding the location of a resource group, as
+/// preflight reads it: `location:RG` with the group's name in lowercase.
+pub fn location_fact(resource_group: &str) -> String {
+    format!("location:{}", resource_group.to_ascii_lowercase())
+}
+
+/// The identity as one block describes it; blocks naming the same identity must agree on
+/// everything but roles, which add up.
+#[derive(Debug, Clone, PartialEq)]
+struct IdentitySpec {
+    location: AttrValue,
+    tags: BTreeMap<String, String>,
+    adopt: bool,
+}
+
+struct IdentityAcc {
+    first: usize,
+    spec: IdentitySpec,
+    /// (scope, role text) → as written, deduplicated case-insensitively.
+    roles: BTreeMap<(String, String), (String, String)>,
+    /// Workloads with a credential on it, by origin.
+    workloads: Vec<String>,
+}
+
+/// Compiles every azure block at once. `location` answers a resource group's location
+/// (by cluster plan name and fact name, see [`location_fact`]) when a block does not set
+/// one; `None` leaves it unknown (offline validation). Checks what needs more than one
+/// block: shared identities must agree, and no identity may need more than Azure's 20
+/// federated credentials. Every issue comes with the index of its workload.
+pub fn compile(
+    items: &[AzureWorkload],
+    plan: &str,
+    location: &dyn Fn(&str, &str) -> Option<String>,
+) -> Result<Compiled, Vec<(usize, FieldIssue)>> {
+    let mut issues = Vec::new();
+    let mut identities: BTreeMap<ResourceId, IdentityAcc> = BTreeMap::new();
+    let mut fics: Vec<Resource> = Vec::new();
+    let mut contributions = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let (block, cluster) = (item.block, item.cluster);
+        let rg = block.resource_group_or(cluster);
+        let identity = ids::identity_id(&cluster.subscription, rg, &block.identity);
+        let loc = match &block.location {
+            Some(l) => AttrValue::from(names::normalize_location(l)),
+            None => match location(&cluster.plan_name, &location_fact(rg)) {
+                Some(l) => AttrValue::from(names::normalize_location(&l)),
+                None => AttrValue::Unknown {
+                    from: ids::resource_group_id(&cluster.subscription, rg),
+                    output: "location".into(),
+                },
+            },
+        };
+        let spec = IdentitySpec {
+            location: loc,
+            tags: block.tags.clone(),
+            adopt: block.adopt,
+        };
+        let acc = identities
+            .entry(identity.clone())
+            .or_insert_with(|| IdentityAcc {
+                first: index,
+                spec: spec.clone(),
+                roles: BTreeMap::new(),
+                workloads: Vec::new(),
+            });
+        if acc.first != index {
+            let origin = &items[acc.first].origin;
+            for field in disagreements(&acc.spec, &spec, block.location.is_some()) {
+                issues.push((
+                    index,
+                    FieldIssue::new(
+                        &[field],
+                        format!(
+                            "identity {} is also declared at {origin} with a different {field}",
+                            block.identity
+                        ),
+                    )
+                    .help("every workload that names an identity must describe it the same way; make the blocks agree or use another identity"),
+                ));
+            }
+        }
+        for (i, r) in block.roles.iter().enumerate() {
+            let Ok(role) = RoleRef::parse(&r.role) else {
+                // validate_block reported it.
+                continue;
+            };
+            let scope = r.scope.as_deref().map_or_else(
+                || ids::resource_group_scope(&cluster.subscription, rg),
+                names::normalize_scope,
+            );
+            let key = (scope.to_ascii_lowercase(), role.text().to_ascii_lowercase());
+            if names::scope_issue(&scope).is_some() {
+                issues.push((
+                    index,
+                    FieldIssue::new(
+                        &["roles", &i.to_string(), "scope"],
+                        format!("the default scope {scope:?} is not a valid ARM scope"),
+                    ),
+                ));
+                continue;
+            }
+            acc.roles
+                .entry(key)
+                .or_insert((scope, role.text().to_owned()));
+        }
+        acc.workloads.push(item.origin.clone());
+
+        let mut contribution = Contribution::default();
+        let Some(issuer) = cluster.issuer.as_deref() else {
+            issues.push((
+                index,
+                FieldIssue::new(
+                    &[],
+                    format!("cluster {} has no OIDC issuer", cluster.plan_name),
+                )
+                .help("set `issuer` on the cluster or let wid read it from the managed cluster"),
+            ));
+            contributions.push(contribution);
+            continue;
+        };
+        let w = &item.workload;
+        let fic_name = names::fic_name(plan, &w.cluster, &w.namespace, &w.service_account);
+        let fic_id = ids::fic_id(&identity, &fic_name);
+        let mut fic = Resource::new(fic_id.clone())
+            .attr("issuer", issuer)
+            .attr("subject", w.subject())
+            .attr("audiences", json!([AUDIENCE]))
+            .depends_on(&identity)
+            .adoptable(ADOPT_KEY, block.adopt);
+        fic.serialize_key = Some(identity.to_string());
+        fic.origin = Some(item.origin.clone());
+        fics.push(fic);
+        contribution.ksa_annotations.insert(
+            CLIENT_ID_ANNOTATION.to_owned(),
+            AttrValue::Unknown {
+                from: identity.clone(),
+                output: "client_id".into(),
+            },
+        );
+        contribution.ksa_annotations.insert(
+            TENANT_ID_ANNOTATION.to_owned(),
+            AttrValue::from(cluster.tenant.to_ascii_lowercase()),
+        );
+        contribution.ksa_depends_on.push(identity.clone());
+        contribution.ksa_depends_on.push(fic_id);
+        contributions.push(contribution);
+    }
+
+    let mut resources = fics;
+    for (id, acc) in identities {
+        if acc.workloads.len() > FIC_LIMIT {
+            issues.push((
+                acc.first,
+                FieldIssue::new(
+                    &["identity"],
+                    format!(
+                        "identity {} would need {} federated credentials, one per service account; Azure allows at most {FIC_LIMIT} per identity. The workloads: {}",
+                        id.part(2),
+                        acc.workloads.len(),
+                        acc.workloads.join(", ")
+                    ),
+                )
+                .help("split these workloads across several identities"),
+            ));
+        }
+        let mut r = Resource::new(id.clone())
+            .attr("location", acc.spec.location.clone())
+            .attr("tags", json!(acc.spec.tags))
+            .attr("role_assignments", roles_value(acc.roles.into_values()))
+            .adoptable(ADOPT_KEY, acc.spec.adopt);
+        r.origin = Some(items[acc.first].origin.clone());
+        resources.push(r);
+    }
+    if !issues.is_empty() {
+        issues.sort_by_key(|(i, _)| *i);
+        return Err(issues);
+    }
+    resources.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Compiled {
+        resources,
+        contributions,
+    })
+}
+
+fn disagreements(a: &IdentitySpec, b: &IdentitySpec, explicit_location: bool) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if a.location != b.location && (explicit_location || a.location.known().is_some()) {
+        out.push("location");
+    }
+    if a.tags != b.tags {
+        out.push("tags");
+    }
+    if a.adopt != b.adopt {
+        out.push("adopt");
+    }
+    out
+}
+
+/// The `role_assignments` attribute: `{role, scope}` objects sorted by scope, then role,
+/// case-insensitively (compile and observe write it alike).
+pub fn roles_value(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
+    let sorted: BTreeMap<(String, String), (String, String)> = pairs
+        .into_iter()
+        .map(|(scope, role)| {
+            (
+                (scope.to_ascii_lowercase(), role.to_ascii_lowercase()),
+                (scope, role),
+            )
+        })
+        .collect();
+    Value::Array(
+        sorted
+            .into_values()
+            .map(|(scope, role)| json!({"role": role, "scope": scope}))
+            .collect(),
+    )
+}
+
+/// The role assignments of a compiled identity: (scope, role text) pairs.
+pub fn wanted_roles(identity: &Resource) -> BTreeSet<(String, String)> {
+    roles_of(
+        identity
+            .attrs
+            .get("role_assignments")
+            .and_then(AttrValue::known),
+    )
+}
+
+/// Role assignment pairs from an attribute value.
+pub fn roles_of(value: Option<&Value>) -> BTreeSet<(String, String)> {
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            Some((
+                v["scope"].as_str()?.to_owned(),
+                v["role"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;

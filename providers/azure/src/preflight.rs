@@ -1,0 +1,158 @@
+//! Preflight: before any identity call, read each AKS cluster that has azure workloads.
+//! A cluster without the OIDC issuer or the workload identity webhook fails the plan,
+//! naming it; otherwise its `issuerURL` (exactly as AKS reports it, trailing slash
+//! included) becomes the issuer its federated credentials trust. Then the resource
+//! groups whose location an identity defaults to are read, once each per run.
+
+use futures::{StreamExt, TryStreamExt};
+use wid_core::{ErrorKind, Preflight, ProviderError};
+
+use crate::block::AksCluster;
+use crate::client::{AzureProvider, CONTAINER_SERVICE_API, RESOURCES_API};
+use crate::compile::location_fact;
+use crate::error::{CLUSTER_GET, Call, GROUP_GET};
+
+impl AzureProvider {
+    pub(crate) async fn preflight_clusters(
+        &self,
+        names: &[String],
+    ) -> Result<Preflight, ProviderError> {
+        let clusters: Vec<AksCluster> = {
+            let known = self
+                .clusters
+                .lock()
+                .expect("cluster map lock is never poisoned");
+            names.iter().filter_map(|n| known.get(n).cloned()).collect()
+        };
+        let reads: Vec<_> = clusters.iter().map(|c| self.read_cluster(c)).collect();
+        let issuers = futures::stream::iter(reads)
+            .buffered(4)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let mut out = Preflight::default();
+        for (cluster, issuer) in clusters.iter().zip(issuers) {
+            out.issuers.insert(cluster.plan_name.clone(), issuer);
+            let groups = self
+                .groups
+                .lock()
+                .expect("group map lock is never poisoned")
+                .get(&cluster.plan_name)
+                .cloned()
+                .unwrap_or_default();
+            for group in groups {
+                let location = self.group_location(&cluster.subscription, &group).await?;
+                out.facts
+                    .entry(cluster.plan_name.clone())
+                    .or_default()
+                    .insert(location_fact(&group), location);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The managed cluster's issuer, after checking it can serve workload identity.
+    async fn read_cluster(&self, c: &AksCluster) -> Result<String, ProviderError> {
+        let path = format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerService/managedClusters/{}",
+            c.subscription, c.resource_group, c.name
+        );
+        let call = Call::new(
+            CLUSTER_GET,
+            format!(
+                "read AKS cluster {} (plan cluster {}) in resource group {}",
+                c.name, c.plan_name, c.resource_group
+            ),
+            &path,
+        );
+        let reply = self
+            .send(&call, azure_core::http::Method::Get, &path, CONTAINER_SERVICE_API, None)
+            .await
+            .map_err(|f| {
+                let err = call.fail(&f);
+                if f.is_not_found() {
+                    err.with_hint(format!(
+                        "check `subscription`, `resource_group` and `name` of cluster {} in the plan",
+                        c.plan_name
+                    ))
+                } else {
+                    err
+                }
+            })?;
+        let props = &reply.body["properties"];
+        let fix = format!(
+            "az aks update --resource-group {} --name {} --enable-oidc-issuer --enable-workload-identity",
+            c.resource_group, c.name
+        );
+        let refuse = |what: &str| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "AKS cluster {} (plan cluster {}) has {what} turned off, so its pods cannot use Azure workload identity",
+                    c.name, c.plan_name
+                ),
+            )
+            .with_operation(CLUSTER_GET.name)
+            .with_hint(format!("turn it on: `{fix}`"))
+        };
+        if props["oidcIssuerProfile"]["enabled"].as_bool() != Some(true) {
+            return Err(refuse("the OIDC issuer (oidcIssuerProfile.enabled)"));
+        }
+        if props["securityProfile"]["workloadIdentity"]["enabled"].as_bool() != Some(true) {
+            return Err(refuse(
+                "workload identity (securityProfile.workloadIdentity.enabled)",
+            ));
+        }
+        match props["oidcIssuerProfile"]["issuerURL"].as_str() {
+            Some(url) if !url.is_empty() => Ok(url.to_owned()),
+            _ => Err(ProviderError::new(
+                ErrorKind::Transient,
+                format!(
+                    "AKS cluster {} (plan cluster {}) reports no issuerURL yet",
+                    c.name, c.plan_name
+                ),
+            )
+            .with_hint("the issuer appears a few minutes after it is turned on; run wid again, or set `issuer` on the cluster")),
+        }
+    }
+
+    /// A resource group's location, read once per run.
+    async fn group_location(
+        &self,
+        subscription: &str,
+        group: &str,
+    ) -> Result<String, ProviderError> {
+        let key = (
+            subscription.to_ascii_lowercase(),
+            group.to_ascii_lowercase(),
+        );
+        let mut cache = self.locations.lock().await;
+        if let Some(l) = cache.get(&key) {
+            return Ok(l.clone());
+        }
+        let path = format!("/subscriptions/{subscription}/resourcegroups/{group}");
+        let call = Call::new(
+            GROUP_GET,
+            format!("read resource group {group} for its location"),
+            &path,
+        );
+        let reply = self
+            .send(&call, azure_core::http::Method::Get, &path, RESOURCES_API, None)
+            .await
+            .map_err(|f| {
+                let err = call.fail(&f);
+                if f.is_not_found() {
+                    err.with_hint(format!(
+                        "create resource group {group}, or name an existing one in `azure.resource_group`"
+                    ))
+                } else {
+                    err
+                }
+            })?;
+        let location = reply.body["location"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        cache.insert(key, location.clone());
+        Ok(location)
+    }
+}
