@@ -161,16 +161,19 @@ fn cluster_kinds_check_their_fields() {
 }
 
 #[test]
-fn cloud_blocks_without_a_provider_fail_loudly() {
-    let text = format!(
-        "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nazure.identity = \"api\"\n"
-    );
-    let errs = errors(&[("a.toml", &text)]);
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(
-        errs[0].contains("the azure block needs the AKS provider"),
-        "{errs:?}"
-    );
+fn cloud_blocks_need_their_clouds_kind_of_cluster() {
+    for (block, kind) in [("azure.identity", "aks"), ("gcp.service_account", "gke")] {
+        let text = format!(
+            "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\n{block} = \"api-app\"\n"
+        );
+        let errs = errors(&[("a.toml", &text)]);
+        let cloud = block.split('.').next().unwrap_or_default();
+        assert!(
+            errs.iter()
+                .any(|e| e.contains(&format!("the {cloud} block needs a cluster of kind {kind}"))),
+            "{errs:?}"
+        );
+    }
 }
 
 #[test]
