@@ -79,9 +79,13 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                 dir.display()
             );
             eprintln!("press Ctrl-C to stop");
-            tokio::signal::ctrl_c()
+            let signal = stop_signal()
                 .await
-                .map_err(|e| CliError::Io(format!("failed to wait for Ctrl-C: {e}")))?;
+                .map_err(|e| CliError::Io(format!("failed to wait for a stop signal: {e}")))?;
+            // Returning drops the sandbox: its servers stop and serve.json goes. The state
+            // itself is already on disk, written after every change.
+            eprintln!("sandbox stopping ({signal})");
+            drop(sandbox);
             Ok(ExitCode::Success)
         }
         SandboxCommand::Load {
@@ -114,4 +118,25 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             Ok(ExitCode::Success)
         }
     }
+}
+
+/// Waits for SIGINT (Ctrl-C), SIGTERM (`kill`, service managers, container runtimes) or
+/// SIGHUP (a closed terminal) and names the one that came: each stops `serve` the same
+/// orderly way.
+#[cfg(unix)]
+async fn stop_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.map(|()| "SIGINT"),
+        _ = term.recv() => Ok("SIGTERM"),
+        _ = hangup.recv() => Ok("SIGHUP"),
+    }
+}
+
+/// Waits for Ctrl-C (the only stop signal off Unix).
+#[cfg(not(unix))]
+async fn stop_signal() -> std::io::Result<&'static str> {
+    tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
 }
