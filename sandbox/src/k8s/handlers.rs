@@ -11,9 +11,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::catalog::{self, ResourceInfo};
+use super::options::{self, OptionsKind};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::PatchKind;
@@ -104,7 +105,6 @@ async fn serve(
         .get("fieldManager")
         .cloned()
         .unwrap_or_else(|| manager_from_user_agent(headers));
-    let dry_run = query.contains_key("dryRun");
     let name = name.unwrap_or_default();
     match verb {
         "list" => {
@@ -127,13 +127,17 @@ async fn serve(
             Ok(axum::Json(object).into_response())
         }
         "create" => {
+            let dry_run = options::write_dry_run(OptionsKind::Create, &query)?;
             let body = decode(body, &content_type)?;
             let object = ctx.write(dry_run, |c| c.create(info, ns, &body, &manager, true))?;
+            let object = ctx.dry_run_answer(dry_run, info, ns, object)?;
             Ok((StatusCode::CREATED, axum::Json(object)).into_response())
         }
         "update" => {
+            let dry_run = options::write_dry_run(OptionsKind::Update, &query)?;
             let body = decode(body, &content_type)?;
             let object = ctx.write(dry_run, |c| c.replace(info, ns, &name, &body, &manager))?;
+            let object = ctx.dry_run_answer(dry_run, info, ns, object)?;
             Ok(axum::Json(object).into_response())
         }
         "apply" => {
@@ -144,9 +148,11 @@ async fn serve(
             };
             let body: Value = serde_yaml::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+            let dry_run = options::write_dry_run(OptionsKind::Patch, &query)?;
             let force = query.get("force").is_some_and(|f| f == "true");
             let (created, object) =
                 ctx.write(dry_run, |c| c.apply(info, ns, &name, &body, manager, force))?;
+            let object = ctx.dry_run_answer(dry_run, info, ns, object)?;
             let code = if created {
                 StatusCode::CREATED
             } else {
@@ -155,18 +161,21 @@ async fn serve(
             Ok((code, axum::Json(object)).into_response())
         }
         "patch" => {
+            let dry_run = options::write_dry_run(OptionsKind::Patch, &query)?;
             let kind = patch_kind(&content_type)?;
             let body = decode(body, "application/json")?;
             let object = ctx.write(dry_run, |c| c.patch(info, ns, &name, kind, &body, &manager))?;
+            let object = ctx.dry_run_answer(dry_run, info, ns, object)?;
             Ok(axum::Json(object).into_response())
         }
         "delete" => {
-            let options = if body.iter().all(u8::is_ascii_whitespace) {
-                json!({})
+            let body = if body.iter().all(u8::is_ascii_whitespace) {
+                None
             } else {
-                decode(body, &content_type)?
+                Some(decode(body, &content_type)?)
             };
-            let object = ctx.write(dry_run, |c| c.delete(info, ns, &name, &options))?;
+            let options = options::delete_options(body.as_ref(), &query)?;
+            let object = ctx.write(options.dry_run, |c| c.delete(info, ns, &name, &options))?;
             Ok(axum::Json(object).into_response())
         }
         "token" => {
@@ -195,6 +204,39 @@ impl Ctx {
                     self.cluster
                 ))),
             })
+    }
+
+    /// A dry run answers what the write would have stored, except that nothing got a new
+    /// resourceVersion: a created object has none, a changed one keeps the live one.
+    fn dry_run_answer(
+        &self,
+        dry_run: bool,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        mut object: Value,
+    ) -> Result<Value, ApiError> {
+        if !dry_run {
+            return Ok(object);
+        }
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let live = self.read(|c| {
+            Ok(c.get(info, namespace, &name)
+                .ok()
+                .map(|o| o["metadata"]["resourceVersion"].clone()))
+        })?;
+        match (live, object["metadata"].as_object_mut()) {
+            (Some(rv), Some(meta)) => {
+                meta.insert("resourceVersion".into(), rv);
+            }
+            (None, Some(meta)) => {
+                meta.remove("resourceVersion");
+            }
+            _ => {}
+        }
+        Ok(object)
     }
 
     /// Runs a write; a dry run works on a copy that is thrown away.

@@ -3,6 +3,8 @@
 //! - [`catalog`]: the resources served and the discovery and OpenAPI documents.
 //! - [`store`]: objects and the server-owned metadata (uid, resourceVersion, generation,
 //!   managedFields) of create, replace, patch, apply and delete.
+//! - [`delete`] and [`options`]: DELETE with its options (dry runs, preconditions,
+//!   propagation to dependents) and the options of every write.
 //! - [`admission`]: name validation, defaulting, the ServiceAccount admission of pods and
 //!   what creating a namespace brings along.
 //! - [`ssa`], [`patch`], [`selector`]: server-side apply, merge and JSON patches, label and
@@ -17,7 +19,9 @@
 mod admission;
 mod bootstrap;
 mod catalog;
+mod delete;
 mod handlers;
+mod options;
 mod patch;
 mod protobuf;
 mod selector;

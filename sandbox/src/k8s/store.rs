@@ -52,7 +52,7 @@ const SERVER_METADATA: &[&str] = &[
 ];
 
 impl ClusterState {
-    fn next_resource_version(&mut self) -> String {
+    pub(super) fn next_resource_version(&mut self) -> String {
         self.resource_version += 1;
         self.resource_version.to_string()
     }
@@ -297,61 +297,6 @@ impl ClusterState {
         }
     }
 
-    /// DELETE, honouring `preconditions` of the DeleteOptions body. Deleting a namespace
-    /// deletes everything in it at once (there is no Terminating phase to wait through).
-    pub fn delete(
-        &mut self,
-        info: &ResourceInfo,
-        namespace: Option<&str>,
-        name: &str,
-        options: &Value,
-    ) -> Result<Value, ApiError> {
-        let old = self.get(info, namespace, name)?.clone();
-        let pre = &options["preconditions"];
-        if let Some(uid) = pre["uid"].as_str()
-            && Some(uid) != old["metadata"]["uid"].as_str()
-        {
-            let why = format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                old["metadata"]["uid"].as_str().unwrap_or_default()
-            );
-            return Err(ApiError::conflict(info, name, &why));
-        }
-        if let Some(rv) = pre["resourceVersion"].as_str()
-            && Some(rv) != old["metadata"]["resourceVersion"].as_str()
-        {
-            let why = format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                old["metadata"]["resourceVersion"]
-                    .as_str()
-                    .unwrap_or_default()
-            );
-            return Err(ApiError::conflict(info, name, &why));
-        }
-        if info.resource == "namespaces" {
-            if admission::IMMORTAL_NAMESPACES.contains(&name) {
-                return Err(ApiError::forbidden(
-                    info,
-                    name,
-                    "this namespace may not be deleted",
-                ));
-            }
-            let prefix = format!("{name}/");
-            for objects in self.objects.values_mut() {
-                objects.retain(|k, _| !k.starts_with(&prefix));
-            }
-        }
-        if let Some(objects) = self.objects.get_mut(info.resource) {
-            objects.remove(&key(namespace, name));
-        }
-        self.next_resource_version();
-        let mut gone = old;
-        if info.resource == "namespaces" {
-            gone["status"] = json!({ "phase": "Terminating" });
-        }
-        Ok(gone)
-    }
-
     /// Seeds one fixture document (see [`super::load_manifests`]).
     pub(super) fn load(&mut self, index: usize, value: Value) -> Result<String, LoadError> {
         let api_version = value["apiVersion"].as_str().unwrap_or_default().to_owned();
@@ -435,6 +380,9 @@ impl ClusterState {
         mut object: Value,
         managers: &[ssa::Manager],
     ) -> Value {
+        if info.resource == "secrets" {
+            admission::merge_string_data(&mut object);
+        }
         object["apiVersion"] = json!(info.api_version());
         object["kind"] = json!(info.kind);
         if let Some(ns) = namespace {

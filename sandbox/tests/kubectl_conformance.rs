@@ -1,0 +1,378 @@
+//! Conformance: what kubectl (1.32) commonly does against a real API server, against the
+//! sandbox's. One test per behaviour, so a regression names itself.
+//!
+//! Skipped (loudly) when kubectl is not installed.
+
+mod kubectl_support;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use kubectl_support::{Kubectl, kubectl_available, start};
+use serde_json::Value;
+
+/// One object of each kind the sandbox serves, in namespace `dry` (or cluster-wide).
+const EVERY_KIND: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: dry
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: app
+  namespace: dry
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: dry
+data:
+  a: "1"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+  namespace: dry
+stringData:
+  password: hunter2
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: dry
+spec:
+  serviceAccountName: app
+  containers:
+  - name: web
+    image: nginx
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: dry
+spec:
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      containers:
+      - name: api
+        image: nginx
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: once
+  namespace: dry
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: once
+        image: busybox
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+  namespace: dry
+rules:
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: reader
+  namespace: dry
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: reader
+subjects:
+- kind: ServiceAccount
+  name: app
+  namespace: dry
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: dry-viewer
+rules:
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: dry-viewer
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: dry-viewer
+subjects:
+- kind: ServiceAccount
+  name: app
+  namespace: dry
+"#;
+
+/// `(kind, name, namespace)` of [`EVERY_KIND`], namespace last.
+const OBJECTS: &[(&str, &str, Option<&str>)] = &[
+    ("serviceaccount", "app", Some("dry")),
+    ("configmap", "settings", Some("dry")),
+    ("secret", "creds", Some("dry")),
+    ("pod", "web", Some("dry")),
+    ("deployment", "api", Some("dry")),
+    ("job", "once", Some("dry")),
+    ("role", "reader", Some("dry")),
+    ("rolebinding", "reader", Some("dry")),
+    ("clusterrole", "dry-viewer", None),
+    ("clusterrolebinding", "dry-viewer", None),
+    ("namespace", "dry", None),
+];
+
+/// Every object of [`OBJECTS`] as the server holds it (uid, resourceVersion,
+/// managedFields and all), plus the cluster's list resourceVersion.
+async fn snapshot(kubectl: &Kubectl) -> (Vec<Value>, String) {
+    let mut objects = Vec::new();
+    for (kind, name, ns) in OBJECTS {
+        let mut args = vec![*kind, *name, "--show-managed-fields"];
+        if let Some(ns) = ns {
+            args.extend_from_slice(&["-n", ns]);
+        }
+        objects.push(kubectl.json(&args).await);
+    }
+    let list = kubectl.json(&["configmaps", "-A"]).await;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (objects, rv)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_dry_run_server_changes_nothing() {
+    if !kubectl_available("kubectl_dry_run_server_changes_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_sandbox, kubectl) = start(dir.path()).await;
+    let all = kubectl.manifest("all.yaml", EVERY_KIND);
+    kubectl.ok(&["apply", "--server-side", "-f", &all]).await;
+    let before = snapshot(&kubectl).await;
+
+    // delete: kubectl puts {"dryRun":["All"]} in the DELETE body.
+    for (kind, name, ns) in OBJECTS {
+        let mut args = vec!["delete", *kind, *name, "--dry-run=server"];
+        if let Some(ns) = ns {
+            args.extend_from_slice(&["-n", ns]);
+        }
+        let out = kubectl.ok(&args).await;
+        assert!(out.contains("deleted (server dry run)"), "{out}");
+    }
+    kubectl
+        .ok(&[
+            "delete",
+            "-f",
+            &all,
+            "--dry-run=server",
+            "--cascade=foreground",
+        ])
+        .await;
+    kubectl
+        .ok(&["delete", "-f", &all, "--dry-run=server", "--cascade=orphan"])
+        .await;
+
+    // create, replace, patch, apply (both kinds), label, annotate, set.
+    let extra = kubectl.manifest(
+        "extra.yaml",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: extra\n  namespace: dry\n",
+    );
+    let created = kubectl
+        .ok(&["create", "-f", &extra, "--dry-run=server", "-o", "json"])
+        .await;
+    let created: Value = serde_json::from_str(&created).expect("json");
+    assert_eq!(created["metadata"]["name"], "extra");
+    assert!(created["metadata"]["uid"].is_string(), "{created}");
+    assert!(
+        created["metadata"].get("resourceVersion").is_none(),
+        "a dry-run create has no resourceVersion: {created}"
+    );
+    kubectl
+        .ok(&["apply", "--server-side", "-f", &extra, "--dry-run=server"])
+        .await;
+    kubectl
+        .ok(&["apply", "-f", &extra, "--dry-run=server"])
+        .await;
+    let changed = kubectl.manifest(
+        "changed.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: dry\ndata:\n  a: \"2\"\n",
+    );
+    kubectl
+        .ok(&["replace", "-f", &changed, "--dry-run=server"])
+        .await;
+    kubectl
+        .ok(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &changed,
+            "--dry-run=server",
+        ])
+        .await;
+    let patched = kubectl
+        .ok(&[
+            "patch",
+            "configmap",
+            "settings",
+            "-n",
+            "dry",
+            "--dry-run=server",
+            "-o",
+            "json",
+            "-p",
+            r#"{"data":{"a":"3"}}"#,
+        ])
+        .await;
+    let patched: Value = serde_json::from_str(&patched).expect("json");
+    assert_eq!(
+        patched["data"]["a"], "3",
+        "a dry run answers as the write would"
+    );
+    assert_eq!(
+        patched["metadata"]["resourceVersion"], before.0[1]["metadata"]["resourceVersion"],
+        "a dry run hands out no resourceVersion"
+    );
+    kubectl
+        .ok(&[
+            "label",
+            "sa",
+            "app",
+            "-n",
+            "dry",
+            "team=x",
+            "--dry-run=server",
+        ])
+        .await;
+    kubectl
+        .ok(&[
+            "annotate",
+            "sa",
+            "app",
+            "-n",
+            "dry",
+            "note=x",
+            "--dry-run=server",
+        ])
+        .await;
+
+    // A dry run validates as the real write would.
+    let bad = kubectl.manifest(
+        "bad.yaml",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: Bad_Name\n  namespace: dry\n",
+    );
+    let refused = kubectl
+        .fails(&["create", "-f", &bad, "--dry-run=server"])
+        .await;
+    assert!(refused.contains("is invalid"), "{refused}");
+
+    let after = snapshot(&kubectl).await;
+    assert_eq!(before, after, "a server dry run changed the cluster");
+    let gone = kubectl.fails(&["get", "sa", "extra", "-n", "dry"]).await;
+    assert!(gone.contains("not found"), "{gone}");
+
+    // The real delete still deletes.
+    kubectl.ok(&["delete", "sa", "app", "-n", "dry"]).await;
+    assert!(
+        kubectl
+            .fails(&["get", "sa", "app", "-n", "dry"])
+            .await
+            .contains("not found")
+    );
+}
+
+fn decoded(secret: &Value, key: &str) -> String {
+    let data = secret["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no data.{key} in {secret}"));
+    String::from_utf8(STANDARD.decode(data).expect("base64")).expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_secret_string_data_is_merged_into_data() {
+    if !kubectl_available("kubectl_secret_string_data_is_merged_into_data") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_sandbox, kubectl) = start(dir.path()).await;
+    let secret = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  user: b2xk\n  keep: a2VwdA==\nstringData:\n  user: admin\n  password: s3cret\n{extra}"
+        )
+    };
+    let check = |s: &Value| {
+        assert!(
+            s.get("stringData").is_none(),
+            "stringData is never stored: {s}"
+        );
+        assert_eq!(decoded(s, "user"), "admin", "stringData wins over data");
+        assert_eq!(decoded(s, "password"), "s3cret");
+        assert_eq!(decoded(s, "keep"), "kept");
+        assert_eq!(s["type"], "Opaque");
+    };
+
+    // create
+    let created = kubectl.manifest("created.yaml", &secret("created", ""));
+    kubectl.ok(&["create", "-f", &created]).await;
+    check(&kubectl.json(&["secret", "created"]).await);
+    // update (PUT)
+    kubectl.ok(&["replace", "-f", &created]).await;
+    check(&kubectl.json(&["secret", "created"]).await);
+    // server-side apply
+    let applied = kubectl.manifest("applied.yaml", &secret("applied", ""));
+    kubectl
+        .ok(&["apply", "--server-side", "-f", &applied])
+        .await;
+    check(&kubectl.json(&["secret", "applied"]).await);
+    // client-side apply (a create, then a strategic merge patch)
+    let client = kubectl.manifest("client.yaml", &secret("client", ""));
+    kubectl.ok(&["apply", "-f", &client]).await;
+    check(&kubectl.json(&["secret", "client"]).await);
+    // patches
+    for (kind, patch) in [
+        ("merge", r#"{"stringData":{"extra":"merged"}}"#),
+        ("strategic", r#"{"stringData":{"extra":"merged"}}"#),
+        (
+            "json",
+            r#"[{"op":"add","path":"/stringData","value":{"extra":"merged"}}]"#,
+        ),
+    ] {
+        kubectl
+            .ok(&["patch", "secret", "created", "--type", kind, "-p", patch])
+            .await;
+        let s = kubectl.json(&["secret", "created"]).await;
+        assert_eq!(decoded(&s, "extra"), "merged", "{kind} patch");
+        check(&s);
+        kubectl
+            .ok(&[
+                "patch",
+                "secret",
+                "created",
+                "--type",
+                "json",
+                "-p",
+                r#"[{"op":"remove","path":"/data/extra"}]"#,
+            ])
+            .await;
+    }
+}
