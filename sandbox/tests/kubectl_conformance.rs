@@ -376,3 +376,156 @@ async fn kubectl_secret_string_data_is_merged_into_data() {
             .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_create_generators_send_protobuf_the_sandbox_reads() {
+    if !kubectl_available("kubectl_create_generators_send_protobuf_the_sandbox_reads") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sandbox, kubectl) = start(dir.path()).await;
+    // Each of these sends an application/vnd.kubernetes.protobuf body.
+    kubectl
+        .ok(&["create", "namespace", "ghost", "--dry-run=server"])
+        .await;
+    assert!(
+        kubectl
+            .fails(&["get", "ns", "ghost"])
+            .await
+            .contains("not found")
+    );
+    kubectl.ok(&["create", "namespace", "team"]).await;
+    let n = ["-n", "team"];
+    let run = |args: &[&str]| {
+        // The namespace goes first: a job's command follows `--`.
+        let mut all: Vec<String> = n.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        all
+    };
+    for args in [
+        run(&["create", "serviceaccount", "app"]),
+        run(&["create", "configmap", "settings", "--from-literal=a=1"]),
+        run(&[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "--from-literal=password=hunter2",
+        ]),
+        run(&[
+            "create",
+            "role",
+            "reader",
+            "--verb=get,list",
+            "--resource=configmaps",
+            "--resource-name=settings",
+        ]),
+        run(&[
+            "create",
+            "rolebinding",
+            "reader",
+            "--role=reader",
+            "--serviceaccount=team:app",
+            "--user=jane",
+        ]),
+        run(&[
+            "create",
+            "deployment",
+            "api",
+            "--image=nginx:1.27",
+            "--replicas=2",
+            "--port=8080",
+        ]),
+        run(&[
+            "create",
+            "job",
+            "once",
+            "--image=busybox",
+            "--",
+            "echo",
+            "hi",
+        ]),
+        run(&[
+            "create",
+            "cronjob",
+            "tick",
+            "--image=busybox",
+            "--schedule=*/5 * * * *",
+        ]),
+        vec![
+            "create".into(),
+            "clusterrole".into(),
+            "pinger".into(),
+            "--verb=get".into(),
+            "--non-resource-url=/healthz".into(),
+        ],
+        vec![
+            "create".into(),
+            "clusterrolebinding".into(),
+            "pinger".into(),
+            "--clusterrole=pinger".into(),
+            "--group=ops".into(),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = kubectl.ok(&args).await;
+        assert!(out.contains("created"), "{out}");
+    }
+    let calls = sandbox.calls();
+    assert!(calls.contains_key("k8s:create deployments"), "{calls:?}");
+
+    let sa = kubectl.json(&["sa", "app", "-n", "team"]).await;
+    assert_eq!(sa["metadata"]["namespace"], "team");
+    let cm = kubectl.json(&["configmap", "settings", "-n", "team"]).await;
+    assert_eq!(cm["data"], serde_json::json!({ "a": "1" }));
+    let secret = kubectl.json(&["secret", "creds", "-n", "team"]).await;
+    assert_eq!(decoded(&secret, "password"), "hunter2");
+    assert_eq!(secret["type"], "Opaque");
+    let role = kubectl.json(&["role", "reader", "-n", "team"]).await;
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([{
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["settings"],
+            "verbs": ["get", "list"],
+        }])
+    );
+    let binding = kubectl.json(&["rolebinding", "reader", "-n", "team"]).await;
+    assert_eq!(binding["roleRef"]["name"], "reader");
+    let subjects = binding["subjects"].to_string();
+    assert!(
+        subjects.contains(r#""kind":"ServiceAccount""#),
+        "{subjects}"
+    );
+    assert!(subjects.contains(r#""name":"jane""#), "{subjects}");
+    let deployment = kubectl.json(&["deployment", "api", "-n", "team"]).await;
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "nginx:1.27");
+    assert_eq!(container["ports"][0]["containerPort"], 8080);
+    assert_eq!(
+        deployment["spec"]["selector"]["matchLabels"]["app"], "api",
+        "{deployment}"
+    );
+    let job = kubectl.json(&["job", "once", "-n", "team"]).await;
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["command"],
+        serde_json::json!(["echo", "hi"])
+    );
+    let cron = kubectl.json(&["cronjob", "tick", "-n", "team"]).await;
+    assert_eq!(cron["spec"]["schedule"], "*/5 * * * *");
+    let pinger = kubectl.json(&["clusterrole", "pinger"]).await;
+    assert_eq!(
+        pinger["rules"][0]["nonResourceURLs"],
+        serde_json::json!(["/healthz"])
+    );
+    let crb = kubectl.json(&["clusterrolebinding", "pinger"]).await;
+    assert_eq!(crb["subjects"][0]["name"], "ops");
+
+    // TokenRequest keeps working (protobuf too).
+    let token = kubectl
+        .ok(&["create", "token", "app", "-n", "team", "--duration", "10m"])
+        .await;
+    assert_eq!(token.trim().split('.').count(), 3, "{token}");
+}

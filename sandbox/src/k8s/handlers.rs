@@ -18,7 +18,7 @@ use super::options::{self, OptionsKind};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::PatchKind;
-use super::{ClusterState, protobuf, token};
+use super::{ClusterState, pb, token};
 use crate::{FaultAction, Shared};
 
 #[derive(Clone)]
@@ -56,7 +56,20 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    tracing::debug!(cluster = %ctx.cluster, %method, %uri, "k8s request");
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    tracing::debug!(
+        cluster = %ctx.cluster,
+        %method,
+        %uri,
+        content_type = header(header::CONTENT_TYPE),
+        accept = header(header::ACCEPT),
+        "k8s request"
+    );
     match serve(&ctx, &method, &uri, &headers, &body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -179,12 +192,7 @@ async fn serve(
             Ok(axum::Json(object).into_response())
         }
         "token" => {
-            let request = if content_type.starts_with("application/vnd.kubernetes.protobuf") {
-                protobuf::decode_token_request(body)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?
-            } else {
-                decode(body, &content_type)?
-            };
+            let request = decode(body, &content_type)?;
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let ns = ns.unwrap_or("default");
             let answer = ctx.read(|c| token::issue(c, ns, &name, &request, now))?;
@@ -310,13 +318,17 @@ fn patch_kind(content_type: &str) -> Result<PatchKind, ApiError> {
     }
 }
 
-/// Decodes a JSON (or, by Content-Type, YAML) body.
+/// Decodes a JSON, YAML or protobuf body, by Content-Type. A protobuf body of a kind
+/// without a protobuf decoding is refused with 415, as the real server refuses protobuf
+/// for custom resources.
 fn decode(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
-    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
-        return Err(ApiError::unsupported_media_type(
-            content_type,
-            "application/json, application/yaml",
-        ));
+    if content_type.starts_with(pb::CONTENT_TYPE) {
+        return pb::decode(body).map_err(|e| match e {
+            pb::DecodeError::Kind { .. } => {
+                ApiError::unsupported_media_type(content_type, "application/json, application/yaml")
+            }
+            other => ApiError::bad_request(other.to_string()),
+        });
     }
     if content_type.contains("yaml") {
         serde_yaml::from_slice(body)

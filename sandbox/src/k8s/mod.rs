@@ -9,7 +9,9 @@
 //!   what creating a namespace brings along.
 //! - [`ssa`], [`patch`], [`selector`]: server-side apply, merge and JSON patches, label and
 //!   field selectors.
-//! - [`token`] and [`protobuf`]: TokenRequest, including kubectl's protobuf body.
+//! - [`token`]: TokenRequest (the `token` subresource).
+//! - [`pb`]: protobuf request bodies (kubectl's typed clients send them), decoded with
+//!   k8s-pb into the JSON they stand for.
 //! - [`handlers`]: the HTTP surface, fault injection and routing.
 //! - [`bootstrap`]: what a new cluster starts with.
 //!
@@ -23,7 +25,7 @@ mod delete;
 mod handlers;
 mod options;
 mod patch;
-mod protobuf;
+mod pb;
 mod selector;
 mod ssa;
 mod status;
