@@ -18,6 +18,7 @@ use super::options::{self, OptionsKind};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::PatchKind;
+use super::table::{self, IncludeObject};
 use super::{ClusterState, pb, token};
 use crate::{FaultAction, Shared};
 
@@ -56,18 +57,12 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    };
     tracing::debug!(
         cluster = %ctx.cluster,
         %method,
         %uri,
-        content_type = header(header::CONTENT_TYPE),
-        accept = header(header::ACCEPT),
+        content_type = header(&headers, header::CONTENT_TYPE),
+        accept = header(&headers, header::ACCEPT),
         "k8s request"
     );
     match serve(&ctx, &method, &uri, &headers, &body).await {
@@ -124,7 +119,7 @@ async fn serve(
             // Watches are not emulated; refusing them is clearer than answering a list
             // to a client that waits for an event stream.
             if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
-                return Err(ApiError::method_not_allowed());
+                return Err(ApiError::watch_unsupported());
             }
             let labels =
                 LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?;
@@ -133,10 +128,36 @@ async fn serve(
                 info.resource,
             )?;
             let list = ctx.read(|c| Ok(c.list(info, ns, &labels, &fields)))?;
+            if let Some(version) = table::requested(header(headers, header::ACCEPT)) {
+                let include = IncludeObject::parse(query.get("includeObject").map(String::as_str))?;
+                let rv = list["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default();
+                let items = list["items"].as_array().map_or(&[][..], Vec::as_slice);
+                let now = time::OffsetDateTime::now_utc();
+                let answer = table::table(info, items, rv, include, version, now);
+                return Ok(axum::Json(answer).into_response());
+            }
             Ok(axum::Json(list).into_response())
         }
         "get" => {
             let object = ctx.read(|c| c.get(info, ns, &name).cloned())?;
+            if let Some(version) = table::requested(header(headers, header::ACCEPT)) {
+                let include = IncludeObject::parse(query.get("includeObject").map(String::as_str))?;
+                let rv = object["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default();
+                let now = time::OffsetDateTime::now_utc();
+                let answer = table::table(
+                    info,
+                    std::slice::from_ref(&object),
+                    rv,
+                    include,
+                    version,
+                    now,
+                );
+                return Ok(axum::Json(answer).into_response());
+            }
             Ok(axum::Json(object).into_response())
         }
         "create" => {
@@ -200,6 +221,14 @@ async fn serve(
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// A request header as text (empty when absent or not text).
+fn header(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 impl Ctx {

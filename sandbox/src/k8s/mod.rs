@@ -12,6 +12,7 @@
 //! - [`token`]: TokenRequest (the `token` subresource).
 //! - [`pb`]: protobuf request bodies (kubectl's typed clients send them), decoded with
 //!   k8s-pb into the JSON they stand for.
+//! - [`table`]: the Table answers `kubectl get` asks for, with the real server's columns.
 //! - [`handlers`]: the HTTP surface, fault injection and routing.
 //! - [`bootstrap`]: what a new cluster starts with.
 //!
@@ -30,6 +31,7 @@ mod selector;
 mod ssa;
 mod status;
 mod store;
+mod table;
 mod token;
 
 use std::collections::BTreeMap;

@@ -176,6 +176,16 @@ impl ApiError {
         )
     }
 
+    /// `405 MethodNotAllowed` for a watch: the sandbox keeps no event history, and saying
+    /// so beats answering a list to a client that waits for events.
+    pub fn watch_unsupported() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "watch is not supported by the wid sandbox: it serves get and list only (run kubectl get without --watch, and again to see changes)",
+        )
+    }
+
     /// `415 UnsupportedMediaType`.
     pub fn unsupported_media_type(content_type: &str, accepted: &str) -> Self {
         Self::new(
