@@ -693,3 +693,209 @@ async fn kubectl_get_prints_the_servers_columns() {
     let watch = kubectl.fails(&["get", "sa", "-A", "-w"]).await;
     assert!(watch.contains("watch"), "{watch}");
 }
+
+const TEAM_RBAC: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: team
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: app
+  namespace: team
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: team
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+  namespace: team
+rules:
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: ["app-creds"]
+  verbs: ["get"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: reader
+  namespace: team
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: reader
+subjects:
+- kind: ServiceAccount
+  name: app
+  namespace: team
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: every-sa-lists-pods
+  namespace: team
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: view
+subjects:
+- kind: Group
+  name: system:serviceaccounts:team
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: deployer
+rules:
+- apiGroups: ["apps"]
+  resources: ["deployments", "deployments/scale"]
+  verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: ops-deployers
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: deployer
+subjects:
+- kind: Group
+  name: ops
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_auth_can_i_answers_from_rbac() {
+    if !kubectl_available("kubectl_auth_can_i_answers_from_rbac") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_sandbox, kubectl) = start(dir.path()).await;
+    let rbac = kubectl.manifest("rbac.yaml", TEAM_RBAC);
+    kubectl.ok(&["apply", "--server-side", "-f", &rbac]).await;
+    let can = |args: &[&str]| {
+        let mut all = vec!["auth", "can-i"];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.into_iter().map(str::to_owned).collect();
+        let kubectl = &kubectl;
+        async move {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            let out = kubectl.run(&args).await;
+            let answer = out.stdout.trim().to_owned();
+            assert_eq!(
+                out.ok,
+                answer == "yes",
+                "{args:?}: exit status and answer disagree: {answer} {}",
+                out.stderr
+            );
+            answer
+        }
+    };
+
+    // The kubeconfig's user is a cluster admin through a visible bootstrap binding.
+    let whoami = kubectl.ok(&["auth", "whoami"]).await;
+    assert!(whoami.contains("sandbox:cluster-admins"), "{whoami}");
+    let binding = kubectl
+        .json(&["clusterrolebinding", "sandbox:cluster-admins"])
+        .await;
+    assert_eq!(binding["roleRef"]["name"], "cluster-admin");
+    assert_eq!(binding["subjects"][0]["name"], "sandbox:cluster-admins");
+    assert_eq!(can(&["*", "*"]).await, "yes");
+    assert_eq!(can(&["delete", "nodes"]).await, "yes");
+
+    let sa = "system:serviceaccount:team:app";
+    fn as_sa<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--as", "system:serviceaccount:team:app"]);
+        all
+    }
+    assert_eq!(
+        can(&as_sa(&["get", "configmaps", "-n", "team"])).await,
+        "yes"
+    );
+    assert_eq!(
+        can(&as_sa(&["list", "configmaps", "-n", "team"])).await,
+        "yes"
+    );
+    assert_eq!(
+        can(&as_sa(&["delete", "configmaps", "-n", "team"])).await,
+        "no"
+    );
+    assert_eq!(
+        can(&as_sa(&["get", "configmaps", "-n", "default"])).await,
+        "no"
+    );
+    assert_eq!(
+        can(&as_sa(&["get", "secrets/app-creds", "-n", "team"])).await,
+        "yes"
+    );
+    assert_eq!(can(&as_sa(&["get", "secrets", "-n", "team"])).await, "no");
+    // Through the system:serviceaccounts:team group binding of view.
+    assert_eq!(can(&as_sa(&["list", "pods", "-n", "team"])).await, "yes");
+    assert_eq!(can(&as_sa(&["list", "pods", "-n", "default"])).await, "no");
+    // Through system:authenticated and system:public-info-viewer.
+    assert_eq!(can(&as_sa(&["get", "/version"])).await, "yes");
+    assert_eq!(can(&as_sa(&["get", "/metrics"])).await, "no");
+    assert_eq!(can(&as_sa(&["create", "namespaces"])).await, "no");
+    // Groups given with --as-group.
+    assert_eq!(can(&["scale", "deployments", "--as", "jane"]).await, "no");
+    assert_eq!(
+        can(&[
+            "update",
+            "deployments/scale",
+            "--as",
+            "jane",
+            "--as-group",
+            "ops"
+        ])
+        .await,
+        "yes"
+    );
+
+    let list = kubectl
+        .ok(&["auth", "can-i", "--list", "-n", "team", "--as", sa])
+        .await;
+    let configmaps = list
+        .lines()
+        .find(|l| l.starts_with("configmaps "))
+        .unwrap_or_else(|| panic!("no configmaps rule in\n{list}"));
+    // kubectl merges the Role's [get list] with view's [get list watch].
+    assert!(configmaps.contains("[get list watch]"), "{configmaps}");
+    let secrets = list
+        .lines()
+        .find(|l| l.starts_with("secrets "))
+        .unwrap_or_else(|| panic!("no secrets rule in\n{list}"));
+    assert!(
+        secrets.contains("[app-creds]") && secrets.contains("[get]"),
+        "{secrets}"
+    );
+    assert!(
+        list.contains("selfsubjectaccessreviews.authorization.k8s.io"),
+        "{list}"
+    );
+    assert!(list.contains("/version"), "{list}");
+
+    // Impersonated requests are authorized as the impersonated user.
+    kubectl
+        .ok(&["get", "configmaps", "-n", "team", "--as", sa])
+        .await;
+    let denied = kubectl
+        .fails(&["get", "secrets", "-n", "team", "--as", sa])
+        .await;
+    assert!(
+        denied.contains(
+            "secrets is forbidden: User \"system:serviceaccount:team:app\" cannot list resource \"secrets\" in API group \"\" in the namespace \"team\""
+        ),
+        "{denied}"
+    );
+}

@@ -1,4 +1,5 @@
-//! The resources the emulator serves and the discovery documents that describe them:
+//! The resources the emulator serves (stored kinds, and the create-only authentication
+//! and authorization reviews) and the discovery documents that describe them:
 //! `/version`, `/api`, `/apis`, the per-group-version `APIResourceList`s and a minimal
 //! OpenAPI v3 (just enough for `kubectl apply --server-side` to delegate validation).
 
@@ -23,9 +24,17 @@ pub struct ResourceInfo {
     pub short_names: &'static [&'static str],
     /// Discovery categories (`all` makes `kubectl get all` list it).
     pub categories: &'static [&'static str],
+    /// The verbs served: every verb for stored kinds, `create` alone for the reviews
+    /// (SelfSubjectAccessReview and the like), which are answered and never stored.
+    pub verbs: &'static [&'static str],
 }
 
 impl ResourceInfo {
+    /// Whether objects of this kind are stored (not a create-only review).
+    pub fn is_stored(&self) -> bool {
+        self.verbs.contains(&"get")
+    }
+
     /// `v1` or `group/version`.
     pub fn api_version(&self) -> String {
         group_version(self.group, self.version)
@@ -84,9 +93,30 @@ macro_rules! resource {
             namespaced: $namespaced,
             short_names: &[$($short),*],
             categories: &[$($cat),*],
+            verbs: VERBS,
         }
     };
 }
+
+/// A create-only review kind.
+macro_rules! review {
+    ($group:expr, $resource:expr, $singular:expr, $kind:expr, $namespaced:expr) => {
+        ResourceInfo {
+            group: $group,
+            version: "v1",
+            resource: $resource,
+            singular: $singular,
+            kind: $kind,
+            namespaced: $namespaced,
+            short_names: &[],
+            categories: &[],
+            verbs: &["create"],
+        }
+    };
+}
+
+const AUTHN: &str = "authentication.k8s.io";
+const AUTHZ: &str = "authorization.k8s.io";
 
 /// Every resource served, grouped by group version in discovery order.
 pub static RESOURCES: &[ResourceInfo] = &[
@@ -204,10 +234,51 @@ pub static RESOURCES: &[ResourceInfo] = &[
         []
     ),
     resource!(RBAC, "v1", "roles", "role", "Role", true, [], []),
+    review!(
+        AUTHN,
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        "SelfSubjectReview",
+        false
+    ),
+    review!(
+        AUTHZ,
+        "localsubjectaccessreviews",
+        "localsubjectaccessreview",
+        "LocalSubjectAccessReview",
+        true
+    ),
+    review!(
+        AUTHZ,
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        false
+    ),
+    review!(
+        AUTHZ,
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        "SelfSubjectRulesReview",
+        false
+    ),
+    review!(
+        AUTHZ,
+        "subjectaccessreviews",
+        "subjectaccessreview",
+        "SubjectAccessReview",
+        false
+    ),
 ];
 
 /// The group versions served besides `v1`, in discovery order.
-const GROUPS: &[(&str, &str)] = &[("apps", "v1"), ("batch", "v1"), (RBAC, "v1")];
+const GROUPS: &[(&str, &str)] = &[
+    ("apps", "v1"),
+    (AUTHN, "v1"),
+    (AUTHZ, "v1"),
+    ("batch", "v1"),
+    (RBAC, "v1"),
+];
 
 /// The verbs every resource supports here.
 const VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
@@ -287,7 +358,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": info.singular,
             "namespaced": info.namespaced,
             "kind": info.kind,
-            "verbs": VERBS,
+            "verbs": info.verbs,
         });
         if !info.short_names.is_empty() {
             entry["shortNames"] = json!(info.short_names);
@@ -361,7 +432,7 @@ pub fn openapi_document(key: &str) -> Option<Value> {
     let mut paths = serde_json::Map::new();
     for info in RESOURCES
         .iter()
-        .filter(|r| r.group == *g && r.version == *v)
+        .filter(|r| r.group == *g && r.version == *v && r.is_stored())
     {
         let gvk = json!({ "group": info.group, "version": info.version, "kind": info.kind });
         let op = |id: &str, params: &Value| {

@@ -15,11 +15,12 @@ use serde_json::Value;
 
 use super::catalog::{self, ResourceInfo};
 use super::options::{self, OptionsKind};
+use super::rbac::{Attributes, UserInfo};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::PatchKind;
 use super::table::{self, IncludeObject};
-use super::{ClusterState, pb, token};
+use super::{ClusterState, auth, pb, review, token};
 use crate::{FaultAction, Shared};
 
 #[derive(Clone)]
@@ -89,6 +90,11 @@ async fn serve(
     let (info, namespace, name, subresource) = match route {
         Route::Document(doc) => {
             inject(ctx, "k8s:discovery").await?;
+            let attributes = Attributes::NonResource {
+                verb: method.as_str().to_ascii_lowercase(),
+                path: uri.path().to_owned(),
+            };
+            ctx.read(|c| auth::authorize(c, &identify(c, headers)?, &attributes))?;
             if *method != Method::GET {
                 return Err(ApiError::method_not_allowed());
             }
@@ -109,6 +115,42 @@ async fn serve(
         &content_type,
     )?;
     inject(ctx, &format!("k8s:{verb} {}", info.resource)).await?;
+    let rbac_verb = match verb {
+        "apply" => "patch",
+        "token" => "create",
+        v if v == "list" && query.get("watch").is_some_and(|w| w == "true" || w == "1") => "watch",
+        v => v,
+    };
+    let attributes = Attributes::Resource {
+        verb: rbac_verb.to_owned(),
+        group: info.group.to_owned(),
+        resource: info.resource.to_owned(),
+        subresource: subresource.clone().unwrap_or_default(),
+        name: name.clone().unwrap_or_default(),
+        // The namespace of a namespace is itself, as the real server's request info has it.
+        namespace: match (info.resource, &name) {
+            ("namespaces", Some(n)) => n.clone(),
+            _ => namespace.clone().unwrap_or_default(),
+        },
+    };
+    let user = ctx.read(|c| {
+        let user = identify(c, headers)?;
+        auth::authorize(c, &user, &attributes)?;
+        Ok(user)
+    })?;
+    if rbac_verb == "watch" {
+        // Watches are not emulated; refusing them is clearer than answering a list to a
+        // client that waits for an event stream.
+        return Err(ApiError::watch_unsupported());
+    }
+    if !info.verbs.contains(&rbac_verb) && verb != "token" {
+        return Err(ApiError::method_not_allowed());
+    }
+    if !info.is_stored() {
+        let body = decode(body, &content_type)?;
+        let answer = ctx.read(|c| review::answer(c, &user, info, namespace.as_deref(), &body))?;
+        return Ok((StatusCode::CREATED, axum::Json(answer)).into_response());
+    }
     let manager = query
         .get("fieldManager")
         .cloned()
@@ -116,11 +158,6 @@ async fn serve(
     let name = name.unwrap_or_default();
     match verb {
         "list" => {
-            // Watches are not emulated; refusing them is clearer than answering a list
-            // to a client that waits for an event stream.
-            if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
-                return Err(ApiError::watch_unsupported());
-            }
             let labels =
                 LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?;
             let fields = FieldSelector::parse(
@@ -221,6 +258,13 @@ async fn serve(
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// Who a request acts as: its requester, or whom it impersonates.
+fn identify(cluster: &ClusterState, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let requester = auth::authenticate(cluster, headers, now)?;
+    auth::impersonate(cluster, requester, headers)
 }
 
 /// A request header as text (empty when absent or not text).

@@ -13,6 +13,8 @@
 //! - [`pb`]: protobuf request bodies (kubectl's typed clients send them), decoded with
 //!   k8s-pb into the JSON they stand for.
 //! - [`table`]: the Table answers `kubectl get` asks for, with the real server's columns.
+//! - [`auth`], [`rbac`], [`review`]: who a request is (tokens, impersonation), RBAC as
+//!   the real authorizer evaluates it, and the access reviews kubectl auth asks.
 //! - [`handlers`]: the HTTP surface, fault injection and routing.
 //! - [`bootstrap`]: what a new cluster starts with.
 //!
@@ -20,6 +22,7 @@
 //! catalog and validates no more of their bodies than wid's behaviour depends on.
 
 mod admission;
+mod auth;
 mod bootstrap;
 mod catalog;
 mod delete;
@@ -27,6 +30,8 @@ mod handlers;
 mod options;
 mod patch;
 mod pb;
+mod rbac;
+mod review;
 mod selector;
 mod ssa;
 mod status;
@@ -102,11 +107,11 @@ pub enum LoadError {
 
 /// Creates the cluster if the state does not have it yet, as a new real cluster starts:
 /// the `default`, `kube-system`, `kube-public` and `kube-node-lease` namespaces (each with
-/// its `default` ServiceAccount and `kube-root-ca.crt` ConfigMap), the bootstrap
-/// ClusterRoles `cluster-admin`, `admin`, `edit` and `view`, and the `cluster-admin`
-/// ClusterRoleBinding to `system:masters`. An existing cluster is left alone.
+/// its `default` ServiceAccount and `kube-root-ca.crt` ConfigMap) and the bootstrap RBAC
+/// policy (see `bootstrap`). An existing cluster only gets the bootstrap policy it lacks.
 pub fn ensure_cluster(state: &mut State, decl: &ClusterDecl) {
-    if state.clusters.contains_key(&decl.name) {
+    if let Some(cluster) = state.clusters.get_mut(&decl.name) {
+        bootstrap::reconcile(cluster);
         return;
     }
     state
@@ -134,8 +139,15 @@ pub fn adopt_cloud_issuer(state: &mut State, decl: &ClusterDecl) {
     }
 }
 
-/// The HTTP router of one cluster's API server.
+/// The HTTP router of one cluster's API server. Like a real API server starting, it first
+/// recreates any bootstrap RBAC policy the cluster lacks (a state written before the
+/// policy grew, or one whose bindings were deleted).
 pub fn router(shared: Arc<Shared>, cluster: String) -> axum::Router {
+    shared.write(|state| {
+        if let Some(c) = state.clusters.get_mut(&cluster) {
+            bootstrap::reconcile(c);
+        }
+    });
     handlers::router(shared, cluster)
 }
 

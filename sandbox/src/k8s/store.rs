@@ -301,11 +301,13 @@ impl ClusterState {
     pub(super) fn load(&mut self, index: usize, value: Value) -> Result<String, LoadError> {
         let api_version = value["apiVersion"].as_str().unwrap_or_default().to_owned();
         let kind = value["kind"].as_str().unwrap_or_default().to_owned();
-        let info = catalog::by_kind(&api_version, &kind).ok_or(LoadError::UnknownKind {
-            index,
-            api_version,
-            kind: kind.clone(),
-        })?;
+        let info = catalog::by_kind(&api_version, &kind)
+            .filter(|info| info.is_stored())
+            .ok_or(LoadError::UnknownKind {
+                index,
+                api_version,
+                kind: kind.clone(),
+            })?;
         let name = value["metadata"]["name"]
             .as_str()
             .unwrap_or_default()

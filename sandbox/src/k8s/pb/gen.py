@@ -44,6 +44,7 @@ ROOTS = [
     "api::authorization::v1::SelfSubjectAccessReview",
     "api::authorization::v1::SelfSubjectRulesReview",
     "api::authorization::v1::SubjectAccessReview",
+    "api::authorization::v1::LocalSubjectAccessReview",
     "apimachinery::pkg::apis::meta::v1::DeleteOptions",
 ]
 

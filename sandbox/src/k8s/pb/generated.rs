@@ -590,6 +590,21 @@ impl ToJson for pb::api::authorization::v1::LabelSelectorAttributes {
     }
 }
 
+impl ToJson for pb::api::authorization::v1::LocalSubjectAccessReview {
+    fn json(&self) -> Value {
+        let Self {
+            metadata,
+            spec,
+            status,
+        } = self;
+        object(&[
+            ("metadata", metadata as &dyn ToJson),
+            ("spec", spec as &dyn ToJson),
+            ("status", status as &dyn ToJson),
+        ])
+    }
+}
+
 impl ToJson for pb::api::authorization::v1::NonResourceAttributes {
     fn json(&self) -> Value {
         let Self { path, verb } = self;

@@ -377,6 +377,9 @@ fn decode_kind(api_version: &str, kind: &str, raw: &[u8]) -> Result<Value, Decod
         ("authorization.k8s.io/v1", "SubjectAccessReview") => {
             message::<authorization::v1::SubjectAccessReview>(raw)
         }
+        ("authorization.k8s.io/v1", "LocalSubjectAccessReview") => {
+            message::<authorization::v1::LocalSubjectAccessReview>(raw)
+        }
         _ => Err(DecodeError::Kind {
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),
