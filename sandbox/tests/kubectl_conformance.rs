@@ -899,3 +899,93 @@ async fn kubectl_auth_can_i_answers_from_rbac() {
         "{denied}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_everyday_commands_work() {
+    if !kubectl_available("kubectl_everyday_commands_work") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_sandbox, kubectl) = start(dir.path()).await;
+    let all = kubectl.manifest("all.yaml", EVERY_KIND);
+    // Client-side apply: create, then a no-op, then a strategic merge patch.
+    kubectl.ok(&["apply", "-f", &all]).await;
+    let again = kubectl.ok(&["apply", "-f", &all]).await;
+    assert!(again.contains("serviceaccount/app unchanged"), "{again}");
+    let changed = kubectl.manifest(
+        "changed.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: dry\ndata:\n  a: \"2\"\n",
+    );
+    let diff = kubectl.run(&["diff", "-f", &changed]).await;
+    assert!(diff.stdout.contains("+  a: \"2\""), "{diff:?}");
+    kubectl.ok(&["apply", "-f", &changed]).await;
+    let cm = kubectl.json(&["configmap", "settings", "-n", "dry"]).await;
+    assert_eq!(cm["data"]["a"], "2");
+
+    // label and annotate, including removing the last label.
+    kubectl
+        .ok(&["label", "sa", "app", "-n", "dry", "team=a"])
+        .await;
+    kubectl
+        .ok(&["label", "sa", "app", "-n", "dry", "team=b", "--overwrite"])
+        .await;
+    kubectl
+        .ok(&["annotate", "sa", "app", "-n", "dry", "note=x"])
+        .await;
+    let sa = kubectl.json(&["sa", "app", "-n", "dry"]).await;
+    assert_eq!(sa["metadata"]["labels"]["team"], "b");
+    assert_eq!(sa["metadata"]["annotations"]["note"], "x");
+    kubectl
+        .ok(&["label", "sa", "app", "-n", "dry", "team-"])
+        .await;
+    let sa = kubectl.json(&["sa", "app", "-n", "dry"]).await;
+    assert!(sa["metadata"].get("labels").is_none(), "{sa}");
+
+    // scale, through the scale subresource.
+    let scaled = kubectl
+        .ok(&["scale", "deployment", "api", "-n", "dry", "--replicas=3"])
+        .await;
+    assert!(scaled.contains("scaled"), "{scaled}");
+    let deployment = kubectl.json(&["deployment", "api", "-n", "dry"]).await;
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let refused = kubectl
+        .fails(&["scale", "deployment", "api", "-n", "dry", "--replicas=-1"])
+        .await;
+    assert!(refused.contains("replicas"), "{refused}");
+
+    // Events: created like any object, listed with their columns, shown by describe.
+    // describe finds a pod's events by the pod's uid, as real events carry it.
+    let pod = kubectl.json(&["pod", "web", "-n", "dry"]).await;
+    let uid = pod["metadata"]["uid"].as_str().expect("uid");
+    let event = kubectl.manifest(
+        "event.yaml",
+        &format!("apiVersion: v1\nkind: Event\nmetadata:\n  name: web.1\n  namespace: dry\ninvolvedObject:\n  kind: Pod\n  name: web\n  namespace: dry\n  uid: {uid}\nreason: Pulled\nmessage: pulled nginx\ntype: Normal\nsource:\n  component: kubelet\ncount: 2\nfirstTimestamp: \"2026-01-01T00:00:00Z\"\nlastTimestamp: \"2026-01-01T00:01:00Z\"\n"),
+    );
+    kubectl.ok(&["create", "-f", &event]).await;
+    let events = kubectl.ok(&["get", "events", "-n", "dry"]).await;
+    let (h, r) = header_and_row(&events, "pod/web");
+    assert_eq!(h, ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]);
+    assert_eq!(r[1..], ["Normal", "Pulled", "pod/web", "pulled nginx"]);
+    let described = kubectl.ok(&["describe", "pod", "web", "-n", "dry"]).await;
+    assert!(described.contains("pulled nginx"), "{described}");
+    for kind in [
+        "sa",
+        "deployment",
+        "role",
+        "rolebinding",
+        "secret",
+        "configmap",
+    ] {
+        let name = match kind {
+            "sa" => "app",
+            "deployment" => "api",
+            "secret" => "creds",
+            "configmap" => "settings",
+            _ => "reader",
+        };
+        let out = kubectl.ok(&["describe", kind, name, "-n", "dry"]).await;
+        assert!(out.contains(name), "{out}");
+    }
+    let health = kubectl.ok(&["get", "--raw", "/healthz"]).await;
+    assert_eq!(health, "ok");
+}

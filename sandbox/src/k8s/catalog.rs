@@ -130,6 +130,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
         ["cm"],
         []
     ),
+    resource!("", "v1", "events", "event", "Event", true, ["ev"], []),
     resource!(
         "",
         "v1",
@@ -367,6 +368,20 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             entry["categories"] = json!(info.categories);
         }
         resources.push(entry);
+        if matches!(
+            info.resource,
+            "deployments" | "replicasets" | "statefulsets"
+        ) {
+            resources.push(json!({
+                "name": format!("{}/scale", info.resource),
+                "singularName": "",
+                "namespaced": true,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if info.resource == "serviceaccounts" {
             resources.push(json!({
                 "name": "serviceaccounts/token",

@@ -13,14 +13,15 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::catalog::{self, ResourceInfo};
+use super::catalog::ResourceInfo;
 use super::options::{self, OptionsKind};
 use super::rbac::{Attributes, UserInfo};
+use super::routes::{Route, route};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::PatchKind;
 use super::table::{self, IncludeObject};
-use super::{ClusterState, auth, pb, review, token};
+use super::{ClusterState, auth, patch, pb, review, scale, token};
 use crate::{FaultAction, Shared};
 
 #[derive(Clone)]
@@ -36,19 +37,6 @@ pub fn router(shared: Arc<Shared>, cluster: String) -> Router {
         shared,
         cluster: cluster.into(),
     })
-}
-
-/// A parsed request path.
-enum Route {
-    /// A discovery or OpenAPI document.
-    Document(Value),
-    /// A resource collection, object or subresource.
-    Resource {
-        info: &'static ResourceInfo,
-        namespace: Option<String>,
-        name: Option<String>,
-        subresource: Option<String>,
-    },
 }
 
 async fn handle(
@@ -100,6 +88,15 @@ async fn serve(
             }
             return Ok(axum::Json(doc).into_response());
         }
+        Route::Health => {
+            inject(ctx, "k8s:discovery").await?;
+            let attributes = Attributes::NonResource {
+                verb: method.as_str().to_ascii_lowercase(),
+                path: uri.path().to_owned(),
+            };
+            ctx.read(|c| auth::authorize(c, &identify(c, headers)?, &attributes))?;
+            return Ok((StatusCode::OK, "ok").into_response());
+        }
         Route::Resource {
             info,
             namespace,
@@ -108,13 +105,21 @@ async fn serve(
         } => (info, namespace, name, subresource),
     };
     let ns = namespace.as_deref();
+    let scale = subresource.as_deref() == Some("scale");
     let verb = verb(
         method,
         name.is_some(),
-        subresource.as_deref(),
+        subresource.as_deref().filter(|_| !scale),
         &content_type,
     )?;
-    inject(ctx, &format!("k8s:{verb} {}", info.resource)).await?;
+    if scale && !(scale::scalable(info) && matches!(verb, "get" | "update" | "patch")) {
+        return Err(ApiError::method_not_allowed());
+    }
+    if scale {
+        inject(ctx, &format!("k8s:{verb} {}/scale", info.resource)).await?;
+    } else {
+        inject(ctx, &format!("k8s:{verb} {}", info.resource)).await?;
+    }
     let rbac_verb = match verb {
         "apply" => "patch",
         "token" => "create",
@@ -156,6 +161,16 @@ async fn serve(
         .cloned()
         .unwrap_or_else(|| manager_from_user_agent(headers));
     let name = name.unwrap_or_default();
+    if scale {
+        let request = ScaleRequest {
+            info,
+            namespace: ns,
+            name: &name,
+            verb,
+            manager: &manager,
+        };
+        return serve_scale(ctx, &request, &query, body, &content_type);
+    }
     match verb {
         "list" => {
             let labels =
@@ -258,6 +273,68 @@ async fn serve(
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// A request to the `scale` subresource.
+struct ScaleRequest<'a> {
+    info: &'static ResourceInfo,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    verb: &'static str,
+    manager: &'a str,
+}
+
+/// GET, PUT or PATCH of a Scale: read from and written to the object's `spec.replicas`.
+fn serve_scale(
+    ctx: &Ctx,
+    request: &ScaleRequest<'_>,
+    query: &BTreeMap<String, String>,
+    body: &[u8],
+    content_type: &str,
+) -> Result<Response, ApiError> {
+    let ScaleRequest {
+        info,
+        namespace: ns,
+        name,
+        verb,
+        manager,
+    } = *request;
+    let object = ctx.read(|c| c.get(info, ns, name).cloned())?;
+    let current = scale::of(&object);
+    if verb == "get" {
+        return Ok(axum::Json(current).into_response());
+    }
+    let kind = if verb == "update" {
+        OptionsKind::Update
+    } else {
+        OptionsKind::Patch
+    };
+    let dry_run = options::write_dry_run(kind, query)?;
+    let wanted = if verb == "update" {
+        let wanted = decode(body, content_type)?;
+        if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str()
+            && Some(rv) != object["metadata"]["resourceVersion"].as_str()
+        {
+            return Err(ApiError::modified(info, name));
+        }
+        wanted
+    } else {
+        let mut patched = current;
+        let patch = decode(body, "application/json")?;
+        match patch_kind(content_type)? {
+            PatchKind::Merge => patch::merge_patch(&mut patched, &patch),
+            PatchKind::Strategic => patch::strategic_merge_patch(&mut patched, &patch),
+            PatchKind::Json => patch::json_patch(&mut patched, &patch)?,
+        }
+        patched
+    };
+    let replicas = scale::replicas(name, &wanted)?;
+    let change = serde_json::json!({ "spec": { "replicas": replicas } });
+    let object = ctx.write(dry_run, |c| {
+        c.patch(info, ns, name, PatchKind::Merge, &change, manager)
+    })?;
+    let object = ctx.dry_run_answer(dry_run, info, ns, object)?;
+    Ok(axum::Json(scale::of(&object)).into_response())
 }
 
 /// Who a request acts as: its requester, or whom it impersonates.
@@ -428,128 +505,9 @@ fn manager_from_user_agent(headers: &HeaderMap) -> String {
     }
 }
 
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn route(path: &str) -> Result<Route, ApiError> {
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect();
-    let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let document = |doc: Option<Value>| doc.map(Route::Document).ok_or_else(ApiError::no_route);
-    match parts.as_slice() {
-        ["version"] => document(Some(catalog::version())),
-        ["api"] => document(Some(catalog::core_versions())),
-        ["apis"] => document(Some(catalog::groups())),
-        ["api", "v1"] => document(catalog::resource_list("", "v1")),
-        ["apis", group] => document(catalog::group(group)),
-        ["apis", group, version] => document(catalog::resource_list(group, version)),
-        ["openapi", "v3"] => document(Some(catalog::openapi_index())),
-        ["openapi", "v3", rest @ ..] => document(catalog::openapi_document(&rest.join("/"))),
-        ["api", "v1", rest @ ..] => resource_route("", "v1", rest),
-        ["apis", group, version, rest @ ..] => resource_route(group, version, rest),
-        _ => Err(ApiError::no_route()),
-    }
-}
-
-fn resource_route(group: &str, version: &str, rest: &[&str]) -> Result<Route, ApiError> {
-    let owned = |s: Option<&&str>| s.map(|s| (*s).to_owned());
-    let (namespace, resource, name, subresource) = match rest {
-        ["namespaces", ns, resource, tail @ ..] if tail.len() <= 2 => (
-            Some(*ns),
-            *resource,
-            owned(tail.first()),
-            owned(tail.get(1)),
-        ),
-        [resource, tail @ ..] if tail.len() <= 2 => {
-            (None, *resource, owned(tail.first()), owned(tail.get(1)))
-        }
-        _ => return Err(ApiError::no_route()),
-    };
-    let info = catalog::by_resource(group, version, resource).ok_or_else(ApiError::no_route)?;
-    // A cluster-scoped kind has no namespaced paths; a namespaced kind is reached without
-    // a namespace only to list across all namespaces.
-    match (info.namespaced, namespace, &name) {
-        (false, Some(_), _) | (true, None, Some(_)) => Err(ApiError::no_route()),
-        _ => Ok(Route::Resource {
-            info,
-            namespace: namespace.map(str::to_owned),
-            name,
-            subresource,
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn resource(path: &str) -> (&'static str, Option<String>, Option<String>, Option<String>) {
-        match route(path) {
-            Ok(Route::Resource {
-                info,
-                namespace,
-                name,
-                subresource,
-            }) => (info.resource, namespace, name, subresource),
-            _ => panic!("{path} is not a resource route"),
-        }
-    }
-
-    #[test]
-    fn routes_resource_paths() {
-        let s = |v: &str| Some(v.to_owned());
-        assert_eq!(
-            resource("/api/v1/serviceaccounts"),
-            ("serviceaccounts", None, None, None)
-        );
-        assert_eq!(
-            resource("/api/v1/namespaces/prod/serviceaccounts/app/token"),
-            ("serviceaccounts", s("prod"), s("app"), s("token"))
-        );
-        assert_eq!(
-            resource("/api/v1/namespaces/prod"),
-            ("namespaces", None, s("prod"), None)
-        );
-        assert_eq!(
-            resource("/api/v1/namespaces"),
-            ("namespaces", None, None, None)
-        );
-        assert_eq!(
-            resource("/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Anode"),
-            ("clusterroles", None, s("system:node"), None)
-        );
-        assert!(route("/api/v1/serviceaccounts/x").is_err());
-        assert!(route("/api/v1/namespaces/prod/clusterroles").is_err());
-        assert!(route("/apis/nope/v1/things").is_err());
-        assert!(matches!(
-            route("/openapi/v3/api/v1"),
-            Ok(Route::Document(_))
-        ));
-        assert!(route("/openapi/v2").is_err());
-    }
 
     #[test]
     fn manager_comes_from_the_user_agent_prefix() {

@@ -15,7 +15,8 @@
 //! - [`table`]: the Table answers `kubectl get` asks for, with the real server's columns.
 //! - [`auth`], [`rbac`], [`review`]: who a request is (tokens, impersonation), RBAC as
 //!   the real authorizer evaluates it, and the access reviews kubectl auth asks.
-//! - [`handlers`]: the HTTP surface, fault injection and routing.
+//! - [`scale`]: the `scale` subresource of the workloads that have one.
+//! - [`handlers`] and [`routes`]: the HTTP surface, fault injection and path routing.
 //! - [`bootstrap`]: what a new cluster starts with.
 //!
 //! Objects are stored generically as JSON; the emulator knows only the kinds in the
@@ -32,6 +33,8 @@ mod patch;
 mod pb;
 mod rbac;
 mod review;
+mod routes;
+mod scale;
 mod selector;
 mod ssa;
 mod status;

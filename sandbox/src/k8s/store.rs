@@ -509,6 +509,18 @@ fn order(object: Value) -> Value {
         }
         let managed = meta.remove("managedFields");
         ordered.extend(meta);
+        // Go leaves these out of JSON when empty (a merge patch that removes the last
+        // label leaves an empty map behind otherwise).
+        ordered.retain(|key, value| {
+            let optional = matches!(
+                key.as_str(),
+                "labels" | "annotations" | "finalizers" | "ownerReferences"
+            );
+            !(optional
+                && (value.is_null()
+                    || value.as_object().is_some_and(Map::is_empty)
+                    || value.as_array().is_some_and(Vec::is_empty)))
+        });
         if let Some(m) = managed {
             ordered.insert("managedFields".into(), m);
         }

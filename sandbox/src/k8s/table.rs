@@ -185,6 +185,12 @@ fn format_selector(selector: &Value, none: &str) -> String {
     text.join(",")
 }
 
+/// A label selector as text (`app=web,tier in (a,b)`), empty when absent: the `selector`
+/// of a Scale.
+pub fn selector_text(selector: &Value) -> String {
+    format_selector(selector, "")
+}
+
 /// `layoutContainerCells`: container names and images, comma-separated.
 fn containers(pod_spec: &Value) -> (String, String) {
     let list = items(&pod_spec["containers"]);
@@ -291,6 +297,7 @@ fn cells(info: &ResourceInfo, o: &Value, now: OffsetDateTime) -> Vec<Value> {
             ]
         }
         "jobs" => job_cells(o, now, name, age),
+        "events" => event_cells(o, now),
         "cronjobs" => {
             let (names, images) = containers(&spec["jobTemplate"]["spec"]["template"]["spec"]);
             let last = if status["lastScheduleTime"].is_null() {
@@ -337,6 +344,59 @@ fn cells(info: &ResourceInfo, o: &Value, now: OffsetDateTime) -> Vec<Value> {
         }
         _ => vec![name, json!(o["metadata"]["creationTimestamp"])],
     }
+}
+
+/// `printEvent` (wide): LAST SEEN, TYPE, REASON, OBJECT, SUBOBJECT, SOURCE, MESSAGE,
+/// FIRST SEEN, COUNT, NAME.
+fn event_cells(o: &Value, now: OffsetDateTime) -> Vec<Value> {
+    let first = if o["firstTimestamp"].is_null() {
+        since(&o["eventTime"], now)
+    } else {
+        since(&o["firstTimestamp"], now)
+    };
+    let mut last = if o["lastTimestamp"].is_null() {
+        first.clone()
+    } else {
+        since(&o["lastTimestamp"], now)
+    };
+    let mut count = int(&o["count"]);
+    if o["series"].is_object() {
+        last = since(&o["series"]["lastObservedTime"], now);
+        count = int(&o["series"]["count"]);
+    } else if count == 0 {
+        count = 1;
+    }
+    let involved = &o["involvedObject"];
+    let kind = str_of(&involved["kind"]).to_lowercase();
+    let target = match str_of(&involved["name"]) {
+        "" => kind,
+        name => format!("{kind}/{name}"),
+    };
+    let component = match str_of(&o["source"]["component"]) {
+        "" => str_of(&o["reportingComponent"]),
+        c => c,
+    };
+    let host = match str_of(&o["source"]["host"]) {
+        "" => str_of(&o["reportingInstance"]),
+        h => h,
+    };
+    let source = if host.is_empty() {
+        component.to_owned()
+    } else {
+        format!("{component}, {host}")
+    };
+    vec![
+        json!(last),
+        json!(str_of(&o["type"])),
+        json!(str_of(&o["reason"])),
+        json!(target),
+        json!(str_of(&involved["fieldPath"])),
+        json!(source),
+        json!(str_of(&o["message"]).trim()),
+        json!(first),
+        json!(count),
+        json!(o["metadata"]["name"]),
+    ]
 }
 
 fn job_cells(o: &Value, now: OffsetDateTime, name: Value, age: Value) -> Vec<Value> {

@@ -2,7 +2,7 @@
 
 use super::ResourceInfo;
 
-const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+pub(super) const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
 const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 
 /// `(name, type, priority, description)` of one column; `Name` is the `name` format.
@@ -251,6 +251,63 @@ pub(super) fn columns(info: &ResourceInfo) -> Vec<Column> {
             CONTAINERS,
             IMAGES,
             SELECTOR,
+        ],
+        "events" => vec![
+            (
+                "Last Seen",
+                "string",
+                0,
+                "The time at which the most recent occurrence of this event was recorded.",
+            ),
+            (
+                "Type",
+                "string",
+                0,
+                "Type of this event (Normal, Warning), new types could be added in the future",
+            ),
+            (
+                "Reason",
+                "string",
+                0,
+                "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+            ),
+            (
+                "Object",
+                "string",
+                0,
+                "The object that this event is about.",
+            ),
+            (
+                "Subobject",
+                "string",
+                1,
+                "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2].",
+            ),
+            (
+                "Source",
+                "string",
+                1,
+                "The component reporting this event. Should be a short machine understandable string.",
+            ),
+            (
+                "Message",
+                "string",
+                0,
+                "A human-readable description of the status of this operation.",
+            ),
+            (
+                "First Seen",
+                "string",
+                1,
+                "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
+            ),
+            (
+                "Count",
+                "string",
+                1,
+                "The number of times this event has occurred.",
+            ),
+            ("Name", "string", 1, NAME_DOC),
         ],
         "rolebindings" | "clusterrolebindings" => vec![
             NAME,
