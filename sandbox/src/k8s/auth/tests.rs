@@ -1,3 +1,5 @@
+//! Authentication, impersonation and authorization of requests.
+
 use super::*;
 use crate::k8s::bootstrap;
 use axum::http::HeaderValue;

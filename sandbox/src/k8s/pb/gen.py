@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Writes generated.rs: the JSON form of every k8s-pb message a served kind reaches.
 
-    python3 sandbox/src/k8s/pb/gen.py API_DIR APIMACHINERY_DIR
+    python3 sandbox/src/k8s/pb/gen.py API_DIR APIMACHINERY_DIR && cargo fmt --all
 
 API_DIR and APIMACHINERY_DIR are checkouts of k8s.io/api and k8s.io/apimachinery (their
-`*/v1/types.go` are read). Run it after changing the k8s-pb version or ROOTS.
+`*/v1/types.go` are read; generated.rs was last written from k8s.io/api 10b39a39b and
+k8s.io/apimachinery eed236ce). Run it after changing the k8s-pb version or ROOTS.
 
 The message types and their Rust fields come from the k8s-pb sources in the local cargo
 registry. How each field appears in JSON comes from the Go type it was generated from,

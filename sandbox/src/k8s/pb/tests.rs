@@ -1,3 +1,5 @@
+//! Protobuf decoding: kubectl's bytes and k8s-pb-encoded messages to JSON.
+
 use super::*;
 use pb::api::{apps, core};
 use pb::apimachinery::pkg::apis::meta::v1 as meta;

@@ -1,3 +1,5 @@
+//! RBAC evaluation: subjects, rules, wildcards, reasons and rule listing.
+
 use super::*;
 use crate::k8s::bootstrap;
 use crate::k8s::catalog;

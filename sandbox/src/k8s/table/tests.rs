@@ -1,3 +1,5 @@
+//! Table columns and cells against the real server's printers.
+
 use super::*;
 use crate::k8s::catalog;
 use time::macros::datetime;
