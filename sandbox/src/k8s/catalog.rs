@@ -35,6 +35,22 @@ impl ResourceInfo {
         self.verbs.contains(&"get")
     }
 
+    /// Whether the server keeps `metadata.generation` (kinds with a spec whose strategy
+    /// counts its changes: workloads and pods); ConfigMaps, ServiceAccounts, RBAC objects
+    /// and namespaces have none.
+    pub fn has_generation(&self) -> bool {
+        matches!(
+            self.resource,
+            "pods"
+                | "deployments"
+                | "replicasets"
+                | "statefulsets"
+                | "daemonsets"
+                | "jobs"
+                | "cronjobs"
+        )
+    }
+
     /// `v1` or `group/version`.
     pub fn api_version(&self) -> String {
         group_version(self.group, self.version)

@@ -394,13 +394,24 @@ impl ClusterState {
         match old {
             Some(old) => {
                 for field in ["uid", "creationTimestamp", "generation", "resourceVersion"] {
-                    object["metadata"][field] = old["metadata"][field].clone();
+                    match (
+                        old["metadata"].get(field),
+                        object["metadata"].as_object_mut(),
+                    ) {
+                        (Some(value), Some(meta)) => {
+                            meta.insert(field.to_owned(), value.clone());
+                        }
+                        (None, Some(meta)) => {
+                            meta.remove(field);
+                        }
+                        _ => {}
+                    }
                 }
                 let mut object = order(object);
                 if &object == old {
                     return object;
                 }
-                if without_metadata(&object) != without_metadata(old) {
+                if info.has_generation() && without_metadata(&object) != without_metadata(old) {
                     let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
                     object["metadata"]["generation"] = json!(generation + 1);
                 }
@@ -410,7 +421,9 @@ impl ClusterState {
             None => {
                 object["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
                 object["metadata"]["creationTimestamp"] = json!(now());
-                object["metadata"]["generation"] = json!(1);
+                if info.has_generation() {
+                    object["metadata"]["generation"] = json!(1);
+                }
                 object["metadata"]["resourceVersion"] = json!(self.next_resource_version());
                 self.store(info, namespace, order(object))
             }
