@@ -266,4 +266,34 @@ async fn delete_options_preconditions_and_dry_run_in_the_query() {
     assert_eq!(status, 200);
     let (status, _) = call(&base, "GET", &object, &[], Value::Null).await;
     assert_eq!(status, 404);
+
+    // deletecollection, dry run first.
+    for name in ["x1", "x2"] {
+        let body = json!({ "metadata": { "name": name, "labels": { "batch": "x" } } });
+        assert_eq!(call(&base, "POST", path, &[], body).await.0, 201);
+    }
+    let selected = format!("{path}?labelSelector=batch%3Dx");
+    let (status, list) = call(
+        &base,
+        "DELETE",
+        &selected,
+        &[],
+        json!({ "kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["kind"], "ConfigMapList");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+    let (_, left) = call(&base, "GET", &selected, &[], Value::Null).await;
+    assert_eq!(
+        left["items"].as_array().map(Vec::len),
+        Some(2),
+        "a dry run deleted"
+    );
+    let (status, _) = call(&base, "DELETE", &selected, &[], Value::Null).await;
+    assert_eq!(status, 200);
+    let (_, left) = call(&base, "GET", &selected, &[], Value::Null).await;
+    assert_eq!(left["items"].as_array().map(Vec::len), Some(0));
+    let (status, _) = call(&base, "DELETE", "/api/v1/namespaces", &[], Value::Null).await;
+    assert_eq!(status, 405, "namespaces cannot be deleted as a collection");
 }

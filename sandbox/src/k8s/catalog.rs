@@ -147,16 +147,19 @@ pub static RESOURCES: &[ResourceInfo] = &[
         []
     ),
     resource!("", "v1", "events", "event", "Event", true, ["ev"], []),
-    resource!(
-        "",
-        "v1",
-        "namespaces",
-        "namespace",
-        "Namespace",
-        false,
-        ["ns"],
-        []
-    ),
+    ResourceInfo {
+        verbs: NAMESPACE_VERBS,
+        ..resource!(
+            "",
+            "v1",
+            "namespaces",
+            "namespace",
+            "Namespace",
+            false,
+            ["ns"],
+            []
+        )
+    },
     resource!("", "v1", "pods", "pod", "Pod", true, ["po"], ["all"]),
     resource!("", "v1", "secrets", "secret", "Secret", true, [], []),
     resource!(
@@ -298,7 +301,18 @@ const GROUPS: &[(&str, &str)] = &[
 ];
 
 /// The verbs every resource supports here.
-const VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+];
+
+/// Namespaces cannot be deleted as a collection.
+const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
 
 /// Looks a resource up by its URL parts.
 pub fn by_resource(group: &str, version: &str, resource: &str) -> Option<&'static ResourceInfo> {

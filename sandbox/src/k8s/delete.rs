@@ -10,6 +10,7 @@ use super::ClusterState;
 use super::admission;
 use super::catalog::ResourceInfo;
 use super::options::{DeleteOptions, Propagation};
+use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{key, now};
 
@@ -84,6 +85,35 @@ impl ClusterState {
             gone["metadata"]["finalizers"] = json!(finalizers);
         }
         Ok(gone)
+    }
+
+    /// DELETE of a collection: every object matching the selectors (in `namespace`, or
+    /// everywhere), deleted one by one with the same options; answers the list of what
+    /// went, as the real server does.
+    pub fn delete_collection(
+        &mut self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        options: &DeleteOptions,
+    ) -> Result<Value, ApiError> {
+        let list = self.list(info, namespace, labels, fields);
+        let mut gone = Vec::new();
+        for item in list["items"].as_array().into_iter().flatten() {
+            let ns = item["metadata"]["namespace"].as_str();
+            let name = item["metadata"]["name"].as_str().unwrap_or_default();
+            // An item the collector already took with its owner is skipped, as the real
+            // server skips NotFound.
+            if self.get(info, ns, name).is_err() {
+                continue;
+            }
+            gone.push(self.delete(info, ns, name, options)?);
+        }
+        let mut answer = list;
+        answer["items"] = Value::Array(gone);
+        answer["metadata"]["resourceVersion"] = json!(self.current_resource_version());
+        Ok(answer)
     }
 
     /// What the garbage collector does once the object with `uid` is gone: orphaning
@@ -244,6 +274,27 @@ mod tests {
                 .to_string()
                 .contains(&owner)
         );
+    }
+
+    #[test]
+    fn a_collection_goes_by_selector() {
+        let (mut c, _) = cluster();
+        let cm = catalog::by_plural("configmaps").expect("served");
+        let fields = FieldSelector::parse("metadata.name!=kube-root-ca.crt", "configmaps")
+            .expect("selector");
+        let gone = c
+            .delete_collection(
+                cm,
+                Some("default"),
+                &LabelSelector::default(),
+                &fields,
+                &options(None),
+            )
+            .expect("deleted");
+        assert_eq!(gone["kind"], "ConfigMapList");
+        // `shared` went with its last owner, before its own turn came.
+        assert_eq!(gone["items"].as_array().map(Vec::len), Some(4));
+        assert_eq!(names(&c), ["kube-root-ca.crt"]);
     }
 
     #[test]

@@ -264,6 +264,24 @@ async fn serve(
             let object = ctx.write(options.dry_run, |c| c.delete(info, ns, &name, &options))?;
             Ok(axum::Json(object).into_response())
         }
+        "deletecollection" => {
+            let body = if body.iter().all(u8::is_ascii_whitespace) {
+                None
+            } else {
+                Some(decode(body, &content_type)?)
+            };
+            let options = options::delete_options(body.as_ref(), &query)?;
+            let labels =
+                LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?;
+            let fields = FieldSelector::parse(
+                query.get("fieldSelector").map_or("", String::as_str),
+                info.resource,
+            )?;
+            let gone = ctx.write(options.dry_run, |c| {
+                c.delete_collection(info, ns, &labels, &fields, &options)
+            })?;
+            Ok(axum::Json(gone).into_response())
+        }
         "token" => {
             let request = decode(body, &content_type)?;
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -451,6 +469,7 @@ fn verb(
         ("PATCH", true, None) if content_type.starts_with("application/apply-patch") => "apply",
         ("PATCH", true, None) => "patch",
         ("DELETE", true, None) => "delete",
+        ("DELETE", false, None) => "deletecollection",
         _ => return Err(ApiError::method_not_allowed()),
     })
 }
