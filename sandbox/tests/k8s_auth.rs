@@ -108,6 +108,43 @@ async fn service_account_tokens_authenticate_and_are_authorized_by_rbac() {
         denied["message"],
         "secrets is forbidden: User \"system:serviceaccount:default:default\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\""
     );
+    // TokenReview: the admin may ask who a token is, for which audiences.
+    let review = |audiences: Value, token: &str| {
+        json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": { "token": token, "audiences": audiences },
+        })
+    };
+    let reviews = "/apis/authentication.k8s.io/v1/tokenreviews";
+    let (status, answer) = call(&base, "POST", reviews, &[], review(json!([]), &token)).await;
+    assert_eq!(status, 201);
+    assert_eq!(answer["status"]["authenticated"], true, "{answer}");
+    assert_eq!(
+        answer["status"]["user"]["username"],
+        "system:serviceaccount:default:default"
+    );
+    let (_, answer) = call(
+        &base,
+        "POST",
+        reviews,
+        &[],
+        review(json!(["sts.amazonaws.com"]), &token),
+    )
+    .await;
+    assert_eq!(answer["status"]["authenticated"], false, "{answer}");
+    let (_, answer) = call(
+        &base,
+        "POST",
+        reviews,
+        &[],
+        review(json!([]), "not.a.token"),
+    )
+    .await;
+    assert_eq!(answer["status"]["authenticated"], false, "{answer}");
+    let (status, _) = call(&base, "POST", reviews, &auth, review(json!([]), &token)).await;
+    assert_eq!(status, 403, "a ServiceAccount may not review tokens");
+
     // Discovery is everyone's (system:discovery).
     let (status, _) = call(&base, "GET", "/api/v1", &auth, Value::Null).await;
     assert_eq!(status, 200);

@@ -58,11 +58,29 @@ pub fn authenticate(
     };
     // Only tokens shaped like the cluster's own are checked; the kubeconfig's `sandbox`
     // and other opaque tokens are the admin's.
-    let Some(claims) = claims(bearer).filter(|c| c["kubernetes.io"].is_object()) else {
+    if claims(bearer).is_none_or(|c| !c["kubernetes.io"].is_object()) {
         return Ok(admin());
-    };
-    if !token::verify(&cluster.signing_key, bearer) || claims["exp"].as_i64().unwrap_or(0) <= now {
-        return Err(ApiError::unauthorized());
+    }
+    verify_token(cluster, bearer, now)
+        .map(|(user, _)| user)
+        .map_err(|_| ApiError::unauthorized())
+}
+
+/// The ServiceAccount a token this cluster issued stands for, and its audiences; or why
+/// it is not valid (bad signature, expired, its ServiceAccount gone or recreated).
+pub fn verify_token(
+    cluster: &ClusterState,
+    bearer: &str,
+    now: i64,
+) -> Result<(UserInfo, Vec<String>), &'static str> {
+    let claims = claims(bearer)
+        .filter(|c| c["kubernetes.io"].is_object())
+        .ok_or("invalid bearer token")?;
+    if !token::verify(&cluster.signing_key, bearer) {
+        return Err("invalid bearer token");
+    }
+    if claims["exp"].as_i64().unwrap_or(0) <= now {
+        return Err("service account token has expired");
     }
     let identity = &claims["kubernetes.io"];
     let namespace = identity["namespace"].as_str().unwrap_or_default();
@@ -79,7 +97,9 @@ pub fn authenticate(
         .and_then(|sa| sa["metadata"]["uid"].as_str())
         .is_some_and(|live| live == uid);
     if !live {
-        return Err(ApiError::unauthorized());
+        return Err(
+            "service account token is no longer valid: its ServiceAccount was deleted or recreated",
+        );
     }
     let mut user = UserInfo::service_account(namespace, name, uid);
     if let Some(jti) = claims["jti"].as_str() {
@@ -88,7 +108,13 @@ pub fn authenticate(
             vec![format!("JTI={jti}")],
         );
     }
-    Ok(user)
+    let audiences = claims["aud"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    Ok((user, audiences))
 }
 
 fn header_values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {

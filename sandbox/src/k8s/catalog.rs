@@ -261,6 +261,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
         "SelfSubjectReview",
         false
     ),
+    review!(AUTHN, "tokenreviews", "tokenreview", "TokenReview", false),
     review!(
         AUTHZ,
         "localsubjectaccessreviews",

@@ -550,6 +550,10 @@ mod tests {
             Ok("patch")
         );
         assert_eq!(verb(&Method::POST, true, Some("token"), ""), Ok("token"));
-        assert!(verb(&Method::DELETE, false, None, "").is_err());
+        assert_eq!(
+            verb(&Method::DELETE, false, None, ""),
+            Ok("deletecollection")
+        );
+        assert!(verb(&Method::PUT, false, None, "").is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! The create-only reviews: `SelfSubjectReview` (`kubectl auth whoami`),
 //! `SelfSubjectAccessReview` (`kubectl auth can-i`), `SelfSubjectRulesReview`
 //! (`kubectl auth can-i --list`), `SubjectAccessReview` and `LocalSubjectAccessReview`,
-//! answered from the cluster's RBAC objects ([`rbac`]) and never stored.
+//! answered from the cluster's RBAC objects ([`rbac`]), and `TokenReview`, answered
+//! from the tokens the cluster issues; never stored.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use super::ClusterState;
 use super::catalog::ResourceInfo;
 use super::rbac::{self, Attributes, UserInfo};
 use super::status::ApiError;
+use super::{auth, token};
 
 fn invalid(info: &ResourceInfo, field: &str, message: &str) -> ApiError {
     ApiError::invalid(
@@ -128,6 +130,35 @@ pub fn answer(
                 )));
             }
             decision_status(cluster, &subject, &attributes)
+        }
+        "TokenReview" => {
+            let wanted: Vec<String> = spec["audiences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            let wanted = if wanted.is_empty() {
+                vec![token::DEFAULT_ISSUER.to_owned()]
+            } else {
+                wanted
+            };
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let bearer = spec["token"].as_str().unwrap_or_default();
+            match auth::verify_token(cluster, bearer, now) {
+                Ok((user, audiences)) => {
+                    let common: Vec<&String> =
+                        wanted.iter().filter(|a| audiences.contains(a)).collect();
+                    if common.is_empty() {
+                        json!({ "authenticated": false, "user": {}, "error": "[invalid bearer token, token audiences don't match]" })
+                    } else {
+                        json!({ "authenticated": true, "user": user.json(), "audiences": common })
+                    }
+                }
+                Err(why) => {
+                    json!({ "authenticated": false, "user": {}, "error": format!("[{why}]") })
+                }
+            }
         }
         "SelfSubjectRulesReview" => {
             let namespace = spec["namespace"].as_str().unwrap_or_default();

@@ -42,6 +42,7 @@ ROOTS = [
     "api::rbac::v1::ClusterRoleBinding",
     "api::authentication::v1::TokenRequest",
     "api::authentication::v1::SelfSubjectReview",
+    "api::authentication::v1::TokenReview",
     "api::authorization::v1::SelfSubjectAccessReview",
     "api::authorization::v1::SelfSubjectRulesReview",
     "api::authorization::v1::SubjectAccessReview",

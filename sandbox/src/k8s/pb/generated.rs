@@ -547,6 +547,48 @@ impl ToJson for pb::api::authentication::v1::TokenRequestStatus {
     }
 }
 
+impl ToJson for pb::api::authentication::v1::TokenReview {
+    fn json(&self) -> Value {
+        let Self {
+            metadata,
+            spec,
+            status,
+        } = self;
+        object(&[
+            ("metadata", metadata as &dyn ToJson),
+            ("spec", spec as &dyn ToJson),
+            ("status", status as &dyn ToJson),
+        ])
+    }
+}
+
+impl ToJson for pb::api::authentication::v1::TokenReviewSpec {
+    fn json(&self) -> Value {
+        let Self { token, audiences } = self;
+        object(&[
+            ("token", &OmitZero(token)),
+            ("audiences", audiences as &dyn ToJson),
+        ])
+    }
+}
+
+impl ToJson for pb::api::authentication::v1::TokenReviewStatus {
+    fn json(&self) -> Value {
+        let Self {
+            authenticated,
+            user,
+            audiences,
+            error,
+        } = self;
+        object(&[
+            ("authenticated", &OmitZero(authenticated)),
+            ("user", user as &dyn ToJson),
+            ("audiences", audiences as &dyn ToJson),
+            ("error", &OmitZero(error)),
+        ])
+    }
+}
+
 impl ToJson for pb::api::authentication::v1::UserInfo {
     fn json(&self) -> Value {
         let Self {

@@ -365,6 +365,9 @@ fn decode_kind(api_version: &str, kind: &str, raw: &[u8]) -> Result<Value, Decod
         ("authentication.k8s.io/v1", "TokenRequest") => {
             message::<authentication::v1::TokenRequest>(raw)
         }
+        ("authentication.k8s.io/v1", "TokenReview") => {
+            message::<authentication::v1::TokenReview>(raw)
+        }
         ("authentication.k8s.io/v1", "SelfSubjectReview") => {
             message::<authentication::v1::SelfSubjectReview>(raw)
         }
