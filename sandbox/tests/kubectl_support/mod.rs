@@ -1,7 +1,10 @@
 //! What the kubectl conformance tests share: a sandbox with one generic cluster `dev`,
-//! its kubeconfig, and the real kubectl run against it off the async runtime.
+//! its kubeconfig, the real kubectl run against it off the async runtime, and
+//! [`fixtures`].
 
 #![allow(dead_code)]
+
+pub mod fixtures;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
