@@ -75,28 +75,20 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_owned();
+    if matches!(route, Route::Document(_) | Route::Health) {
+        inject(ctx, "k8s:discovery").await?;
+        let attributes = Attributes::NonResource {
+            verb: method.as_str().to_ascii_lowercase(),
+            path: uri.path().to_owned(),
+        };
+        ctx.read(|c| auth::authorize(c, &identify(c, headers)?, &attributes))?;
+        if *method != Method::GET {
+            return Err(ApiError::method_not_allowed());
+        }
+    }
     let (info, namespace, name, subresource) = match route {
-        Route::Document(doc) => {
-            inject(ctx, "k8s:discovery").await?;
-            let attributes = Attributes::NonResource {
-                verb: method.as_str().to_ascii_lowercase(),
-                path: uri.path().to_owned(),
-            };
-            ctx.read(|c| auth::authorize(c, &identify(c, headers)?, &attributes))?;
-            if *method != Method::GET {
-                return Err(ApiError::method_not_allowed());
-            }
-            return Ok(axum::Json(doc).into_response());
-        }
-        Route::Health => {
-            inject(ctx, "k8s:discovery").await?;
-            let attributes = Attributes::NonResource {
-                verb: method.as_str().to_ascii_lowercase(),
-                path: uri.path().to_owned(),
-            };
-            ctx.read(|c| auth::authorize(c, &identify(c, headers)?, &attributes))?;
-            return Ok((StatusCode::OK, "ok").into_response());
-        }
+        Route::Document(doc) => return Ok(axum::Json(doc).into_response()),
+        Route::Health => return Ok((StatusCode::OK, "ok").into_response()),
         Route::Resource {
             info,
             namespace,
