@@ -56,4 +56,10 @@ fn sandbox_serve_stops_cleanly_on_sigterm_and_sighup() {
             );
         }
     }
+    // A signal as soon as the kubeconfig exists is caught too.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sb");
+    let mut serve = Serve::start(&dir);
+    assert!(serve.stop_with("TERM"), "serve exits 0 on an early SIGTERM");
+    assert!(!dir.join("serve.json").exists());
 }
