@@ -204,16 +204,14 @@ fn prune_removes_what_left_the_plan_and_nothing_wid_did_not_create() {
     expect_code(&run(tmp.path(), &["apply", &p, "--auto-approve"], &sb), 0);
     {
         let serve = Serve::start(&sb);
-        // kubectl's own `create sa` speaks protobuf, which the sandbox reads only for
-        // TokenRequest; a manifest goes as JSON.
-        let manifest = tmp.path().join("hand-made.yaml");
-        std::fs::write(&manifest, "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: hand-made\n  namespace: payments\n").unwrap();
         serve.kubectl(&[
             "--context",
             "dev",
             "create",
-            "-f",
-            &manifest.display().to_string(),
+            "serviceaccount",
+            "hand-made",
+            "-n",
+            "payments",
         ]);
     }
     // config-watcher (with its Role and RoleBinding) leaves the plan.

@@ -2,84 +2,15 @@
 //!
 //! Skipped (loudly) when kubectl is not installed.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod kubectl_support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use wid_sandbox::{ClusterDecl, ClusterKind, Sandbox};
-
-fn kubectl_available() -> bool {
-    Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-}
-
-struct Output {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    /// Runs kubectl off the async runtime (the sandbox serves on this test's runtime).
-    async fn run(&self, args: &[&str]) -> Output {
-        let kubeconfig = self.kubeconfig.clone();
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        tokio::task::spawn_blocking(move || {
-            let out = Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .args(&args)
-                .output()
-                .expect("kubectl runs");
-            Output {
-                ok: out.status.success(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        })
-        .await
-        .expect("kubectl task")
-    }
-
-    /// Runs kubectl and requires success.
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(
-            out.ok,
-            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}",
-            out.stdout, out.stderr
-        );
-        out.stdout
-    }
-}
-
-async fn start(dir: &Path) -> (Sandbox, Kubectl) {
-    let decl = ClusterDecl {
-        name: "dev".into(),
-        kind: ClusterKind::Generic,
-        eks: None,
-        gke: None,
-        aks: None,
-    };
-    let sandbox = Sandbox::start(dir, &[decl]).await.expect("sandbox starts");
-    sandbox.write_client_files().expect("client files");
-    let kubectl = Kubectl {
-        kubeconfig: dir.join("kubeconfig"),
-    };
-    (sandbox, kubectl)
-}
+use kubectl_support::{kubectl_available, start};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_reads_writes_and_gets_tokens() {
-    if !kubectl_available() {
-        eprintln!("SKIPPED: kubectl not found; the kubectl conformance test did not run");
+    if !kubectl_available("kubectl_reads_writes_and_gets_tokens") {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -56,6 +56,10 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                 Some(path) => sandbox_clusters(&load_checked(&path)?),
                 None => Vec::new(),
             };
+            // Listen before anything is advertised: a stop signal that comes as soon as the
+            // kubeconfig exists must find the handlers in place, not kill the process.
+            let signals = StopSignals::listen()
+                .map_err(|e| CliError::Io(format!("failed to listen for stop signals: {e}")))?;
             let mut sandbox = Sandbox::start(&dir, &clusters)
                 .await
                 .map_err(CliError::sandbox)?;
@@ -85,9 +89,11 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                 dir.display()
             );
             eprintln!("press Ctrl-C to stop");
-            tokio::signal::ctrl_c()
-                .await
-                .map_err(|e| CliError::Io(format!("failed to wait for Ctrl-C: {e}")))?;
+            let signal = signals.wait().await;
+            // Returning drops the sandbox: its servers stop and serve.json goes. The state
+            // itself is already on disk, written after every change.
+            eprintln!("sandbox stopping ({signal})");
+            drop(sandbox);
             Ok(ExitCode::Success)
         }
         SandboxCommand::Load {
@@ -119,5 +125,52 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             );
             Ok(ExitCode::Success)
         }
+    }
+}
+
+/// SIGINT (Ctrl-C), SIGTERM (`kill`, service managers, container runtimes) and SIGHUP (a
+/// closed terminal): each stops `serve` the same orderly way.
+#[cfg(unix)]
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl StopSignals {
+    /// Installs the handlers now (signals that come later are caught, not fatal).
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for the first stop signal and names it.
+    async fn wait(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.hangup.recv() => "SIGHUP",
+        }
+    }
+}
+
+/// Ctrl-C, the only stop signal off Unix.
+#[cfg(not(unix))]
+struct StopSignals;
+
+#[cfg(not(unix))]
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn wait(self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }

@@ -112,6 +112,43 @@ impl Serve {
         }
     }
 
+    /// The serving process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`TERM`, `HUP`, `INT`) with kill(1) and waits up to 30 s for the
+    /// process to exit; returns whether it exited successfully.
+    pub fn stop_with(&mut self, signal: &str) -> bool {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} failed");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for serve") {
+                return status.success();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "sandbox serve did not exit within 30 s of SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs kubectl against it and returns its output, whatever the exit code.
+    pub fn kubectl_output(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.dir.join("kubeconfig"))
+            .args(args)
+            .output()
+            .expect("run kubectl")
+    }
+
     /// Runs kubectl against it.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         let out = Command::new("kubectl")

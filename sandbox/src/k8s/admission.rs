@@ -2,6 +2,8 @@
 //! defaulting, the ServiceAccount admission plugin on pods, and the ServiceAccount and
 //! root-CA ConfigMap a new namespace gets from its controllers.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -104,6 +106,37 @@ pub fn default(info: &ResourceInfo, object: &mut Value) {
             object["status"]["phase"] = json!("Pending");
         }
         _ => {}
+    }
+}
+
+/// What the API server does to a Secret's `stringData` on every write (create, update,
+/// patch, apply): each key is written into `data` base64-encoded, winning over a `data`
+/// key of the same name, and `stringData` itself is never stored. (The real server does it
+/// in the v1 → internal conversion, so every verb sees it.)
+pub fn merge_string_data(object: &mut Value) {
+    let Some(map) = object.as_object_mut() else {
+        return;
+    };
+    let Some(string_data) = map.remove("stringData") else {
+        return;
+    };
+    let Value::Object(entries) = string_data else {
+        return;
+    };
+    if entries.is_empty() {
+        return;
+    }
+    if !map.get("data").is_some_and(Value::is_object) {
+        map.insert("data".into(), json!({}));
+    }
+    if let Some(Value::Object(data)) = map.get_mut("data") {
+        for (key, value) in entries {
+            let text = match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            data.insert(key, json!(STANDARD.encode(text)));
+        }
     }
 }
 
@@ -356,6 +389,29 @@ mod tests {
         c.admit_pod("prod", &mut p, false)
             .expect("fixtures skip the check");
         assert!(p["spec"]["volumes"].is_array());
+    }
+
+    #[test]
+    fn string_data_is_merged_into_data_and_never_stored() {
+        let mut secret = json!({
+            "metadata": { "name": "s" },
+            "data": { "a": "b2xk", "keep": "eA==" },
+            "stringData": { "a": "new", "b": "plain text" },
+        });
+        merge_string_data(&mut secret);
+        assert_eq!(
+            secret,
+            json!({
+                "metadata": { "name": "s" },
+                "data": { "a": "bmV3", "keep": "eA==", "b": "cGxhaW4gdGV4dA==" },
+            })
+        );
+        let mut only = json!({ "stringData": { "k": "v" } });
+        merge_string_data(&mut only);
+        assert_eq!(only, json!({ "data": { "k": "dg==" } }));
+        let mut empty = json!({ "stringData": {} });
+        merge_string_data(&mut empty);
+        assert_eq!(empty, json!({}));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What a new cluster starts with, as a fresh real cluster does: the system namespaces
-//! and the RBAC bootstrap policy (`cluster-admin`, `admin`, `edit`, `view` and the
-//! `cluster-admin` binding to `system:masters`), plus its token signing key.
+//! and the RBAC bootstrap policy (`cluster-admin`, `admin`, `edit`, `view`,
+//! `system:discovery`, `system:basic-user`, `system:public-info-viewer`,
+//! `system:service-account-issuer-discovery` and their bindings), the binding that makes
+//! the sandbox kubeconfig's user a cluster admin, plus its token signing key.
 
 use rand::Rng;
 use serde_json::{Value, json};
@@ -23,22 +25,78 @@ pub fn new_cluster() -> ClusterState {
         // Cannot fail on an empty cluster: the names are valid and free.
         let _ = cluster.create(namespaces, None, &body, "kube-apiserver", false);
     }
+    reconcile(&mut cluster);
+    cluster
+}
+
+/// The user the sandbox kubeconfig's token (`sandbox`) authenticates as, and the group
+/// that makes it a cluster admin through the `sandbox:cluster-admins` binding.
+pub const ADMIN_USER: &str = "sandbox";
+/// The group of [`ADMIN_USER`], bound to `cluster-admin`.
+pub const ADMIN_GROUP: &str = "sandbox:cluster-admins";
+
+/// Creates whichever bootstrap ClusterRoles and ClusterRoleBindings are missing, as the
+/// real API server's RBAC bootstrap does at every start; existing ones are left alone.
+/// Besides the control plane's own policy, `sandbox:cluster-admins` binds `cluster-admin`
+/// to [`ADMIN_GROUP`], as kubeadm's `kubeadm:cluster-admins` does for its admin user.
+pub fn reconcile(cluster: &mut ClusterState) {
     let roles = catalog::by_plural("clusterroles").expect("clusterroles are served");
     for role in cluster_roles() {
-        let _ = cluster.create(roles, None, &role, "kube-apiserver", false);
+        let name = role["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if cluster.get(roles, None, &name).is_err() {
+            // Cannot fail: the name is valid and free.
+            let _ = cluster.create(roles, None, &role, "kube-apiserver", false);
+        }
     }
     let bindings =
         catalog::by_plural("clusterrolebindings").expect("clusterrolebindings are served");
-    let binding = json!({
-        "apiVersion": RBAC_V1,
-        "kind": "ClusterRoleBinding",
-        "metadata": bootstrap_metadata("cluster-admin", None),
-        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin" },
-        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters" }],
-    });
-    let _ = cluster.create(bindings, None, &binding, "kube-apiserver", false);
-    cluster
+    for (name, role, groups) in BINDINGS {
+        if cluster.get(bindings, None, name).is_ok() {
+            continue;
+        }
+        let subjects: Vec<Value> = groups
+            .iter()
+            .map(|g| json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g }))
+            .collect();
+        let binding = json!({
+            "apiVersion": RBAC_V1,
+            "kind": "ClusterRoleBinding",
+            "metadata": bootstrap_metadata(name, None),
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role },
+            "subjects": subjects,
+        });
+        let _ = cluster.create(bindings, None, &binding, "kube-apiserver", false);
+    }
 }
+
+/// `(binding, ClusterRole, groups)` of the bootstrap ClusterRoleBindings.
+const BINDINGS: &[(&str, &str, &[&str])] = &[
+    ("cluster-admin", "cluster-admin", &["system:masters"]),
+    (ADMIN_GROUP, "cluster-admin", &[ADMIN_GROUP]),
+    (
+        "system:discovery",
+        "system:discovery",
+        &["system:authenticated"],
+    ),
+    (
+        "system:basic-user",
+        "system:basic-user",
+        &["system:authenticated"],
+    ),
+    (
+        "system:public-info-viewer",
+        "system:public-info-viewer",
+        &["system:authenticated", "system:unauthenticated"],
+    ),
+    (
+        "system:service-account-issuer-discovery",
+        "system:service-account-issuer-discovery",
+        &["system:serviceaccounts"],
+    ),
+];
 
 fn bootstrap_metadata(name: &str, aggregate_to: Option<&str>) -> Value {
     let mut labels = json!({ "kubernetes.io/bootstrapping": "rbac-defaults" });
@@ -240,7 +298,55 @@ fn cluster_roles() -> Vec<Value> {
         aggregated("admin", None, admin),
         aggregated("edit", Some("admin"), edit),
         aggregated("view", Some("edit"), view),
+        non_resource_role(
+            "system:discovery",
+            &[
+                "/api",
+                "/api/*",
+                "/apis",
+                "/apis/*",
+                "/healthz",
+                "/livez",
+                "/openapi",
+                "/openapi/*",
+                "/readyz",
+                "/version",
+                "/version/",
+            ],
+        ),
+        json!({
+            "apiVersion": RBAC_V1,
+            "kind": "ClusterRole",
+            "metadata": bootstrap_metadata("system:basic-user", None),
+            "rules": [
+                rule(&["authorization.k8s.io"], &["selfsubjectaccessreviews", "selfsubjectrulesreviews"], &["create"]),
+                rule(&["authentication.k8s.io"], &["selfsubjectreviews"], &["create"]),
+            ],
+        }),
+        non_resource_role(
+            "system:public-info-viewer",
+            &["/healthz", "/livez", "/readyz", "/version", "/version/"],
+        ),
+        non_resource_role(
+            "system:service-account-issuer-discovery",
+            &[
+                "/.well-known/openid-configuration",
+                "/.well-known/openid-configuration/",
+                "/openid/v1/jwks",
+                "/openid/v1/jwks/",
+            ],
+        ),
     ]
+}
+
+/// A bootstrap ClusterRole that may GET some non-resource URLs.
+fn non_resource_role(name: &str, urls: &[&str]) -> Value {
+    json!({
+        "apiVersion": RBAC_V1,
+        "kind": "ClusterRole",
+        "metadata": bootstrap_metadata(name, None),
+        "rules": [{ "nonResourceURLs": urls, "verbs": ["get"] }],
+    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The resources the emulator serves and the discovery documents that describe them:
+//! The resources the emulator serves (stored kinds, and the create-only authentication
+//! and authorization reviews) and the discovery documents that describe them:
 //! `/version`, `/api`, `/apis`, the per-group-version `APIResourceList`s and a minimal
 //! OpenAPI v3 (just enough for `kubectl apply --server-side` to delegate validation).
 
@@ -23,9 +24,33 @@ pub struct ResourceInfo {
     pub short_names: &'static [&'static str],
     /// Discovery categories (`all` makes `kubectl get all` list it).
     pub categories: &'static [&'static str],
+    /// The verbs served: every verb for stored kinds, `create` alone for the reviews
+    /// (SelfSubjectAccessReview and the like), which are answered and never stored.
+    pub verbs: &'static [&'static str],
 }
 
 impl ResourceInfo {
+    /// Whether objects of this kind are stored (not a create-only review).
+    pub fn is_stored(&self) -> bool {
+        self.verbs.contains(&"get")
+    }
+
+    /// Whether the server keeps `metadata.generation` (kinds with a spec whose strategy
+    /// counts its changes: workloads and pods); ConfigMaps, ServiceAccounts, RBAC objects
+    /// and namespaces have none.
+    pub fn has_generation(&self) -> bool {
+        matches!(
+            self.resource,
+            "pods"
+                | "deployments"
+                | "replicasets"
+                | "statefulsets"
+                | "daemonsets"
+                | "jobs"
+                | "cronjobs"
+        )
+    }
+
     /// `v1` or `group/version`.
     pub fn api_version(&self) -> String {
         group_version(self.group, self.version)
@@ -84,9 +109,30 @@ macro_rules! resource {
             namespaced: $namespaced,
             short_names: &[$($short),*],
             categories: &[$($cat),*],
+            verbs: VERBS,
         }
     };
 }
+
+/// A create-only review kind.
+macro_rules! review {
+    ($group:expr, $resource:expr, $singular:expr, $kind:expr, $namespaced:expr) => {
+        ResourceInfo {
+            group: $group,
+            version: "v1",
+            resource: $resource,
+            singular: $singular,
+            kind: $kind,
+            namespaced: $namespaced,
+            short_names: &[],
+            categories: &[],
+            verbs: &["create"],
+        }
+    };
+}
+
+const AUTHN: &str = "authentication.k8s.io";
+const AUTHZ: &str = "authorization.k8s.io";
 
 /// Every resource served, grouped by group version in discovery order.
 pub static RESOURCES: &[ResourceInfo] = &[
@@ -100,16 +146,20 @@ pub static RESOURCES: &[ResourceInfo] = &[
         ["cm"],
         []
     ),
-    resource!(
-        "",
-        "v1",
-        "namespaces",
-        "namespace",
-        "Namespace",
-        false,
-        ["ns"],
-        []
-    ),
+    resource!("", "v1", "events", "event", "Event", true, ["ev"], []),
+    ResourceInfo {
+        verbs: NAMESPACE_VERBS,
+        ..resource!(
+            "",
+            "v1",
+            "namespaces",
+            "namespace",
+            "Namespace",
+            false,
+            ["ns"],
+            []
+        )
+    },
     resource!("", "v1", "pods", "pod", "Pod", true, ["po"], ["all"]),
     resource!("", "v1", "secrets", "secret", "Secret", true, [], []),
     resource!(
@@ -204,13 +254,66 @@ pub static RESOURCES: &[ResourceInfo] = &[
         []
     ),
     resource!(RBAC, "v1", "roles", "role", "Role", true, [], []),
+    review!(
+        AUTHN,
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        "SelfSubjectReview",
+        false
+    ),
+    review!(AUTHN, "tokenreviews", "tokenreview", "TokenReview", false),
+    review!(
+        AUTHZ,
+        "localsubjectaccessreviews",
+        "localsubjectaccessreview",
+        "LocalSubjectAccessReview",
+        true
+    ),
+    review!(
+        AUTHZ,
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        false
+    ),
+    review!(
+        AUTHZ,
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        "SelfSubjectRulesReview",
+        false
+    ),
+    review!(
+        AUTHZ,
+        "subjectaccessreviews",
+        "subjectaccessreview",
+        "SubjectAccessReview",
+        false
+    ),
 ];
 
 /// The group versions served besides `v1`, in discovery order.
-const GROUPS: &[(&str, &str)] = &[("apps", "v1"), ("batch", "v1"), (RBAC, "v1")];
+const GROUPS: &[(&str, &str)] = &[
+    ("apps", "v1"),
+    (AUTHN, "v1"),
+    (AUTHZ, "v1"),
+    ("batch", "v1"),
+    (RBAC, "v1"),
+];
 
 /// The verbs every resource supports here.
-const VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+];
+
+/// Namespaces cannot be deleted as a collection.
+const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
 
 /// Looks a resource up by its URL parts.
 pub fn by_resource(group: &str, version: &str, resource: &str) -> Option<&'static ResourceInfo> {
@@ -287,7 +390,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": info.singular,
             "namespaced": info.namespaced,
             "kind": info.kind,
-            "verbs": VERBS,
+            "verbs": info.verbs,
         });
         if !info.short_names.is_empty() {
             entry["shortNames"] = json!(info.short_names);
@@ -296,6 +399,20 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             entry["categories"] = json!(info.categories);
         }
         resources.push(entry);
+        if matches!(
+            info.resource,
+            "deployments" | "replicasets" | "statefulsets"
+        ) {
+            resources.push(json!({
+                "name": format!("{}/scale", info.resource),
+                "singularName": "",
+                "namespaced": true,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if info.resource == "serviceaccounts" {
             resources.push(json!({
                 "name": "serviceaccounts/token",
@@ -361,7 +478,7 @@ pub fn openapi_document(key: &str) -> Option<Value> {
     let mut paths = serde_json::Map::new();
     for info in RESOURCES
         .iter()
-        .filter(|r| r.group == *g && r.version == *v)
+        .filter(|r| r.group == *g && r.version == *v && r.is_stored())
     {
         let gvk = json!({ "group": info.group, "version": info.version, "kind": info.kind });
         let op = |id: &str, params: &Value| {

@@ -11,13 +11,17 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::catalog::{self, ResourceInfo};
+use super::catalog::ResourceInfo;
+use super::options::{self, OptionsKind};
+use super::rbac::{Attributes, UserInfo};
+use super::routes::{Route, route};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::PatchKind;
-use super::{ClusterState, protobuf, token};
+use super::table::{self, IncludeObject};
+use super::{ClusterState, auth, patch, pb, review, scale, token};
 use crate::{FaultAction, Shared};
 
 #[derive(Clone)]
@@ -35,19 +39,6 @@ pub fn router(shared: Arc<Shared>, cluster: String) -> Router {
     })
 }
 
-/// A parsed request path.
-enum Route {
-    /// A discovery or OpenAPI document.
-    Document(Value),
-    /// A resource collection, object or subresource.
-    Resource {
-        info: &'static ResourceInfo,
-        namespace: Option<String>,
-        name: Option<String>,
-        subresource: Option<String>,
-    },
-}
-
 async fn handle(
     State(ctx): State<Ctx>,
     method: Method,
@@ -55,7 +46,14 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    tracing::debug!(cluster = %ctx.cluster, %method, %uri, "k8s request");
+    tracing::debug!(
+        cluster = %ctx.cluster,
+        %method,
+        %uri,
+        content_type = header(&headers, header::CONTENT_TYPE),
+        accept = header(&headers, header::ACCEPT),
+        "k8s request"
+    );
     match serve(&ctx, &method, &uri, &headers, &body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -77,14 +75,20 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_owned();
-    let (info, namespace, name, subresource) = match route {
-        Route::Document(doc) => {
-            inject(ctx, "k8s:discovery").await?;
-            if *method != Method::GET {
-                return Err(ApiError::method_not_allowed());
-            }
-            return Ok(axum::Json(doc).into_response());
+    if matches!(route, Route::Document(_) | Route::Health) {
+        inject(ctx, "k8s:discovery").await?;
+        let attributes = Attributes::NonResource {
+            verb: method.as_str().to_ascii_lowercase(),
+            path: uri.path().to_owned(),
+        };
+        ctx.read(|c| auth::authorize(c, &identify(c, headers)?, &attributes))?;
+        if *method != Method::GET {
+            return Err(ApiError::method_not_allowed());
         }
+    }
+    let (info, namespace, name, subresource) = match route {
+        Route::Document(doc) => return Ok(axum::Json(doc).into_response()),
+        Route::Health => return Ok((StatusCode::OK, "ok").into_response()),
         Route::Resource {
             info,
             namespace,
@@ -93,26 +97,74 @@ async fn serve(
         } => (info, namespace, name, subresource),
     };
     let ns = namespace.as_deref();
+    let scale = subresource.as_deref() == Some("scale");
     let verb = verb(
         method,
         name.is_some(),
-        subresource.as_deref(),
+        subresource.as_deref().filter(|_| !scale),
         &content_type,
     )?;
-    inject(ctx, &format!("k8s:{verb} {}", info.resource)).await?;
+    if scale && !(scale::scalable(info) && matches!(verb, "get" | "update" | "patch")) {
+        return Err(ApiError::method_not_allowed());
+    }
+    if scale {
+        inject(ctx, &format!("k8s:{verb} {}/scale", info.resource)).await?;
+    } else {
+        inject(ctx, &format!("k8s:{verb} {}", info.resource)).await?;
+    }
+    let rbac_verb = match verb {
+        "apply" => "patch",
+        "token" => "create",
+        v if v == "list" && query.get("watch").is_some_and(|w| w == "true" || w == "1") => "watch",
+        v => v,
+    };
+    let attributes = Attributes::Resource {
+        verb: rbac_verb.to_owned(),
+        group: info.group.to_owned(),
+        resource: info.resource.to_owned(),
+        subresource: subresource.clone().unwrap_or_default(),
+        name: name.clone().unwrap_or_default(),
+        // The namespace of a namespace is itself, as the real server's request info has it.
+        namespace: match (info.resource, &name) {
+            ("namespaces", Some(n)) => n.clone(),
+            _ => namespace.clone().unwrap_or_default(),
+        },
+    };
+    let user = ctx.read(|c| {
+        let user = identify(c, headers)?;
+        auth::authorize(c, &user, &attributes)?;
+        Ok(user)
+    })?;
+    if rbac_verb == "watch" {
+        // Watches are not emulated; refusing them is clearer than answering a list to a
+        // client that waits for an event stream.
+        return Err(ApiError::watch_unsupported());
+    }
+    if !info.verbs.contains(&rbac_verb) && verb != "token" {
+        return Err(ApiError::method_not_allowed());
+    }
+    if !info.is_stored() {
+        let body = decode(body, &content_type)?;
+        let answer = ctx.read(|c| review::answer(c, &user, info, namespace.as_deref(), &body))?;
+        return Ok((StatusCode::CREATED, axum::Json(answer)).into_response());
+    }
     let manager = query
         .get("fieldManager")
         .cloned()
         .unwrap_or_else(|| manager_from_user_agent(headers));
-    let dry_run = query.contains_key("dryRun");
     let name = name.unwrap_or_default();
+    if scale {
+        let request = ScaleRequest {
+            info,
+            namespace: ns,
+            name: &name,
+            verb,
+            manager: &manager,
+        };
+        return serve_scale(ctx, &request, &query, body, &content_type);
+    }
     match verb {
         "list" => {
-            // Watches are not emulated; refusing them is clearer than answering a list
-            // to a client that waits for an event stream.
-            if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
-                return Err(ApiError::method_not_allowed());
-            }
             let labels =
                 LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?;
             let fields = FieldSelector::parse(
@@ -120,20 +172,50 @@ async fn serve(
                 info.resource,
             )?;
             let list = ctx.read(|c| Ok(c.list(info, ns, &labels, &fields)))?;
+            if let Some(version) = table::requested(header(headers, header::ACCEPT)) {
+                let include = IncludeObject::parse(query.get("includeObject").map(String::as_str))?;
+                let rv = list["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default();
+                let items = list["items"].as_array().map_or(&[][..], Vec::as_slice);
+                let now = time::OffsetDateTime::now_utc();
+                let answer = table::table(info, items, rv, include, version, now);
+                return Ok(axum::Json(answer).into_response());
+            }
             Ok(axum::Json(list).into_response())
         }
         "get" => {
             let object = ctx.read(|c| c.get(info, ns, &name).cloned())?;
+            if let Some(version) = table::requested(header(headers, header::ACCEPT)) {
+                let include = IncludeObject::parse(query.get("includeObject").map(String::as_str))?;
+                let rv = object["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default();
+                let now = time::OffsetDateTime::now_utc();
+                let answer = table::table(
+                    info,
+                    std::slice::from_ref(&object),
+                    rv,
+                    include,
+                    version,
+                    now,
+                );
+                return Ok(axum::Json(answer).into_response());
+            }
             Ok(axum::Json(object).into_response())
         }
         "create" => {
+            let dry_run = options::write_dry_run(OptionsKind::Create, &query)?;
             let body = decode(body, &content_type)?;
             let object = ctx.write(dry_run, |c| c.create(info, ns, &body, &manager, true))?;
+            let object = ctx.dry_run_answer(dry_run, info, ns, object)?;
             Ok((StatusCode::CREATED, axum::Json(object)).into_response())
         }
         "update" => {
+            let dry_run = options::write_dry_run(OptionsKind::Update, &query)?;
             let body = decode(body, &content_type)?;
             let object = ctx.write(dry_run, |c| c.replace(info, ns, &name, &body, &manager))?;
+            let object = ctx.dry_run_answer(dry_run, info, ns, object)?;
             Ok(axum::Json(object).into_response())
         }
         "apply" => {
@@ -144,9 +226,11 @@ async fn serve(
             };
             let body: Value = serde_yaml::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+            let dry_run = options::write_dry_run(OptionsKind::Patch, &query)?;
             let force = query.get("force").is_some_and(|f| f == "true");
             let (created, object) =
                 ctx.write(dry_run, |c| c.apply(info, ns, &name, &body, manager, force))?;
+            let object = ctx.dry_run_answer(dry_run, info, ns, object)?;
             let code = if created {
                 StatusCode::CREATED
             } else {
@@ -155,27 +239,43 @@ async fn serve(
             Ok((code, axum::Json(object)).into_response())
         }
         "patch" => {
+            let dry_run = options::write_dry_run(OptionsKind::Patch, &query)?;
             let kind = patch_kind(&content_type)?;
             let body = decode(body, "application/json")?;
             let object = ctx.write(dry_run, |c| c.patch(info, ns, &name, kind, &body, &manager))?;
+            let object = ctx.dry_run_answer(dry_run, info, ns, object)?;
             Ok(axum::Json(object).into_response())
         }
         "delete" => {
-            let options = if body.iter().all(u8::is_ascii_whitespace) {
-                json!({})
+            let body = if body.iter().all(u8::is_ascii_whitespace) {
+                None
             } else {
-                decode(body, &content_type)?
+                Some(decode(body, &content_type)?)
             };
-            let object = ctx.write(dry_run, |c| c.delete(info, ns, &name, &options))?;
+            let options = options::delete_options(body.as_ref(), &query)?;
+            let object = ctx.write(options.dry_run, |c| c.delete(info, ns, &name, &options))?;
             Ok(axum::Json(object).into_response())
         }
-        "token" => {
-            let request = if content_type.starts_with("application/vnd.kubernetes.protobuf") {
-                protobuf::decode_token_request(body)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?
+        "deletecollection" => {
+            let body = if body.iter().all(u8::is_ascii_whitespace) {
+                None
             } else {
-                decode(body, &content_type)?
+                Some(decode(body, &content_type)?)
             };
+            let options = options::delete_options(body.as_ref(), &query)?;
+            let labels =
+                LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?;
+            let fields = FieldSelector::parse(
+                query.get("fieldSelector").map_or("", String::as_str),
+                info.resource,
+            )?;
+            let gone = ctx.write(options.dry_run, |c| {
+                c.delete_collection(info, ns, &labels, &fields, &options)
+            })?;
+            Ok(axum::Json(gone).into_response())
+        }
+        "token" => {
+            let request = decode(body, &content_type)?;
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let ns = ns.unwrap_or("default");
             let answer = ctx.read(|c| token::issue(c, ns, &name, &request, now))?;
@@ -183,6 +283,83 @@ async fn serve(
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// A request to the `scale` subresource.
+struct ScaleRequest<'a> {
+    info: &'static ResourceInfo,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    verb: &'static str,
+    manager: &'a str,
+}
+
+/// GET, PUT or PATCH of a Scale: read from and written to the object's `spec.replicas`.
+fn serve_scale(
+    ctx: &Ctx,
+    request: &ScaleRequest<'_>,
+    query: &BTreeMap<String, String>,
+    body: &[u8],
+    content_type: &str,
+) -> Result<Response, ApiError> {
+    let ScaleRequest {
+        info,
+        namespace: ns,
+        name,
+        verb,
+        manager,
+    } = *request;
+    let object = ctx.read(|c| c.get(info, ns, name).cloned())?;
+    let current = scale::of(&object);
+    if verb == "get" {
+        return Ok(axum::Json(current).into_response());
+    }
+    let kind = if verb == "update" {
+        OptionsKind::Update
+    } else {
+        OptionsKind::Patch
+    };
+    let dry_run = options::write_dry_run(kind, query)?;
+    let wanted = if verb == "update" {
+        let wanted = decode(body, content_type)?;
+        if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str()
+            && Some(rv) != object["metadata"]["resourceVersion"].as_str()
+        {
+            return Err(ApiError::modified(info, name));
+        }
+        wanted
+    } else {
+        let mut patched = current;
+        let patch = decode(body, "application/json")?;
+        match patch_kind(content_type)? {
+            PatchKind::Merge => patch::merge_patch(&mut patched, &patch),
+            PatchKind::Strategic => patch::strategic_merge_patch(&mut patched, &patch),
+            PatchKind::Json => patch::json_patch(&mut patched, &patch)?,
+        }
+        patched
+    };
+    let replicas = scale::replicas(name, &wanted)?;
+    let change = serde_json::json!({ "spec": { "replicas": replicas } });
+    let object = ctx.write(dry_run, |c| {
+        c.patch(info, ns, name, PatchKind::Merge, &change, manager)
+    })?;
+    let object = ctx.dry_run_answer(dry_run, info, ns, object)?;
+    Ok(axum::Json(scale::of(&object)).into_response())
+}
+
+/// Who a request acts as: its requester, or whom it impersonates.
+fn identify(cluster: &ClusterState, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let requester = auth::authenticate(cluster, headers, now)?;
+    auth::impersonate(cluster, requester, headers)
+}
+
+/// A request header as text (empty when absent or not text).
+fn header(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 impl Ctx {
@@ -195,6 +372,39 @@ impl Ctx {
                     self.cluster
                 ))),
             })
+    }
+
+    /// A dry run answers what the write would have stored, except that nothing got a new
+    /// resourceVersion: a created object has none, a changed one keeps the live one.
+    fn dry_run_answer(
+        &self,
+        dry_run: bool,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        mut object: Value,
+    ) -> Result<Value, ApiError> {
+        if !dry_run {
+            return Ok(object);
+        }
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let live = self.read(|c| {
+            Ok(c.get(info, namespace, &name)
+                .ok()
+                .map(|o| o["metadata"]["resourceVersion"].clone()))
+        })?;
+        match (live, object["metadata"].as_object_mut()) {
+            (Some(rv), Some(meta)) => {
+                meta.insert("resourceVersion".into(), rv);
+            }
+            (None, Some(meta)) => {
+                meta.remove("resourceVersion");
+            }
+            _ => {}
+        }
+        Ok(object)
     }
 
     /// Runs a write; a dry run works on a copy that is thrown away.
@@ -251,6 +461,7 @@ fn verb(
         ("PATCH", true, None) if content_type.starts_with("application/apply-patch") => "apply",
         ("PATCH", true, None) => "patch",
         ("DELETE", true, None) => "delete",
+        ("DELETE", false, None) => "deletecollection",
         _ => return Err(ApiError::method_not_allowed()),
     })
 }
@@ -268,13 +479,17 @@ fn patch_kind(content_type: &str) -> Result<PatchKind, ApiError> {
     }
 }
 
-/// Decodes a JSON (or, by Content-Type, YAML) body.
+/// Decodes a JSON, YAML or protobuf body, by Content-Type. A protobuf body of a kind
+/// without a protobuf decoding is refused with 415, as the real server refuses protobuf
+/// for custom resources.
 fn decode(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
-    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
-        return Err(ApiError::unsupported_media_type(
-            content_type,
-            "application/json, application/yaml",
-        ));
+    if content_type.starts_with(pb::CONTENT_TYPE) {
+        return pb::decode(body).map_err(|e| match e {
+            pb::DecodeError::Kind { .. } => {
+                ApiError::unsupported_media_type(content_type, "application/json, application/yaml")
+            }
+            other => ApiError::bad_request(other.to_string()),
+        });
     }
     if content_type.contains("yaml") {
         serde_yaml::from_slice(body)
@@ -301,128 +516,9 @@ fn manager_from_user_agent(headers: &HeaderMap) -> String {
     }
 }
 
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn route(path: &str) -> Result<Route, ApiError> {
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect();
-    let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let document = |doc: Option<Value>| doc.map(Route::Document).ok_or_else(ApiError::no_route);
-    match parts.as_slice() {
-        ["version"] => document(Some(catalog::version())),
-        ["api"] => document(Some(catalog::core_versions())),
-        ["apis"] => document(Some(catalog::groups())),
-        ["api", "v1"] => document(catalog::resource_list("", "v1")),
-        ["apis", group] => document(catalog::group(group)),
-        ["apis", group, version] => document(catalog::resource_list(group, version)),
-        ["openapi", "v3"] => document(Some(catalog::openapi_index())),
-        ["openapi", "v3", rest @ ..] => document(catalog::openapi_document(&rest.join("/"))),
-        ["api", "v1", rest @ ..] => resource_route("", "v1", rest),
-        ["apis", group, version, rest @ ..] => resource_route(group, version, rest),
-        _ => Err(ApiError::no_route()),
-    }
-}
-
-fn resource_route(group: &str, version: &str, rest: &[&str]) -> Result<Route, ApiError> {
-    let owned = |s: Option<&&str>| s.map(|s| (*s).to_owned());
-    let (namespace, resource, name, subresource) = match rest {
-        ["namespaces", ns, resource, tail @ ..] if tail.len() <= 2 => (
-            Some(*ns),
-            *resource,
-            owned(tail.first()),
-            owned(tail.get(1)),
-        ),
-        [resource, tail @ ..] if tail.len() <= 2 => {
-            (None, *resource, owned(tail.first()), owned(tail.get(1)))
-        }
-        _ => return Err(ApiError::no_route()),
-    };
-    let info = catalog::by_resource(group, version, resource).ok_or_else(ApiError::no_route)?;
-    // A cluster-scoped kind has no namespaced paths; a namespaced kind is reached without
-    // a namespace only to list across all namespaces.
-    match (info.namespaced, namespace, &name) {
-        (false, Some(_), _) | (true, None, Some(_)) => Err(ApiError::no_route()),
-        _ => Ok(Route::Resource {
-            info,
-            namespace: namespace.map(str::to_owned),
-            name,
-            subresource,
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn resource(path: &str) -> (&'static str, Option<String>, Option<String>, Option<String>) {
-        match route(path) {
-            Ok(Route::Resource {
-                info,
-                namespace,
-                name,
-                subresource,
-            }) => (info.resource, namespace, name, subresource),
-            _ => panic!("{path} is not a resource route"),
-        }
-    }
-
-    #[test]
-    fn routes_resource_paths() {
-        let s = |v: &str| Some(v.to_owned());
-        assert_eq!(
-            resource("/api/v1/serviceaccounts"),
-            ("serviceaccounts", None, None, None)
-        );
-        assert_eq!(
-            resource("/api/v1/namespaces/prod/serviceaccounts/app/token"),
-            ("serviceaccounts", s("prod"), s("app"), s("token"))
-        );
-        assert_eq!(
-            resource("/api/v1/namespaces/prod"),
-            ("namespaces", None, s("prod"), None)
-        );
-        assert_eq!(
-            resource("/api/v1/namespaces"),
-            ("namespaces", None, None, None)
-        );
-        assert_eq!(
-            resource("/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Anode"),
-            ("clusterroles", None, s("system:node"), None)
-        );
-        assert!(route("/api/v1/serviceaccounts/x").is_err());
-        assert!(route("/api/v1/namespaces/prod/clusterroles").is_err());
-        assert!(route("/apis/nope/v1/things").is_err());
-        assert!(matches!(
-            route("/openapi/v3/api/v1"),
-            Ok(Route::Document(_))
-        ));
-        assert!(route("/openapi/v2").is_err());
-    }
 
     #[test]
     fn manager_comes_from_the_user_agent_prefix() {
@@ -446,6 +542,10 @@ mod tests {
             Ok("patch")
         );
         assert_eq!(verb(&Method::POST, true, Some("token"), ""), Ok("token"));
-        assert!(verb(&Method::DELETE, false, None, "").is_err());
+        assert_eq!(
+            verb(&Method::DELETE, false, None, ""),
+            Ok("deletecollection")
+        );
+        assert!(verb(&Method::PUT, false, None, "").is_err());
     }
 }

@@ -3,27 +3,43 @@
 //! - [`catalog`]: the resources served and the discovery and OpenAPI documents.
 //! - [`store`]: objects and the server-owned metadata (uid, resourceVersion, generation,
 //!   managedFields) of create, replace, patch, apply and delete.
+//! - [`delete`] and [`options`]: DELETE with its options (dry runs, preconditions,
+//!   propagation to dependents) and the options of every write.
 //! - [`admission`]: name validation, defaulting, the ServiceAccount admission of pods and
 //!   what creating a namespace brings along.
 //! - [`ssa`], [`patch`], [`selector`]: server-side apply, merge and JSON patches, label and
 //!   field selectors.
-//! - [`token`] and [`protobuf`]: TokenRequest, including kubectl's protobuf body.
-//! - [`handlers`]: the HTTP surface, fault injection and routing.
+//! - [`token`]: TokenRequest (the `token` subresource).
+//! - [`pb`]: protobuf request bodies (kubectl's typed clients send them), decoded with
+//!   k8s-pb into the JSON they stand for.
+//! - [`table`]: the Table answers `kubectl get` asks for, with the real server's columns.
+//! - [`auth`], [`rbac`], [`review`]: who a request is (tokens, impersonation), RBAC as
+//!   the real authorizer evaluates it, and the access reviews kubectl auth asks.
+//! - [`scale`]: the `scale` subresource of the workloads that have one.
+//! - [`handlers`] and [`routes`]: the HTTP surface, fault injection and path routing.
 //! - [`bootstrap`]: what a new cluster starts with.
 //!
 //! Objects are stored generically as JSON; the emulator knows only the kinds in the
 //! catalog and validates no more of their bodies than wid's behaviour depends on.
 
 mod admission;
+mod auth;
 mod bootstrap;
 mod catalog;
+mod delete;
 mod handlers;
+mod options;
 mod patch;
-mod protobuf;
+mod pb;
+mod rbac;
+mod review;
+mod routes;
+mod scale;
 mod selector;
 mod ssa;
 mod status;
 mod store;
+mod table;
 mod token;
 
 use std::collections::BTreeMap;
@@ -94,11 +110,11 @@ pub enum LoadError {
 
 /// Creates the cluster if the state does not have it yet, as a new real cluster starts:
 /// the `default`, `kube-system`, `kube-public` and `kube-node-lease` namespaces (each with
-/// its `default` ServiceAccount and `kube-root-ca.crt` ConfigMap), the bootstrap
-/// ClusterRoles `cluster-admin`, `admin`, `edit` and `view`, and the `cluster-admin`
-/// ClusterRoleBinding to `system:masters`. An existing cluster is left alone.
+/// its `default` ServiceAccount and `kube-root-ca.crt` ConfigMap) and the bootstrap RBAC
+/// policy (see `bootstrap`). An existing cluster only gets the bootstrap policy it lacks.
 pub fn ensure_cluster(state: &mut State, decl: &ClusterDecl) {
-    if state.clusters.contains_key(&decl.name) {
+    if let Some(cluster) = state.clusters.get_mut(&decl.name) {
+        bootstrap::reconcile(cluster);
         return;
     }
     state
@@ -132,8 +148,15 @@ pub fn adopt_cloud_issuer(state: &mut State, decl: &ClusterDecl) {
     }
 }
 
-/// The HTTP router of one cluster's API server.
+/// The HTTP router of one cluster's API server. Like a real API server starting, it first
+/// recreates any bootstrap RBAC policy the cluster lacks (a state written before the
+/// policy grew, or one whose bindings were deleted).
 pub fn router(shared: Arc<Shared>, cluster: String) -> axum::Router {
+    shared.write(|state| {
+        if let Some(c) = state.clusters.get_mut(&cluster) {
+            bootstrap::reconcile(c);
+        }
+    });
     handlers::router(shared, cluster)
 }
 

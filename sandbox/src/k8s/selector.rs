@@ -155,6 +155,9 @@ impl FieldSelector {
             let field = field.trim();
             let supported = matches!(field, "metadata.name" | "metadata.namespace")
                 || (resource == "secrets" && field == "type")
+                || (resource == "events"
+                    && (field.starts_with("involvedObject.")
+                        || matches!(field, "reason" | "type" | "reportingComponent")))
                 || (resource == "pods"
                     && matches!(
                         field,

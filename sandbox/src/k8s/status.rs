@@ -167,12 +167,55 @@ impl ApiError {
         .with_details(Self::resource_details(info, name))
     }
 
+    /// `403 Forbidden` from authorization, for `resource` in `group` (and object `name`,
+    /// when the request names one): `configmaps "x" is forbidden: User "u" cannot ...`.
+    pub fn forbidden_as(resource: &str, group: &str, name: &str, why: &str) -> Self {
+        let qualified = if group.is_empty() {
+            resource.to_owned()
+        } else {
+            format!("{resource}.{group}")
+        };
+        let message = if name.is_empty() {
+            format!("{qualified} is forbidden: {why}")
+        } else {
+            format!("{qualified} \"{name}\" is forbidden: {why}")
+        };
+        let mut details = json!({ "kind": resource });
+        if !name.is_empty() {
+            details["name"] = json!(name);
+        }
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        Self::new(403, "Forbidden", message).with_details(details)
+    }
+
+    /// `403 Forbidden` for a non-resource path: `forbidden: User "u" cannot get path "/x"`.
+    pub fn forbidden_path(why: &str) -> Self {
+        Self::new(403, "Forbidden", format!("forbidden: {why}"))
+    }
+
+    /// `401 Unauthorized`: credentials the server does not accept.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
     /// `405 MethodNotAllowed`.
     pub fn method_not_allowed() -> Self {
         Self::new(
             405,
             "MethodNotAllowed",
             "the server does not allow this method on the requested resource",
+        )
+    }
+
+    /// `405 MethodNotAllowed` for a watch: the sandbox keeps no event history, and saying
+    /// so beats answering a list to a client that waits for events.
+    pub fn watch_unsupported() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "watch is not supported by the wid sandbox: it serves get and list only (run kubectl get without --watch, and again to see changes)",
         )
     }
 

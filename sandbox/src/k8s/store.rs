@@ -52,7 +52,7 @@ const SERVER_METADATA: &[&str] = &[
 ];
 
 impl ClusterState {
-    fn next_resource_version(&mut self) -> String {
+    pub(super) fn next_resource_version(&mut self) -> String {
         self.resource_version += 1;
         self.resource_version.to_string()
     }
@@ -297,70 +297,17 @@ impl ClusterState {
         }
     }
 
-    /// DELETE, honouring `preconditions` of the DeleteOptions body. Deleting a namespace
-    /// deletes everything in it at once (there is no Terminating phase to wait through).
-    pub fn delete(
-        &mut self,
-        info: &ResourceInfo,
-        namespace: Option<&str>,
-        name: &str,
-        options: &Value,
-    ) -> Result<Value, ApiError> {
-        let old = self.get(info, namespace, name)?.clone();
-        let pre = &options["preconditions"];
-        if let Some(uid) = pre["uid"].as_str()
-            && Some(uid) != old["metadata"]["uid"].as_str()
-        {
-            let why = format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                old["metadata"]["uid"].as_str().unwrap_or_default()
-            );
-            return Err(ApiError::conflict(info, name, &why));
-        }
-        if let Some(rv) = pre["resourceVersion"].as_str()
-            && Some(rv) != old["metadata"]["resourceVersion"].as_str()
-        {
-            let why = format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                old["metadata"]["resourceVersion"]
-                    .as_str()
-                    .unwrap_or_default()
-            );
-            return Err(ApiError::conflict(info, name, &why));
-        }
-        if info.resource == "namespaces" {
-            if admission::IMMORTAL_NAMESPACES.contains(&name) {
-                return Err(ApiError::forbidden(
-                    info,
-                    name,
-                    "this namespace may not be deleted",
-                ));
-            }
-            let prefix = format!("{name}/");
-            for objects in self.objects.values_mut() {
-                objects.retain(|k, _| !k.starts_with(&prefix));
-            }
-        }
-        if let Some(objects) = self.objects.get_mut(info.resource) {
-            objects.remove(&key(namespace, name));
-        }
-        self.next_resource_version();
-        let mut gone = old;
-        if info.resource == "namespaces" {
-            gone["status"] = json!({ "phase": "Terminating" });
-        }
-        Ok(gone)
-    }
-
     /// Seeds one fixture document (see [`super::load_manifests`]).
     pub(super) fn load(&mut self, index: usize, value: Value) -> Result<String, LoadError> {
         let api_version = value["apiVersion"].as_str().unwrap_or_default().to_owned();
         let kind = value["kind"].as_str().unwrap_or_default().to_owned();
-        let info = catalog::by_kind(&api_version, &kind).ok_or(LoadError::UnknownKind {
-            index,
-            api_version,
-            kind: kind.clone(),
-        })?;
+        let info = catalog::by_kind(&api_version, &kind)
+            .filter(|info| info.is_stored())
+            .ok_or(LoadError::UnknownKind {
+                index,
+                api_version,
+                kind: kind.clone(),
+            })?;
         let name = value["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -435,6 +382,9 @@ impl ClusterState {
         mut object: Value,
         managers: &[ssa::Manager],
     ) -> Value {
+        if info.resource == "secrets" {
+            admission::merge_string_data(&mut object);
+        }
         object["apiVersion"] = json!(info.api_version());
         object["kind"] = json!(info.kind);
         if let Some(ns) = namespace {
@@ -444,13 +394,24 @@ impl ClusterState {
         match old {
             Some(old) => {
                 for field in ["uid", "creationTimestamp", "generation", "resourceVersion"] {
-                    object["metadata"][field] = old["metadata"][field].clone();
+                    match (
+                        old["metadata"].get(field),
+                        object["metadata"].as_object_mut(),
+                    ) {
+                        (Some(value), Some(meta)) => {
+                            meta.insert(field.to_owned(), value.clone());
+                        }
+                        (None, Some(meta)) => {
+                            meta.remove(field);
+                        }
+                        _ => {}
+                    }
                 }
                 let mut object = order(object);
                 if &object == old {
                     return object;
                 }
-                if without_metadata(&object) != without_metadata(old) {
+                if info.has_generation() && without_metadata(&object) != without_metadata(old) {
                     let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
                     object["metadata"]["generation"] = json!(generation + 1);
                 }
@@ -460,7 +421,9 @@ impl ClusterState {
             None => {
                 object["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
                 object["metadata"]["creationTimestamp"] = json!(now());
-                object["metadata"]["generation"] = json!(1);
+                if info.has_generation() {
+                    object["metadata"]["generation"] = json!(1);
+                }
                 object["metadata"]["resourceVersion"] = json!(self.next_resource_version());
                 self.store(info, namespace, order(object))
             }
@@ -559,6 +522,18 @@ fn order(object: Value) -> Value {
         }
         let managed = meta.remove("managedFields");
         ordered.extend(meta);
+        // Go leaves these out of JSON when empty (a merge patch that removes the last
+        // label leaves an empty map behind otherwise).
+        ordered.retain(|key, value| {
+            let optional = matches!(
+                key.as_str(),
+                "labels" | "annotations" | "finalizers" | "ownerReferences"
+            );
+            !(optional
+                && (value.is_null()
+                    || value.as_object().is_some_and(Map::is_empty)
+                    || value.as_array().is_some_and(Vec::is_empty)))
+        });
         if let Some(m) = managed {
             ordered.insert("managedFields".into(), m);
         }

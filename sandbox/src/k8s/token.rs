@@ -154,6 +154,17 @@ fn sign(hex_key: &str, claims: &Value) -> String {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
+/// Whether `token` was signed by this cluster's key (the expiry is the caller's check).
+pub fn verify(hex_key: &str, token: &str) -> bool {
+    let Some((input, signature)) = token.rsplit_once('.') else {
+        return false;
+    };
+    let key = hex::decode(hex_key).unwrap_or_else(|_| hex_key.as_bytes().to_vec());
+    URL_SAFE_NO_PAD
+        .decode(signature)
+        .is_ok_and(|given| given == hmac_sha256(&key, input.as_bytes()))
+}
+
 /// HMAC (RFC 2104) over SHA-256, which sha2 alone does not provide.
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     const BLOCK: usize = 64;
