@@ -265,7 +265,9 @@ pub fn compile_with(
             )
             .attr("max_session_duration", spec.max_session)
             .attr("path", spec.path)
-            .attr("description", role_description(plan))
+            // The description is how prune finds wid's roles without reading every
+            // role's tags: part of the mark, never a reason to touch an adopted role.
+            .mark("description", role_description(plan))
             .attr("tags", json!(spec.tags));
         for p in &trust.providers {
             r = r.depends_on(p);

@@ -146,7 +146,12 @@ fn diff_one(
             return change(ChangeKind::Conflict, Reason::Blocked(why), attrs);
         }
     };
-    if adopting {
+    if adopting && attrs.iter().all(|a| desired.marks.contains(&a.key)) {
+        // Adopting an object that is already as the plan says is no change: wid uses it
+        // as it is, unmarked, and marks it with the first apply that has to change it.
+        // So a plan that describes existing objects exactly (`wid import`) writes nothing.
+        change(ChangeKind::NoOp, Reason::UpToDate, Vec::new())
+    } else if adopting {
         change(ChangeKind::Update, Reason::Adopt, attrs)
     } else if attrs.is_empty() {
         change(ChangeKind::NoOp, Reason::UpToDate, attrs)
@@ -346,7 +351,9 @@ mod tests {
             panic!("not blocked: {c:?}")
         };
         assert!(why.contains("set `aws.adopt = true`"), "{why}");
-        let fixed = Resource::new(sa("a")).adoptable("aws.adopt", true);
+        let fixed = Resource::new(sa("a"))
+            .attr("x", 1)
+            .adoptable("aws.adopt", true);
         let c = &diff(&[fixed], &observed(vec![have.clone()]), false)[0];
         assert_eq!(c.reason, Reason::Adopt);
         let never = Resource::new(sa("a"));
@@ -406,8 +413,46 @@ mod tests {
         );
         let mut adopt = want;
         adopt.adopt = true;
-        let c = &diff(&[adopt], &o, false)[0];
+        let c = &diff(std::slice::from_ref(&adopt), &o, false)[0];
+        assert_eq!((c.kind, &c.reason), (ChangeKind::NoOp, &Reason::UpToDate));
+        let changed = adopt.attr("automount", true);
+        let c = &diff(&[changed], &o, false)[0];
         assert_eq!((c.kind, &c.reason), (ChangeKind::Update, &Reason::Adopt));
+        assert_eq!(c.attrs.len(), 1);
+    }
+
+    #[test]
+    fn adopting_an_object_as_it_is_writes_nothing_not_even_the_mark() {
+        let want = Resource::new(sa("a"))
+            .attr("automount", false)
+            .mark("description", "Managed by wid (plan p)")
+            .adoptable("aws.adopt", true);
+        let have = live(
+            sa("a"),
+            Ownership::Unowned,
+            &[
+                ("automount", json!(false)),
+                ("description", json!("made by hand")),
+            ],
+        );
+        let o = observed(vec![have]);
+        let c = &diff(std::slice::from_ref(&want), &o, false)[0];
+        assert_eq!((c.kind, &c.reason), (ChangeKind::NoOp, &Reason::UpToDate));
+        assert!(c.attrs.is_empty());
+        // Once something else must change, the mark is written with it.
+        let changed = want.attr("automount", true);
+        let c = &diff(&[changed], &o, false)[0];
+        assert_eq!((c.kind, &c.reason), (ChangeKind::Update, &Reason::Adopt));
+        let keys: Vec<&str> = c.attrs.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["automount", "description"]);
+        // On an object wid owns, a changed mark is a change like any other.
+        let mut ours = live(sa("a"), Ownership::Ours, &[("automount", json!(false))]);
+        ours.attrs.insert("description".into(), json!("edited"));
+        let owned = Resource::new(sa("a"))
+            .attr("automount", false)
+            .mark("description", "Managed by wid (plan p)");
+        let c = &diff(&[owned], &observed(vec![ours]), false)[0];
+        assert_eq!(c.kind, ChangeKind::Update);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Desired and observed resources: the two inputs of the diff.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -90,6 +90,12 @@ pub struct Resource {
     /// `aws.adopt`), named in the conflict message of an object wid did not create;
     /// `None` when the plan cannot adopt it.
     pub adopt_key: Option<String>,
+    /// Attributes that carry wid's ownership mark rather than anything the plan describes
+    /// (an AWS role's description `Managed by wid (plan NAME)`, by which prune finds it):
+    /// written whenever wid writes the object, but never by themselves a reason to write
+    /// an object the plan adopts as it is.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub marks: BTreeSet<String>,
     /// Changes with the same key run one after another (Azure allows one federated
     /// credential write per identity at a time).
     pub serialize_key: Option<String>,
@@ -108,6 +114,7 @@ impl Resource {
             mode: Mode::Owned,
             adopt: false,
             adopt_key: None,
+            marks: BTreeSet::new(),
             serialize_key: None,
             origin: None,
         }
@@ -141,6 +148,15 @@ impl Resource {
     pub fn adoptable(mut self, key: impl Into<String>, adopt: bool) -> Self {
         self.adopt_key = Some(key.into());
         self.adopt = adopt;
+        self
+    }
+
+    /// Sets an attribute that is part of wid's mark (see [`Resource::marks`]).
+    #[must_use]
+    pub fn mark(mut self, key: impl Into<String>, value: impl Into<AttrValue>) -> Self {
+        let key = key.into();
+        self.marks.insert(key.clone());
+        self.attrs.insert(key, value.into());
         self
     }
 

@@ -98,9 +98,15 @@ pub fn observe_object(
     match kind {
         Kind::Namespace => {}
         Kind::ServiceAccount => {
-            if let Some(v) = fields.get(AUTOMOUNT).filter(|v| !v.is_null()) {
-                out.attrs.insert(AUTOMOUNT.into(), v.clone());
-            }
+            // Unset means mounted: the API's default. Reporting it as `true` lets a plan
+            // that says `automount_token = true` describe such a KSA exactly (no write),
+            // while the default `false` still shows `true → false`.
+            let v = fields
+                .get(AUTOMOUNT)
+                .filter(|v| !v.is_null())
+                .cloned()
+                .unwrap_or(Value::Bool(true));
+            out.attrs.insert(AUTOMOUNT.into(), v);
         }
         Kind::Role => {
             let rules: Vec<PolicyRule> = fields
