@@ -50,6 +50,12 @@ pub struct AzureBlock {
     /// it never deletes the identity.
     #[serde(default)]
     pub adopt: bool,
+    /// The name of an existing federated identity credential, made outside wid, that
+    /// trusts this KSA (needs `adopt = true`): wid uses it as it is instead of adding its
+    /// own, and never deletes it. Default: wid's own credential,
+    /// `CLUSTER_NAMESPACE_KSA-HASH`.
+    #[serde(default)]
+    pub credential: Option<String>,
 }
 
 /// An AKS cluster as the Azure provider needs it.
@@ -96,6 +102,19 @@ pub fn validate_block(block: &AzureBlock) -> Vec<FieldIssue> {
         && let Some(why) = names::location_issue(location)
     {
         issues.push(FieldIssue::new(&["location"], why));
+    }
+    if let Some(name) = &block.credential {
+        if let Some(why) = names::fic_issue(name) {
+            issues.push(FieldIssue::new(&["credential"], why));
+        } else if !block.adopt {
+            issues.push(
+                FieldIssue::new(
+                    &["credential"],
+                    "`credential` names a federated credential wid did not create; that needs `adopt = true`",
+                )
+                .help("set `azure.adopt = true`, or remove `credential` to let wid add its own"),
+            );
+        }
     }
     check_roles(block, &mut issues);
     check_tags(block, &mut issues);
@@ -182,6 +201,7 @@ mod tests {
             tags: BTreeMap::new(),
             roles: Vec::new(),
             adopt: false,
+            credential: None,
         }
     }
 
@@ -275,5 +295,16 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_named_credential_is_one_wid_adopts() {
+        let mut b = block("orders");
+        b.credential = Some("made-by-hand".into());
+        assert_eq!(paths(&validate_block(&b)), ["credential"]);
+        b.adopt = true;
+        assert!(validate_block(&b).is_empty());
+        b.credential = Some("-bad".into());
+        assert_eq!(paths(&validate_block(&b)), ["credential"]);
     }
 }

@@ -169,7 +169,10 @@ pub fn compile(
             continue;
         };
         let w = &item.workload;
-        let fic_name = names::fic_name(plan, &w.cluster, &w.namespace, &w.service_account);
+        let fic_name = block
+            .credential
+            .clone()
+            .unwrap_or_else(|| names::fic_name(plan, &w.cluster, &w.namespace, &w.service_account));
         let fic_id = ids::fic_id(&identity, &fic_name);
         let mut fic = Resource::new(fic_id.clone())
             .attr("issuer", issuer)

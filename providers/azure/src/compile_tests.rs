@@ -28,6 +28,7 @@ fn block(identity: &str) -> AzureBlock {
         tags: BTreeMap::new(),
         roles: Vec::new(),
         adopt: false,
+        credential: None,
     }
 }
 

@@ -43,8 +43,11 @@ pub struct GcpBlock {
     /// role and exactly one resource it is granted on (`project` or `service_account`).
     #[serde(default)]
     pub roles: Vec<RoleGrant>,
-    /// Take over an existing service account that wid did not create (it gets wid's mark);
-    /// without it such an account is a conflict.
+    /// Take over an existing service account that wid did not create (it gets wid's mark
+    /// with the first apply that changes it); without it such an account is a conflict.
+    /// Also, in every mode: bindings the workload asks for that already exist without
+    /// wid's record are used as they are (wid records them, and may later remove them,
+    /// only once it writes that policy).
     #[serde(default)]
     pub adopt: bool,
 }
@@ -143,7 +146,6 @@ pub fn validate_block(block: &GcpBlock) -> Vec<FieldIssue> {
             ("create", block.create.is_some()),
             ("display_name", block.display_name.is_some()),
             ("description", block.description.is_some()),
-            ("adopt", block.adopt),
         ] {
             if set {
                 issues.push(
@@ -174,7 +176,6 @@ pub fn validate_block(block: &GcpBlock) -> Vec<FieldIssue> {
             for (key, set) in [
                 ("display_name", block.display_name.is_some()),
                 ("description", block.description.is_some()),
-                ("adopt", block.adopt),
             ] {
                 if set {
                     issues.push(
@@ -297,11 +298,13 @@ mod tests {
 
     #[test]
     fn modes_take_their_own_keys() {
-        let b = parse(r#"{"direct": true, "service_account": "orders-app", "adopt": true}"#);
-        assert_eq!(
-            paths(&validate_block(&b)),
-            ["service_account", "adopt", "direct"]
-        );
+        let b = parse(r#"{"direct": true, "service_account": "orders-app"}"#);
+        assert_eq!(paths(&validate_block(&b)), ["service_account", "direct"]);
+        // Adopting existing bindings applies in every mode.
+        let b = parse(r#"{"direct": true, "roles": ["roles/x"], "adopt": true}"#);
+        assert!(validate_block(&b).is_empty());
+        let b = parse(r#"{"service_account": "orders-app", "create": false, "adopt": true}"#);
+        assert!(validate_block(&b).is_empty());
         let b = parse(r#"{"service_account": "orders-app", "create": false, "description": "x"}"#);
         assert_eq!(paths(&validate_block(&b)), ["description"]);
         let b = parse(r#"{"roles": ["roles/x"]}"#);

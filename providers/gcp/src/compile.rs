@@ -76,6 +76,9 @@ struct PolicyLines {
     lines: BTreeMap<String, String>,
     depends_on: BTreeSet<ResourceId>,
     origins: BTreeSet<String>,
+    /// Some workload adding lines to it says `adopt`: lines that already exist without
+    /// wid's record are used as they are.
+    adopt: bool,
     /// The workload that added each line first, for limit messages.
     first: BTreeMap<String, usize>,
 }
@@ -105,6 +108,7 @@ pub fn compile(items: &[GcpWorkload], plan: &str) -> Result<Compiled, Vec<(usize
             entry.first.entry(key.clone()).or_insert(i);
             entry.lines.insert(key, resource);
             entry.origins.insert(item.origin.clone());
+            entry.adopt |= block.adopt;
             if let Some(d) = dep {
                 entry.depends_on.insert(d.clone());
             }
@@ -275,7 +279,9 @@ pub fn compile(items: &[GcpWorkload], plan: &str) -> Result<Compiled, Vec<(usize
             )).help("grant roles through fewer service accounts (several KSAs may share one), or on narrower resources")));
         }
         let id = ids::policy_id(&resource);
-        let mut r = Resource::new(id.clone()).mode(Mode::Owned);
+        let mut r = Resource::new(id.clone())
+            .mode(Mode::Owned)
+            .adoptable("gcp.adopt", p.adopt);
         for (key, value) in p.lines {
             r = r.attr(key, value);
         }

@@ -233,6 +233,16 @@ impl GcpProvider {
             let desired = wanted_policies.get(&id);
             let live_lines = lines(&policy);
             let mut attrs = wid_lines(&policy, &resource, &record);
+            if let Some(d) = desired.filter(|d| d.adopt) {
+                // Adopted: a wanted line that exists without wid's record is used as it
+                // is (not a change, not recorded, never removed by wid).
+                for (role, member) in &live_lines {
+                    let key = ids::line_key(role, member);
+                    if d.attrs.contains_key(&key) {
+                        attrs.entry(key).or_insert_with(|| resource.clone());
+                    }
+                }
+            }
             if !owner.prune {
                 attrs.retain(|k, _| {
                     desired.is_some_and(|d| d.attrs.contains_key(k))
