@@ -103,6 +103,14 @@ impl SandboxLink {
         }
     }
 
+    /// How the sandbox declares a cluster (its kind and cloud side), if it knows it.
+    pub fn cluster_decl(&self, cluster: &str) -> Option<ClusterDecl> {
+        match self {
+            Self::InProcess(s) => s.cluster_decls().remove(cluster),
+            Self::Served(s) => s.clusters.get(cluster).cloned(),
+        }
+    }
+
     /// The sandbox, when it runs in this process (tests inject faults through it).
     pub fn in_process(&self) -> Option<&Sandbox> {
         match self {

@@ -25,6 +25,9 @@ pub struct Served {
     /// The CA certificate (PEM) the Azure endpoint's certificate is signed by.
     #[serde(default)]
     pub azure_ca: Option<PathBuf>,
+    /// Every cluster's declaration (its kind and cloud side), by name.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, crate::ClusterDecl>,
 }
 
 /// The advertisement file of a sandbox directory.
@@ -58,6 +61,7 @@ mod tests {
             cloud: format!("http://{addr}"),
             azure: None,
             azure_ca: None,
+            clusters: BTreeMap::new(),
         };
         std::fs::write(path(dir.path()), serde_json::to_vec(&ad).expect("json")).expect("write");
         assert_eq!(served(dir.path()), Some(ad));

@@ -71,6 +71,7 @@ impl Sandbox {
                 azure::ensure_cluster(state, decl);
                 gcp::ensure_cluster(state, decl);
                 k8s::adopt_cloud_issuer(state, decl);
+                remember_decl(state, decl);
             }
         });
         let names: Vec<String> = shared.read(|s| s.clusters.keys().cloned().collect());
@@ -109,6 +110,11 @@ impl Sandbox {
             tasks,
             advertised: false,
         })
+    }
+
+    /// Every cluster's declaration (its kind and cloud side), by name.
+    pub fn cluster_decls(&self) -> BTreeMap<String, ClusterDecl> {
+        self.shared.read(|s| s.decls.clone())
     }
 
     /// The state, counters and faults shared by the servers.
@@ -223,6 +229,7 @@ impl Sandbox {
             cloud: self.cloud_url(),
             azure: Some(self.azure_url()),
             azure_ca: Some(self.azure_ca_path()),
+            clusters: self.cluster_decls(),
         };
         let dir = self.shared.dir();
         let json = serde_json::to_vec_pretty(&served).map_err(|e| SandboxError::Io {
@@ -249,6 +256,19 @@ impl Sandbox {
         std::fs::write(dir.join("env"), self.env_script()).map_err(io)?;
         gcp::write_client_files(dir).map_err(io)?;
         Ok(())
+    }
+}
+
+/// Keeps a cluster's declaration. A declaration with a cloud side replaces one without
+/// (a cluster first seeded by `wid sandbox load`, later declared by a plan), never the
+/// other way round.
+fn remember_decl(state: &mut crate::State, decl: &ClusterDecl) {
+    let has_side = |d: &ClusterDecl| d.eks.is_some() || d.gke.is_some() || d.aks.is_some();
+    match state.decls.get(&decl.name) {
+        Some(known) if has_side(known) && !has_side(decl) => {}
+        _ => {
+            state.decls.insert(decl.name.clone(), decl.clone());
+        }
     }
 }
 

@@ -23,6 +23,10 @@ pub struct State {
     /// GCP projects: IAM policies, service accounts, GKE clusters.
     #[serde(default)]
     pub gcp: gcp::GcpState,
+    /// Every cluster as it was declared, with its cloud side (which EKS, GKE or AKS
+    /// cluster it is), by name: what `wid import` asks the sandbox about a cluster.
+    #[serde(default)]
+    pub decls: BTreeMap<String, ClusterDecl>,
 }
 
 /// The kind of a declared cluster.
