@@ -14,6 +14,8 @@ mod client;
 pub mod compile;
 mod error;
 pub mod ids;
+mod import;
+mod import_trust;
 mod observe;
 mod observe_other;
 pub mod policy;

@@ -201,7 +201,7 @@ impl AwsProvider {
         Ok(Some(live))
     }
 
-    async fn attached(
+    pub(crate) async fn attached(
         &self,
         account: &Account,
         account_id: &str,
@@ -239,7 +239,7 @@ impl AwsProvider {
         }
     }
 
-    async fn inline(
+    pub(crate) async fn inline(
         &self,
         account: &Account,
         account_id: &str,

@@ -41,6 +41,7 @@ ops! {
     ASSIGNMENT_DELETE = "azure:roleAssignments.delete", "Microsoft.Authorization/roleAssignments/delete", "Role Based Access Control Administrator";
     ASSIGNMENT_LIST = "azure:roleAssignments.list", "Microsoft.Authorization/roleAssignments/read", "Reader";
     ROLE_DEFINITION_LIST = "azure:roleDefinitions.list", "Microsoft.Authorization/roleDefinitions/read", "Reader";
+    ROLE_DEFINITION_GET = "azure:roleDefinitions.get", "Microsoft.Authorization/roleDefinitions/read", "Reader";
     CLUSTER_GET = "azure:managedClusters.get", "Microsoft.ContainerService/managedClusters/read", "Azure Kubernetes Service Cluster User Role or Reader";
     GROUP_GET = "azure:resourceGroups.get", "Microsoft.Resources/subscriptions/resourceGroups/read", "Reader";
 }

@@ -20,6 +20,7 @@ pub mod compile;
 mod credential;
 mod error;
 pub mod ids;
+mod import;
 pub mod names;
 mod observe;
 mod preflight;

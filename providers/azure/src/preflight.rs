@@ -51,7 +51,7 @@ impl AzureProvider {
     }
 
     /// The managed cluster's issuer, after checking it can serve workload identity.
-    async fn read_cluster(&self, c: &AksCluster) -> Result<String, ProviderError> {
+    pub(crate) async fn read_cluster(&self, c: &AksCluster) -> Result<String, ProviderError> {
         let path = format!(
             "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerService/managedClusters/{}",
             c.subscription, c.resource_group, c.name

@@ -10,6 +10,7 @@ mod change;
 mod diff;
 mod error;
 mod id;
+pub mod import;
 mod issue;
 pub mod names;
 mod provider;

@@ -22,6 +22,7 @@ pub use compile::{Compiled, GcpWorkload, GkeCluster, compile};
 mod bindings;
 mod client;
 mod error;
+mod import;
 
 pub use client::{Endpoints, GcpOptions, GcpProvider};
 mod apply_account;

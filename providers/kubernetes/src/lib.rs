@@ -24,6 +24,7 @@
 mod block;
 mod compile;
 mod errors;
+pub mod import;
 mod kinds;
 mod live;
 mod observe;
