@@ -5,6 +5,7 @@ mod apply;
 mod audit;
 mod cluster;
 mod error;
+mod import;
 mod plan;
 mod render;
 mod sandbox;
@@ -97,6 +98,9 @@ pub enum Command {
     Audit(Box<audit::AuditArgs>),
     /// Print a short-lived, audience-bound token for a service account (TokenRequest).
     Token(token::TokenArgs),
+    /// Write the plan that reproduces a cluster's existing workload identities (KSA
+    /// annotations, EKS Pod Identity associations), adopting what wid did not create.
+    Import(Box<import::ImportArgs>),
     /// The embedded sandbox: emulated clusters and clouds on loopback.
     Sandbox(sandbox::SandboxArgs),
 }
@@ -147,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Render(args) => render::run(args).await,
         Command::Audit(args) => audit::run(*args, color).await,
         Command::Token(args) => token::run(args).await,
+        Command::Import(args) => import::run(*args, color).await,
         Command::Sandbox(args) => sandbox::run(args).await,
     }
 }

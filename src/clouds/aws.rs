@@ -1,13 +1,18 @@
 //! AWS: the `aws` block on EKS clusters (IRSA and EKS Pod Identity), through `wid-aws`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde_json::{Map, Value};
 use wid_aws::{AwsOptions, AwsProvider, AwsWorkload, CompileOptions, EksCluster};
+use wid_core::import::{Imported, KsaFacts};
 use wid_core::{FieldIssue, Provider, ProviderError, Resource};
 use wid_sandbox::{ClusterDecl, EksDecl};
 
+use super::import::{ClusterHints, ImportRequest, missing, notes, pick};
 use super::{Cloud, CompileIssues, Compiled, ConnectEnv};
+use crate::cli::CliError;
 use crate::model::{Issuers, workload_origin, workload_ref};
 use crate::plan::{ClusterKind, ClusterSpec, Entry, Plan, WorkloadSpec};
 use wid_core::Preflight;
@@ -129,19 +134,187 @@ impl Cloud for Aws {
         plan: &Plan,
         env: &ConnectEnv<'_>,
     ) -> Result<Arc<dyn Provider>, ProviderError> {
-        let opts = AwsOptions {
-            endpoint_url: env
-                .target
-                .aws_endpoint
-                .clone()
-                .or_else(|| env.sandbox.map(|s| s.cloud_url())),
-            sandbox: env.sandbox.is_some() && env.target.aws_endpoint.is_none(),
-            profiles: plan.aws.profiles.clone(),
-        };
-        let aws = AwsProvider::new(opts, env.counter.clone()).await?;
+        let aws =
+            AwsProvider::new(options(env, plan.aws.profiles.clone()), env.counter.clone()).await?;
         // Prune scans every EKS cluster of the plan, including those whose workloads all
         // left it, and preflight discovers the issuers the plan does not set.
         aws.know_clusters(&eks_clusters(plan, &Issuers::new()));
         Ok(Arc::new(aws))
+    }
+
+    fn recognizes(&self, hints: &ClusterHints, ksas: &[KsaFacts]) -> Option<String> {
+        if let Some(c) = &hints.context {
+            if eks_context(&c.name).is_some() || eksctl_context(&c.name).is_some() {
+                return Some(format!("its kubeconfig context is named {}", c.name));
+            }
+            if server_region(&c.server).is_some() {
+                return Some(format!("its API server is {}", c.server));
+            }
+        }
+        ksas.iter()
+            .any(|k| {
+                k.annotations
+                    .contains_key(wid_aws::compile::ROLE_ARN_ANNOTATION)
+            })
+            .then(|| format!("its KSAs carry {}", wid_aws::compile::ROLE_ARN_ANNOTATION))
+    }
+
+    async fn import(
+        &self,
+        request: &ImportRequest<'_>,
+        env: &ConnectEnv<'_>,
+    ) -> Result<Imported, CliError> {
+        let h = request.hints;
+        let decl = h.decl.as_ref().and_then(|d| d.eks.as_ref());
+        let ctx_name = h
+            .context
+            .as_ref()
+            .map(|c| c.name.as_str())
+            .unwrap_or_default();
+        let arn = eks_context(ctx_name);
+        let eksctl = eksctl_context(ctx_name);
+        let server = h.context.as_ref().and_then(|c| server_region(&c.server));
+        let from_ctx = format!("from the kubeconfig context {ctx_name}");
+        let role_accounts: BTreeSet<&str> = request
+            .ksas
+            .iter()
+            .filter_map(|k| k.annotations.get(wid_aws::compile::ROLE_ARN_ANNOTATION))
+            .filter_map(|a| wid_aws::ids::parse_role_arn(a).map(|(acc, _)| acc))
+            .collect();
+        let one_account = (role_accounts.len() == 1)
+            .then(|| role_accounts.iter().next().map(|a| (*a).to_owned()))
+            .flatten();
+        let account = pick([
+            (h.flags.account.clone(), "from --account".to_owned()),
+            (decl.map(|d| d.account.clone()), "as the sandbox declares it".to_owned()),
+            (arn.as_ref().map(|a| a.1.clone()), from_ctx.clone()),
+            (
+                one_account,
+                "the account of the roles its KSAs name (pass --account if the cluster is in another)"
+                    .to_owned(),
+            ),
+        ]);
+        let region = pick([
+            (h.flags.region.clone(), "from --region".to_owned()),
+            (
+                decl.map(|d| d.region.clone()),
+                "as the sandbox declares it".to_owned(),
+            ),
+            (arn.as_ref().map(|a| a.0.clone()), from_ctx.clone()),
+            (eksctl.as_ref().map(|e| e.1.clone()), from_ctx.clone()),
+            (server, "from its API server's host name".to_owned()),
+        ]);
+        let name = pick([
+            (h.flags.name.clone(), "from --eks-cluster".to_owned()),
+            (
+                decl.map(|d| d.name.clone()),
+                "as the sandbox declares it".to_owned(),
+            ),
+            (arn.as_ref().map(|a| a.2.clone()), from_ctx.clone()),
+            (eksctl.as_ref().map(|e| e.0.clone()), from_ctx),
+        ]);
+        let (Some(account), Some(region), Some(name)) =
+            (account.clone(), region.clone(), name.clone())
+        else {
+            let mut gaps = Vec::new();
+            if account.is_none() {
+                gaps.push(("AWS account", "--account ACCOUNT"));
+            }
+            if region.is_none() {
+                gaps.push(("region", "--region REGION"));
+            }
+            if name.is_none() {
+                gaps.push(("name in EKS", "--eks-cluster NAME"));
+            }
+            return Err(missing("EKS", &gaps));
+        };
+        let cluster = EksCluster {
+            plan_name: request.cluster.to_owned(),
+            account: account.0.clone(),
+            region: region.0.clone(),
+            eks_name: name.0.clone(),
+            issuer: h.flags.issuer.clone(),
+        };
+        let aws = AwsProvider::new(options(env, BTreeMap::new()), env.counter.clone()).await?;
+        let mut out = aws.import(&cluster, request.ksas, request.plan).await?;
+        let mut fields = Map::new();
+        fields.insert("account".into(), Value::String(account.0.clone()));
+        fields.insert("region".into(), Value::String(region.0.clone()));
+        fields.insert("name".into(), Value::String(name.0.clone()));
+        if let Some(issuer) = &h.flags.issuer {
+            fields.insert("issuer".into(), Value::String(issuer.clone()));
+        }
+        fields.extend(std::mem::take(&mut out.cluster));
+        out.cluster = fields;
+        out.cluster_notes = notes(&[("account", &account), ("region", &region), ("name", &name)]);
+        Ok(out)
+    }
+}
+
+/// How the AWS provider reaches AWS: an explicit endpoint (moto), the sandbox, or the
+/// SDK's own settings.
+fn options(env: &ConnectEnv<'_>, profiles: BTreeMap<String, String>) -> AwsOptions {
+    AwsOptions {
+        endpoint_url: env
+            .target
+            .aws_endpoint
+            .clone()
+            .or_else(|| env.sandbox.map(|s| s.cloud_url())),
+        sandbox: env.sandbox.is_some() && env.target.aws_endpoint.is_none(),
+        profiles,
+    }
+}
+
+/// (region, account, name) of a context named after the cluster's ARN, as
+/// `aws eks update-kubeconfig` names it: `arn:aws:eks:REGION:ACCOUNT:cluster/NAME`.
+fn eks_context(name: &str) -> Option<(String, String, String)> {
+    let rest = name.strip_prefix("arn:")?;
+    let (_, rest) = rest.split_once(":eks:")?;
+    let (region, rest) = rest.split_once(':')?;
+    let (account, rest) = rest.split_once(':')?;
+    let cluster = rest.strip_prefix("cluster/")?;
+    (!region.is_empty() && account.len() == 12 && !cluster.is_empty())
+        .then(|| (region.to_owned(), account.to_owned(), cluster.to_owned()))
+}
+
+/// (name, region) of a context named as eksctl names it: `USER@NAME.REGION.eksctl.io`.
+fn eksctl_context(name: &str) -> Option<(String, String)> {
+    let (_, host) = name.rsplit_once('@')?;
+    let rest = host.strip_suffix(".eksctl.io")?;
+    let (cluster, region) = rest.rsplit_once('.')?;
+    (!cluster.is_empty() && !region.is_empty()).then(|| (cluster.to_owned(), region.to_owned()))
+}
+
+/// The region in an EKS API server's host name (`https://ID.gr7.REGION.eks.amazonaws.com`).
+fn server_region(server: &str) -> Option<String> {
+    let host = server
+        .trim_start_matches("https://")
+        .split(['/', ':'])
+        .next()?;
+    let rest = host.strip_suffix(".eks.amazonaws.com")?;
+    let region = rest.rsplit('.').next()?;
+    (region.matches('-').count() >= 2).then(|| region.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eks_contexts_name_their_cluster() {
+        assert_eq!(
+            eks_context("arn:aws:eks:eu-west-1:111122223333:cluster/prod"),
+            Some(("eu-west-1".into(), "111122223333".into(), "prod".into()))
+        );
+        assert_eq!(eks_context("prod"), None);
+        assert_eq!(
+            eksctl_context("alice@prod.us-east-2.eksctl.io"),
+            Some(("prod".into(), "us-east-2".into()))
+        );
+        assert_eq!(
+            server_region("https://ABCDEF0123.gr7.ap-south-1.eks.amazonaws.com"),
+            Some("ap-south-1".into())
+        );
+        assert_eq!(server_region("https://10.0.0.1:6443"), None);
     }
 }

@@ -5,11 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde_json::{Map, Value};
 use wid_azure::{AksCluster, AzureOptions, AzureProvider, AzureWorkload};
+use wid_core::import::{Imported, KsaFacts};
 use wid_core::{ErrorKind, FieldIssue, Preflight, Provider, ProviderError, Resource};
 use wid_sandbox::{AksDecl, ClusterDecl};
 
+use super::import::{ClusterHints, ImportRequest, missing, notes, pick};
 use super::{Cloud, CompileIssues, Compiled, ConnectEnv};
+use crate::cli::CliError;
 use crate::model::{Issuers, workload_origin, workload_ref};
 use crate::plan::{ClusterKind, ClusterSpec, Entry, Plan, WorkloadSpec};
 
@@ -143,32 +147,174 @@ impl Cloud for Azure {
         plan: &Plan,
         env: &ConnectEnv<'_>,
     ) -> Result<Arc<dyn Provider>, ProviderError> {
-        let options = match env.sandbox {
-            Some(sandbox) => {
-                let (Some(url), Some(ca)) = (sandbox.azure_url(), sandbox.azure_ca()) else {
-                    return Err(ProviderError::new(
-                        ErrorKind::Invalid,
-                        "the sandbox serves no Azure endpoint",
-                    )
-                    .with_hint("restart `wid sandbox serve` with this version of wid"));
-                };
-                let pem = std::fs::read(&ca).map_err(|e| {
-                    ProviderError::new(
-                        ErrorKind::Invalid,
-                        format!("cannot read the sandbox's Azure CA {}: {e}", ca.display()),
-                    )
-                })?;
-                AzureOptions {
-                    endpoint: Some(url),
-                    sandbox_ca: Some(pem),
-                }
-            }
-            None => AzureOptions::default(),
-        };
-        let azure = AzureProvider::new(options, env.counter.clone())?;
+        let azure = AzureProvider::new(options(env)?, env.counter.clone())?;
         // Preflight reads these clusters and the resource groups identities default
         // their location to; prune scans the clusters' subscriptions.
         azure.know_plan(&aks_clusters(plan, &Issuers::new()), location_groups(plan));
         Ok(Arc::new(azure))
     }
+
+    fn recognizes(&self, hints: &ClusterHints, ksas: &[KsaFacts]) -> Option<String> {
+        if let Some(c) = &hints.context {
+            let host = c
+                .server
+                .trim_start_matches("https://")
+                .split(['/', ':'])
+                .next()
+                .unwrap_or_default();
+            if host.ends_with(".azmk8s.io") {
+                return Some(format!("its API server is {}", c.server));
+            }
+        }
+        let annotation = wid_azure::compile::CLIENT_ID_ANNOTATION;
+        ksas.iter()
+            .any(|k| k.annotations.contains_key(annotation))
+            .then(|| format!("its KSAs carry {annotation}"))
+    }
+
+    async fn import(
+        &self,
+        request: &ImportRequest<'_>,
+        env: &ConnectEnv<'_>,
+    ) -> Result<Imported, CliError> {
+        let h = request.hints;
+        let decl = h.decl.as_ref().and_then(|d| d.aks.as_ref());
+        let sandbox = "as the sandbox declares it".to_owned();
+        let ctx_name = h.context.as_ref().map(|c| c.name.clone());
+        let tenants: std::collections::BTreeSet<String> = request
+            .ksas
+            .iter()
+            .filter(|k| {
+                k.annotations
+                    .contains_key(wid_azure::compile::CLIENT_ID_ANNOTATION)
+            })
+            .filter_map(|k| k.annotations.get(wid_azure::compile::TENANT_ID_ANNOTATION))
+            .map(|t| t.to_ascii_lowercase())
+            .collect();
+        let one_tenant = (tenants.len() == 1)
+            .then(|| tenants.iter().next().cloned())
+            .flatten();
+        let subscription = pick([
+            (
+                h.flags.subscription.clone(),
+                "from --subscription".to_owned(),
+            ),
+            (decl.map(|d| d.subscription.clone()), sandbox.clone()),
+        ]);
+        let resource_group = pick([
+            (
+                h.flags.resource_group.clone(),
+                "from --resource-group".to_owned(),
+            ),
+            (decl.map(|d| d.resource_group.clone()), sandbox.clone()),
+        ]);
+        let name = pick([
+            (h.flags.name.clone(), "from --aks-cluster".to_owned()),
+            (decl.map(|d| d.name.clone()), sandbox.clone()),
+            (
+                ctx_name.clone(),
+                "the kubeconfig context's name, as `az aks get-credentials` names it (pass --aks-cluster if it differs)".to_owned(),
+            ),
+        ]);
+        let tenant = pick([
+            (h.flags.tenant.clone(), "from --tenant".to_owned()),
+            (decl.and_then(|d| d.tenant.clone()), sandbox),
+            (
+                one_tenant,
+                "from the KSAs' azure.workload.identity/tenant-id annotations".to_owned(),
+            ),
+        ]);
+        let (Some(subscription), Some(resource_group), Some(name)) =
+            (subscription.clone(), resource_group.clone(), name.clone())
+        else {
+            let mut gaps = Vec::new();
+            if subscription.is_none() {
+                gaps.push(("subscription", "--subscription SUBSCRIPTION_ID"));
+            }
+            if resource_group.is_none() {
+                gaps.push(("resource group", "--resource-group RG"));
+            }
+            if name.is_none() {
+                gaps.push(("name in AKS", "--aks-cluster NAME"));
+            }
+            return Err(missing("AKS", &gaps));
+        };
+        let cluster = AksCluster {
+            plan_name: request.cluster.to_owned(),
+            subscription: subscription.0.clone(),
+            resource_group: resource_group.0.clone(),
+            name: name.0.clone(),
+            tenant: tenant.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+            issuer: h.flags.issuer.clone(),
+        };
+        let azure = AzureProvider::new(options(env)?, env.counter.clone())?;
+        let mut out = azure.import(&cluster, request.ksas, request.plan).await?;
+        let learned = std::mem::take(&mut out.cluster);
+        let mut fields = Map::new();
+        fields.insert("subscription".into(), Value::String(subscription.0.clone()));
+        fields.insert(
+            "resource_group".into(),
+            Value::String(resource_group.0.clone()),
+        );
+        fields.insert("name".into(), Value::String(name.0.clone()));
+        let mut sources = vec![
+            ("subscription", &subscription),
+            ("resource_group", &resource_group),
+            ("name", &name),
+        ];
+        match (&tenant, learned.get("tenant")) {
+            (Some(t), _) => {
+                fields.insert("tenant".into(), Value::String(t.0.clone()));
+                sources.push(("tenant", t));
+            }
+            (None, Some(t)) => {
+                fields.insert("tenant".into(), t.clone());
+            }
+            (None, None) => {
+                return Err(missing(
+                    "AKS",
+                    &[("Microsoft Entra tenant", "--tenant TENANT_ID")],
+                ));
+            }
+        }
+        if let Some(issuer) = &h.flags.issuer {
+            fields.insert("issuer".into(), Value::String(issuer.clone()));
+        }
+        out.cluster_notes = notes(&sources);
+        if tenant.is_none()
+            && let Some(Value::String(t)) = learned.get("tenant")
+        {
+            out.cluster_notes.push(format!(
+                "tenant {t}: the tenant of the identities its KSAs name"
+            ));
+        }
+        out.cluster = fields;
+        Ok(out)
+    }
+}
+
+/// How the Azure provider reaches Resource Manager: the sandbox's endpoint, trusting only
+/// its CA, or Azure's.
+// ProviderError is the provider contract's error, returned by value everywhere.
+#[allow(clippy::result_large_err)]
+fn options(env: &ConnectEnv<'_>) -> Result<AzureOptions, ProviderError> {
+    let Some(sandbox) = env.sandbox else {
+        return Ok(AzureOptions::default());
+    };
+    let (Some(url), Some(ca)) = (sandbox.azure_url(), sandbox.azure_ca()) else {
+        return Err(
+            ProviderError::new(ErrorKind::Invalid, "the sandbox serves no Azure endpoint")
+                .with_hint("restart `wid sandbox serve` with this version of wid"),
+        );
+    };
+    let pem = std::fs::read(&ca).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::Invalid,
+            format!("cannot read the sandbox's Azure CA {}: {e}", ca.display()),
+        )
+    })?;
+    Ok(AzureOptions {
+        endpoint: Some(url),
+        sandbox_ca: Some(pem),
+    })
 }

@@ -5,11 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde_json::{Map, Value};
+use wid_core::import::{Imported, KsaFacts};
 use wid_core::{FieldIssue, Preflight, Provider, ProviderError, Resource};
 use wid_gcp::{Endpoints, GcpOptions, GcpProvider, GcpWorkload, GkeCluster};
 use wid_sandbox::{ClusterDecl, GkeDecl};
 
+use super::import::{ClusterHints, ImportRequest, missing, notes, pick};
 use super::{Cloud, CompileIssues, Compiled, ConnectEnv};
+use crate::cli::CliError;
 use crate::model::{workload_origin, workload_ref};
 use crate::plan::{ClusterKind, ClusterSpec, Entry, Plan, WorkloadSpec};
 
@@ -154,14 +158,151 @@ impl Cloud for Gcp {
         plan: &Plan,
         env: &ConnectEnv<'_>,
     ) -> Result<Arc<dyn Provider>, ProviderError> {
-        let options = GcpOptions {
-            endpoints: env.sandbox.map(|s| Endpoints::sandbox(&s.cloud_url())),
-            sandbox: env.sandbox.is_some(),
-        };
-        let gcp = GcpProvider::new(options, env.counter.clone());
+        let gcp = GcpProvider::new(options(env), env.counter.clone());
         let clusters = gke_clusters(plan, None);
         let projects = named_projects(plan, &clusters);
         gcp.know_plan(&clusters, projects);
         Ok(Arc::new(gcp))
+    }
+
+    fn recognizes(&self, hints: &ClusterHints, ksas: &[KsaFacts]) -> Option<String> {
+        if let Some(c) = &hints.context
+            && gke_context(&c.name).is_some()
+        {
+            return Some(format!("its kubeconfig context is named {}", c.name));
+        }
+        ksas.iter()
+            .any(|k| k.annotations.contains_key(wid_gcp::names::KSA_ANNOTATION))
+            .then(|| format!("its KSAs carry {}", wid_gcp::names::KSA_ANNOTATION))
+    }
+
+    async fn import(
+        &self,
+        request: &ImportRequest<'_>,
+        env: &ConnectEnv<'_>,
+    ) -> Result<Imported, CliError> {
+        let h = request.hints;
+        let decl = h.decl.as_ref().and_then(|d| d.gke.as_ref());
+        let ctx_name = h
+            .context
+            .as_ref()
+            .map(|c| c.name.as_str())
+            .unwrap_or_default();
+        let ctx = gke_context(ctx_name);
+        let from_ctx = format!("from the kubeconfig context {ctx_name}");
+        let sandbox = "as the sandbox declares it".to_owned();
+        let project = pick([
+            (h.flags.project.clone(), "from --project".to_owned()),
+            (decl.map(|d| d.project.clone()), sandbox.clone()),
+            (ctx.as_ref().map(|c| c.0.clone()), from_ctx.clone()),
+        ]);
+        let location = pick([
+            (h.flags.location.clone(), "from --location".to_owned()),
+            (decl.map(|d| d.location.clone()), sandbox.clone()),
+            (ctx.as_ref().map(|c| c.1.clone()), from_ctx.clone()),
+        ]);
+        let name = pick([
+            (h.flags.name.clone(), "from --gke-cluster".to_owned()),
+            (decl.map(|d| d.name.clone()), sandbox.clone()),
+            (ctx.as_ref().map(|c| c.2.clone()), from_ctx),
+        ]);
+        let number = pick([
+            (
+                h.flags.project_number.clone(),
+                "from --project-number".to_owned(),
+            ),
+            (decl.and_then(|d| d.project_number.clone()), sandbox),
+        ]);
+        let (Some(project), Some(location), Some(name)) =
+            (project.clone(), location.clone(), name.clone())
+        else {
+            let mut gaps = Vec::new();
+            if project.is_none() {
+                gaps.push(("project", "--project PROJECT"));
+            }
+            if location.is_none() {
+                gaps.push(("location", "--location LOCATION"));
+            }
+            if name.is_none() {
+                gaps.push(("name in GKE", "--gke-cluster NAME"));
+            }
+            return Err(missing("GKE", &gaps));
+        };
+        let cluster = GkeCluster {
+            plan_name: request.cluster.to_owned(),
+            project: project.0.clone(),
+            project_number: number.as_ref().map(|n| n.0.clone()),
+            location: location.0.clone(),
+            name: name.0.clone(),
+        };
+        let gcp = GcpProvider::new(options(env), env.counter.clone());
+        let mut out = gcp.import(&cluster, request.ksas, request.plan).await?;
+        let mut fields = Map::new();
+        fields.insert("project".into(), Value::String(project.0.clone()));
+        fields.insert("location".into(), Value::String(location.0.clone()));
+        fields.insert("name".into(), Value::String(name.0.clone()));
+        if let Some(n) = &number {
+            fields.insert("project_number".into(), Value::String(n.0.clone()));
+        }
+        let learned = std::mem::take(&mut out.cluster);
+        let mut sources = vec![
+            ("project", &project),
+            ("location", &location),
+            ("name", &name),
+        ];
+        if let Some(n) = &number {
+            sources.push(("project_number", n));
+        }
+        out.cluster_notes = notes(&sources);
+        if let Some(Value::String(n)) = learned.get("project_number") {
+            out.cluster_notes.push(format!(
+                "project_number {n}: from the principals that hold roles on the project"
+            ));
+        }
+        fields.extend(learned);
+        out.cluster = fields;
+        Ok(out)
+    }
+}
+
+/// How the GCP provider reaches Google: the sandbox's endpoints, or Google's.
+fn options(env: &ConnectEnv<'_>) -> GcpOptions {
+    GcpOptions {
+        endpoints: env.sandbox.map(|s| Endpoints::sandbox(&s.cloud_url())),
+        sandbox: env.sandbox.is_some(),
+    }
+}
+
+/// (project, location, name) of a context named as `gcloud container clusters
+/// get-credentials` names it: `gke_PROJECT_LOCATION_NAME` (none of the three holds `_`).
+fn gke_context(name: &str) -> Option<(String, String, String)> {
+    let rest = name.strip_prefix("gke_")?;
+    let parts: Vec<&str> = rest.split('_').collect();
+    match parts.as_slice() {
+        [project, location, cluster]
+            if !project.is_empty() && !location.is_empty() && !cluster.is_empty() =>
+        {
+            Some((
+                (*project).to_owned(),
+                (*location).to_owned(),
+                (*cluster).to_owned(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gke_contexts_name_project_location_and_cluster() {
+        assert_eq!(
+            gke_context("gke_acme-prod_us-central1_prod"),
+            Some(("acme-prod".into(), "us-central1".into(), "prod".into()))
+        );
+        assert_eq!(gke_context("gke_a_b"), None);
+        assert_eq!(gke_context("prod"), None);
     }
 }

@@ -10,6 +10,7 @@
 mod aws;
 mod azure;
 mod gcp;
+pub mod import;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,8 +21,11 @@ use wid_core::{
 };
 use wid_sandbox::ClusterDecl;
 
+use crate::cli::CliError;
 use crate::plan::{ClusterKind, ClusterSpec, Entry, Plan, WorkloadSpec};
 use crate::session::{SandboxLink, Target};
+use import::{ClusterHints, ImportRequest};
+use wid_core::import::{Imported, KsaFacts};
 
 /// Every cloud, in the order their resources are compiled.
 pub static ALL: &[&dyn Cloud] = &[&aws::Aws, &gcp::Gcp, &azure::Azure];
@@ -121,4 +125,18 @@ pub trait Cloud: Send + Sync {
         plan: &Plan,
         env: &ConnectEnv<'_>,
     ) -> Result<Arc<dyn Provider>, ProviderError>;
+
+    /// For `wid import`: why a cluster looks like one of this cloud's (its context's name
+    /// or API server, its KSAs' annotations), from what is known before any cloud call;
+    /// `None` when nothing says so.
+    fn recognizes(&self, hints: &ClusterHints, ksas: &[KsaFacts]) -> Option<String>;
+
+    /// For `wid import`: the cluster entry's coordinates and the blocks that reproduce
+    /// the workload identities of the cluster's KSAs, read from the cloud. Asks for a
+    /// flag, naming it, for a coordinate it cannot find out.
+    async fn import(
+        &self,
+        request: &ImportRequest<'_>,
+        env: &ConnectEnv<'_>,
+    ) -> Result<Imported, CliError>;
 }

@@ -2,10 +2,14 @@
 //! and the CLI's entry point write to stdout.
 
 mod human;
+mod import;
 mod json;
 mod style;
 
 pub use human::{ApplyProgress, render_error, render_plan, render_report};
+pub use import::{
+    ImportedCluster, ImportedPlan, PlanWorkload, import_summary, render_imported_plan,
+};
 pub use json::{AttrDoc, ChangeDoc, PlanDocument, Summary, plan_document};
 pub use style::Style;
 
