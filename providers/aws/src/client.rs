@@ -57,6 +57,9 @@ pub struct AwsProvider {
     /// EKS clusters known to the plan (account, region, EKS name): prune scans their
     /// associations even when no association of the plan remains on them.
     pub(crate) clusters: Mutex<BTreeSet<(String, String, String)>>,
+    /// Accounts the plan names for its roles (`aws.account`, else the cluster's): prune
+    /// looks for this plan's objects there too.
+    pub(crate) role_accounts: Mutex<BTreeSet<String>>,
     /// The plan's EKS clusters by the plan's name, for preflight's issuer discovery.
     pub(crate) plan_clusters: Mutex<BTreeMap<String, EksCluster>>,
     /// Association ids found by observe, so apply need not look them up again.
@@ -64,6 +67,9 @@ pub struct AwsProvider {
     /// ARNs seen by observe (roles, OIDC providers, associations): the live ARN carries
     /// the partition, which an id alone does not.
     pub(crate) arns: Mutex<BTreeMap<ResourceId, String>>,
+    /// The tag-key records (`wid.dev/tag-keys` tags) seen by observe on this plan's
+    /// objects, so apply knows which tags it set and which record tags to replace.
+    pub(crate) tag_records: Mutex<BTreeMap<ResourceId, Vec<(String, String)>>>,
 }
 
 impl AwsProvider {
@@ -79,9 +85,11 @@ impl AwsProvider {
             http,
             accounts: tokio::sync::Mutex::new(BTreeMap::new()),
             clusters: Mutex::new(BTreeSet::new()),
+            role_accounts: Mutex::new(BTreeSet::new()),
             plan_clusters: Mutex::new(BTreeMap::new()),
             association_ids: Mutex::new(BTreeMap::new()),
             arns: Mutex::new(BTreeMap::new()),
+            tag_records: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -101,6 +109,16 @@ impl AwsProvider {
             known.insert((c.account.clone(), c.region.clone(), c.eks_name.clone()));
             by_name.insert(c.plan_name.clone(), c.clone());
         }
+    }
+
+    /// Tells the provider which accounts the plan's roles live in, so prune (and
+    /// destroy) look for this plan's objects there even when no resource of the plan is
+    /// wanted in them any more.
+    pub fn know_accounts<'a>(&self, accounts: impl IntoIterator<Item = &'a str>) {
+        self.role_accounts
+            .lock()
+            .expect("account set lock is never poisoned")
+            .extend(accounts.into_iter().map(str::to_owned));
     }
 
     /// The cluster's OIDC issuer URL, from `eks:DescribeCluster`.
@@ -156,6 +174,24 @@ impl AwsProvider {
             .expect("arn cache lock is never poisoned")
             .get(id)
             .cloned()
+    }
+
+    /// Remembers the record tags of a live object (none: it has no record).
+    pub(crate) fn remember_tag_record(&self, id: &ResourceId, record: Vec<(String, String)>) {
+        self.tag_records
+            .lock()
+            .expect("tag record cache lock is never poisoned")
+            .insert(id.clone(), record);
+    }
+
+    /// The record tags observe saw on an object (empty when none, or not seen).
+    pub(crate) fn live_tag_record(&self, id: &ResourceId) -> Vec<(String, String)> {
+        self.tag_records
+            .lock()
+            .expect("tag record cache lock is never poisoned")
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The clients for `account`, built on first use.

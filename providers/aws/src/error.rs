@@ -219,6 +219,17 @@ where
     }
 }
 
+/// The service's error message, empty if there is none.
+pub(crate) fn message_of<E>(err: &SdkError<E>) -> &str
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(s) => s.err().message().unwrap_or(""),
+        _ => "",
+    }
+}
+
 /// The service's error code, if the error came from the service.
 pub(crate) fn code_of<E>(err: &SdkError<E>) -> Option<&str>
 where
