@@ -81,11 +81,20 @@ pub struct Serve {
 impl Serve {
     /// Starts `wid sandbox serve --dir DIR` and waits for its kubeconfig.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, None)
+    }
+
+    /// Starts `wid sandbox serve --dir DIR [--plan PLAN]` (the plan's clusters are
+    /// created) and waits for its kubeconfig.
+    pub fn start_with(dir: &Path, plan: Option<&Path>) -> Self {
         let kubeconfig = dir.join("kubeconfig");
         let _ = std::fs::remove_file(&kubeconfig);
-        let child = Command::new(env!("CARGO_BIN_EXE_wid"))
-            .args(["sandbox", "serve", "--dir"])
-            .arg(dir)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wid"));
+        cmd.args(["sandbox", "serve", "--dir"]).arg(dir);
+        if let Some(plan) = plan {
+            cmd.arg("--plan").arg(plan);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -252,12 +261,21 @@ impl Drop for Moto {
 /// Runs the aws CLI against a served sandbox with the variables of its DIR/env; panics on
 /// failure and returns stdout.
 pub fn sandbox_aws(dir: &Path, args: &[&str]) -> String {
+    sandbox_aws_in(dir, None, args)
+}
+
+/// [`sandbox_aws`] acting in `account` (the sandbox reads it from the access key id)
+/// instead of the sandbox's default account.
+pub fn sandbox_aws_in(dir: &Path, account: Option<&str>, args: &[&str]) -> String {
     let env = std::fs::read_to_string(dir.join("env")).expect("the sandbox wrote DIR/env");
     let mut cmd = Command::new("aws");
     for line in env.lines() {
         if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
             cmd.env(k, v);
         }
+    }
+    if let Some(account) = account {
+        cmd.env("AWS_ACCESS_KEY_ID", format!("SANDBOX{account}"));
     }
     let out = cmd
         .env("AWS_CONFIG_FILE", "/nonexistent/wid-test-aws-config")
