@@ -155,7 +155,10 @@ impl AwsProvider {
                     ),
                 )
                 .with_operation(call.op)
-                .with_hint("set `issuer` on the cluster in the plan")
+                .with_hint(format!(
+                    "set `issuer = \"https://...\"` in [clusters.{}]",
+                    cluster.plan_name
+                ))
             })
     }
 
@@ -280,7 +283,7 @@ impl AwsProvider {
             )
             .with_operation(call.op)
             .with_hint(format!(
-                "name a profile for account {account} in the plan's aws profiles, or run wid with credentials for that account"
+                "name a profile for the account in the plan: [aws.profiles] \"{account}\" = \"PROFILE\"; or run wid with credentials for account {account}"
             ))),
         }
     }
