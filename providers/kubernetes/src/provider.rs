@@ -390,7 +390,12 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("cluster eks-prod"), "{err}");
         assert!(err.to_string().contains("\"staging\""), "{err}");
-        assert_eq!(err.hint.as_deref(), Some("available contexts: dev, prod"));
+        assert_eq!(
+            err.hint.as_deref(),
+            Some(
+                "set `context` in [clusters.eks-prod] to one of the available contexts: dev, prod"
+            )
+        );
 
         let ok = KubernetesProvider::connect(
             BTreeMap::from([("eks-prod".to_owned(), conn("prod"))]),
