@@ -13,7 +13,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use crate::model::{ObjectRef, SourceLocation};
 
@@ -69,7 +69,7 @@ pub enum SnapshotError {
         line: usize,
         /// The parser's error.
         #[source]
-        source: serde_yaml::Error,
+        source: Box<serde_saphyr::Error>,
     },
     /// A document of a known kind does not match that kind's schema.
     #[error("{origin}:{line}: invalid {kind} object")]
@@ -82,7 +82,7 @@ pub enum SnapshotError {
         kind: String,
         /// The deserializer's error.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_json::Error,
     },
 }
 
@@ -117,10 +117,10 @@ impl Snapshot {
         let origin = path.unwrap_or("<input>");
         for (line, doc) in split_documents(text) {
             let value: Value =
-                serde_yaml::from_str(&doc).map_err(|source| SnapshotError::Yaml {
+                serde_saphyr::from_str(&doc).map_err(|source| SnapshotError::Yaml {
                     origin: origin.to_owned(),
                     line,
-                    source,
+                    source: Box::new(source),
                 })?;
             self.add_value(value, origin, path.is_some(), line)?;
         }
@@ -140,7 +140,7 @@ impl Snapshot {
             .and_then(Value::as_str)
             .unwrap_or("");
         if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
-            if let Some(Value::Sequence(items)) = value.get("items") {
+            if let Some(Value::Array(items)) = value.get("items") {
                 for item in items.clone() {
                     self.add_value(item, origin, record, line)?;
                 }
@@ -151,7 +151,7 @@ impl Snapshot {
         macro_rules! push {
             ($field:ident, $ty:ty, $namespaced:expr) => {{
                 let mut obj: $ty =
-                    serde_yaml::from_value(value).map_err(|source| SnapshotError::Object {
+                    serde_json::from_value(value).map_err(|source| SnapshotError::Object {
                         origin: origin.to_owned(),
                         line,
                         kind: kind.clone(),
@@ -257,7 +257,7 @@ impl Snapshot {
 }
 
 /// Splits a multi-document YAML text at `---` lines, returning each non-empty document
-/// with the 1-based line it starts on. Done by hand (not by serde_yaml's document
+/// with the 1-based line it starts on. Done by hand (not by the YAML parser's document
 /// iterator) so every object gets the line number the SARIF and human outputs cite.
 fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut docs = Vec::new();

@@ -11,7 +11,6 @@ use crate::model::{Report, Severity};
 
 /// The `$schema` written into SARIF documents.
 pub const SARIF_SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-const INFORMATION_URI: &str = env!("CARGO_PKG_REPOSITORY");
 
 fn level(s: Severity) -> &'static str {
     match s {
@@ -96,7 +95,6 @@ pub fn sarif(report: &Report) -> Value {
             "tool": {
                 "driver": {
                     "name": "wid",
-                    "informationUri": INFORMATION_URI,
                     "version": env!("CARGO_PKG_VERSION"),
                     "rules": rules,
                 }
