@@ -79,7 +79,7 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// Starts `wid sandbox serve --dir DIR` and waits for its kubeconfig.
+    /// Starts `wid sandbox serve --dir DIR` and waits until it serves.
     pub fn start(dir: &Path) -> Self {
         Self::start_with(dir, None)
     }
@@ -101,10 +101,12 @@ impl Serve {
             .spawn()
             .expect("start wid sandbox serve");
         let start = Instant::now();
-        while !kubeconfig.exists() {
+        // The kubeconfig is written first, then serve.json, which other wid commands look
+        // for: once its servers answer, everything is in place.
+        while !kubeconfig.exists() || wid_sandbox::served(dir).is_none() {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "sandbox serve did not write its kubeconfig"
+                "sandbox serve did not come up"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
