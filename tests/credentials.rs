@@ -142,7 +142,29 @@ fn credential_process_signs_wids_calls_through_aws_profile_or_the_plans_profiles
     );
     assert_eq!(runs(), 1, "the helper ran once and its keys were cached");
 
-    // The plan names the profile for the account instead.
+    // Keys of another account in the environment: wid checks whose they are and says
+    // which key fixes it...
+    let other = isolated(
+        tmp.path(),
+        &config,
+        &[
+            ("AWS_ACCESS_KEY_ID", "SANDBOX999999999999"),
+            ("AWS_SECRET_ACCESS_KEY", "sandbox"),
+        ],
+        &args,
+    );
+    expect_code(&other, 1);
+    let err = stderr(&other);
+    assert!(
+        err.contains("the default AWS credentials belong to account 999999999999, but the plan needs account 111122223333"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[aws.profiles] \"111122223333\" = \"PROFILE\""),
+        "{err}"
+    );
+
+    // ...and applying that hint works: the plan names the profile for the account.
     std::fs::write(
         &plan,
         format!("{PLAN}\n[aws.profiles]\n\"111122223333\" = \"ci\"\n"),
@@ -151,6 +173,28 @@ fn credential_process_signs_wids_calls_through_aws_profile_or_the_plans_profiles
     let out = isolated(tmp.path(), &config, &[], &args);
     expect_code(&out, 2);
     assert_eq!(runs(), 2);
+    // The plan's profile wins over keys of another account in the environment: wid
+    // never acts in an account other than the one the plan names.
+    let out = isolated(
+        tmp.path(),
+        &config,
+        &[
+            ("AWS_ACCESS_KEY_ID", "SANDBOX999999999999"),
+            ("AWS_SECRET_ACCESS_KEY", "sandbox"),
+        ],
+        &args,
+    );
+    expect_code(&out, 2);
+    assert!(
+        stdout(&out).contains("+ aws/iam-role/111122223333/creds-orders"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        runs(),
+        3,
+        "the profile's helper, not the environment's keys"
+    );
     let applied = isolated(
         tmp.path(),
         &config,

@@ -4,9 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls::{Provider as TlsProvider, rustls_provider::CryptoMode};
 use wid_core::{CallCounter, ErrorKind, ProviderError, ResourceId};
 
@@ -229,7 +232,24 @@ impl AwsProvider {
         } else if let Some(profile) = profile {
             loader = loader.profile_name(profile);
         }
-        let config = loader.load().await;
+        let mut config = loader.load().await;
+        if let (false, Some(profile)) = (self.options.sandbox, profile) {
+            // The profile's own credentials (keys, IAM Identity Center, credential_process,
+            // a role to assume), whatever else the environment holds: the default chain
+            // would let AWS_ACCESS_KEY_ID, perhaps another account's, win over the profile
+            // the plan names for this account.
+            let provider_config = ProviderConfig::without_region()
+                .with_http_client(self.http.clone())
+                .with_region(config.region().cloned());
+            let credentials = ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config)
+                .profile_name(profile)
+                .build();
+            config = config
+                .to_builder()
+                .credentials_provider(SharedCredentialsProvider::new(credentials))
+                .build();
+        }
         // IAM is global: sign for us-east-1 whatever region the profile names.
         let iam_conf = aws_sdk_iam::config::Builder::from(&config)
             .region(Region::new(IAM_REGION))
