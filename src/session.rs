@@ -268,27 +268,52 @@ impl Session {
     }
 
     /// Runs preflight, compiles, observes and diffs. With `destroy`, the plan wants
-    /// nothing: every object that carries its mark is deleted.
+    /// nothing: every object that carries its mark is deleted, in every cluster, account
+    /// and profile the plan names, in reverse dependency order.
     pub async fn plan(&self, mode: PlanMode) -> Result<Planned, CliError> {
-        let (desired, warnings) = match mode {
-            PlanMode::Destroy => (Desired::default(), Vec::new()),
+        let prune = mode.prunes();
+        match mode {
             PlanMode::Apply { .. } => {
                 let preflight = self.preflight().await?;
                 let desired = model::compile(&self.plan, &preflight).map_err(CliError::Plan)?;
-                (desired, preflight.warnings)
+                let observed = self
+                    .providers
+                    .observe(&desired.resources, &self.owner(prune))
+                    .await?;
+                let changes = wid_core::diff(&desired.resources, &observed, prune);
+                Ok(Planned {
+                    desired,
+                    changes,
+                    warnings: preflight.warnings,
+                })
             }
-        };
-        let prune = mode.prunes();
-        let observed = self
-            .providers
-            .observe(&desired.resources, &self.owner(prune))
-            .await?;
-        let changes = wid_core::diff(&desired.resources, &observed, prune);
-        Ok(Planned {
-            desired,
-            changes,
-            warnings,
-        })
+            PlanMode::Destroy => {
+                let mut observed = self.providers.observe(&[], &self.owner(prune)).await?;
+                // What the plan still describes (compiled offline: no call) orders the
+                // deletes where a live object does not say what it depends on (a KSA
+                // names its cloud role only in an annotation), and groups the output.
+                let scope = model::compile(&self.plan, &model::offline(&self.plan))
+                    .map_err(CliError::Plan)?;
+                for r in &scope.resources {
+                    if let Some(live) = observed.resources.get_mut(&r.id) {
+                        for dep in &r.depends_on {
+                            if !live.depends_on.contains(dep) {
+                                live.depends_on.push(dep.clone());
+                            }
+                        }
+                    }
+                }
+                let changes = wid_core::diff(&[], &observed, true);
+                Ok(Planned {
+                    desired: Desired {
+                        resources: Vec::new(),
+                        groups: scope.groups,
+                    },
+                    changes,
+                    warnings: Vec::new(),
+                })
+            }
+        }
     }
 }
 

@@ -185,13 +185,16 @@ impl Sandbox {
     /// Azure: `WID_SANDBOX_AZURE_URL` and `WID_SANDBOX_AZURE_CA` (for an SDK's `base_url`
     /// and `connection_verify`), `AZURE_SUBSCRIPTION_ID` and `AZURE_TENANT_ID` of the first
     /// AKS cluster, and `AZURE_CONFIG_DIR` pointing the Azure CLI at an empty profile in
-    /// the sandbox directory, so it holds no login to the real cloud.
+    /// the sandbox directory, so it holds no login to the real cloud. Variables that could
+    /// send an AWS call elsewhere (a profile, per-service endpoints, an instruction to
+    /// ignore the endpoint) are unset first: a shell that sources this file reaches the
+    /// sandbox and nothing else.
     pub fn env_script(&self) -> String {
         let url = self.cloud_url();
         let account = self.shared.read(aws::default_account);
         let project = self.shared.read(gcp::default_project);
         let mut script = format!(
-            "export AWS_ENDPOINT_URL={url}\nexport AWS_ACCESS_KEY_ID=SANDBOX{account}\nexport AWS_SECRET_ACCESS_KEY=sandbox\nexport AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\nexport AWS_EC2_METADATA_DISABLED=true\n{}",
+            "unset AWS_PROFILE AWS_SESSION_TOKEN AWS_IGNORE_CONFIGURED_ENDPOINT_URLS AWS_ENDPOINT_URL_IAM AWS_ENDPOINT_URL_EKS AWS_ENDPOINT_URL_STS\nexport AWS_ENDPOINT_URL={url}\nexport AWS_ACCESS_KEY_ID=SANDBOX{account}\nexport AWS_SECRET_ACCESS_KEY=sandbox\nexport AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\nexport AWS_EC2_METADATA_DISABLED=true\n{}",
             gcp::env_lines(&url, self.shared.dir(), project.as_deref())
         );
         let _ = write!(
@@ -229,7 +232,7 @@ impl Sandbox {
             dir: dir.display().to_string(),
             source: std::io::Error::other(e),
         })?;
-        std::fs::write(crate::served::path(dir), json).map_err(|source| SandboxError::Io {
+        write_atomic(&crate::served::path(dir), &json).map_err(|source| SandboxError::Io {
             dir: dir.display().to_string(),
             source,
         })?;
@@ -245,9 +248,9 @@ impl Sandbox {
             dir: dir.display().to_string(),
             source,
         };
-        std::fs::write(dir.join("kubeconfig"), self.kubeconfig()).map_err(io)?;
-        std::fs::write(dir.join("env"), self.env_script()).map_err(io)?;
+        write_atomic(&dir.join("kubeconfig"), self.kubeconfig().as_bytes()).map_err(io)?;
         gcp::write_client_files(dir).map_err(io)?;
+        write_atomic(&dir.join("env"), self.env_script().as_bytes()).map_err(io)?;
         Ok(())
     }
 }
@@ -271,4 +274,12 @@ impl Drop for Sandbox {
             let _ = std::fs::remove_file(crate::served::path(self.shared.dir()));
         }
     }
+}
+
+/// Writes `path` whole or not at all (a temporary file renamed over it), so a reader that
+/// waits for the file never sees half of it.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
 }

@@ -27,6 +27,12 @@ Exit codes:
   2  --detailed-exitcode: changes pending or drift found
   3  audit: a finding at or above --fail-on";
 
+const LOGGING: &str = "\
+Logging (stderr):
+  wid logs only its own warnings by default; -v adds its progress, -vv its debug details,
+  -vvv everything at debug level including libraries. WID_LOG=FILTER replaces all of it
+  (tracing-subscriber syntax, e.g. WID_LOG=wid=debug,kube_client=info or WID_LOG=trace).";
+
 const EXAMPLES: &str = "\
 Examples:
   wid validate identities/
@@ -38,7 +44,7 @@ Examples:
 
 /// Kubernetes workload identity across GKE, EKS and AKS from a declarative plan.
 #[derive(Debug, Parser)]
-#[command(name = "wid", version, about, after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
+#[command(name = "wid", version, about, after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}\n\n{LOGGING}"))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -46,6 +52,30 @@ pub struct Cli {
     /// When to use colour (auto: only on a terminal, never with NO_COLOR).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Log more on stderr: -v progress, -vv debug details, -vvv libraries too. WID_LOG
+    /// (a tracing filter such as `wid=debug`) overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The log filter of a run: `WID_LOG` when set, else wid's own warnings only, raised by
+/// each `-v`. Libraries (kube, the AWS SDK) stay silent below `-vvv`: their errors reach
+/// the user as wid's own, with context and a hint.
+pub fn log_filter(
+    verbose: u8,
+    wid_log: Option<&str>,
+) -> Result<tracing_subscriber::EnvFilter, String> {
+    // A directive's target matches every target it prefixes, so `wid` covers the
+    // provider crates (`wid_aws`, `wid_kubernetes`, ...) too.
+    let directives = match (wid_log.filter(|s| !s.trim().is_empty()), verbose) {
+        (Some(custom), _) => custom,
+        (None, 0) => "wid=warn",
+        (None, 1) => "wid=info",
+        (None, 2) => "wid=debug",
+        (None, 3) => "debug",
+        (None, _) => "trace",
+    };
+    tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| e.to_string())
 }
 
 /// `--color`.
@@ -148,5 +178,69 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Audit(args) => audit::run(*args, color).await,
         Command::Token(args) => token::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    fn enabled(filter: tracing_subscriber::EnvFilter, target: &str, level: Level) -> bool {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let subscriber = tracing_subscriber::registry().with(filter);
+        tracing::subscriber::with_default(subscriber, || match (target, level) {
+            ("wid_aws", Level::WARN) => tracing::enabled!(target: "wid_aws", Level::WARN),
+            ("wid_aws", Level::INFO) => tracing::enabled!(target: "wid_aws", Level::INFO),
+            ("wid::cli", Level::DEBUG) => tracing::enabled!(target: "wid::cli", Level::DEBUG),
+            ("kube_client::client::builder", Level::ERROR) => {
+                tracing::enabled!(target: "kube_client::client::builder", Level::ERROR)
+            }
+            other => panic!("no probe for {other:?}"),
+        })
+    }
+
+    #[test]
+    fn logs_are_wids_own_warnings_unless_asked_for_more() {
+        let quiet = || log_filter(0, None).unwrap();
+        assert!(enabled(quiet(), "wid_aws", Level::WARN));
+        assert!(!enabled(quiet(), "wid_aws", Level::INFO));
+        assert!(!enabled(
+            quiet(),
+            "kube_client::client::builder",
+            Level::ERROR
+        ));
+        assert!(enabled(
+            log_filter(1, None).unwrap(),
+            "wid_aws",
+            Level::INFO
+        ));
+        assert!(enabled(
+            log_filter(2, None).unwrap(),
+            "wid::cli",
+            Level::DEBUG
+        ));
+        assert!(!enabled(
+            log_filter(2, None).unwrap(),
+            "kube_client::client::builder",
+            Level::ERROR
+        ));
+        assert!(enabled(
+            log_filter(3, None).unwrap(),
+            "kube_client::client::builder",
+            Level::ERROR
+        ));
+        let custom = log_filter(0, Some("kube_client=error")).unwrap();
+        assert!(enabled(
+            custom,
+            "kube_client::client::builder",
+            Level::ERROR
+        ));
+        assert!(log_filter(0, Some("wid=loud")).is_err());
+        assert!(enabled(
+            log_filter(0, Some("  ")).unwrap(),
+            "wid_aws",
+            Level::WARN
+        ));
     }
 }

@@ -140,8 +140,17 @@ impl Cloud for Aws {
         };
         let aws = AwsProvider::new(opts, env.counter.clone()).await?;
         // Prune scans every EKS cluster of the plan, including those whose workloads all
-        // left it, and preflight discovers the issuers the plan does not set.
+        // left it, and every account its roles name; preflight discovers the issuers the
+        // plan does not set.
         aws.know_clusters(&eks_clusters(plan, &Issuers::new()));
+        aws.know_accounts(plan.workloads.iter().filter_map(|w| {
+            let block = w.spec.aws.as_ref()?;
+            block.account.as_deref().or_else(|| {
+                plan.clusters
+                    .get(&w.spec.cluster)
+                    .and_then(|c| c.spec.account.as_deref())
+            })
+        }));
         Ok(Arc::new(aws))
     }
 }

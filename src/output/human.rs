@@ -292,7 +292,7 @@ pub fn render_report(report: &Report, calls: u64, style: Style) -> String {
         } else {
             let _ = writeln!(
                 out,
-                "Left partly applied ({}): {}. The next plan shows them as an incomplete apply; fix the cause and run apply again to finish them.",
+                "Left partly applied ({}): {}. Fix the cause and apply again to finish them; `wid plan` shows what is left.",
                 partial.len(),
                 partial.join(", ")
             );

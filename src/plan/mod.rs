@@ -5,6 +5,7 @@
 
 mod diagnostic;
 mod load;
+mod messages;
 pub mod spec;
 mod toml_spans;
 mod validate;
@@ -55,7 +56,7 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
         validate::cluster(name, entry, &mut diags);
     }
     for entry in &raw.workloads {
-        validate::workload(entry, &kinds, &mut diags);
+        validate::workload(entry, &kinds, &raw.broken_clusters, &mut diags);
     }
     let name = validate::plan(&raw, &mut diags);
     if !diags.is_empty() {

@@ -79,7 +79,7 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// Starts `wid sandbox serve --dir DIR` and waits for its kubeconfig.
+    /// Starts `wid sandbox serve --dir DIR` and waits until it serves.
     pub fn start(dir: &Path) -> Self {
         Self::start_with(dir, &[])
     }
@@ -99,10 +99,12 @@ impl Serve {
             .spawn()
             .expect("start wid sandbox serve");
         let start = Instant::now();
-        while !kubeconfig.exists() || !dir.join("env").exists() {
+        // The kubeconfig is written first, then serve.json, which other wid commands look
+        // for: once its servers answer, everything is in place.
+        while !kubeconfig.exists() || wid_sandbox::served(dir).is_none() {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "sandbox serve did not write its kubeconfig"
+                "sandbox serve did not come up"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -321,12 +323,21 @@ impl Drop for Moto {
 /// Runs the aws CLI against a served sandbox with the variables of its DIR/env; panics on
 /// failure and returns stdout.
 pub fn sandbox_aws(dir: &Path, args: &[&str]) -> String {
+    sandbox_aws_in(dir, None, args)
+}
+
+/// [`sandbox_aws`] acting in `account` (the sandbox reads it from the access key id)
+/// instead of the sandbox's default account.
+pub fn sandbox_aws_in(dir: &Path, account: Option<&str>, args: &[&str]) -> String {
     let env = std::fs::read_to_string(dir.join("env")).expect("the sandbox wrote DIR/env");
     let mut cmd = Command::new("aws");
     for line in env.lines() {
         if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
             cmd.env(k, v);
         }
+    }
+    if let Some(account) = account {
+        cmd.env("AWS_ACCESS_KEY_ID", format!("SANDBOX{account}"));
     }
     let out = cmd
         .env("AWS_CONFIG_FILE", "/nonexistent/wid-test-aws-config")

@@ -17,7 +17,8 @@ pub const MANAGED_POLICY_QUOTA: usize = 10;
 pub const INLINE_POLICY_AGGREGATE_LIMIT: usize = 10_240;
 /// IAM's limit on tags per resource; wid's own tags count against it.
 pub const TAG_QUOTA: usize = 50;
-/// The tags wid itself sets on a role: the two ownership marks and the applied record.
+/// The tags wid itself always sets on a role: the two ownership marks and the applied
+/// record (the tag-key record adds one or more when the role has tags).
 const WID_TAGS: [&str; 3] = [
     wid_core::MANAGED_BY_KEY,
     wid_core::PLAN_KEY,
@@ -302,10 +303,10 @@ fn check_tags(block: &AwsBlock, issues: &mut Vec<FieldIssue>) {
                 &path,
                 format!("tag key {key:?} uses the reserved prefix aws:"),
             ));
-        } else if WID_TAGS.contains(&key.as_str()) {
+        } else if WID_TAGS.contains(&key.as_str()) || key.starts_with("wid.dev/") {
             issues.push(FieldIssue::new(
                 &path,
-                format!("tag key {key:?} is wid's own tag; wid sets it itself"),
+                format!("tag key {key:?} is reserved for wid's own tags; wid sets them itself"),
             ));
         }
         if value.chars().count() > 256 || !TAG_CHARS.is_match(value) {
@@ -317,15 +318,26 @@ fn check_tags(block: &AwsBlock, issues: &mut Vec<FieldIssue>) {
             ));
         }
     }
-    if block.tags.len() + WID_TAGS.len() > TAG_QUOTA {
-        issues.push(FieldIssue::new(
-            &["tags"],
-            format!(
-                "{} tags plus wid's {} own tags exceed IAM's limit of {TAG_QUOTA}",
-                block.tags.len(),
-                WID_TAGS.len()
-            ),
-        ));
+    match crate::tag_keys::tags_needed(block.tags.keys().map(String::as_str)) {
+        Ok(record) => {
+            let own = WID_TAGS.len() + record;
+            if block.tags.len() + own > TAG_QUOTA {
+                issues.push(
+                    FieldIssue::new(
+                        &["tags"],
+                        format!(
+                            "{} tags plus wid's {own} own tags (ownership marks and the records of what it applied and which tag keys it set) exceed IAM's limit of {TAG_QUOTA}",
+                            block.tags.len(),
+                        ),
+                    )
+                    .help("drop some tags from `aws.tags`; other tags already on the role count too"),
+                );
+            }
+        }
+        Err(key) => issues.push(FieldIssue::new(
+            &["tags", key.as_str()],
+            format!("tag key {key:?} is too long for wid to record that it set it (256 characters once spaces are escaped)"),
+        )),
     }
 }
 

@@ -4,9 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls::{Provider as TlsProvider, rustls_provider::CryptoMode};
 use wid_core::{CallCounter, ErrorKind, ProviderError, ResourceId};
 
@@ -57,6 +60,9 @@ pub struct AwsProvider {
     /// EKS clusters known to the plan (account, region, EKS name): prune scans their
     /// associations even when no association of the plan remains on them.
     pub(crate) clusters: Mutex<BTreeSet<(String, String, String)>>,
+    /// Accounts the plan names for its roles (`aws.account`, else the cluster's): prune
+    /// looks for this plan's objects there too.
+    pub(crate) role_accounts: Mutex<BTreeSet<String>>,
     /// The plan's EKS clusters by the plan's name, for preflight's issuer discovery.
     pub(crate) plan_clusters: Mutex<BTreeMap<String, EksCluster>>,
     /// Association ids found by observe, so apply need not look them up again.
@@ -64,6 +70,9 @@ pub struct AwsProvider {
     /// ARNs seen by observe (roles, OIDC providers, associations): the live ARN carries
     /// the partition, which an id alone does not.
     pub(crate) arns: Mutex<BTreeMap<ResourceId, String>>,
+    /// The tag-key records (`wid.dev/tag-keys` tags) seen by observe on this plan's
+    /// objects, so apply knows which tags it set and which record tags to replace.
+    pub(crate) tag_records: Mutex<BTreeMap<ResourceId, Vec<(String, String)>>>,
 }
 
 impl AwsProvider {
@@ -79,9 +88,11 @@ impl AwsProvider {
             http,
             accounts: tokio::sync::Mutex::new(BTreeMap::new()),
             clusters: Mutex::new(BTreeSet::new()),
+            role_accounts: Mutex::new(BTreeSet::new()),
             plan_clusters: Mutex::new(BTreeMap::new()),
             association_ids: Mutex::new(BTreeMap::new()),
             arns: Mutex::new(BTreeMap::new()),
+            tag_records: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -101,6 +112,16 @@ impl AwsProvider {
             known.insert((c.account.clone(), c.region.clone(), c.eks_name.clone()));
             by_name.insert(c.plan_name.clone(), c.clone());
         }
+    }
+
+    /// Tells the provider which accounts the plan's roles live in, so prune (and
+    /// destroy) look for this plan's objects there even when no resource of the plan is
+    /// wanted in them any more.
+    pub fn know_accounts<'a>(&self, accounts: impl IntoIterator<Item = &'a str>) {
+        self.role_accounts
+            .lock()
+            .expect("account set lock is never poisoned")
+            .extend(accounts.into_iter().map(str::to_owned));
     }
 
     /// The cluster's OIDC issuer URL, from `eks:DescribeCluster`.
@@ -137,7 +158,10 @@ impl AwsProvider {
                     ),
                 )
                 .with_operation(call.op)
-                .with_hint("set `issuer` on the cluster in the plan")
+                .with_hint(format!(
+                    "set `issuer = \"https://...\"` in [clusters.{}]",
+                    cluster.plan_name
+                ))
             })
     }
 
@@ -156,6 +180,24 @@ impl AwsProvider {
             .expect("arn cache lock is never poisoned")
             .get(id)
             .cloned()
+    }
+
+    /// Remembers the record tags of a live object (none: it has no record).
+    pub(crate) fn remember_tag_record(&self, id: &ResourceId, record: Vec<(String, String)>) {
+        self.tag_records
+            .lock()
+            .expect("tag record cache lock is never poisoned")
+            .insert(id.clone(), record);
+    }
+
+    /// The record tags observe saw on an object (empty when none, or not seen).
+    pub(crate) fn live_tag_record(&self, id: &ResourceId) -> Vec<(String, String)> {
+        self.tag_records
+            .lock()
+            .expect("tag record cache lock is never poisoned")
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The clients for `account`, built on first use.
@@ -190,7 +232,24 @@ impl AwsProvider {
         } else if let Some(profile) = profile {
             loader = loader.profile_name(profile);
         }
-        let config = loader.load().await;
+        let mut config = loader.load().await;
+        if let (false, Some(profile)) = (self.options.sandbox, profile) {
+            // The profile's own credentials (keys, IAM Identity Center, credential_process,
+            // a role to assume), whatever else the environment holds: the default chain
+            // would let AWS_ACCESS_KEY_ID, perhaps another account's, win over the profile
+            // the plan names for this account.
+            let provider_config = ProviderConfig::without_region()
+                .with_http_client(self.http.clone())
+                .with_region(config.region().cloned());
+            let credentials = ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config)
+                .profile_name(profile)
+                .build();
+            config = config
+                .to_builder()
+                .credentials_provider(SharedCredentialsProvider::new(credentials))
+                .build();
+        }
         // IAM is global: sign for us-east-1 whatever region the profile names.
         let iam_conf = aws_sdk_iam::config::Builder::from(&config)
             .region(Region::new(IAM_REGION))
@@ -244,7 +303,7 @@ impl AwsProvider {
             )
             .with_operation(call.op)
             .with_hint(format!(
-                "name a profile for account {account} in the plan's aws profiles, or run wid with credentials for that account"
+                "name a profile for the account in the plan: [aws.profiles] \"{account}\" = \"PROFILE\"; or run wid with credentials for account {account}"
             ))),
         }
     }

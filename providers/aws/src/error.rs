@@ -1,8 +1,12 @@
 //! Turning aws-sdk-rust errors into [`ProviderError`]s with a kind the engine can act on,
 //! and a message that names the object, the account and the permission wid needs.
 
+use std::error::Error as StdError;
+use std::sync::LazyLock;
+
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_types::error::display::DisplayErrorContext;
+use regex::Regex;
 use wid_core::{ErrorKind, ProviderError, ResourceId};
 
 /// What a failing call was doing, for the message.
@@ -52,47 +56,28 @@ impl<'a> Call<'a> {
                 };
                 (kind, describe(kind, code), detail)
             }
-            SdkError::ConstructionFailure(_) => {
-                let text = DisplayErrorContext(err).to_string();
-                if text.to_ascii_lowercase().contains("credential") {
-                    (
-                        ErrorKind::Auth,
-                        "no usable AWS credentials".to_owned(),
-                        text,
-                    )
-                } else {
-                    (
-                        ErrorKind::Invalid,
-                        "the request could not be built".to_owned(),
-                        text,
-                    )
-                }
+            _ if credentials_problem(err).is_some() => {
+                return self.no_credentials(credentials_problem(err));
             }
+            SdkError::ConstructionFailure(_) => (
+                ErrorKind::Invalid,
+                "the request could not be built".to_owned(),
+                chain(err),
+            ),
             SdkError::TimeoutError(_) => (
                 ErrorKind::Transient,
                 "the request timed out".to_owned(),
-                DisplayErrorContext(err).to_string(),
+                chain(err),
             ),
-            SdkError::DispatchFailure(_) => {
-                let text = DisplayErrorContext(err).to_string();
-                if text.to_ascii_lowercase().contains("credential") {
-                    (
-                        ErrorKind::Auth,
-                        "no usable AWS credentials".to_owned(),
-                        text,
-                    )
-                } else {
-                    (
-                        ErrorKind::Transient,
-                        "the request could not be sent".to_owned(),
-                        text,
-                    )
-                }
-            }
+            SdkError::DispatchFailure(_) => (
+                ErrorKind::Transient,
+                "the request could not be sent".to_owned(),
+                chain(err),
+            ),
             _ => (
                 ErrorKind::Transient,
                 "the response could not be read".to_owned(),
-                DisplayErrorContext(err).to_string(),
+                chain(err),
             ),
         };
         let mut out = ProviderError::new(kind, format!("failed to {}: {what}", self.doing))
@@ -120,10 +105,39 @@ impl<'a> Call<'a> {
         out
     }
 
+    /// No call was made: the credential chain found nothing, or a source it tried (an SSO
+    /// token, a `credential_process` helper, a profile) failed. One sentence that says
+    /// which, and a hint with every way to fix it.
+    fn no_credentials(&self, problem: Option<&CredentialsError>) -> ProviderError {
+        let account = ACCOUNT_IN
+            .captures(&self.doing)
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_str().to_owned());
+        let for_account = account
+            .as_deref()
+            .map_or_else(String::new, |a| format!(" for account {a}"));
+        let message = match problem {
+            Some(CredentialsError::CredentialsNotLoaded(_)) | None => format!(
+                "no AWS credentials found{for_account} (tried the environment, the shared config and credentials files, web identity, ECS and EC2 instance metadata)"
+            ),
+            Some(other) => format!(
+                "could not load the AWS credentials{for_account}: {}",
+                chain(other)
+            ),
+        };
+        let profiles = account.as_deref().map_or_else(
+            || "[aws.profiles] table".to_owned(),
+            |a| format!("[aws.profiles] table (\"{a}\" = \"PROFILE\")"),
+        );
+        ProviderError::new(ErrorKind::Auth, message).with_hint(format!(
+            "set AWS_PROFILE to a profile with keys, IAM Identity Center (run `aws sso login --profile PROFILE` first) or credential_process, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name the account's profile in the plan's {profiles}"
+        ))
+    }
+
     fn hint(&self, kind: ErrorKind) -> Option<String> {
         match kind {
             ErrorKind::Auth => Some(
-                "check the AWS credentials for this account (AWS_PROFILE, the cluster's `profiles` entry, or `aws sts get-caller-identity`)".into(),
+                "check the AWS credentials for this account: AWS_PROFILE or AWS_ACCESS_KEY_ID, or a profile for it in the plan's [aws.profiles] table (`aws sts get-caller-identity` shows whose they are)".into(),
             ),
             ErrorKind::Permission => Some(format!(
                 "grant {} on {} to the identity wid runs as; docs/aws.md lists every permission wid needs",
@@ -136,6 +150,37 @@ impl<'a> Call<'a> {
             _ => None,
         }
     }
+}
+
+/// An account id in a call's description ("create role R in account 111122223333").
+static ACCOUNT_IN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"account (\d{12})").expect("static regex is valid"));
+
+/// The credential error behind an SDK error, if resolving credentials is what failed.
+fn credentials_problem<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a CredentialsError> {
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            return Some(c);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// An error and its sources as one line of their messages (never their debug forms),
+/// each message once.
+fn chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string().trim().to_owned();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Error codes (IAM's awsQuery codes, EKS's and STS's) to kinds; the HTTP status decides
@@ -216,6 +261,17 @@ where
             ) == ErrorKind::NotFound
         }
         _ => false,
+    }
+}
+
+/// The service's error message, empty if there is none.
+pub(crate) fn message_of<E>(err: &SdkError<E>) -> &str
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(s) => s.err().message().unwrap_or(""),
+        _ => "",
     }
 }
 

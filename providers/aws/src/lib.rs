@@ -19,6 +19,8 @@ mod observe_other;
 pub mod policy;
 mod provider;
 mod record;
+mod role_calls;
+mod tag_keys;
 mod trust;
 
 pub use block::{AwsBlock, EksCluster, FieldIssue, InlinePolicy, Mechanism, validate_block};

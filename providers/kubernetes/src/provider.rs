@@ -97,7 +97,9 @@ impl KubernetesProvider {
                 ErrorKind::Invalid,
                 format!("cluster {cluster} has no connection"),
             )
-            .with_hint("declare the cluster in the plan with a context")
+            .with_hint(format!(
+                "declare it in the plan as [clusters.{cluster}] (with `context = \"...\"` when it is not the current kubeconfig context)"
+            ))
         })
     }
 
@@ -263,7 +265,9 @@ async fn config_for(name: &str, conn: &ClusterConn) -> Result<Config, ProviderEr
                     format!("failed to read {where_} for cluster {name}"),
                 )
                 .with_detail(e.to_string())
-                .with_hint("set KUBECONFIG or the cluster's kubeconfig path")
+                .with_hint(format!(
+                    "set `kubeconfig = \"PATH\"` in [clusters.{name}], or the KUBECONFIG environment variable"
+                ))
             })?;
             if let Some(ctx) = context
                 && !kubeconfig.contexts.iter().any(|c| &c.name == ctx)
@@ -283,7 +287,9 @@ async fn config_for(name: &str, conn: &ClusterConn) -> Result<Config, ProviderEr
                     ErrorKind::Invalid,
                     format!("cluster {name} uses context {ctx:?}, which is not in {where_}"),
                 )
-                .with_hint(format!("available contexts: {list}")));
+                .with_hint(format!(
+                    "set `context` in [clusters.{name}] to one of the available contexts: {list}"
+                )));
             }
             let options = KubeConfigOptions {
                 context: context.clone(),
@@ -384,7 +390,12 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("cluster eks-prod"), "{err}");
         assert!(err.to_string().contains("\"staging\""), "{err}");
-        assert_eq!(err.hint.as_deref(), Some("available contexts: dev, prod"));
+        assert_eq!(
+            err.hint.as_deref(),
+            Some(
+                "set `context` in [clusters.eks-prod] to one of the available contexts: dev, prod"
+            )
+        );
 
         let ok = KubernetesProvider::connect(
             BTreeMap::from([("eks-prod".to_owned(), conn("prod"))]),

@@ -224,7 +224,7 @@ async fn serve(
                     "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
                 ));
             };
-            let body: Value = serde_yaml::from_slice(body)
+            let body: Value = serde_saphyr::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
             let dry_run = options::write_dry_run(OptionsKind::Patch, &query)?;
             let force = query.get("force").is_some_and(|f| f == "true");
@@ -492,7 +492,7 @@ fn decode(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         });
     }
     if content_type.contains("yaml") {
-        serde_yaml::from_slice(body)
+        serde_saphyr::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
     } else {
         serde_json::from_slice(body).map_err(|e| {

@@ -83,7 +83,7 @@ pub enum LoadError {
         index: usize,
         /// The parser's error.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_saphyr::Error,
     },
     /// A document names a kind the emulator does not serve.
     #[error("document {index}: kind {kind} of {api_version} is not served by the sandbox")]
@@ -173,10 +173,10 @@ pub fn load_manifests(
     yaml: &str,
 ) -> Result<Vec<String>, LoadError> {
     let mut documents = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(yaml).enumerate() {
+    let mut reader = yaml.as_bytes();
+    for (i, doc) in serde_saphyr::read::<_, serde_json::Value>(&mut reader).enumerate() {
         let index = i + 1;
-        let value = serde_json::Value::deserialize(doc)
-            .map_err(|source| LoadError::Yaml { index, source })?;
+        let value = doc.map_err(|source| LoadError::Yaml { index, source })?;
         if value.is_null() {
             continue;
         }
