@@ -127,6 +127,11 @@ fn reaches_out(text: &str) -> Option<String> {
             [".", file, ..] | ["source", file, ..] if file.ends_with("/env") => {
                 sourced_env = true;
             }
+            // An audit of manifest files (or an explanation) reads no cluster.
+            ["wid", "audit", ..]
+                if words
+                    .iter()
+                    .any(|w| *w == "--manifests" || *w == "--explain") => {}
             ["wid", cmd, ..]
                 if talks.contains(cmd)
                     && !words
