@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::path::Path;
-use wid_core::{CallCounter, Change, Owner, Preflight, ProviderError};
+use wid_core::{CallCounter, Change, Observed, Owner, Preflight, ProviderError};
 use wid_kubernetes::{ClusterConn, KubernetesProvider};
 
 use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Sandbox, Served};
@@ -149,6 +149,11 @@ pub struct Planned {
     pub changes: Vec<Change>,
     /// Preflight problems that do not stop the plan.
     pub warnings: Vec<String>,
+    /// What preflight found (issuers, facts); empty for destroy.
+    pub preflight: Preflight,
+    /// What observe read: a saved plan fingerprints it, and applying the saved plan
+    /// compares it with a fresh observation.
+    pub observed: Observed,
 }
 
 /// A plan with its providers.
@@ -270,14 +275,15 @@ impl Session {
     /// Runs preflight, compiles, observes and diffs. With `destroy`, the plan wants
     /// nothing: every object that carries its mark is deleted.
     pub async fn plan(&self, mode: PlanMode) -> Result<Planned, CliError> {
-        let (desired, warnings) = match mode {
-            PlanMode::Destroy => (Desired::default(), Vec::new()),
+        let (desired, mut preflight) = match mode {
+            PlanMode::Destroy => (Desired::default(), Preflight::default()),
             PlanMode::Apply { .. } => {
                 let preflight = self.preflight().await?;
                 let desired = model::compile(&self.plan, &preflight).map_err(CliError::Plan)?;
-                (desired, preflight.warnings)
+                (desired, preflight)
             }
         };
+        let warnings = std::mem::take(&mut preflight.warnings);
         let prune = mode.prunes();
         let observed = self
             .providers
@@ -288,6 +294,8 @@ impl Session {
             desired,
             changes,
             warnings,
+            preflight,
+            observed,
         })
     }
 }

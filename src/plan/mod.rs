@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostics, PlanDiagnostic, Rendered, SourceFile};
-pub use load::Entry;
+pub use load::{Entry, plan_files};
 pub use spec::{AwsSettings, ClusterKind, ClusterSpec, PlanFile, WorkloadSpec};
 pub use validate::field_issue;
 
@@ -28,6 +28,9 @@ pub struct Plan {
     pub workloads: Vec<Entry<WorkloadSpec>>,
     /// Plan-wide AWS settings.
     pub aws: AwsSettings,
+    /// Every plan file read, with the exact text that was parsed (a saved plan records
+    /// their digests).
+    pub files: Vec<SourceFile>,
 }
 
 impl Plan {
@@ -71,6 +74,7 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
         clusters,
         workloads: raw.workloads,
         aws: raw.aws,
+        files: raw.files,
     })
 }
 
