@@ -19,6 +19,8 @@ use super::view::{Group, PlanView, Why, label};
 
 /// Annotations of one level GitHub shows per step.
 pub const ANNOTATIONS_PER_LEVEL: usize = 10;
+/// Annotations the last one of a level names when the cap drops them.
+const MORE_NAMED: usize = 30;
 /// Characters of a value in an annotation.
 const VALUE_CHARS: usize = 200;
 
@@ -143,7 +145,15 @@ pub fn render(view: &PlanView<'_>) -> String {
         }
         if fits < of_level.len() {
             let rest = &of_level[fits..];
-            let names: Vec<&str> = rest.iter().map(|a| a.title.as_str()).collect();
+            let mut names: Vec<&str> = rest
+                .iter()
+                .map(|a| a.title.as_str())
+                .take(MORE_NAMED)
+                .collect();
+            let unnamed = format!("… and {} more", rest.len().saturating_sub(MORE_NAMED));
+            if rest.len() > MORE_NAMED {
+                names.push(&unnamed);
+            }
             let more = Annotation {
                 level,
                 file: None,

@@ -60,11 +60,10 @@ pub fn render(view: &PlanView<'_>, budget: usize) -> String {
         let changes: usize = left.iter().map(|g| g.changes.len()).sum();
         let _ = write!(
             out,
-            "> [!NOTE]\n> **Cut to fit:** {} of {} workloads and groups ({} changes) are not shown here, to keep this under GitHub's {} character limit for a comment. The whole plan is in the output of `wid plan` (`--output human` or `json`), or `wid show PLANFILE` for a saved plan.\n",
+            "> [!NOTE]\n> **Cut to fit:** {} of {} workloads and groups ({} changes) are not shown here, to keep this under GitHub's limit of 65,536 characters for a comment. The whole plan is in the output of `wid plan` (`--output human` or `json`), or `wid show PLANFILE` for a saved plan.\n",
             left.len(),
             groups.len(),
             changes,
-            COMMENT_LIMIT,
         );
     }
     out
@@ -84,11 +83,12 @@ fn header(view: &PlanView<'_>, out: &mut String) {
     } else {
         let _ = writeln!(
             out,
-            "**{} to create, {} to update, {} to delete, {} conflicts**; {} unchanged ({} API calls).\n",
+            "**{} to create, {} to update, {} to delete, {} conflict{}**; {} unchanged ({} API calls).\n",
             s.create,
             s.update,
             s.delete,
             s.conflict,
+            plural(s.conflict),
             s.unchanged,
             view.api_calls()
         );
@@ -358,4 +358,89 @@ fn diff_block(c: &Change, a: &AttrChange) -> String {
         code(&a.key),
         fence("diff", &body)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use comrak::nodes::NodeValue;
+    use wid_core::{ChangeKind, Reason, Resource, ResourceId};
+
+    use super::*;
+    use crate::model::Desired;
+    use crate::session::Planned;
+
+    /// Free text (a conflict's reason, a preflight warning) parses back as the same text:
+    /// no emphasis, link, HTML, strikethrough, math or table syntax survives, and mentions
+    /// and references carry a zero-width space.
+    #[test]
+    fn messages_parse_back_as_the_text_they_are() {
+        let hostile =
+            r"a *b* _c_ [l](http://x) <img src=x> `d` ~~e~~ $f$ | g \h & i &amp; @octocat #1";
+        let id = ResourceId::new("k8s", "serviceaccount", ["c", "ns", "a"]);
+        let change = Change {
+            id: id.clone(),
+            kind: ChangeKind::Conflict,
+            reason: Reason::Blocked(hostile.into()),
+            desired: Some(Resource::new(id)),
+            observed: None,
+            attrs: Vec::new(),
+        };
+        let planned = Planned {
+            desired: Desired::default(),
+            changes: vec![change],
+            warnings: vec![hostile.into()],
+            preflight: wid_core::Preflight::default(),
+            observed: wid_core::Observed::default(),
+        };
+        let (places, calls) = (BTreeMap::new(), BTreeMap::new());
+        let view = PlanView {
+            plan: "p",
+            planned: &planned,
+            places: &places,
+            calls: &calls,
+        };
+        let md = render(&view, COMMENT_BUDGET);
+        let arena = comrak::Arena::new();
+        let mut options = comrak::Options::default();
+        options.extension.table = true;
+        options.extension.strikethrough = true;
+        options.extension.autolink = true;
+        options.extension.alerts = true;
+        options.extension.math_dollars = true;
+        let root = comrak::parse_document(&arena, &md, &options);
+        let mut paragraphs = Vec::new();
+        for node in root.descendants() {
+            let value = node.data().value.clone();
+            match value {
+                NodeValue::Paragraph => {
+                    let mut text = String::new();
+                    for n in node.descendants() {
+                        match &n.data().value {
+                            NodeValue::Text(t) => text.push_str(t),
+                            NodeValue::Code(c) => text.push_str(&c.literal),
+                            NodeValue::Link(_)
+                            | NodeValue::Image(_)
+                            | NodeValue::Emph
+                            | NodeValue::Strikethrough
+                            | NodeValue::Math(_)
+                            | NodeValue::HtmlInline(_) => {
+                                panic!("markup in a message: {:?} in {md}", n.data().value)
+                            }
+                            _ => {}
+                        }
+                    }
+                    paragraphs.push(text.replace('\u{200B}', ""));
+                }
+                NodeValue::HtmlInline(h) => panic!("inline HTML {h} in {md}"),
+                _ => {}
+            }
+        }
+        let with_message = paragraphs.iter().filter(|p| p.ends_with(hostile)).count();
+        assert_eq!(
+            with_message, 3,
+            "alert, details and warning: {paragraphs:#?}"
+        );
+    }
 }

@@ -73,19 +73,35 @@ pub fn html_code(s: &str) -> String {
     out
 }
 
-/// Plain text: every ASCII punctuation character backslash-escaped (CommonMark allows it
-/// for all of them), so no emphasis, link, HTML or table syntax survives; `@` and `#` are
-/// followed by a zero-width space so GitHub links no mention or reference.
+/// Plain text in the middle of a line: the characters that could start markup
+/// backslash-escaped (emphasis, code, links, HTML, entities, tables, strikethrough, math),
+/// and `@` and `#` followed by a zero-width space so GitHub links no mention or
+/// reference (nor a bare URL: `://` and `www.` are broken the same way). Line-start syntax cannot arise: the text is put on one line after other
+/// text.
 pub fn text(s: &str) -> String {
+    let chars: Vec<char> = one_line(s).chars().collect();
     let mut out = String::new();
-    for c in one_line(s).chars() {
+    for (i, &c) in chars.iter().enumerate() {
+        // GFM links bare URLs (`http://`, `www.`): a zero-width space breaks the pattern.
+        let www = c == '.'
+            && i >= 3
+            && chars[i - 3..i]
+                .iter()
+                .collect::<String>()
+                .eq_ignore_ascii_case("www");
+        if www {
+            out.push_str(ZWSP);
+        }
         match c {
-            '@' | '#' => {
-                out.push('\\');
+            ':' if chars[i + 1..].starts_with(&['/', '/']) => {
                 out.push(c);
                 out.push_str(ZWSP);
             }
-            c if c.is_ascii_punctuation() => {
+            '@' | '#' => {
+                out.push(c);
+                out.push_str(ZWSP);
+            }
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '!' | '&' | '$' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -169,7 +185,7 @@ mod tests {
 
     #[test]
     fn text_breaks_mentions_and_markup() {
-        assert_eq!(text("@team <b>"), "\\@&#8203;team \\<b\\>");
+        assert_eq!(text("@team <b> a_b"), "@&#8203;team \\<b\\> a\\_b");
         assert_eq!(html_text("@x & #1"), "@&#8203;x &amp; #&#8203;1");
     }
 
