@@ -346,3 +346,100 @@ impl SavedPlan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use wid_core::{AttrChange, AttrValue, ChangeKind, Ownership, Reason, Resource};
+
+    use super::*;
+
+    fn saved(changes: Vec<Change>) -> SavedPlan {
+        SavedPlan {
+            kind: KIND.to_owned(),
+            format_version: SAVED_FORMAT_VERSION,
+            wid_version: "0.0.0".into(),
+            plan: "p".into(),
+            source: Source {
+                path: "plan".into(),
+                files: Vec::new(),
+            },
+            target: SavedTarget::default(),
+            options: SavedOptions::default(),
+            preflight: SavedPreflight::default(),
+            observed: changes
+                .iter()
+                .map(|c| (c.id.clone(), LiveState::Absent))
+                .collect(),
+            changes,
+            groups: BTreeMap::new(),
+            places: Places::new(),
+            warnings: Vec::new(),
+            api_calls: 0,
+            api_calls_by_operation: BTreeMap::new(),
+        }
+    }
+
+    fn create(id: ResourceId, value: AttrValue) -> Change {
+        Change {
+            id: id.clone(),
+            kind: ChangeKind::Create,
+            reason: Reason::Missing,
+            desired: Some(Resource::new(id).attr("a", value.clone())),
+            observed: None,
+            attrs: vec![AttrChange {
+                key: "a".into(),
+                before: None,
+                after: Some(value),
+            }],
+        }
+    }
+
+    #[test]
+    fn saved_changes_load_back_equal() {
+        let id = ResourceId::new("k8s", "serviceaccount", ["c", "ns", "a"]);
+        let unknown = AttrValue::Unknown {
+            from: ResourceId::new("azure", "identity", ["s", "rg", "x"]),
+            output: "client_id".into(),
+        };
+        let mut plan = saved(vec![
+            create(id.clone(), unknown),
+            create(
+                ResourceId::new("k8s", "serviceaccount", ["c", "ns", "b"]),
+                AttrValue::Known(json!({"from": "x", "output": "y", "f": 0.1})),
+            ),
+        ]);
+        let mut live = ObservedResource::new(id.clone(), Ownership::OtherPlan("q".into()));
+        live.attrs.insert("n".into(), json!(null));
+        plan.observed.insert(id, LiveState::Present(live));
+        let text = plan.to_text().unwrap();
+        let back: SavedPlan = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.changes, plan.changes);
+        assert_eq!(back, plan);
+    }
+
+    /// Ids are written in their text form; one that would read back as another id (a key
+    /// part holding a `/`) is refused rather than saved wrong.
+    #[test]
+    fn a_plan_that_would_not_read_back_exactly_is_not_saved() {
+        let id = ResourceId::new("aws", "iam-oidc-provider", ["1", "host/id/AB"]);
+        let plan = saved(vec![create(id, AttrValue::Known(json!(1)))]);
+        let err = plan.to_text().unwrap_err().to_string();
+        assert!(
+            err.contains("aws/iam-oidc-provider/1/host/id/AB does not read back exactly"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn files_are_recognized_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = dir.path().join("plan.wid");
+        std::fs::write(&toml, "version = 1\n").unwrap();
+        assert!(SavedPlan::detect(&toml).unwrap().is_none());
+        assert!(SavedPlan::detect(dir.path()).unwrap().is_none());
+        let file = dir.path().join("reviewed.toml");
+        saved(Vec::new()).write(&file).unwrap();
+        assert!(SavedPlan::detect(&file).unwrap().is_some());
+    }
+}
