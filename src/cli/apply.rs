@@ -4,25 +4,15 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+pub use super::apply_report::{ReportFormat, emit_report};
 use super::validate::load_checked;
 use super::{CliError, ColorChoice, ExitCode, TargetArgs};
 use crate::engine::Report;
 use crate::engine::{RetryPolicy, execute};
-use crate::output::{self, ApplyProgress, Style};
+use crate::output::{self, ApplyProgress};
 use crate::session::{PlanMode, Session};
-
-/// `--output` of `apply`: how the report is printed.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
-pub enum ReportFormat {
-    /// Failures in full, then a summary line.
-    #[default]
-    Human,
-    /// The versioned JSON report described by schema/apply-report.schema.json on stdout;
-    /// the plan and progress go to stderr.
-    Json,
-}
 
 /// Arguments of `wid apply`.
 #[derive(Debug, Args)]
@@ -145,25 +135,6 @@ async fn apply(
         return Err(CliError::Incomplete { failed, skipped });
     }
     Ok(ExitCode::Success)
-}
-
-/// Prints the apply report on stdout, human or as the JSON document.
-pub fn emit_report(
-    session: &Session,
-    report: &Report,
-    format: ReportFormat,
-    style: Style,
-) -> Result<(), CliError> {
-    let text = match format {
-        ReportFormat::Human => output::render_report(report, session.counter.total(), style),
-        ReportFormat::Json => {
-            let doc =
-                output::report_document(&session.plan.name, report, &session.counter.snapshot());
-            output::json_text(&doc).map_err(|e| CliError::Io(e.to_string()))?
-        }
-    };
-    output::emit(&text);
-    Ok(())
 }
 
 fn confirm(question: &str) -> Result<bool, CliError> {

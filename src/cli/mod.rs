@@ -2,6 +2,7 @@
 //! per subcommand.
 
 mod apply;
+mod apply_report;
 mod apply_saved;
 mod audit;
 mod cluster;
