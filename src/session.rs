@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::path::Path;
-use wid_core::{CallCounter, Change, Owner, Preflight, ProviderError};
+use wid_core::{CallCounter, Change, Observed, Owner, Preflight, ProviderError};
 use wid_kubernetes::{ClusterConn, KubernetesProvider};
 
 use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Sandbox, Served};
@@ -149,6 +149,11 @@ pub struct Planned {
     pub changes: Vec<Change>,
     /// Preflight problems that do not stop the plan.
     pub warnings: Vec<String>,
+    /// What preflight found (issuers, facts); empty for destroy.
+    pub preflight: Preflight,
+    /// What observe read: a saved plan fingerprints it, and applying the saved plan
+    /// compares it with a fresh observation.
+    pub observed: Observed,
 }
 
 /// A plan with its providers.
@@ -281,10 +286,14 @@ impl Session {
                     .observe(&desired.resources, &self.owner(prune))
                     .await?;
                 let changes = wid_core::diff(&desired.resources, &observed, prune);
+                let mut preflight = preflight;
+                let warnings = std::mem::take(&mut preflight.warnings);
                 Ok(Planned {
                     desired,
                     changes,
-                    warnings: preflight.warnings,
+                    warnings,
+                    preflight,
+                    observed,
                 })
             }
             PlanMode::Destroy => {
@@ -311,6 +320,8 @@ impl Session {
                     },
                     changes,
                     warnings: Vec::new(),
+                    preflight: Preflight::default(),
+                    observed,
                 })
             }
         }

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+pub use super::apply_report::{ReportFormat, emit_report};
 use super::validate::load_checked;
 use super::{CliError, ColorChoice, ExitCode, TargetArgs};
+use crate::engine::Report;
 use crate::engine::{RetryPolicy, execute};
 use crate::output::{self, ApplyProgress};
 use crate::session::{PlanMode, Session};
@@ -15,7 +17,9 @@ use crate::session::{PlanMode, Session};
 /// Arguments of `wid apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// A plan file or a directory of *.toml plan files.
+    /// A plan file, a directory of *.toml plan files, or a plan saved by `wid plan --out`
+    /// (recognized by its content), which is applied exactly, without a prompt, or refused
+    /// if anything it was computed from changed.
     pub path: PathBuf,
     /// Apply without asking. Required when stdin is not a terminal.
     #[arg(long)]
@@ -23,6 +27,9 @@ pub struct ApplyArgs {
     /// Also delete objects this plan created that left the plan (listed in the plan first).
     #[arg(long)]
     pub prune: bool,
+    /// Output format of the report.
+    #[arg(long, short, value_enum, default_value_t = ReportFormat::Human)]
+    pub output: ReportFormat,
     #[command(flatten)]
     pub target: TargetArgs,
 }
@@ -42,8 +49,19 @@ pub struct DestroyArgs {
 
 /// Runs `wid apply`.
 pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
+    if let Some(saved) = crate::saved::SavedPlan::detect(&args.path)? {
+        return super::apply_saved::run(saved, &args.path, &args, color).await;
+    }
     let mode = PlanMode::Apply { prune: args.prune };
-    apply(&args.path, mode, args.auto_approve, &args.target, color).await
+    apply(
+        &args.path,
+        mode,
+        args.auto_approve,
+        &args.target,
+        args.output,
+        color,
+    )
+    .await
 }
 
 /// Runs `wid destroy`.
@@ -53,6 +71,7 @@ pub async fn destroy(args: DestroyArgs, color: ColorChoice) -> Result<ExitCode, 
         PlanMode::Destroy,
         args.auto_approve,
         &args.target,
+        ReportFormat::Human,
         color,
     )
     .await
@@ -63,6 +82,7 @@ async fn apply(
     mode: PlanMode,
     auto_approve: bool,
     target: &TargetArgs,
+    format: ReportFormat,
     color: ColorChoice,
 ) -> Result<ExitCode, CliError> {
     let interactive = std::io::stdin().is_terminal();
@@ -77,16 +97,20 @@ async fn apply(
     let style = color.style(false);
     let summary = output::Summary::of(&planned.changes);
     output::warn(&planned.warnings, color.style(true));
-    output::emit(&output::render_plan(
-        &session.plan.name,
-        &planned,
-        session.counter.total(),
-        style,
-    ));
+    let plan_text =
+        output::render_plan(&session.plan.name, &planned, session.counter.total(), style);
+    if format == ReportFormat::Json {
+        output::emit_stderr(&plan_text);
+    } else {
+        output::emit(&plan_text);
+    }
     if summary.conflict > 0 {
         return Err(CliError::Conflicts(summary.conflict));
     }
     if !summary.pending() {
+        if format == ReportFormat::Json {
+            emit_report(&session, &Report::default(), format, style)?;
+        }
         return Ok(ExitCode::Success);
     }
     let question = match mode {
@@ -105,11 +129,7 @@ async fn apply(
         &progress,
     )
     .await;
-    output::emit(&output::render_report(
-        &report,
-        session.counter.total(),
-        style,
-    ));
+    emit_report(&session, &report, format, style)?;
     let (_, failed, skipped) = report.counts();
     if failed + skipped > 0 {
         return Err(CliError::Incomplete { failed, skipped });

@@ -47,6 +47,9 @@ pub enum CliError {
     /// never mistakes a cancelled apply for a done one).
     #[error("apply cancelled; nothing was changed")]
     Cancelled,
+    /// A saved plan no longer holds: its plan files or the live objects it read changed.
+    #[error("{0}")]
+    Stale(Box<crate::saved::Stale>),
     /// Apply stopped part-way; the report says what was done.
     #[error("apply did not complete: {failed} failed, {skipped} skipped")]
     Incomplete {

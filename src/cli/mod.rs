@@ -2,12 +2,15 @@
 //! per subcommand.
 
 mod apply;
+mod apply_report;
+mod apply_saved;
 mod audit;
 mod cluster;
 mod error;
 mod plan;
 mod render;
 mod sandbox;
+mod show;
 mod token;
 mod validate;
 
@@ -39,6 +42,8 @@ Examples:
   wid plan identities/ --sandbox
   wid apply identities/ --sandbox --auto-approve
   wid plan identities/ --detailed-exitcode --output json   # CI drift gate
+  wid plan identities/ --out plan.wid --output markdown     # PR comment, saved plan
+  wid apply plan.wid                                       # exactly what was reviewed
   wid render identities/ -o k8s/
   wid sandbox serve --dir /tmp/wid --plan identities/";
 
@@ -112,9 +117,12 @@ pub enum Command {
     /// Read the live state and print what apply would change.
     #[command(after_help = EXIT_CODES)]
     Plan(plan::PlanArgs),
-    /// Print the plan, ask, apply it, and report.
+    /// Print the plan, ask, apply it, and report; or apply a plan saved with
+    /// `wid plan --out` exactly, refusing if anything it was computed from changed.
     #[command(after_help = EXIT_CODES)]
     Apply(apply::ApplyArgs),
+    /// Print a plan saved with `wid plan --out` again (human, json, markdown, github).
+    Show(show::ShowArgs),
     /// Delete everything that carries the plan's mark, in every cluster, account and
     /// project the plan names: shown first, confirmed like apply, in reverse dependency
     /// order.
@@ -173,6 +181,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Validate(args) => validate::run(args, color),
         Command::Plan(args) => plan::run(args, color).await,
         Command::Apply(args) => apply::run(args, color).await,
+        Command::Show(args) => show::run(args, color),
         Command::Destroy(args) => apply::destroy(args, color).await,
         Command::Render(args) => render::run(args).await,
         Command::Audit(args) => audit::run(*args, color).await,

@@ -53,6 +53,20 @@ impl Cloud for Aws {
             .unwrap_or_default()
     }
 
+    fn referenced_files(&self, workload: &Entry<WorkloadSpec>) -> Vec<std::path::PathBuf> {
+        let Some(block) = &workload.spec.aws else {
+            return Vec::new();
+        };
+        block
+            .inline_policies
+            .values()
+            .filter_map(|policy| match policy {
+                wid_aws::InlinePolicy::File { file } => Some(workload.dir.join(file)),
+                wid_aws::InlinePolicy::Json(_) => None,
+            })
+            .collect()
+    }
+
     /// EKS issuers are always `https://oidc.eks.REGION.amazonaws.com/id/` and 32 hex
     /// digits.
     fn offline_issuer(&self, cluster: &ClusterSpec) -> Option<String> {

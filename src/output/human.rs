@@ -40,11 +40,11 @@ fn after(v: &AttrValue) -> String {
 /// and for updates as a line diff.
 const LONG: usize = 100;
 
-fn is_long(v: &Value) -> bool {
+pub(super) fn is_long(v: &Value) -> bool {
     (v.is_object() || v.is_array()) && v.to_string().len() > LONG
 }
 
-fn pretty_lines(v: &Value) -> Vec<String> {
+pub(super) fn pretty_lines(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
     pretty(v, 0, "", &mut out);
     out
@@ -103,7 +103,7 @@ fn structured(
 
 /// A longest-common-subsequence line diff: `- ` for lines only before, `+ ` for lines
 /// only after, two spaces for lines in both.
-fn line_diff(before: &[String], after: &[String], style: Style) -> Vec<String> {
+pub(super) fn line_diff(before: &[String], after: &[String], style: Style) -> Vec<String> {
     let (n, m) = (before.len(), after.len());
     let mut lcs = vec![vec![0usize; m + 1]; n + 1];
     for i in (0..n).rev() {

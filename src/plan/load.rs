@@ -115,7 +115,9 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Raw {
     raw
 }
 
-fn plan_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+/// The plan files at `path`: the file itself, or the directory's `*.toml` files in name
+/// order.
+pub fn plan_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     let meta = std::fs::metadata(path)
         .map_err(|e| format!("failed to read plan {}: {e}", path.display()))?;
     if meta.is_file() {

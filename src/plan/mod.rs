@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostics, PlanDiagnostic, Rendered, SourceFile};
-pub use load::Entry;
+pub use load::{Entry, plan_files};
 pub use spec::{AwsSettings, ClusterKind, ClusterSpec, PlanFile, WorkloadSpec};
 pub use validate::field_issue;
 
@@ -29,6 +29,9 @@ pub struct Plan {
     pub workloads: Vec<Entry<WorkloadSpec>>,
     /// Plan-wide AWS settings.
     pub aws: AwsSettings,
+    /// Every plan file read, with the exact text that was parsed (a saved plan records
+    /// their digests).
+    pub files: Vec<SourceFile>,
 }
 
 impl Plan {
@@ -72,6 +75,7 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
         clusters,
         workloads: raw.workloads,
         aws: raw.aws,
+        files: raw.files,
     })
 }
 

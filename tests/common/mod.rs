@@ -356,3 +356,39 @@ pub fn sandbox_aws_in(dir: &Path, account: Option<&str>, args: &[&str]) -> Strin
     );
     stdout(&out)
 }
+
+/// Sandbox API calls that write (anything but list, get, watch, describe), from
+/// DIR/calls.json.
+pub fn sandbox_writes(dir: &Path) -> u64 {
+    let calls: std::collections::BTreeMap<String, u64> = std::fs::read(dir.join("calls.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    calls
+        .iter()
+        .filter(|(api, _)| {
+            let op = api.split_once(':').map_or(api.as_str(), |(_, op)| op);
+            let read = ["list", "get", "watch", "List", "Get", "Describe"]
+                .iter()
+                .any(|r| op.starts_with(r));
+            !read
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Runs `wid ARGS` in `cwd` with extra environment variables (no terminal, no colour).
+pub fn wid_env(cwd: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wid"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("WID_AWS_ENDPOINT_URL")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run wid")
+}

@@ -14,6 +14,7 @@ mod issue;
 pub mod names;
 mod provider;
 mod resource;
+mod serde_exact;
 
 pub use change::{AttrChange, Change, ChangeKind, Reason};
 pub use diff::{diff, resolve_observed};
