@@ -127,7 +127,7 @@ pub(crate) async fn create(
     Path(cluster): Path<String>,
     body: Bytes,
 ) -> EksResult {
-    admit(&shared, "CreatePodIdentityAssociation").await?;
+    admit(&shared, &headers, "CreatePodIdentityAssociation", &cluster).await?;
     let caller = Caller::from_headers(&headers);
     let body: CreateBody = parse_body(&body)?;
     let namespace = required(body.namespace, "namespace")?;
@@ -191,7 +191,7 @@ pub(crate) async fn list(
     Path(cluster): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> EksResult {
-    admit(&shared, "ListPodIdentityAssociations").await?;
+    admit(&shared, &headers, "ListPodIdentityAssociations", &cluster).await?;
     let caller = Caller::from_headers(&headers);
     let max = max_results(&query, 100)?;
     let namespace = query.get("namespace");
@@ -222,7 +222,13 @@ pub(crate) async fn describe(
     headers: HeaderMap,
     Path((cluster, id)): Path<(String, String)>,
 ) -> EksResult {
-    admit(&shared, "DescribePodIdentityAssociation").await?;
+    admit(
+        &shared,
+        &headers,
+        "DescribePodIdentityAssociation",
+        &format!("{cluster}/{id}"),
+    )
+    .await?;
     let caller = Caller::from_headers(&headers);
     read_cluster(&shared, &caller, &cluster, |c| {
         let a = c
@@ -240,7 +246,13 @@ pub(crate) async fn update(
     Path((cluster, id)): Path<(String, String)>,
     body: Bytes,
 ) -> EksResult {
-    admit(&shared, "UpdatePodIdentityAssociation").await?;
+    admit(
+        &shared,
+        &headers,
+        "UpdatePodIdentityAssociation",
+        &format!("{cluster}/{id}"),
+    )
+    .await?;
     let caller = Caller::from_headers(&headers);
     let body: UpdateBody = parse_body(&body)?;
     if let Some(arn) = &body.role_arn {
@@ -276,7 +288,13 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     Path((cluster, id)): Path<(String, String)>,
 ) -> EksResult {
-    admit(&shared, "DeletePodIdentityAssociation").await?;
+    admit(
+        &shared,
+        &headers,
+        "DeletePodIdentityAssociation",
+        &format!("{cluster}/{id}"),
+    )
+    .await?;
     let caller = Caller::from_headers(&headers);
     with_cluster(&shared, &caller, &cluster, |c| {
         let a = c

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,8 +16,8 @@ use super::catalog::{self, ResourceInfo};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::PatchKind;
-use super::{ClusterState, protobuf, token};
-use crate::{FaultAction, Shared};
+use super::{ClusterState, faults, protobuf, token};
+use crate::Shared;
 
 #[derive(Clone)]
 struct Ctx {
@@ -79,7 +78,7 @@ async fn serve(
         .to_owned();
     let (info, namespace, name, subresource) = match route {
         Route::Document(doc) => {
-            inject(ctx, "k8s:discovery").await?;
+            inject(ctx, "k8s:discovery", faults::Target::default()).await?;
             if *method != Method::GET {
                 return Err(ApiError::method_not_allowed());
             }
@@ -99,7 +98,13 @@ async fn serve(
         subresource.as_deref(),
         &content_type,
     )?;
-    inject(ctx, &format!("k8s:{verb} {}", info.resource)).await?;
+    let target = faults::Target {
+        info: Some(info),
+        namespace: ns,
+        name: name.as_deref().unwrap_or_default(),
+        verb,
+    };
+    inject(ctx, &format!("k8s:{verb} {}", info.resource), target).await?;
     let manager = query
         .get("fieldManager")
         .cloned()
@@ -218,20 +223,13 @@ impl Ctx {
     }
 }
 
-/// Counts the call and plays any injected fault.
-async fn inject(ctx: &Ctx, api: &str) -> Result<(), ApiError> {
-    match ctx.shared.call(api) {
-        None => Ok(()),
-        Some(FaultAction::Latency { ms }) => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Ok(())
-        }
-        Some(FaultAction::Throttle) => Err(ApiError::too_many_requests()),
-        Some(FaultAction::ServerError) => {
-            Err(ApiError::internal(format!("injected fault on {api}")))
-        }
-        Some(FaultAction::Conflict) => Err(ApiError::injected_conflict(api)),
-    }
+/// Counts the call on the object the request names and plays any injected fault (see
+/// [`super::faults`]).
+async fn inject(ctx: &Ctx, api: &str, target: faults::Target<'_>) -> Result<(), ApiError> {
+    let object = target.object(&ctx.cluster);
+    ctx.shared
+        .admit(api, &object, |failure| faults::error(failure, api, &target))
+        .await
 }
 
 /// The verb of a request, as fault rules and call counters name it.

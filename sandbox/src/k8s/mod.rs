@@ -8,7 +8,9 @@
 //! - [`ssa`], [`patch`], [`selector`]: server-side apply, merge and JSON patches, label and
 //!   field selectors.
 //! - [`token`] and [`protobuf`]: TokenRequest, including kubectl's protobuf body.
-//! - [`handlers`]: the HTTP surface, fault injection and routing.
+//! - [`handlers`]: the HTTP surface, fault injection and routing; [`faults`]: injected
+//!   failures in the API server's shapes, and the object fault rules match
+//!   (`CLUSTER/NAMESPACE/NAME`).
 //! - [`bootstrap`]: what a new cluster starts with.
 //!
 //! Objects are stored generically as JSON; the emulator knows only the kinds in the
@@ -17,6 +19,7 @@
 mod admission;
 mod bootstrap;
 mod catalog;
+mod faults;
 mod handlers;
 mod patch;
 mod protobuf;
