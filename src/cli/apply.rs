@@ -105,6 +105,7 @@ async fn apply(
         &progress,
     )
     .await;
+    session.flush_sandbox()?;
     output::emit(&output::render_report(
         &report,
         session.counter.total(),

@@ -85,9 +85,9 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                 dir.display()
             );
             eprintln!("press Ctrl-C to stop");
-            tokio::signal::ctrl_c()
-                .await
-                .map_err(|e| CliError::Io(format!("failed to wait for Ctrl-C: {e}")))?;
+            stopped().await?;
+            // Stopping writes what is still in memory, then frees the directory.
+            sandbox.stop().map_err(CliError::sandbox)?;
             Ok(ExitCode::Success)
         }
         SandboxCommand::Load {
@@ -113,11 +113,30 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                     .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
                 loaded += ids.len();
             }
+            sandbox.stop().map_err(CliError::sandbox)?;
             eprintln!(
                 "loaded {loaded} object(s) into sandbox cluster {cluster} ({})",
                 dir.display()
             );
             Ok(ExitCode::Success)
         }
+    }
+}
+
+/// Waits for Ctrl-C, or SIGTERM (how service managers and test harnesses stop a server).
+async fn stopped() -> Result<(), CliError> {
+    let failed = |e: std::io::Error| CliError::Io(format!("failed to wait for a signal: {e}"));
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(failed)?;
+        tokio::select! {
+            done = tokio::signal::ctrl_c() => done.map_err(failed),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map_err(failed)
     }
 }

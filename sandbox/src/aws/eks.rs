@@ -82,8 +82,9 @@ impl IntoResponse for EksError {
 pub(crate) type EksResult = Result<Json<Value>, EksError>;
 
 /// The fault hook of every EKS operation: counts `eks:{operation}` on `object` (the
-/// cluster name, `CLUSTER/ASSOCIATION_ID`, or the ARN being tagged; empty for a list of
-/// clusters) and plays an injected fault in EKS's shape.
+/// cluster name, `CLUSTER/NAMESPACE/SERVICE_ACCOUNT` for a Pod Identity association, or
+/// the ARN being tagged; empty for a list of clusters) and plays an injected fault in
+/// EKS's shape.
 pub(crate) async fn admit(
     shared: &Shared,
     headers: &HeaderMap,
@@ -99,15 +100,21 @@ pub(crate) async fn admit(
         .await
 }
 
-/// The ARN a denial names for an EKS request's object.
+/// The ARN a denial names for an EKS request's object: the ARN being tagged, else the
+/// cluster's.
 fn eks_resource(caller: &Caller, object: &str) -> String {
-    let prefix = format!("arn:aws:eks:{}:{}", caller.region, caller.account);
-    match object.split_once('/') {
-        _ if object.starts_with("arn:") => object.to_owned(),
-        _ if object.is_empty() => format!("{prefix}:cluster/*"),
-        Some((cluster, id)) => format!("{prefix}:podidentityassociation/{cluster}/{id}"),
-        None => format!("{prefix}:cluster/{object}"),
+    if object.starts_with("arn:") {
+        return object.to_owned();
     }
+    let cluster = object
+        .split('/')
+        .next()
+        .filter(|c| !c.is_empty())
+        .unwrap_or("*");
+    format!(
+        "arn:aws:eks:{}:{}:cluster/{cluster}",
+        caller.region, caller.account
+    )
 }
 
 /// The EKS routes (state: the shared sandbox).
@@ -281,8 +288,8 @@ mod tests {
             "arn:aws:eks:us-east-1:111122223333:cluster/dev"
         );
         assert_eq!(
-            eks_resource(&caller, "dev/a-1"),
-            "arn:aws:eks:us-east-1:111122223333:podidentityassociation/dev/a-1"
+            eks_resource(&caller, "dev/production/orders"),
+            "arn:aws:eks:us-east-1:111122223333:cluster/dev"
         );
         assert_eq!(
             eks_resource(&caller, ""),

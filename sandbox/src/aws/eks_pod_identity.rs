@@ -116,6 +116,34 @@ fn required(value: Option<String>, field: &str) -> Result<String, EksError> {
         .ok_or_else(|| EksError::invalid_parameter(format!("{field} must be specified.")))
 }
 
+/// What fault rules match for an association: `CLUSTER/NAMESPACE/SERVICE_ACCOUNT`, as
+/// far as the create body names them.
+fn create_object(cluster: &str, body: &[u8]) -> String {
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut object = cluster.to_owned();
+    for field in ["namespace", "serviceAccount"] {
+        if let Some(part) = body[field].as_str() {
+            object.push('/');
+            object.push_str(part);
+        }
+    }
+    object
+}
+
+/// What fault rules match for association `id`: `CLUSTER/NAMESPACE/SERVICE_ACCOUNT`, or
+/// `CLUSTER/ID` for an association that does not exist.
+fn object(shared: &Shared, headers: &HeaderMap, cluster: &str, id: &str) -> String {
+    let caller = Caller::from_headers(headers);
+    read_cluster(shared, &caller, cluster, |c| {
+        Ok(c.pod_identity_associations
+            .get(id)
+            .map(|a| format!("{cluster}/{}/{}", a.namespace, a.service_account)))
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| format!("{cluster}/{id}"))
+}
+
 fn no_such_association(id: &str) -> EksError {
     EksError::not_found(format!("No Pod Identity association found with id: {id}"))
 }
@@ -127,7 +155,8 @@ pub(crate) async fn create(
     Path(cluster): Path<String>,
     body: Bytes,
 ) -> EksResult {
-    admit(&shared, &headers, "CreatePodIdentityAssociation", &cluster).await?;
+    let object = create_object(&cluster, &body);
+    admit(&shared, &headers, "CreatePodIdentityAssociation", &object).await?;
     let caller = Caller::from_headers(&headers);
     let body: CreateBody = parse_body(&body)?;
     let namespace = required(body.namespace, "namespace")?;
@@ -226,7 +255,7 @@ pub(crate) async fn describe(
         &shared,
         &headers,
         "DescribePodIdentityAssociation",
-        &format!("{cluster}/{id}"),
+        &object(&shared, &headers, &cluster, &id),
     )
     .await?;
     let caller = Caller::from_headers(&headers);
@@ -250,7 +279,7 @@ pub(crate) async fn update(
         &shared,
         &headers,
         "UpdatePodIdentityAssociation",
-        &format!("{cluster}/{id}"),
+        &object(&shared, &headers, &cluster, &id),
     )
     .await?;
     let caller = Caller::from_headers(&headers);
@@ -292,7 +321,7 @@ pub(crate) async fn delete(
         &shared,
         &headers,
         "DeletePodIdentityAssociation",
-        &format!("{cluster}/{id}"),
+        &object(&shared, &headers, &cluster, &id),
     )
     .await?;
     let caller = Caller::from_headers(&headers);

@@ -8,8 +8,9 @@
 //! - [`eks`], [`eks_pod_identity`] and [`eks_tags`]: the EKS operations.
 //! - [`faults`]: injected failures in IAM's, STS's and EKS's shapes, and the object fault
 //!   rules match: the role name (`RoleName`), else the OIDC provider, policy or role ARN,
-//!   else the OIDC provider URL, for IAM and STS; for EKS the cluster name, then
-//!   `CLUSTER/ASSOCIATION_ID` for a Pod Identity association, or the ARN being tagged.
+//!   else the OIDC provider URL, for IAM and STS; for EKS the cluster name,
+//!   `CLUSTER/NAMESPACE/SERVICE_ACCOUNT` for a Pod Identity association, or the ARN
+//!   being tagged.
 //!
 //! The caller's account is the first run of 12 digits in its access key id
 //! (`SANDBOX111122223333`), else `123456789012`; its region is the credential scope's.

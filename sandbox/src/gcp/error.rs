@@ -200,8 +200,9 @@ impl IntoResponse for GcpError {
 /// What a GCP operation answers.
 pub(crate) type GcpResult = Result<Json<Value>, GcpError>;
 
-/// Counts the call as `gcp:{api}` on the resource the path names
-/// (`projects/P/serviceAccounts/E`, without a `:method` suffix), plays an injected fault
+/// Counts the call as `gcp:{api}` on the resource the request names
+/// (`projects/P/serviceAccounts/E`, without a `:method` suffix; a creation names the new
+/// account's id), plays an injected fault
 /// (after its latency), and checks for a bearer token, in that order: every request
 /// reaches the counter, as every request reaches the real API.
 pub(crate) async fn admit(shared: &Shared, api: &str, call: &Call) -> Result<(), GcpError> {
@@ -224,8 +225,8 @@ pub(crate) async fn admit(shared: &Shared, api: &str, call: &Call) -> Result<(),
     }
 }
 
-/// The resource a request's path names: the segments after the version, without the
-/// custom method.
+/// The resource a request names: the path's segments after the version, without the
+/// custom method, and for a service account's creation its `accountId`.
 fn resource(call: &Call) -> String {
     let mut segments: Vec<&str> = call.segments.iter().skip(1).map(String::as_str).collect();
     if let Some(last) = segments.last_mut()
@@ -233,7 +234,15 @@ fn resource(call: &Call) -> String {
     {
         *last = name;
     }
-    segments.join("/")
+    let mut resource = segments.join("/");
+    if call.method == http::Method::POST
+        && resource.ends_with("/serviceAccounts")
+        && let Some(id) = call.peek("accountId")
+    {
+        resource.push('/');
+        resource.push_str(&id);
+    }
+    resource
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Injected failures in the Kubernetes API server's shapes, and the object fault rules
 //! match: `CLUSTER/NAMESPACE/NAME` (`CLUSTER/NAME` for cluster-scoped objects,
 //! `CLUSTER/NAMESPACE` for a list in a namespace, `CLUSTER` for discovery and lists
-//! across namespaces).
+//! across namespaces; a create names the object its JSON body names).
 //!
 //! | fault | answer |
 //! | --- | --- |
@@ -46,6 +46,13 @@ impl Target<'_> {
         }
         object
     }
+}
+
+/// The name a create body gives its object, when the body is JSON (fault rules see
+/// creations by the name they create).
+pub(super) fn created_name(body: &[u8]) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    body["metadata"]["name"].as_str().map(str::to_owned)
 }
 
 fn status(code: u16, reason: &'static str, message: String) -> ApiError {

@@ -98,10 +98,13 @@ async fn serve(
         subresource.as_deref(),
         &content_type,
     )?;
+    let created = (verb == "create")
+        .then(|| faults::created_name(body))
+        .flatten();
     let target = faults::Target {
         info: Some(info),
         namespace: ns,
-        name: name.as_deref().unwrap_or_default(),
+        name: name.as_deref().or(created.as_deref()).unwrap_or_default(),
         verb,
     };
     inject(ctx, &format!("k8s:{verb} {}", info.resource), target).await?;
