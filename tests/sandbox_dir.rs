@@ -230,3 +230,31 @@ async fn a_process_waits_for_the_sandbox_another_holds_and_says_so() {
         expected("alpha", 2)
     );
 }
+
+#[test]
+fn a_killed_owner_does_not_wedge_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = tmp.path().join("sb");
+    let alpha = write_plan(tmp.path(), "alpha", 2);
+    let mut serve = Serve::start(&sb);
+    serve.kill();
+    assert!(
+        sb.join("serve.json").exists(),
+        "a killed server leaves its advertisement"
+    );
+    let out = sandboxed(&sb, &["apply", &alpha, "--auto-approve"]);
+    expect_code(&out, 0);
+    assert!(
+        !stderr(&out).contains("waiting for the sandbox"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !sb.join("serve.json").exists(),
+        "the stale advertisement is gone"
+    );
+    assert_eq!(
+        service_accounts(&state(&sb), "eks-alpha", "alpha"),
+        expected("alpha", 2)
+    );
+}

@@ -283,7 +283,7 @@ impl<'de> Deserialize<'de> for FaultRule {
     }
 }
 
-/// The contents of `faults.json`.
+/// The contents of `faults.json` (the crate documentation shows one rule per action).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FaultsFile {
     /// The seed of the probabilities (0 when absent).

@@ -11,6 +11,11 @@
 //! [`crate::Sandbox::flush`]; after the last flush the files are closed to this process,
 //! so a request still running cannot write over the state a next owner of the directory
 //! loaded.
+//!
+//! The state is serialised under its lock, so `state.json` is always the state as it was
+//! at one instant. A process killed outright (SIGKILL) loses the changes of its last
+//! fraction of a second, as if those requests had never arrived; it never leaves half of
+//! one.
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -114,6 +114,12 @@ impl Sandbox {
     /// While another process holds the directory without serving it (a wid command with
     /// an in-process sandbox), waits, and says so on stderr after a second:
     /// `waiting for the sandbox in DIR, held by process N`.
+    ///
+    /// An in-process sandbox is waited for rather than shared: it lives only as long as
+    /// its command, and serves only the clusters that command declared, so a second
+    /// command could not rely on it; waiting costs at most the first command's run, and
+    /// the second then loads everything the first wrote. `wid sandbox serve` is the way to
+    /// share one sandbox between concurrent commands.
     pub async fn open(dir: &Path, clusters: &[ClusterDecl]) -> Result<Opened, SandboxError> {
         let io = |source| SandboxError::Io {
             dir: dir.display().to_string(),
