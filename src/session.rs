@@ -9,7 +9,7 @@ use std::path::Path;
 use wid_core::{CallCounter, Change, Observed, Owner, Preflight, ProviderError};
 use wid_kubernetes::{ClusterConn, KubernetesProvider};
 
-use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Sandbox, Served};
+use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Opened, Sandbox, Served};
 
 use crate::cli::CliError;
 use crate::clouds::{self, ConnectEnv};
@@ -37,9 +37,14 @@ pub enum SandboxLink {
 
 impl SandboxLink {
     /// Uses the sandbox served from `dir` if there is one (it must already have every
-    /// cluster in `decls`), else starts one in this process.
+    /// cluster in `decls`), else starts one in this process, once no other wid process
+    /// holds the directory (waiting for it, and saying so on stderr after a second).
     pub async fn open(dir: &Path, decls: &[ClusterDecl]) -> Result<Self, CliError> {
-        if let Some(served) = wid_sandbox::served(dir) {
+        let served = match Sandbox::open(dir, decls).await.map_err(CliError::sandbox)? {
+            Opened::Started(sandbox) => return Ok(Self::InProcess(sandbox)),
+            Opened::Served(served) => served,
+        };
+        {
             let missing: Vec<&str> = decls
                 .iter()
                 .map(|d| d.name.as_str())
@@ -54,12 +59,17 @@ impl SandboxLink {
                     dir.display()
                 )));
             }
-            return Ok(Self::Served(served));
         }
-        let sandbox = Sandbox::start(dir, decls)
-            .await
-            .map_err(CliError::sandbox)?;
-        Ok(Self::InProcess(sandbox))
+        Ok(Self::Served(served))
+    }
+
+    /// Writes every change of an in-process sandbox to its directory now (it is written
+    /// when the sandbox stops too; this makes it independent of how the process ends).
+    pub fn flush(&self) -> Result<(), CliError> {
+        match self {
+            Self::InProcess(s) => s.flush().map_err(CliError::sandbox),
+            Self::Served(_) => Ok(()),
+        }
     }
 
     /// A cluster's Kubernetes API URL.
@@ -228,6 +238,11 @@ impl Session {
             kubernetes,
             sandbox,
         })
+    }
+
+    /// Writes every change the run made to an in-process sandbox's directory now.
+    pub fn flush_sandbox(&self) -> Result<(), CliError> {
+        self.sandbox.as_ref().map_or(Ok(()), SandboxLink::flush)
     }
 
     /// The sandbox, if the session started one in this process.

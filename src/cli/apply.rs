@@ -129,6 +129,7 @@ async fn apply(
         &progress,
     )
     .await;
+    session.flush_sandbox()?;
     emit_report(&session, &report, format, style)?;
     let (_, failed, skipped) = report.counts();
     if failed + skipped > 0 {

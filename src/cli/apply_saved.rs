@@ -94,6 +94,7 @@ pub async fn run(
         &progress,
     )
     .await;
+    session.flush_sandbox()?;
     emit_report(&session, &report, args.output, style)?;
     let (_, failed, skipped) = report.counts();
     if failed + skipped > 0 {

@@ -103,10 +103,10 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             );
             eprintln!("press Ctrl-C to stop");
             let signal = signals.wait().await;
-            // Returning drops the sandbox: its servers stop and serve.json goes. The state
-            // itself is already on disk, written after every change.
             eprintln!("sandbox stopping ({signal})");
-            drop(sandbox);
+            // Stopping writes what is still in memory, stops the servers, removes
+            // serve.json, then frees the directory.
+            sandbox.stop().map_err(CliError::sandbox)?;
             Ok(ExitCode::Success)
         }
         SandboxCommand::Wait { dir, timeout } => {
@@ -146,6 +146,7 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                     .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
                 loaded += ids.len();
             }
+            sandbox.stop().map_err(CliError::sandbox)?;
             eprintln!(
                 "loaded {loaded} object(s) into sandbox cluster {cluster} ({})",
                 dir.display()

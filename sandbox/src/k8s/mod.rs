@@ -16,7 +16,9 @@
 //! - [`auth`], [`rbac`], [`review`]: who a request is (tokens, impersonation), RBAC as
 //!   the real authorizer evaluates it, and the access reviews kubectl auth asks.
 //! - [`scale`]: the `scale` subresource of the workloads that have one.
-//! - [`handlers`] and [`routes`]: the HTTP surface, fault injection and path routing.
+//! - [`handlers`] and [`routes`]: the HTTP surface, fault injection and path routing;
+//!   [`faults`]: injected failures in the API server's shapes, and the object fault rules
+//!   match (`CLUSTER/NAMESPACE/NAME`).
 //! - [`bootstrap`]: what a new cluster starts with.
 //!
 //! Objects are stored generically as JSON; the emulator knows only the kinds in the
@@ -27,6 +29,7 @@ mod auth;
 mod bootstrap;
 mod catalog;
 mod delete;
+mod faults;
 mod handlers;
 mod options;
 mod patch;
