@@ -63,12 +63,13 @@ impl SandboxLink {
         Ok(Self::Served(served))
     }
 
-    /// Writes every change of an in-process sandbox to its directory now (it is written
-    /// when the sandbox stops too; this makes it independent of how the process ends).
+    /// Writes every change of the sandbox to its directory now: an in-process sandbox
+    /// writes it itself (it is written when the sandbox stops too; this makes it
+    /// independent of how the process ends), a served one is asked to.
     pub fn flush(&self) -> Result<(), CliError> {
         match self {
             Self::InProcess(s) => s.flush().map_err(CliError::sandbox),
-            Self::Served(_) => Ok(()),
+            Self::Served(s) => s.flush().map_err(CliError::sandbox),
         }
     }
 
@@ -240,7 +241,7 @@ impl Session {
         })
     }
 
-    /// Writes every change the run made to an in-process sandbox's directory now.
+    /// Writes every change the run made to the sandbox's directory now.
     pub fn flush_sandbox(&self) -> Result<(), CliError> {
         self.sandbox.as_ref().map_or(Ok(()), SandboxLink::flush)
     }

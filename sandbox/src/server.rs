@@ -195,6 +195,7 @@ impl Sandbox {
         let cloud = listener.local_addr().map_err(io)?;
         let app = aws::routes()
             .merge(gcp::routes())
+            .route(crate::served::FLUSH_PATH, axum::routing::post(flush_now))
             .fallback(aws::not_found)
             .with_state(shared.clone());
         tasks.push(tokio::spawn(wire::serve(listener, app, shared.clone())));
@@ -428,4 +429,19 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(tmp, path)
+}
+
+/// `POST /_sandbox/flush`: writes the state to disk now, so another process (the CLI that
+/// just applied through `wid sandbox serve`, a test) reads it from `DIR/state.json` at
+/// once instead of after the next debounced write.
+async fn flush_now(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+) -> http::StatusCode {
+    match shared.flush() {
+        Ok(()) => http::StatusCode::NO_CONTENT,
+        Err(e) => {
+            tracing::error!("sandbox: failed to write the state: {e}");
+            http::StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
 }

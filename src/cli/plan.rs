@@ -55,6 +55,8 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
     let target = args.target.target()?;
     let session = Session::open(plan, &target).await?;
     let planned = session.plan(PlanMode::Apply { prune: args.prune }).await?;
+    // The sandbox's call counters reach its directory before the output does.
+    session.flush_sandbox()?;
     crate::output::warn(&planned.warnings, color.style(true));
     let calls = session.counter.snapshot();
     let summary = output::Summary::of(&planned.changes);
