@@ -4,7 +4,7 @@
 //! - [`model`]: the persisted state (`AwsState`).
 //! - [`caller`]: account and region from the SigV4 credential scope; ids and timestamps.
 //! - [`query`]: the Query endpoint, its errors and faults; [`iam_roles`],
-//!   [`iam_policies`], [`iam_oidc`] and [`sts`] implement the actions.
+//!   [`iam_policies`], [`iam_details`], [`iam_oidc`] and [`sts`] implement the actions.
 //! - [`eks`], [`eks_pod_identity`] and [`eks_tags`]: the EKS operations.
 //!
 //! The caller's account is the first run of 12 digits in its access key id
@@ -15,6 +15,7 @@ mod eks;
 mod eks_pod_identity;
 mod eks_tags;
 mod iam;
+mod iam_details;
 mod iam_oidc;
 mod iam_policies;
 mod iam_roles;

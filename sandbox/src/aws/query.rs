@@ -16,7 +16,7 @@ use http::{HeaderMap, StatusCode, header};
 
 use super::caller::{Caller, request_id};
 use super::xml::{error_body, success_body};
-use super::{iam_oidc, iam_policies, iam_roles, sts};
+use super::{iam_details, iam_oidc, iam_policies, iam_roles, sts};
 use crate::{FaultAction, Shared};
 
 const IAM_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -343,6 +343,9 @@ fn iam_action(shared: &Shared, caller: &Caller, action: &str, p: &Params) -> Out
         "GetPolicy" => iam_policies::get_policy(shared, account, p),
         "DeletePolicy" => iam_policies::delete_policy(shared, account, p),
         "ListPolicies" => iam_policies::list_policies(shared, account, p),
+        "GetAccountAuthorizationDetails" => {
+            iam_details::get_account_authorization_details(shared, account, p)
+        }
         "CreateOpenIDConnectProvider" => iam_oidc::create(shared, account, p),
         "GetOpenIDConnectProvider" => iam_oidc::get(shared, account, p),
         "ListOpenIDConnectProviders" => iam_oidc::list(shared, account),
