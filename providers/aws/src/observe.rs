@@ -4,15 +4,15 @@
 //! Calls per run: one `ListOpenIDConnectProviders` per account and one
 //! `GetOpenIDConnectProvider` per wanted provider that exists; per wanted role `GetRole`
 //! (it returns the tags), `ListAttachedRolePolicies`, `ListRolePolicies` and one
-//! `GetRolePolicy` per inline policy; per association one list (filtered by namespace and
-//! KSA) and one describe. Prune adds, per account, `ListRoles`, and `ListRoleTags` only for
+//! `GetRolePolicy` per inline policy, or, for accounts with many wanted roles, a few pages
+//! of `GetAccountAuthorizationDetails` and `ListRoles` ([`crate::observe_bulk`]); per
+//! association one list (filtered by namespace and KSA) and one describe. Prune adds, per account, `ListRoles`, and `ListRoleTags` only for
 //! candidates: roles whose description starts with wid's (`Managed by wid`) or whose path
 //! is one the plan's roles use, other than `/`. Tags stay the proof of ownership; the
 //! description only narrows the search, so it never takes 1,000 tag reads to prune.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use wid_core::{
     APPLIED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observed, ObservedResource, Owner, Ownership,
@@ -21,13 +21,10 @@ use wid_core::{
 
 use crate::client::{Account, AwsProvider};
 use crate::compile::DESCRIPTION_PREFIX;
-use crate::error::{Call, is_not_found};
+use crate::error::Call;
 use crate::ids::{self, KIND_ASSOCIATION, KIND_OIDC, KIND_ROLE};
 use crate::policy::normalize_policy;
 use crate::record;
-
-/// How many reads run at once.
-const READ_CONCURRENCY: usize = 8;
 
 /// Ownership from an object's tags.
 pub(crate) fn ownership<'a>(
@@ -56,7 +53,7 @@ pub(crate) fn plan_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) 
 
 /// A live policy document in the form compile writes; an unparsable one is kept as text
 /// so the diff shows it.
-fn live_policy(doc: &str) -> Value {
+pub(crate) fn live_policy(doc: &str) -> Value {
     normalize_policy(doc).unwrap_or_else(|_| Value::String(doc.to_owned()))
 }
 
@@ -108,13 +105,7 @@ impl AwsProvider {
             .iter()
             .map(|r| (ids::account_of(&r.id).to_owned(), r.id.part(1).to_owned()))
             .collect();
-        let plan = owner.plan.as_str();
-        let reads = futures::stream::iter(names)
-            .map(|(account, name)| async move { self.read_role(&account, &name, plan).await })
-            .buffer_unordered(READ_CONCURRENCY)
-            .try_collect::<Vec<_>>()
-            .await?;
-        for live in reads.into_iter().flatten() {
+        for live in self.read_roles(names, &owner.plan).await? {
             observed.insert(live);
         }
         if owner.prune {
@@ -156,14 +147,13 @@ impl AwsProvider {
             &arn,
         )
         .id(&id);
-        self.counter.count(call.op);
-        let role = match account.iam.get_role().role_name(name).send().await {
-            Ok(out) => match out.role {
+        let got = self.read(&call, || account.iam.get_role().role_name(name).send());
+        let role = match got.await? {
+            Some(out) => match out.role {
                 Some(role) => role,
                 None => return Ok(None),
             },
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(call.fail(&e)),
+            None => return Ok(None),
         };
         self.remember_arn(&id, role.arn());
         let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
@@ -218,15 +208,12 @@ impl AwsProvider {
         let mut out = BTreeSet::new();
         let mut marker: Option<String> = None;
         loop {
-            self.counter.count(call.op);
-            let page = account
-                .iam
-                .list_attached_role_policies()
-                .role_name(name)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| call.fail(&e))?;
+            let page = self
+                .fetch(&call, || {
+                    let list = account.iam.list_attached_role_policies();
+                    list.role_name(name).set_marker(marker.clone()).send()
+                })
+                .await?;
             out.extend(
                 page.attached_policies()
                     .iter()
@@ -256,15 +243,12 @@ impl AwsProvider {
         let mut names = BTreeSet::new();
         let mut marker: Option<String> = None;
         loop {
-            self.counter.count(list.op);
-            let page = account
-                .iam
-                .list_role_policies()
-                .role_name(name)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| list.fail(&e))?;
+            let page = self
+                .fetch(&list, || {
+                    let call = account.iam.list_role_policies().role_name(name);
+                    call.set_marker(marker.clone()).send()
+                })
+                .await?;
             names.extend(page.policy_names().iter().cloned());
             match page.marker() {
                 Some(m) if page.is_truncated() => marker = Some(m.to_owned()),
@@ -279,15 +263,12 @@ impl AwsProvider {
                 &arn,
             )
             .id(id);
-            self.counter.count(get.op);
-            let out = account
-                .iam
-                .get_role_policy()
-                .role_name(name)
-                .policy_name(&policy)
-                .send()
-                .await
-                .map_err(|e| get.fail(&e))?;
+            let out = self
+                .fetch(&get, || {
+                    let call = account.iam.get_role_policy().role_name(name);
+                    call.policy_name(&policy).send()
+                })
+                .await?;
             docs.insert(policy, live_policy(out.policy_document()));
         }
         Ok(Value::Object(docs))
@@ -310,14 +291,11 @@ impl AwsProvider {
         let mut candidates = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            self.counter.count(list.op);
-            let page = account
-                .iam
-                .list_roles()
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| list.fail(&e))?;
+            let page = self
+                .fetch(&list, || {
+                    account.iam.list_roles().set_marker(marker.clone()).send()
+                })
+                .await?;
             for role in page.roles() {
                 let id = ids::role_id(account_id, role.role_name());
                 let marked = role
@@ -339,12 +317,10 @@ impl AwsProvider {
                 format!("read the tags of role {name} in account {account_id}"),
                 format!("arn:aws:iam::{account_id}:role/{name}"),
             );
-            self.counter.count(call.op);
-            let tags = match account.iam.list_role_tags().role_name(&name).send().await {
-                Ok(t) => t,
-                Err(e) if is_not_found(&e) => continue,
-                Err(e) => return Err(call.fail(&e)),
-            };
+            let got = self.read(&call, || {
+                account.iam.list_role_tags().role_name(&name).send()
+            });
+            let Some(tags) = got.await? else { continue };
             let owned = ownership(
                 tags.tags().iter().map(|t| (t.key(), t.value())),
                 &owner.plan,
@@ -361,7 +337,7 @@ impl AwsProvider {
 
 /// The OIDC provider ids a trust policy's `Federated` principals name: a role is deleted
 /// before the providers it trusts.
-fn federated_providers(trust: &Value) -> Vec<ResourceId> {
+pub(crate) fn federated_providers(trust: &Value) -> Vec<ResourceId> {
     let mut out = BTreeSet::new();
     for s in trust["Statement"].as_array().into_iter().flatten() {
         for arn in s["Principal"]["Federated"].as_array().into_iter().flatten() {
