@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::validate::load_checked;
-use super::{CliError, ColorChoice, ExitCode, TargetArgs};
-use crate::engine::{RetryPolicy, execute};
+use super::{CliError, ColorChoice, Control, ExitCode, RunArgs, TargetArgs};
+use crate::engine::{ExecuteOptions, Outcome, StopReason, execute_with};
 use crate::output::{self, ApplyProgress};
 use crate::session::{PlanMode, Session};
 
@@ -25,6 +25,8 @@ pub struct ApplyArgs {
     pub prune: bool,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Arguments of `wid destroy`.
@@ -38,12 +40,21 @@ pub struct DestroyArgs {
     pub auto_approve: bool,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Runs `wid apply`.
 pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
     let mode = PlanMode::Apply { prune: args.prune };
-    apply(&args.path, mode, args.auto_approve, &args.target, color).await
+    apply(
+        &args.path,
+        mode,
+        args.auto_approve,
+        (&args.target, &args.run),
+        color,
+    )
+    .await
 }
 
 /// Runs `wid destroy`.
@@ -52,7 +63,7 @@ pub async fn destroy(args: DestroyArgs, color: ColorChoice) -> Result<ExitCode, 
         &args.path,
         PlanMode::Destroy,
         args.auto_approve,
-        &args.target,
+        (&args.target, &args.run),
         color,
     )
     .await
@@ -62,7 +73,7 @@ async fn apply(
     path: &std::path::Path,
     mode: PlanMode,
     auto_approve: bool,
-    target: &TargetArgs,
+    (target, run): (&TargetArgs, &RunArgs),
     color: ColorChoice,
 ) -> Result<ExitCode, CliError> {
     let interactive = std::io::stdin().is_terminal();
@@ -72,8 +83,15 @@ async fn apply(
         ));
     }
     let plan = load_checked(path)?;
-    let session = Session::open(plan, &target.target()?).await?;
-    let planned = session.plan(mode).await?;
+    let mut target = target.target()?;
+    run.apply_to(&mut target);
+    let control = Control::install(run.timeout);
+    let session = control
+        .step("plan", Session::open(plan, &target), Vec::new)
+        .await?;
+    let planned = control
+        .step("plan", session.plan(mode), || session.counter.waiting_on())
+        .await?;
     let style = color.style(false);
     let summary = output::Summary::of(&planned.changes);
     output::warn(&planned.warnings, color.style(true));
@@ -93,15 +111,34 @@ async fn apply(
         PlanMode::Destroy => "Destroy everything listed above?",
         PlanMode::Apply { .. } => "Apply these changes?",
     };
-    if !auto_approve && !confirm(question)? {
-        return Err(CliError::Cancelled);
+    if !auto_approve {
+        let answer = tokio::task::spawn_blocking(move || confirm(question));
+        let answer = control
+            .step(
+                "the confirmation prompt",
+                async {
+                    answer
+                        .await
+                        .map_err(|e| CliError::Io(format!("failed to read the answer: {e}")))?
+                },
+                Vec::new,
+            )
+            .await?;
+        if !answer {
+            return Err(CliError::Cancelled);
+        }
     }
     let progress = ApplyProgress::stderr(color.style(true));
-    let report = execute(
+    let options = ExecuteOptions {
+        retry: session.limits.retry.clone(),
+        parallelism: session.limits.parallelism,
+        stop: Some(control.stop().clone()),
+    };
+    let report = execute_with(
         &session.providers,
         &planned.changes,
         &session.owner(mode.prunes()),
-        &RetryPolicy::default(),
+        &options,
         &progress,
     )
     .await;
@@ -110,6 +147,19 @@ async fn apply(
         session.counter.total(),
         style,
     ));
+    match report.stopped {
+        Some(StopReason::Interrupted) => return Err(CliError::Interrupted("apply")),
+        Some(StopReason::TimedOut(_)) => {
+            let abandoned = report
+                .steps
+                .iter()
+                .filter(|s| matches!(s.outcome, Outcome::Abandoned))
+                .map(|s| s.id.to_string())
+                .collect();
+            return Err(control.stopped("apply", abandoned));
+        }
+        None => {}
+    }
     let (_, failed, skipped) = report.counts();
     if failed + skipped > 0 {
         return Err(CliError::Incomplete { failed, skipped });

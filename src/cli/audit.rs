@@ -112,6 +112,7 @@ pub async fn run(args: AuditArgs, color: ColorChoice) -> Result<ExitCode, CliErr
                     .as_ref()
                     .map(|p| p.aws.profiles.clone())
                     .unwrap_or_default(),
+                limits: args.cluster.target.target()?.limits,
             };
             ctx.cloud = cloud_trust(&snapshot, opts, one.counter.clone()).await?;
         }

@@ -105,7 +105,8 @@ impl ClusterArgs {
             }
         };
         let conns = BTreeMap::from([(name.clone(), conn)]);
-        let provider = KubernetesProvider::connect(conns, counter.clone()).await?;
+        let provider =
+            KubernetesProvider::connect_with(conns, counter.clone(), &target.limits).await?;
         Ok(OneCluster {
             provider,
             name,

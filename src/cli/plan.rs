@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::validate::load_checked;
-use super::{CliError, ColorChoice, ExitCode, TargetArgs};
+use super::{CliError, ColorChoice, Control, ExitCode, RunArgs, TargetArgs};
 use crate::output;
 use crate::session::{PlanMode, Session};
 
@@ -34,13 +34,26 @@ pub struct PlanArgs {
     pub prune: bool,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Runs `wid plan`.
 pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
     let plan = load_checked(&args.path)?;
-    let session = Session::open(plan, &args.target.target()?).await?;
-    let planned = session.plan(PlanMode::Apply { prune: args.prune }).await?;
+    let mut target = args.target.target()?;
+    args.run.apply_to(&mut target);
+    let control = Control::install(args.run.timeout);
+    let session = control
+        .step("plan", Session::open(plan, &target), Vec::new)
+        .await?;
+    let planned = control
+        .step(
+            "plan",
+            session.plan(PlanMode::Apply { prune: args.prune }),
+            || session.counter.waiting_on(),
+        )
+        .await?;
     crate::output::warn(&planned.warnings, color.style(true));
     let calls = session.counter.snapshot();
     let summary = output::Summary::of(&planned.changes);
