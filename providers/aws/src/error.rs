@@ -96,6 +96,11 @@ impl<'a> Call<'a> {
                 "AWS did not answer within the per-call deadline".to_owned(),
                 DisplayErrorContext(err).to_string(),
             ),
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => (
+                ErrorKind::Transient,
+                "AWS did not answer in time (a connect or read timeout)".to_owned(),
+                DisplayErrorContext(err).to_string(),
+            ),
             SdkError::DispatchFailure(_) => {
                 let text = DisplayErrorContext(err).to_string();
                 if text.to_ascii_lowercase().contains("credential") {
@@ -124,7 +129,7 @@ impl<'a> Call<'a> {
         if let Some(wait) = retry_after {
             out = out.with_retry_after(wait);
         }
-        if what.contains("per-call deadline") {
+        if what.starts_with("AWS did not answer") {
             out = out.with_hint(
                 "the endpoint accepted the call but stalled; check it is reachable and healthy, or raise --call-timeout",
             );
