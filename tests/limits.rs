@@ -65,14 +65,23 @@ fn a_stalled_api_server_fails_the_plan_within_the_timeout() {
     let start = Instant::now();
     let out = wid(
         tmp.path(),
-        &["plan", "plan.toml", "--call-timeout", "1s", "--timeout", "3s"],
+        &[
+            "plan",
+            "plan.toml",
+            "--call-timeout",
+            "1s",
+            "--timeout",
+            "3s",
+        ],
     );
     let took = start.elapsed();
     expect_code(&out, 1);
     assert!(took < Duration::from_secs(10), "took {took:?}");
     let err = stderr(&out);
     assert!(
-        err.contains("plan did not finish within 3s (--timeout); still waiting for k8s:list namespaces"),
+        err.contains(
+            "plan did not finish within 3s (--timeout); still waiting for k8s:list namespaces"
+        ),
         "{err}"
     );
 }
@@ -115,7 +124,9 @@ fn a_stalled_aws_endpoint_fails_the_plan_within_the_timeout() {
     let err = stderr(&out);
     // The first AWS call checks whose credentials these are.
     assert!(
-        err.contains("plan did not finish within 3s (--timeout); still waiting for sts:GetCallerIdentity"),
+        err.contains(
+            "plan did not finish within 3s (--timeout); still waiting for sts:GetCallerIdentity"
+        ),
         "{err}"
     );
 }
@@ -130,7 +141,9 @@ fn policy_files_must_be_small_regular_files() {
         .arg(dir.join("fifo"))
         .status()
         .is_ok_and(|s| s.success());
-    let mut text = String::from("version = 1\nname = \"files\"\n\n[clusters.eks]\nkind = \"eks\"\naccount = \"111122223333\"\nregion = \"us-east-1\"\nname = \"prod\"\n");
+    let mut text = String::from(
+        "version = 1\nname = \"files\"\n\n[clusters.eks]\nkind = \"eks\"\naccount = \"111122223333\"\nregion = \"us-east-1\"\nname = \"prod\"\n",
+    );
     let files = ["/dev/zero", "a-directory", "big.json", "fifo"];
     for (i, file) in files.iter().enumerate() {
         if *file == "fifo" && !fifo {
@@ -144,7 +157,10 @@ fn policy_files_must_be_small_regular_files() {
     std::fs::write(dir.join("plan.toml"), text).unwrap();
     let start = Instant::now();
     let out = wid(dir, &["validate", "plan.toml"]);
-    assert!(start.elapsed() < Duration::from_secs(10), "no hang, no endless read");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "no hang, no endless read"
+    );
     expect_code(&out, 1);
     let err = stderr(&out);
     for want in [
@@ -159,7 +175,10 @@ fn policy_files_must_be_small_regular_files() {
     }
     // Each is located at its workload's policy entry.
     for line in [15, 22, 29] {
-        assert!(err.contains(&format!("plan.toml:{line}:25")), "line {line}:\n{err}");
+        assert!(
+            err.contains(&format!("plan.toml:{line}:25")),
+            "line {line}:\n{err}"
+        );
     }
 }
 
@@ -289,15 +308,27 @@ fn the_first_ctrl_c_drains_an_apply_and_a_rerun_converges() {
     assert!(err.contains("interrupted: starting nothing new"), "{err}");
     assert!(out.contains("Apply interrupted:"), "{out}");
     assert!(out.contains("not started"), "{out}");
-    assert!(!out.contains("abandoned"), "a drain abandons nothing:\n{out}");
+    assert!(
+        !out.contains("abandoned"),
+        "a drain abandons nothing:\n{out}"
+    );
     assert!(err.contains("error: interrupted during apply"), "{err}");
 
     std::fs::remove_file(Path::new(&sb).join("faults.json")).unwrap();
-    let again = wid(tmp.path(), &["apply", "plan.toml", "--auto-approve", "--sandbox-dir", &sb]);
+    let again = wid(
+        tmp.path(),
+        &["apply", "plan.toml", "--auto-approve", "--sandbox-dir", &sb],
+    );
     expect_code(&again, 0);
     let plan = wid(
         tmp.path(),
-        &["plan", "plan.toml", "--detailed-exitcode", "--sandbox-dir", &sb],
+        &[
+            "plan",
+            "plan.toml",
+            "--detailed-exitcode",
+            "--sandbox-dir",
+            &sb,
+        ],
     );
     expect_code(&plan, 0);
 }
@@ -318,10 +349,17 @@ fn a_second_ctrl_c_aborts_the_calls_in_flight() {
     run.wait_for("interrupted: starting nothing new");
     run.signal("INT");
     let (code, out, err) = run.finish();
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(code, 130, "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("abandoned in flight"), "{out}");
-    assert!(out.contains("was in flight when the apply was aborted"), "{out}");
+    assert!(
+        out.contains("was in flight when the apply was aborted"),
+        "{out}"
+    );
 }
 
 #[cfg(unix)]
@@ -341,15 +379,57 @@ fn ctrl_c_stops_a_plan_at_once() {
     // The sandbox writes its state once the plan's session opened it.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !Path::new(&sb).join("state.json").exists() {
-        assert!(Instant::now() < deadline, "the plan never opened the sandbox");
+        assert!(
+            Instant::now() < deadline,
+            "the plan never opened the sandbox"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
     let start = Instant::now();
     run.signal("INT");
     let (code, out, err) = run.finish();
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(code, 130, "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("error: interrupted during plan"), "{err}");
     assert!(out.is_empty(), "no plan is printed:\n{out}");
+}
+
+#[test]
+fn an_apply_that_runs_out_of_time_prints_what_it_did() {
+    let tmp = tempfile::tempdir().unwrap();
+    ksa_plan(tmp.path(), 6);
+    let sb = tmp.path().join("sb");
+    slow_writes(&sb, 5000);
+    let sb = sb.display().to_string();
+    let start = Instant::now();
+    let out = wid(
+        tmp.path(),
+        &[
+            "apply",
+            "plan.toml",
+            "--auto-approve",
+            "--timeout",
+            "2s",
+            "--sandbox-dir",
+            &sb,
+        ],
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    expect_code(&out, 1);
+    let (report, err) = (stdout(&out), stderr(&out));
+    assert!(report.contains("Apply timed out:"), "{report}");
+    assert!(report.contains("abandoned in flight"), "{report}");
+    assert!(
+        err.contains("apply did not finish within 2s (--timeout); still waiting for k8s/"),
+        "{err}"
+    );
 }

@@ -248,13 +248,21 @@ async fn the_bulk_read_sees_exactly_what_per_role_reads_see() {
     let own = owner("bulk", false);
     let wanted: Vec<&wid_core::Resource> = desired.iter().collect();
 
+    // Each bulk read is throttled once, and retried.
+    for api in ["iam:GetAccountAuthorizationDetails", "iam:ListRoles"] {
+        sb.inject(wid_sandbox::Fault {
+            api: api.into(),
+            action: wid_sandbox::FaultAction::Throttle,
+            times: Some(1),
+        });
+    }
     let before = counter.snapshot();
     let bulk = p.observe(&wanted, &own).await.expect("bulk observe");
     let after = counter.snapshot();
     let delta =
         |op: &str| after.get(op).copied().unwrap_or(0) - before.get(op).copied().unwrap_or(0);
-    assert_eq!(delta("iam:GetAccountAuthorizationDetails"), 1);
-    assert_eq!(delta("iam:ListRoles"), 1);
+    assert_eq!(delta("iam:GetAccountAuthorizationDetails"), 2);
+    assert_eq!(delta("iam:ListRoles"), 2);
     assert_eq!(delta("iam:GetRole"), 0, "{after:?}");
 
     // The same roles through a proxy that denies the bulk read: one by one.

@@ -84,7 +84,10 @@ fn apply(observed: &Observed, changes: &[Change]) -> Observed {
                 out.insert(live);
             }
             ChangeKind::Update => {
-                let live = out.resources.get_mut(&c.id).expect("an update has a live object");
+                let live = out
+                    .resources
+                    .get_mut(&c.id)
+                    .expect("an update has a live object");
                 live.ownership = Ownership::Ours;
                 for a in &c.attrs {
                     match &a.after {
