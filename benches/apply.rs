@@ -196,6 +196,7 @@ async fn run(scenario: Scenario, ksas: usize, latency: u64, sequential: bool) ->
     let target = Target {
         sandbox: Some(tmp.path().join("sb")),
         aws_endpoint: None,
+        ..Target::default()
     };
     let session = Session::open(plan, &target).await.expect("open session");
     for api in ["k8s:", "iam:", "eks:", "sts:"] {

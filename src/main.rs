@@ -47,5 +47,8 @@ fn main() -> std::process::ExitCode {
             error.exit_code()
         }
     };
+    // Everything worth waiting for is done; a prompt's blocked stdin read or a call
+    // dropped by an interrupt must not hold the exit.
+    runtime.shutdown_background();
     std::process::ExitCode::from(code as u8)
 }

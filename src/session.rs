@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::path::Path;
-use wid_core::{CallCounter, Change, Observed, Owner, Preflight, ProviderError};
+use wid_core::{CallCounter, Change, Limits, Observed, Owner, Preflight, ProviderError};
 use wid_kubernetes::{ClusterConn, KubernetesProvider};
 
 use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Opened, Sandbox, Served};
 
 use crate::cli::CliError;
 use crate::clouds::{self, ConnectEnv};
-use crate::engine::Providers;
+use crate::engine::{Providers, retried};
 use crate::model::{self, Desired};
 use crate::plan::{ClusterKind, Plan};
 
@@ -24,6 +24,8 @@ pub struct Target {
     pub sandbox: Option<PathBuf>,
     /// Send AWS calls here instead of AWS (or the sandbox): an emulator such as moto.
     pub aws_endpoint: Option<String>,
+    /// Call bounds, retries and the concurrency cap every provider applies.
+    pub limits: Limits,
 }
 
 /// The sandbox a run talks to: one started in this process, or the servers of a
@@ -177,6 +179,8 @@ pub struct Session {
     pub providers: Providers,
     /// The Kubernetes provider (audit and token use it directly).
     pub kubernetes: Arc<KubernetesProvider>,
+    /// The run's limits (bounds, retries, concurrency cap).
+    pub limits: Limits,
     sandbox: Option<SandboxLink>,
 }
 
@@ -219,8 +223,11 @@ impl Session {
                 (name.clone(), conn)
             })
             .collect();
-        let kubernetes = Arc::new(KubernetesProvider::connect(conns, counter.clone()).await?);
+        let kubernetes = Arc::new(
+            KubernetesProvider::connect_with(conns, counter.clone(), &target.limits).await?,
+        );
         let mut providers = Providers::default();
+        providers.set_retry(target.limits.retry.clone());
         providers.add(kubernetes.clone());
         let env = ConnectEnv {
             target,
@@ -237,6 +244,7 @@ impl Session {
             counter,
             providers,
             kubernetes,
+            limits: target.limits.clone(),
             sandbox,
         })
     }
@@ -278,7 +286,8 @@ impl Session {
             if clusters.is_empty() {
                 continue;
             }
-            out.extend(provider.preflight(&clusters).await?);
+            let found = retried(&self.limits.retry, || provider.preflight(&clusters)).await?;
+            out.extend(found);
         }
         for (name, c) in &self.plan.clusters {
             if let Some(issuer) = &c.spec.issuer {

@@ -405,6 +405,7 @@ async fn destroy_deletes_in_reverse_dependency_order() {
     let target = wid::session::Target {
         sandbox: Some(tmp.path().join("sb")),
         aws_endpoint: None,
+        limits: Default::default(),
     };
     let open = || async {
         let plan = wid::plan::load(&plan_path).expect("plan loads");

@@ -10,11 +10,10 @@
 
 use std::path::Path;
 
-use super::apply::{ApplyArgs, ReportFormat, emit_report};
+use super::apply::{ApplyArgs, ReportFormat};
 use super::validate::load_checked;
-use super::{CliError, ColorChoice, ExitCode};
-use crate::engine::{RetryPolicy, execute};
-use crate::output::{self, ApplyProgress};
+use super::{CliError, ColorChoice, Control, ExitCode};
+use crate::output;
 use crate::saved::{self, SavedPlan, Stale};
 use crate::session::{PlanMode, Session};
 
@@ -39,7 +38,9 @@ pub async fn run(
             saved.source.path
         )));
     }
-    let target = saved::check_target(&saved, &args.target.target()?, &shown)?;
+    let mut given = args.target.target()?;
+    args.run.apply_to(&mut given);
+    let target = saved::check_target(&saved, &given, &shown)?;
     let source = Path::new(&saved.source.path);
     let stale = |files| Stale {
         file: shown.clone(),
@@ -55,11 +56,16 @@ pub async fn run(
     }
     let plan = load_checked(source)?;
     let loaded = saved::digests(&plan, source)?;
-    let session = Session::open(plan, &target).await?;
+    let control = Control::install(args.run.timeout);
+    let session = control
+        .step("plan", Session::open(plan, &target), Vec::new)
+        .await?;
     let mode = PlanMode::Apply {
         prune: saved.options.prune,
     };
-    let planned = session.plan(mode).await?;
+    let planned = control
+        .step("plan", session.plan(mode), || session.counter.waiting_on())
+        .await?;
     let mut check = saved::check_world(&saved, &loaded, &planned);
     if !check.is_empty() {
         check.file = shown;
@@ -85,20 +91,5 @@ pub async fn run(
     if !summary.pending() && args.output == ReportFormat::Human {
         return Ok(ExitCode::Success);
     }
-    let progress = ApplyProgress::stderr(color.style(true));
-    let report = execute(
-        &session.providers,
-        &saved.changes,
-        &session.owner(mode.prunes()),
-        &RetryPolicy::default(),
-        &progress,
-    )
-    .await;
-    session.flush_sandbox()?;
-    emit_report(&session, &report, args.output, style)?;
-    let (_, failed, skipped) = report.counts();
-    if failed + skipped > 0 {
-        return Err(CliError::Incomplete { failed, skipped });
-    }
-    Ok(ExitCode::Success)
+    super::apply::run_changes(&session, &saved.changes, mode, &control, args.output, color).await
 }

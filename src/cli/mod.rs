@@ -9,16 +9,20 @@ mod cluster;
 mod error;
 mod plan;
 mod render;
+mod run;
 mod sandbox;
 mod show;
 mod token;
 mod validate;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use wid_core::{Bounds, Limits};
 
 pub use error::{CliError, ExitCode, print_error};
+pub use run::{Control, RunArgs};
 
 use crate::output::Style;
 use crate::session::Target;
@@ -28,7 +32,8 @@ Exit codes:
   0  success; with --detailed-exitcode, nothing pending
   1  error: invalid plan, API failure, conflicts, partial apply
   2  --detailed-exitcode: changes pending or drift found
-  3  audit: a finding at or above --fail-on";
+  3  audit: a finding at or above --fail-on
+  130  interrupted (Ctrl-C or SIGTERM); apply prints what it did and did not start";
 
 const LOGGING: &str = "\
 Logging (stderr):
@@ -152,6 +157,10 @@ pub struct TargetArgs {
     /// WID_AWS_ENDPOINT_URL. Without it the SDK's own settings apply (AWS_ENDPOINT_URL).
     #[arg(long, value_name = "URL", env = "WID_AWS_ENDPOINT_URL")]
     pub aws_endpoint_url: Option<String>,
+    /// The longest one API call may take, from sending it to the last byte of the answer
+    /// (e.g. 30s, 2m). A call that runs out of time is retried like a 5xx.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = run::duration_arg)]
+    pub call_timeout: Duration,
 }
 
 impl TargetArgs {
@@ -170,6 +179,10 @@ impl TargetArgs {
         Ok(Target {
             sandbox,
             aws_endpoint: self.aws_endpoint_url.clone(),
+            limits: Limits {
+                bounds: Bounds::with_call_timeout(self.call_timeout),
+                ..Limits::default()
+            },
         })
     }
 }

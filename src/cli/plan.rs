@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::validate::load_checked;
-use super::{CliError, ColorChoice, ExitCode, TargetArgs};
+use super::{CliError, ColorChoice, Control, ExitCode, RunArgs, TargetArgs};
 use crate::output::{self, PlanView, markdown};
 use crate::saved::{SavedOptions, SavedPlan, Source, digests};
 use crate::session::{PlanMode, Session};
@@ -47,14 +47,26 @@ pub struct PlanArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Runs `wid plan`.
 pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
     let plan = load_checked(&args.path)?;
-    let target = args.target.target()?;
-    let session = Session::open(plan, &target).await?;
-    let planned = session.plan(PlanMode::Apply { prune: args.prune }).await?;
+    let mut target = args.target.target()?;
+    args.run.apply_to(&mut target);
+    let control = Control::install(args.run.timeout);
+    let session = control
+        .step("plan", Session::open(plan, &target), Vec::new)
+        .await?;
+    let planned = control
+        .step(
+            "plan",
+            session.plan(PlanMode::Apply { prune: args.prune }),
+            || session.counter.waiting_on(),
+        )
+        .await?;
     // The sandbox's call counters reach its directory before the output does.
     session.flush_sandbox()?;
     crate::output::warn(&planned.warnings, color.style(true));

@@ -151,6 +151,7 @@ impl Cloud for Aws {
                 .or_else(|| env.sandbox.map(|s| s.cloud_url())),
             sandbox: env.sandbox.is_some() && env.target.aws_endpoint.is_none(),
             profiles: plan.aws.profiles.clone(),
+            limits: env.target.limits.clone(),
         };
         let aws = AwsProvider::new(opts, env.counter.clone()).await?;
         // Prune scans every EKS cluster of the plan, including those whose workloads all

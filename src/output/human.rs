@@ -12,7 +12,7 @@ use wid_core::{AttrValue, Change, ChangeKind, ProviderError, Reason, ResourceId}
 
 use super::Style;
 use super::json::Summary;
-use crate::engine::{Outcome, Progress, Report, Step};
+use crate::engine::{Outcome, Progress, Report, Step, StopReason};
 use crate::session::Planned;
 
 fn marker(kind: ChangeKind, style: Style) -> String {
@@ -269,19 +269,42 @@ pub fn render_report(report: &Report, calls: u64, style: Style) -> String {
                     step.id
                 );
             }
-            Outcome::Done { .. } => {}
+            Outcome::Abandoned => {
+                let _ = writeln!(
+                    out,
+                    "{} {} was in flight when the apply was aborted: it may be done in part",
+                    style.yellow("?"),
+                    step.id
+                );
+            }
+            Outcome::Done { .. } | Outcome::NotStarted => {}
         }
     }
     let (done, failed, skipped) = report.counts();
-    let head = if failed + skipped == 0 {
-        style.green("Apply complete:")
-    } else {
-        style.red("Apply incomplete:")
+    let (not_started, abandoned) = report.not_run();
+    let head = match report.stopped {
+        Some(StopReason::Interrupted) => style.red("Apply interrupted:"),
+        Some(StopReason::TimedOut(_)) => style.red("Apply timed out:"),
+        None if failed + skipped == 0 => style.green("Apply complete:"),
+        None => style.red("Apply incomplete:"),
     };
+    let mut stopped = String::new();
+    if not_started + abandoned > 0 {
+        let _ = write!(stopped, ", {not_started} not started");
+    }
+    if abandoned > 0 {
+        let _ = write!(stopped, ", {abandoned} abandoned in flight");
+    }
     let _ = writeln!(
         out,
-        "{head} {done} done, {failed} failed, {skipped} skipped. {calls} API calls."
+        "{head} {done} done, {failed} failed, {skipped} skipped{stopped}. {calls} API calls."
     );
+    if not_started + abandoned > 0 {
+        let _ = writeln!(
+            out,
+            "Run apply again to finish: it plans from the live state, so what was done is not done twice."
+        );
+    }
     if failed + skipped > 0 {
         let partial: Vec<String> = report.partial().map(ToString::to_string).collect();
         if partial.is_empty() {
@@ -345,6 +368,8 @@ impl Progress for ApplyProgress {
             Outcome::Skipped { because } => {
                 (self.style.yellow("-"), format!("skipped (needs {because})"))
             }
+            Outcome::NotStarted => (self.style.yellow("-"), "not started".to_owned()),
+            Outcome::Abandoned => (self.style.yellow("?"), "abandoned in flight".to_owned()),
         };
         self.line(&format!(
             "[{finished}/{total}] {mark} {} {what} ({:.2}s)",

@@ -29,6 +29,11 @@ pub fn warn(warnings: &[String], style: Style) {
     }
 }
 
+/// Prints a notice about the run itself (an interrupt noticed) on stderr.
+pub fn notice(text: &str) {
+    eprintln!("{text}");
+}
+
 /// Writes `text` to stdout. A closed pipe (`wid plan | head`) is not an error: the reader
 /// has what it wanted, so wid stops quietly, as ripgrep does.
 pub fn emit(text: &str) {

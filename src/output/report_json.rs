@@ -21,6 +21,10 @@ pub struct ReportDocument {
     pub plan: String,
     /// Whether every change was applied.
     pub complete: bool,
+    /// Why the run stopped early: `interrupted` (Ctrl-C or SIGTERM) or `timed-out`
+    /// (`--timeout`); absent when it ran to the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// Counts by outcome.
     pub summary: ReportSummary,
     /// One entry per create, update and delete, sorted by resource id.
@@ -45,6 +49,11 @@ pub struct ReportSummary {
     pub skipped: usize,
     /// Failed changes that left their object partly applied.
     pub incomplete: usize,
+    /// Changes never started because the run was stopped (Ctrl-C, SIGTERM, `--timeout`).
+    pub not_started: usize,
+    /// Changes in flight when the run was aborted: they may have happened in part or in
+    /// whole; the next plan shows where they stand.
+    pub abandoned: usize,
 }
 
 /// One change's result.
@@ -84,6 +93,10 @@ pub enum OutcomeDoc {
         /// The dependency that did not apply.
         because: String,
     },
+    /// Not started: the run was stopped first.
+    NotStarted,
+    /// In flight when the run was aborted.
+    Abandoned,
 }
 
 /// A provider error.
@@ -144,6 +157,14 @@ pub fn report_document(
                         because: because.to_string(),
                     }
                 }
+                Outcome::NotStarted => {
+                    summary.not_started += 1;
+                    OutcomeDoc::NotStarted
+                }
+                Outcome::Abandoned => {
+                    summary.abandoned += 1;
+                    OutcomeDoc::Abandoned
+                }
             };
             StepDoc {
                 id: s.id.to_string(),
@@ -157,6 +178,10 @@ pub fn report_document(
         format_version: REPORT_FORMAT_VERSION,
         plan: plan.to_owned(),
         complete: report.succeeded(),
+        stopped: report.stopped.as_ref().map(|r| match r {
+            crate::engine::StopReason::Interrupted => "interrupted".to_owned(),
+            crate::engine::StopReason::TimedOut(_) => "timed-out".to_owned(),
+        }),
         summary,
         steps,
         incomplete: report.partial().map(ToString::to_string).collect(),

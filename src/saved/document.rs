@@ -88,11 +88,12 @@ impl SavedTarget {
         }
     }
 
-    /// The run's target.
+    /// The run's target, with default limits (the applying command line sets its own).
     pub fn target(&self) -> Target {
         Target {
             sandbox: self.sandbox.as_ref().map(Into::into),
             aws_endpoint: self.aws_endpoint_url.clone(),
+            limits: wid_core::Limits::default(),
         }
     }
 

@@ -114,7 +114,11 @@ pub fn check_target(saved: &SavedPlan, given: &Target, file: &str) -> Result<Tar
             }
         )));
     }
-    Ok(saved.target.target())
+    // Where to run comes from the saved plan; how (timeouts, parallelism) from this
+    // command line.
+    let mut target = saved.target.target();
+    target.limits = given.limits.clone();
+    Ok(target)
 }
 
 /// The plan files at `path` against the saved digests, read without parsing.

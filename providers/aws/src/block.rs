@@ -15,6 +15,10 @@ use crate::policy::{json_len_without_whitespace, normalize_policy};
 pub const MANAGED_POLICY_QUOTA: usize = 10;
 /// IAM's limit on the aggregate size of a role's inline policies (whitespace not counted).
 pub const INLINE_POLICY_AGGREGATE_LIMIT: usize = 10_240;
+/// The largest inline policy file wid reads: IAM allows 10,240 characters of inline
+/// policy per role (whitespace not counted), so a readable file is far below this even
+/// pretty-printed.
+pub const POLICY_FILE_LIMIT: u64 = 256 * 1024;
 /// IAM's limit on tags per resource; wid's own tags count against it.
 pub const TAG_QUOTA: usize = 50;
 /// The tags wid itself always sets on a role: the two ownership marks and the applied
@@ -52,14 +56,16 @@ pub enum InlinePolicy {
 }
 
 impl InlinePolicy {
-    /// The policy text, reading the file (relative to `plan_dir`) if it is one.
+    /// The policy text, reading the file (relative to `plan_dir`) if it is one. Only a
+    /// regular file of at most [`POLICY_FILE_LIMIT`] bytes is read: `/dev/zero`, a FIFO, a
+    /// directory or a huge file is an error, never a hang or an endless read.
     pub fn text(&self, plan_dir: &Path) -> Result<String, String> {
         match self {
             Self::Json(s) => Ok(s.clone()),
             Self::File { file } => {
                 let path = plan_dir.join(file);
-                std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read policy file {}: {e}", path.display()))
+                wid_core::read_referenced_file(&path, POLICY_FILE_LIMIT)
+                    .map_err(|e| format!("cannot use policy file: {e}"))
             }
         }
     }
@@ -420,7 +426,13 @@ mod tests {
             paths(&issues),
             ["inline_policies.missing", "inline_policies.s3"]
         );
-        assert!(issues[0].message.contains("cannot read policy file"));
+        assert!(
+            issues[0]
+                .message
+                .contains("cannot use policy file: cannot read"),
+            "{}",
+            issues[0].message
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The provider value: options, credentials per account, and the SDK clients built from
-//! them (one HTTPS client on rustls with ring, SDK retries off: the engine retries).
+//! them (one HTTPS client on rustls with ring, bounded by [`crate::bounded`]; SDK retries
+//! off: reads are retried through [`wid_core::Calls`], changes by the engine).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -11,13 +12,17 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls::{Provider as TlsProvider, rustls_provider::CryptoMode};
-use wid_core::{CallCounter, ErrorKind, ProviderError, ResourceId};
+use wid_core::{CallCounter, Calls, ErrorKind, Limits, ProviderError, ResourceId};
 
 use crate::block::EksCluster;
 use crate::error::Call;
 
 /// IAM is global; requests are signed for this region.
 const IAM_REGION: &str = "us-east-1";
+
+/// How many reads the provider runs at once (before `--parallelism` and throttling
+/// narrow it).
+pub(crate) const READ_CONCURRENCY: usize = 8;
 
 /// How the provider reaches AWS.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +36,8 @@ pub struct AwsOptions {
     /// The named profile to use per account (account id → profile). Accounts without one
     /// use the default credential chain, checked with `sts:GetCallerIdentity`.
     pub profiles: BTreeMap<String, String>,
+    /// The run's call bounds, retries and concurrency cap.
+    pub limits: Limits,
 }
 
 /// The SDK clients for one account.
@@ -55,6 +62,8 @@ impl Account {
 pub struct AwsProvider {
     pub(crate) options: AwsOptions,
     pub(crate) counter: CallCounter,
+    /// Reads: counted, paced and retried.
+    pub(crate) calls: Calls,
     http: aws_smithy_runtime_api::client::http::SharedHttpClient,
     accounts: tokio::sync::Mutex<BTreeMap<String, Account>>,
     /// EKS clusters known to the plan (account, region, EKS name): prune scans their
@@ -79,12 +88,15 @@ impl AwsProvider {
     /// A provider with `options`, counting its calls in `counter`. Builds no client yet:
     /// each account's clients are made (and its credentials checked) on first use.
     pub async fn new(opts: AwsOptions, counter: CallCounter) -> Result<Self, ProviderError> {
-        let http = aws_smithy_http_client::Builder::new()
+        let https = aws_smithy_http_client::Builder::new()
             .tls_provider(TlsProvider::Rustls(CryptoMode::Ring))
             .build_https();
+        let http = crate::bounded::BoundedHttpClient::shared(https, &opts.limits.bounds);
+        let calls = opts.limits.calls(counter.clone(), READ_CONCURRENCY);
         Ok(Self {
             options: opts,
             counter,
+            calls,
             http,
             accounts: tokio::sync::Mutex::new(BTreeMap::new()),
             clusters: Mutex::new(BTreeSet::new()),
@@ -136,14 +148,12 @@ impl AwsProvider {
             ),
             crate::ids::cluster_arn(&cluster.account, &cluster.region, &cluster.eks_name),
         );
-        self.counter.count(call.op);
-        let out = account
-            .eks(&cluster.region)
-            .describe_cluster()
-            .name(&cluster.eks_name)
-            .send()
-            .await
-            .map_err(|e| call.fail(&e))?;
+        let eks = account.eks(&cluster.region);
+        let out = self
+            .fetch(&call, || {
+                eks.describe_cluster().name(&cluster.eks_name).send()
+            })
+            .await?;
         out.cluster()
             .and_then(|c| c.identity())
             .and_then(|i| i.oidc())
@@ -214,6 +224,7 @@ impl AwsProvider {
     async fn build_account(&self, account: &str) -> Result<Account, ProviderError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(self.http.clone())
+            .timeout_config(crate::bounded::timeout_config(&self.options.limits.bounds))
             .retry_config(RetryConfig::disabled());
         if let Some(url) = &self.options.endpoint_url {
             loader = loader.endpoint_url(url);
@@ -286,12 +297,9 @@ impl AwsProvider {
             format!("check the credentials for account {account}"),
             "*",
         );
-        self.counter.count(call.op);
-        let out = sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| call.fail(&e))?;
+        let out = self
+            .fetch(&call, || sts.get_caller_identity().send())
+            .await?;
         match out.account() {
             Some(a) if a == account => Ok(()),
             other => Err(ProviderError::new(

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use regex::Regex;
-use wid_core::{ErrorKind, ProviderError, ResourceId};
+use wid_core::{BodyLimit, ErrorKind, ProviderError, ResourceId, parse_retry_after};
 
 /// What a failing call was doing, for the message.
 #[derive(Debug, Clone)]
@@ -42,13 +42,36 @@ impl<'a> Call<'a> {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        let mut retry_after = None;
         let (kind, what, detail) = match err {
+            _ if BodyLimit::find(err).is_some() => {
+                let text = chain(err);
+                match BodyLimit::find(err) {
+                    Some(BodyLimit::TooLarge(max)) => (
+                        ErrorKind::Invalid,
+                        format!(
+                            "the response was cut at {max} bytes, the most wid accepts for one call"
+                        ),
+                        text,
+                    ),
+                    _ => (
+                        ErrorKind::Transient,
+                        "AWS did not answer within the per-call deadline".to_owned(),
+                        text,
+                    ),
+                }
+            }
             SdkError::ServiceError(service) => {
                 let e = service.err();
                 let code = e.code().unwrap_or("");
                 let message = e.message().unwrap_or("");
                 let status = service.raw().status().as_u16();
                 let kind = classify(code, Some(status));
+                retry_after = service
+                    .raw()
+                    .headers()
+                    .get("retry-after")
+                    .and_then(parse_retry_after);
                 let detail = match (code, message) {
                     ("", "") => format!("HTTP status {status}"),
                     (code, "") => code.to_owned(),
@@ -66,7 +89,12 @@ impl<'a> Call<'a> {
             ),
             SdkError::TimeoutError(_) => (
                 ErrorKind::Transient,
-                "the request timed out".to_owned(),
+                "AWS did not answer within the per-call deadline".to_owned(),
+                chain(err),
+            ),
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => (
+                ErrorKind::Transient,
+                "AWS did not answer in time (a connect or read timeout)".to_owned(),
                 chain(err),
             ),
             SdkError::DispatchFailure(_) => (
@@ -83,6 +111,14 @@ impl<'a> Call<'a> {
         let mut out = ProviderError::new(kind, format!("failed to {}: {what}", self.doing))
             .with_operation(self.op)
             .with_detail(detail);
+        if let Some(wait) = retry_after {
+            out = out.with_retry_after(wait);
+        }
+        if what.starts_with("AWS did not answer") {
+            out = out.with_hint(
+                "the endpoint accepted the call but stalled; check it is reachable and healthy, or raise --call-timeout",
+            );
+        }
         if let Some(hint) = self.hint(kind) {
             out = out.with_hint(hint);
         }
@@ -97,6 +133,7 @@ impl<'a> Call<'a> {
                 self.doing, self.op, self.on
             );
             let mut again = ProviderError::new(kind, message).with_operation(self.op);
+            again.retry_after = out.retry_after;
             again.detail = out.detail.take();
             again.hint = out.hint.take();
             again.resource = out.resource.take();
@@ -147,6 +184,7 @@ impl<'a> Call<'a> {
                 "an IAM or EKS quota was reached; remove unused objects or request a quota increase".into(),
             ),
             ErrorKind::Conflict => Some("another writer changed this object; run `wid plan` again".into()),
+            ErrorKind::Contended => Some("another writer was changing this object at the same time; wid retries after reading it again".into()),
             _ => None,
         }
     }
@@ -185,14 +223,18 @@ fn chain(err: &(dyn StdError + 'static)) -> String {
 
 /// Error codes (IAM's awsQuery codes, EKS's and STS's) to kinds; the HTTP status decides
 /// what the code does not.
+///
+/// `ConcurrentModification` (IAM) and `ResourceInUseException` (EKS) mean "someone else
+/// is changing this right now": contended, retried after re-reading the object. (An EKS
+/// Pod Identity create answers `ResourceInUseException` when the association already
+/// exists; the re-read then finds it and the retry becomes an update or a no-op.)
 pub(crate) fn classify(code: &str, status: Option<u16>) -> ErrorKind {
     match code {
         "NoSuchEntity" | "ResourceNotFoundException" | "NotFoundException" => ErrorKind::NotFound,
-        "EntityAlreadyExists"
-        | "ResourceInUseException"
-        | "ConcurrentModification"
-        | "DeleteConflict"
-        | "UnmodifiableEntity" => ErrorKind::Conflict,
+        "ConcurrentModification" | "ConcurrentModificationException" | "ResourceInUseException" => {
+            ErrorKind::Contended
+        }
+        "EntityAlreadyExists" | "DeleteConflict" | "UnmodifiableEntity" => ErrorKind::Conflict,
         "LimitExceeded" | "ResourceLimitExceededException" | "ServiceQuotaExceededException" => {
             ErrorKind::Limit
         }
@@ -234,7 +276,8 @@ fn describe(kind: ErrorKind, code: &str) -> String {
         ErrorKind::NotFound => "it does not exist",
         ErrorKind::Conflict if code == "EntityAlreadyExists" => "it already exists",
         ErrorKind::Conflict if code == "DeleteConflict" => "it is still in use",
-        ErrorKind::Conflict => "a concurrent change got there first",
+        ErrorKind::Conflict => "it is in a state that blocks the change",
+        ErrorKind::Contended => "a concurrent change got there first",
         ErrorKind::Limit => "a quota was exceeded",
         ErrorKind::Invalid if code == "MalformedPolicyDocument" => {
             "IAM rejected the policy document"
@@ -373,7 +416,27 @@ mod tests {
         assert_eq!(classify("ServiceFailure", Some(500)), ErrorKind::Transient);
         assert_eq!(
             classify("ResourceInUseException", Some(409)),
-            ErrorKind::Conflict
+            ErrorKind::Contended
         );
+        assert_eq!(
+            classify("ConcurrentModification", Some(409)),
+            ErrorKind::Contended
+        );
+        assert!(ErrorKind::Contended.is_retryable());
+    }
+
+    #[test]
+    fn retry_after_is_read_from_the_response() {
+        let err = CreateRoleError::generic(
+            ErrorMetadata::builder()
+                .code("Throttling")
+                .message("Rate exceeded")
+                .build(),
+        );
+        let mut raw = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        raw.headers_mut().insert("retry-after", "3");
+        let e = create_call().fail(&SdkError::service_error(err, raw));
+        assert_eq!(e.kind(), ErrorKind::Throttled);
+        assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(3)));
     }
 }

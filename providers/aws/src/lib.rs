@@ -10,14 +10,17 @@
 mod apply_other;
 mod apply_role;
 pub mod block;
+mod bounded;
 mod client;
 pub mod compile;
 mod error;
 pub mod ids;
 mod observe;
+mod observe_bulk;
 mod observe_other;
 pub mod policy;
 mod provider;
+mod reads;
 mod record;
 mod role_calls;
 mod tag_keys;

@@ -4,7 +4,9 @@
 //! Calls per run: one `ListOpenIDConnectProviders` per account and one
 //! `GetOpenIDConnectProvider` per wanted provider that exists; per wanted role `GetRole`
 //! (it returns the tags), `ListAttachedRolePolicies`, `ListRolePolicies` and one
-//! `GetRolePolicy` per inline policy; per association one list (filtered by namespace and
+//! `GetRolePolicy` per inline policy, or, for accounts with many wanted roles, a few pages
+//! of `GetAccountAuthorizationDetails` and `ListRoles` ([`crate::observe_bulk`]); per
+//! association one list (filtered by namespace and
 //! KSA) and one describe. Prune looks in every account the plan names (its EKS clusters',
 //! its `[aws.profiles]`, its roles' `aws.account`) and adds, per account, `ListRoles`,
 //! and `ListRoleTags` only for candidates: roles whose description starts with wid's
@@ -15,7 +17,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use wid_core::{
     APPLIED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observed, ObservedResource, Owner, Ownership,
@@ -24,14 +25,11 @@ use wid_core::{
 
 use crate::client::{Account, AwsProvider};
 use crate::compile::DESCRIPTION_PREFIX;
-use crate::error::{Call, is_not_found};
+use crate::error::Call;
 use crate::ids::{self, KIND_ASSOCIATION, KIND_OIDC, KIND_ROLE};
 use crate::policy::normalize_policy;
 use crate::record;
 use crate::tag_keys;
-
-/// How many reads run at once.
-const READ_CONCURRENCY: usize = 8;
 
 /// Ownership from an object's tags.
 pub(crate) fn ownership<'a>(
@@ -84,7 +82,7 @@ fn wanted_tag_keys(r: &Resource) -> BTreeSet<String> {
 
 /// A live policy document in the form compile writes; an unparsable one is kept as text
 /// so the diff shows it.
-fn live_policy(doc: &str) -> Value {
+pub(crate) fn live_policy(doc: &str) -> Value {
     normalize_policy(doc).unwrap_or_else(|_| Value::String(doc.to_owned()))
 }
 
@@ -149,15 +147,7 @@ impl AwsProvider {
                 )
             })
             .collect();
-        let plan = owner.plan.as_str();
-        let reads = futures::stream::iter(names)
-            .map(|(account, name, tags)| async move {
-                self.read_role(&account, &name, plan, &tags).await
-            })
-            .buffer_unordered(READ_CONCURRENCY)
-            .try_collect::<Vec<_>>()
-            .await?;
-        for live in reads.into_iter().flatten() {
+        for live in self.read_roles(names, &owner.plan).await? {
             observed.insert(live);
         }
         if owner.prune {
@@ -208,32 +198,18 @@ impl AwsProvider {
             &arn,
         )
         .id(&id);
-        self.counter.count(call.op);
-        let role = match account.iam.get_role().role_name(name).send().await {
-            Ok(out) => match out.role {
+        let got = self.read(&call, || account.iam.get_role().role_name(name).send());
+        let role = match got.await? {
+            Some(out) => match out.role {
                 Some(role) => role,
                 None => return Ok(None),
             },
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(call.fail(&e)),
+            None => return Ok(None),
         };
         self.remember_arn(&id, role.arn());
         let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
         let mut live = ObservedResource::new(id.clone(), ownership(tags.iter().copied(), plan));
         live.applied = record::read(tags.iter().copied(), &live.ownership);
-        let record_tags: Vec<(String, String)> = tags
-            .iter()
-            .filter(|(k, _)| tag_keys::is_record_key(k))
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        // Only this plan's record says which tags wid set; on anyone else's role (one
-        // being adopted) no tag is provably wid's.
-        let recorded = if live.ownership == Ownership::Ours {
-            tag_keys::decode(tags.iter().copied())
-        } else {
-            BTreeSet::new()
-        };
-        self.remember_tag_record(&id, record_tags);
         let trust = role
             .assume_role_policy_document()
             .map(live_policy)
@@ -262,9 +238,32 @@ impl AwsProvider {
         if let Some(d) = role.description().filter(|d| !d.is_empty()) {
             live.attrs.insert("description".into(), json!(d));
         }
-        live.attrs
-            .insert("tags".into(), plan_tags(tags, wanted_tags, &recorded));
+        let tags = self.role_tags(&live, &tags, wanted_tags);
+        live.attrs.insert("tags".into(), tags);
         Ok(Some(live))
+    }
+
+    /// A role's `tags` attribute as the diff compares it: the tags the plan sets and those
+    /// wid's record says it set (only on this plan's roles; on a role being adopted no tag
+    /// is provably wid's). Remembers the record tags for the next write.
+    pub(crate) fn role_tags(
+        &self,
+        live: &ObservedResource,
+        tags: &[(&str, &str)],
+        wanted_tags: &BTreeSet<String>,
+    ) -> Value {
+        let record_tags: Vec<(String, String)> = tags
+            .iter()
+            .filter(|(k, _)| tag_keys::is_record_key(k))
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let recorded = if live.ownership == Ownership::Ours {
+            tag_keys::decode(tags.iter().copied())
+        } else {
+            BTreeSet::new()
+        };
+        self.remember_tag_record(&live.id, record_tags);
+        plan_tags(tags.iter().copied(), wanted_tags, &recorded)
     }
 
     async fn attached(
@@ -284,15 +283,12 @@ impl AwsProvider {
         let mut out = BTreeSet::new();
         let mut marker: Option<String> = None;
         loop {
-            self.counter.count(call.op);
-            let page = account
-                .iam
-                .list_attached_role_policies()
-                .role_name(name)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| call.fail(&e))?;
+            let page = self
+                .fetch(&call, || {
+                    let list = account.iam.list_attached_role_policies();
+                    list.role_name(name).set_marker(marker.clone()).send()
+                })
+                .await?;
             out.extend(
                 page.attached_policies()
                     .iter()
@@ -322,15 +318,12 @@ impl AwsProvider {
         let mut names = BTreeSet::new();
         let mut marker: Option<String> = None;
         loop {
-            self.counter.count(list.op);
-            let page = account
-                .iam
-                .list_role_policies()
-                .role_name(name)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| list.fail(&e))?;
+            let page = self
+                .fetch(&list, || {
+                    let call = account.iam.list_role_policies().role_name(name);
+                    call.set_marker(marker.clone()).send()
+                })
+                .await?;
             names.extend(page.policy_names().iter().cloned());
             match page.marker() {
                 Some(m) if page.is_truncated() => marker = Some(m.to_owned()),
@@ -345,15 +338,12 @@ impl AwsProvider {
                 &arn,
             )
             .id(id);
-            self.counter.count(get.op);
-            let out = account
-                .iam
-                .get_role_policy()
-                .role_name(name)
-                .policy_name(&policy)
-                .send()
-                .await
-                .map_err(|e| get.fail(&e))?;
+            let out = self
+                .fetch(&get, || {
+                    let call = account.iam.get_role_policy().role_name(name);
+                    call.policy_name(&policy).send()
+                })
+                .await?;
             docs.insert(policy, live_policy(out.policy_document()));
         }
         Ok(Value::Object(docs))
@@ -378,14 +368,11 @@ impl AwsProvider {
         let mut trusts = Trusts::new();
         let mut marker: Option<String> = None;
         loop {
-            self.counter.count(list.op);
-            let page = account
-                .iam
-                .list_roles()
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| list.fail(&e))?;
+            let page = self
+                .fetch(&list, || {
+                    account.iam.list_roles().set_marker(marker.clone()).send()
+                })
+                .await?;
             for role in page.roles() {
                 let id = ids::role_id(account_id, role.role_name());
                 if let Some(doc) = role.assume_role_policy_document() {
@@ -413,12 +400,10 @@ impl AwsProvider {
                 format!("read the tags of role {name} in account {account_id}"),
                 format!("arn:aws:iam::{account_id}:role/{name}"),
             );
-            self.counter.count(call.op);
-            let tags = match account.iam.list_role_tags().role_name(&name).send().await {
-                Ok(t) => t,
-                Err(e) if is_not_found(&e) => continue,
-                Err(e) => return Err(call.fail(&e)),
-            };
+            let got = self.read(&call, || {
+                account.iam.list_role_tags().role_name(&name).send()
+            });
+            let Some(tags) = got.await? else { continue };
             let owned = ownership(
                 tags.tags().iter().map(|t| (t.key(), t.value())),
                 &owner.plan,
@@ -472,7 +457,7 @@ fn keep_trusted_providers(
 
 /// The OIDC provider ids a trust policy's `Federated` principals name: a role is deleted
 /// before the providers it trusts.
-fn federated_providers(trust: &Value) -> Vec<ResourceId> {
+pub(crate) fn federated_providers(trust: &Value) -> Vec<ResourceId> {
     let mut out = BTreeSet::new();
     for s in trust["Statement"].as_array().into_iter().flatten() {
         for arn in s["Principal"]["Federated"].as_array().into_iter().flatten() {

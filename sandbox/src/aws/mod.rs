@@ -4,7 +4,7 @@
 //! - [`model`]: the persisted state (`AwsState`).
 //! - [`caller`]: account and region from the SigV4 credential scope; ids and timestamps.
 //! - [`query`]: the Query endpoint, its errors and faults; [`iam_roles`],
-//!   [`iam_policies`], [`iam_oidc`] and [`sts`] implement the actions.
+//!   [`iam_policies`], [`iam_details`], [`iam_oidc`] and [`sts`] implement the actions.
 //! - [`eks`], [`eks_pod_identity`] and [`eks_tags`]: the EKS operations.
 //! - [`faults`]: injected failures in IAM's, STS's and EKS's shapes, and the object fault
 //!   rules match: the role name (`RoleName`), else the OIDC provider, policy or role ARN,
@@ -21,6 +21,7 @@ mod eks_pod_identity;
 mod eks_tags;
 mod faults;
 mod iam;
+mod iam_details;
 mod iam_oidc;
 mod iam_policies;
 mod iam_roles;

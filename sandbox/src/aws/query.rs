@@ -15,7 +15,7 @@ use http::{HeaderMap, StatusCode, header};
 
 use super::caller::{Caller, request_id};
 use super::xml::{error_body, success_body};
-use super::{faults, iam_oidc, iam_policies, iam_roles, sts};
+use super::{faults, iam_details, iam_oidc, iam_policies, iam_roles, sts};
 use crate::Shared;
 
 const IAM_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -318,6 +318,9 @@ fn iam_action(shared: &Shared, caller: &Caller, action: &str, p: &Params) -> Out
         "GetPolicy" => iam_policies::get_policy(shared, account, p),
         "DeletePolicy" => iam_policies::delete_policy(shared, account, p),
         "ListPolicies" => iam_policies::list_policies(shared, account, p),
+        "GetAccountAuthorizationDetails" => {
+            iam_details::get_account_authorization_details(shared, account, p)
+        }
         "CreateOpenIDConnectProvider" => iam_oidc::create(shared, account, p),
         "GetOpenIDConnectProvider" => iam_oidc::get(shared, account, p),
         "ListOpenIDConnectProviders" => iam_oidc::list(shared, account),
