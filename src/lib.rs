@@ -2,8 +2,8 @@
 //!
 //! The pipeline: [`plan`] reads and validates TOML plans; [`model`] compiles them into
 //! resources; the providers observe the live world; `wid_core::diff` computes changes;
-//! [`engine`] executes them; [`output`] renders plans and reports. [`cli`] ties it
-//! together, one file per subcommand.
+//! [`engine`] executes them; [`output`] renders plans and reports; [`saved`] keeps a
+//! reviewed plan to apply later. [`cli`] ties it together, one file per subcommand.
 
 #![warn(clippy::print_stdout)]
 
@@ -13,5 +13,6 @@ pub mod engine;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod saved;
 pub mod schema;
 pub mod session;

@@ -14,8 +14,19 @@ fn main() -> std::process::ExitCode {
         }
     };
     let style = cli.color.style(true);
+    let wid_log = std::env::var("WID_LOG").ok();
+    let filter = match cli::log_filter(cli.verbose, wid_log.as_deref()) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!(
+                "warning: ignoring WID_LOG={}: {e}",
+                wid_log.unwrap_or_default()
+            );
+            cli::log_filter(cli.verbose, None).expect("the built-in log filters parse")
+        }
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WID_LOG"))
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(style.color())
         .init();
@@ -36,5 +47,8 @@ fn main() -> std::process::ExitCode {
             error.exit_code()
         }
     };
+    // Everything worth waiting for is done; a prompt's blocked stdin read or a call
+    // dropped by an interrupt must not hold the exit.
+    runtime.shutdown_background();
     std::process::ExitCode::from(code as u8)
 }

@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::path::Path;
-use wid_core::{CallCounter, Change, Owner, Preflight, ProviderError};
+use wid_core::{CallCounter, Change, Limits, Observed, Owner, Preflight, ProviderError};
 use wid_kubernetes::{ClusterConn, KubernetesProvider};
 
-use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Sandbox, Served};
+use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Opened, Sandbox, Served};
 
 use crate::cli::CliError;
 use crate::clouds::{self, ConnectEnv};
-use crate::engine::Providers;
+use crate::engine::{Providers, retried};
 use crate::model::{self, Desired};
 use crate::plan::{ClusterKind, Plan};
 
@@ -24,6 +24,8 @@ pub struct Target {
     pub sandbox: Option<PathBuf>,
     /// Send AWS calls here instead of AWS (or the sandbox): an emulator such as moto.
     pub aws_endpoint: Option<String>,
+    /// Call bounds, retries and the concurrency cap every provider applies.
+    pub limits: Limits,
 }
 
 /// The sandbox a run talks to: one started in this process, or the servers of a
@@ -37,9 +39,14 @@ pub enum SandboxLink {
 
 impl SandboxLink {
     /// Uses the sandbox served from `dir` if there is one (it must already have every
-    /// cluster in `decls`), else starts one in this process.
+    /// cluster in `decls`), else starts one in this process, once no other wid process
+    /// holds the directory (waiting for it, and saying so on stderr after a second).
     pub async fn open(dir: &Path, decls: &[ClusterDecl]) -> Result<Self, CliError> {
-        if let Some(served) = wid_sandbox::served(dir) {
+        let served = match Sandbox::open(dir, decls).await.map_err(CliError::sandbox)? {
+            Opened::Started(sandbox) => return Ok(Self::InProcess(sandbox)),
+            Opened::Served(served) => served,
+        };
+        {
             let missing: Vec<&str> = decls
                 .iter()
                 .map(|d| d.name.as_str())
@@ -54,12 +61,18 @@ impl SandboxLink {
                     dir.display()
                 )));
             }
-            return Ok(Self::Served(served));
         }
-        let sandbox = Sandbox::start(dir, decls)
-            .await
-            .map_err(CliError::sandbox)?;
-        Ok(Self::InProcess(sandbox))
+        Ok(Self::Served(served))
+    }
+
+    /// Writes every change of the sandbox to its directory now: an in-process sandbox
+    /// writes it itself (it is written when the sandbox stops too; this makes it
+    /// independent of how the process ends), a served one is asked to.
+    pub fn flush(&self) -> Result<(), CliError> {
+        match self {
+            Self::InProcess(s) => s.flush().map_err(CliError::sandbox),
+            Self::Served(s) => s.flush().map_err(CliError::sandbox),
+        }
     }
 
     /// A cluster's Kubernetes API URL.
@@ -157,6 +170,11 @@ pub struct Planned {
     pub changes: Vec<Change>,
     /// Preflight problems that do not stop the plan.
     pub warnings: Vec<String>,
+    /// What preflight found (issuers, facts); empty for destroy.
+    pub preflight: Preflight,
+    /// What observe read: a saved plan fingerprints it, and applying the saved plan
+    /// compares it with a fresh observation.
+    pub observed: Observed,
 }
 
 /// A plan with its providers.
@@ -169,6 +187,8 @@ pub struct Session {
     pub providers: Providers,
     /// The Kubernetes provider (audit and token use it directly).
     pub kubernetes: Arc<KubernetesProvider>,
+    /// The run's limits (bounds, retries, concurrency cap).
+    pub limits: Limits,
     sandbox: Option<SandboxLink>,
 }
 
@@ -211,8 +231,11 @@ impl Session {
                 (name.clone(), conn)
             })
             .collect();
-        let kubernetes = Arc::new(KubernetesProvider::connect(conns, counter.clone()).await?);
+        let kubernetes = Arc::new(
+            KubernetesProvider::connect_with(conns, counter.clone(), &target.limits).await?,
+        );
         let mut providers = Providers::default();
+        providers.set_retry(target.limits.retry.clone());
         providers.add(kubernetes.clone());
         let env = ConnectEnv {
             target,
@@ -229,8 +252,14 @@ impl Session {
             counter,
             providers,
             kubernetes,
+            limits: target.limits.clone(),
             sandbox,
         })
+    }
+
+    /// Writes every change the run made to the sandbox's directory now.
+    pub fn flush_sandbox(&self) -> Result<(), CliError> {
+        self.sandbox.as_ref().map_or(Ok(()), SandboxLink::flush)
     }
 
     /// The sandbox, if the session started one in this process.
@@ -265,7 +294,8 @@ impl Session {
             if clusters.is_empty() {
                 continue;
             }
-            out.extend(provider.preflight(&clusters).await?);
+            let found = retried(&self.limits.retry, || provider.preflight(&clusters)).await?;
+            out.extend(found);
         }
         for (name, c) in &self.plan.clusters {
             if let Some(issuer) = &c.spec.issuer {
@@ -276,27 +306,58 @@ impl Session {
     }
 
     /// Runs preflight, compiles, observes and diffs. With `destroy`, the plan wants
-    /// nothing: every object that carries its mark is deleted.
+    /// nothing: every object that carries its mark is deleted, in every cluster, account
+    /// and profile the plan names, in reverse dependency order.
     pub async fn plan(&self, mode: PlanMode) -> Result<Planned, CliError> {
-        let (desired, warnings) = match mode {
-            PlanMode::Destroy => (Desired::default(), Vec::new()),
+        let prune = mode.prunes();
+        match mode {
             PlanMode::Apply { .. } => {
                 let preflight = self.preflight().await?;
                 let desired = model::compile(&self.plan, &preflight).map_err(CliError::Plan)?;
-                (desired, preflight.warnings)
+                let observed = self
+                    .providers
+                    .observe(&desired.resources, &self.owner(prune))
+                    .await?;
+                let changes = wid_core::diff(&desired.resources, &observed, prune);
+                let mut preflight = preflight;
+                let warnings = std::mem::take(&mut preflight.warnings);
+                Ok(Planned {
+                    desired,
+                    changes,
+                    warnings,
+                    preflight,
+                    observed,
+                })
             }
-        };
-        let prune = mode.prunes();
-        let observed = self
-            .providers
-            .observe(&desired.resources, &self.owner(prune))
-            .await?;
-        let changes = wid_core::diff(&desired.resources, &observed, prune);
-        Ok(Planned {
-            desired,
-            changes,
-            warnings,
-        })
+            PlanMode::Destroy => {
+                let mut observed = self.providers.observe(&[], &self.owner(prune)).await?;
+                // What the plan still describes (compiled offline: no call) orders the
+                // deletes where a live object does not say what it depends on (a KSA
+                // names its cloud role only in an annotation), and groups the output.
+                let scope = model::compile(&self.plan, &model::offline(&self.plan))
+                    .map_err(CliError::Plan)?;
+                for r in &scope.resources {
+                    if let Some(live) = observed.resources.get_mut(&r.id) {
+                        for dep in &r.depends_on {
+                            if !live.depends_on.contains(dep) {
+                                live.depends_on.push(dep.clone());
+                            }
+                        }
+                    }
+                }
+                let changes = wid_core::diff(&[], &observed, true);
+                Ok(Planned {
+                    desired: Desired {
+                        resources: Vec::new(),
+                        groups: scope.groups,
+                    },
+                    changes,
+                    warnings: Vec::new(),
+                    preflight: Preflight::default(),
+                    observed,
+                })
+            }
+        }
     }
 }
 

@@ -482,3 +482,221 @@ fn kubectl_works_against_wid_sandbox_serve() {
     k(&["delete", "sa", "ci", "-n", "payments"]);
     assert!(!k(&["get", "sa", "-n", "payments", "-o", "name"]).contains("serviceaccount/ci"));
 }
+
+/// A plan with one type error per entry, of every kind serde can report for a plan.
+const TYPE_ERRORS: &str = r#"version = 1
+name = "types"
+
+[aws]
+trust_policy_limit = "big"
+
+[clusters.a]
+kind = "gkee"
+
+[clusters.b]
+kind = "eks"
+account = 111122223333
+
+[clusters.c]
+kind = "generic"
+create_namespaces = "yes"
+
+[clusters.d]
+kind = ["generic"]
+
+[clusters.e]
+kind = "generic"
+
+[[workload]]
+cluster = "a"
+namespace = "ns"
+service_account = "x"
+
+[[workload]]
+cluster = "e"
+namespace = 5
+service_account = "y"
+
+[[workload]]
+cluster = "e"
+namespace = "ns"
+service_account = "w"
+labels = ["team"]
+
+[[workload]]
+cluster = "e"
+namespace = "ns"
+service_account = "v"
+aws.role = "r"
+aws.max_session_duration = -5
+
+[[workload]]
+cluster = "e"
+namespace = "ns"
+service_account = "u"
+aws.role = "r"
+aws.max_session_duration = 3600.5
+
+[[workload]]
+cluster = "e"
+namespace = "ns"
+service_account = "t"
+aws.role = "r"
+aws.inline_policies.s3 = 5
+
+[[workload]]
+cluster = "e"
+namespace = "ns"
+service_account = "s"
+aws.role = "r"
+aws.mechanism = "pod_identity"
+
+[[workload]]
+cluster = "e"
+namespace = "ns"
+service_account = "q"
+aws.role = "r"
+aws.managed_policies = "arn:aws:iam::aws:policy/X"
+
+[[workload]]
+cluster = "e"
+namespace = "ns"
+service_account = "p"
+kubernetes.rules = [{ apiGroups = "", resources = ["pods"], verbs = ["get"] }]
+
+[[workload]]
+cluster = "e"
+namespace = "ns"
+service_account = "o"
+automount_token = "false"
+
+[[workload]]
+cluster = "e"
+namespace = "ns"
+service_account = "m"
+aws = "role"
+
+[[workload]]
+cluster = "e"
+namespace = "ns"
+service_account = "l"
+kubernetes = { rules = { apiGroups = [""] } }
+"#;
+
+#[test]
+fn type_errors_speak_toml_never_rust() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("types.toml"), TYPE_ERRORS).unwrap();
+    let out = wid(tmp.path(), &["validate", "types.toml"]);
+    expect_code(&out, 1);
+    let err = stderr(&out);
+    let rust = regex::Regex::new(
+        r"\b(u8|u16|u32|u64|usize|i32|i64|f64|struct|enum|untagged|sequence|Option|Vec|BTreeMap|String)\b|expected a map",
+    )
+    .unwrap();
+    assert!(!rust.is_match(&err), "{:?} in:\n{err}", rust.find(&err));
+    // Each broken entry reports once; none of them also claims its cluster is undeclared.
+    assert!(!err.contains("is not declared"), "{err}");
+    insta::assert_snapshot!("type_errors", err);
+}
+
+#[test]
+fn answering_anything_but_yes_at_the_prompt_exits_1_and_changes_nothing() {
+    if !have("script") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = tmp.path().join("plan");
+    copy_plan(&root().join("examples/quickstart"), &plan);
+    let sb = tmp.path().join("sb");
+    // `script` gives wid a terminal, as a person at the prompt has; it types the answer.
+    let at_the_prompt = |answer: &str| {
+        let cmd = format!(
+            "{} apply {} --sandbox-dir {} --color never",
+            env!("CARGO_BIN_EXE_wid"),
+            plan.display(),
+            sb.display()
+        );
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run script");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{answer}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let state = || std::fs::read_to_string(sb.join("state.json")).unwrap_or_default();
+    for answer in ["no", "y", ""] {
+        let out = at_the_prompt(answer);
+        expect_code(&out, 1);
+        let text = stdout(&out);
+        assert!(text.contains("Only 'yes' is accepted"), "{text}");
+        assert!(
+            text.contains("apply cancelled; nothing was changed"),
+            "{text}"
+        );
+        assert!(
+            !state().contains("\"orders\""),
+            "{answer:?} changed something"
+        );
+    }
+    let out = at_the_prompt("yes");
+    expect_code(&out, 0);
+    assert!(state().contains("\"orders\""));
+}
+
+#[test]
+fn library_logs_stay_quiet_unless_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("kubeconfig"),
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:9'}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("plan.toml"),
+        "version = 1\nname = \"quiet\"\n[clusters.dev]\nkind = \"generic\"\nkubeconfig = \"kubeconfig\"\n[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\n",
+    )
+    .unwrap();
+    let plan = |extra: &[&str], log: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wid"));
+        cmd.arg("plan").arg("plan.toml").args(extra);
+        cmd.current_dir(tmp.path()).env("NO_COLOR", "1");
+        match log {
+            Some(l) => cmd.env("WID_LOG", l),
+            None => cmd.env_remove("WID_LOG"),
+        };
+        cmd.output().unwrap()
+    };
+    let quiet = plan(&[], None);
+    expect_code(&quiet, 1);
+    let err = stderr(&quiet);
+    assert!(
+        err.starts_with("error: "),
+        "one error, no log lines:\n{err}"
+    );
+    assert!(
+        !err.contains("kube_client") && !err.contains("ERROR"),
+        "{err}"
+    );
+    let verbose = plan(&["-vvv"], None);
+    assert!(
+        stderr(&verbose).contains("kube_client"),
+        "{}",
+        stderr(&verbose)
+    );
+    let asked = plan(&[], Some("kube_client=error"));
+    assert!(stderr(&asked).contains("kube_client"), "{}", stderr(&asked));
+    let help = wid(tmp.path(), &["--help"]);
+    for documented in ["WID_LOG", "-v, --verbose"] {
+        assert!(stdout(&help).contains(documented), "{}", stdout(&help));
+    }
+}

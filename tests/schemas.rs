@@ -25,7 +25,7 @@ fn the_examples_validate_against_the_plan_schema() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let schema = wid::schema::plan_file();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    for dir in ["examples/quickstart"] {
+    for dir in ["examples/quickstart", "examples/eks", "examples/audit"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|x| x != "toml") {
@@ -40,4 +40,24 @@ fn the_examples_validate_against_the_plan_schema() {
             assert!(errors.is_empty(), "{}: {errors:?}", path.display());
         }
     }
+}
+
+#[test]
+fn the_schema_and_validation_agree_that_every_file_names_its_plan() {
+    let schema = wid::schema::plan_file();
+    assert_eq!(schema["required"], serde_json::json!(["version", "name"]));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let without = serde_json::json!({"version": 1, "clusters": {"dev": {"kind": "generic"}}});
+    assert!(!validator.is_valid(&without));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.toml"),
+        "version = 1\n[clusters.dev]\nkind = \"generic\"\n",
+    )
+    .unwrap();
+    let diags = wid::plan::load(dir.path()).unwrap_err();
+    assert!(
+        diags.to_string().contains("a.toml:1:1: missing `name`"),
+        "{diags}"
+    );
 }

@@ -13,7 +13,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use crate::model::{ObjectRef, SourceLocation};
 use crate::positions::{FieldIndex, Seg, split_documents};
@@ -72,7 +72,7 @@ pub enum SnapshotError {
         line: usize,
         /// The parser's error.
         #[source]
-        source: serde_yaml::Error,
+        source: Box<serde_saphyr::Error>,
     },
     /// A document of a known kind does not match that kind's schema.
     #[error("{origin}:{line}: invalid {kind} object")]
@@ -85,7 +85,7 @@ pub enum SnapshotError {
         kind: String,
         /// The deserializer's error.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_json::Error,
     },
 }
 
@@ -120,10 +120,10 @@ impl Snapshot {
         let origin = path.unwrap_or("<input>");
         for (line, doc) in split_documents(text) {
             let value: Value =
-                serde_yaml::from_str(&doc).map_err(|source| SnapshotError::Yaml {
+                serde_saphyr::from_str(&doc).map_err(|source| SnapshotError::Yaml {
                     origin: origin.to_owned(),
                     line,
-                    source,
+                    source: Box::new(source),
                 })?;
             let fields = path.map(|_| FieldIndex::of_document(&doc, line));
             self.add_value(value, origin, fields.as_ref(), line)?;
@@ -144,7 +144,7 @@ impl Snapshot {
             .and_then(Value::as_str)
             .unwrap_or("");
         if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
-            if let Some(Value::Sequence(items)) = value.get("items") {
+            if let Some(Value::Array(items)) = value.get("items") {
                 for (i, item) in items.clone().into_iter().enumerate() {
                     let at = [Seg::Key("items".into()), Seg::Index(i)];
                     let sub = fields.map(|f| f.sub(&at));
@@ -158,7 +158,7 @@ impl Snapshot {
         macro_rules! push {
             ($field:ident, $ty:ty, $namespaced:expr) => {{
                 let mut obj: $ty =
-                    serde_yaml::from_value(value).map_err(|source| SnapshotError::Object {
+                    serde_json::from_value(value).map_err(|source| SnapshotError::Object {
                         origin: origin.to_owned(),
                         line,
                         kind: kind.clone(),

@@ -120,6 +120,12 @@ fn sarif_maps_levels_rules_and_locations() {
     let doc = sarif(&report(Some("cluster.yaml")));
     let run = &doc["runs"][0];
     assert_eq!(doc["version"], "2.1.0");
+    // No made-up links: the driver names the tool and its version, nothing that is not
+    // true.
+    let driver = run["tool"]["driver"].as_object().expect("driver");
+    assert_eq!(driver["name"], "wid");
+    assert!(!driver.contains_key("informationUri"), "{driver:?}");
+    assert!(!doc.to_string().contains("example.invalid"));
     assert_eq!(
         run["tool"]["driver"]["rules"]
             .as_array()

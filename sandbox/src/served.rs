@@ -30,6 +30,41 @@ pub struct Served {
     pub clusters: BTreeMap<String, crate::ClusterDecl>,
 }
 
+/// The cloud server's path that makes a serving process write its state to disk now.
+pub(crate) const FLUSH_PATH: &str = "/_sandbox/flush";
+
+impl Served {
+    /// Asks the serving process to write its state to `DIR/state.json` now (it otherwise
+    /// writes a burst of changes a few milliseconds after it ends), so what a command just
+    /// did through its servers is on disk when the command returns.
+    pub fn flush(&self) -> std::io::Result<()> {
+        use std::io::{Read as _, Write as _};
+        let addr: SocketAddr = self
+            .cloud
+            .trim_start_matches("http://")
+            .parse()
+            .map_err(|e| std::io::Error::other(format!("bad cloud address {}: {e}", self.cloud)))?;
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            stream,
+            "POST {FLUSH_PATH} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        if head.starts_with(b"HTTP/1.1 204") {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "the sandbox served by process {} could not write its state: {}",
+                self.pid,
+                String::from_utf8_lossy(&head)
+            )))
+        }
+    }
+}
+
 /// The advertisement file of a sandbox directory.
 pub(crate) fn path(dir: &Path) -> PathBuf {
     dir.join("serve.json")

@@ -1,12 +1,11 @@
-//! The sandbox's shared state, counters and fault list, and their persistence.
+//! What the emulators remember ([`State`], persisted as `DIR/state.json`) and the clusters
+//! a sandbox is asked to emulate.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Fault, FaultAction, aws, azure, gcp, k8s};
+use crate::{aws, azure, gcp, k8s};
 
 /// Everything the emulators remember, persisted as `DIR/state.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -99,116 +98,4 @@ pub struct ClusterDecl {
     /// For AKS clusters, the AKS side (so the managed cluster can be read).
     #[serde(default)]
     pub aks: Option<AksDecl>,
-}
-
-/// State shared by every server of one sandbox.
-#[derive(Debug)]
-pub struct Shared {
-    dir: PathBuf,
-    state: Mutex<State>,
-    calls: Mutex<BTreeMap<String, u64>>,
-    faults: Mutex<Vec<Fault>>,
-}
-
-impl Shared {
-    pub(crate) fn load(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let state = read_json(&dir.join("state.json"))?.unwrap_or_default();
-        let calls = read_json(&dir.join("calls.json"))?.unwrap_or_default();
-        let faults = read_json(&dir.join("faults.json"))?.unwrap_or_default();
-        Ok(Self {
-            dir: dir.to_owned(),
-            state: Mutex::new(state),
-            calls: Mutex::new(calls),
-            faults: Mutex::new(faults),
-        })
-    }
-
-    /// The sandbox directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Reads the state.
-    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        f(&self
-            .state
-            .lock()
-            .expect("sandbox state lock is never poisoned"))
-    }
-
-    /// Changes the state and persists it.
-    pub fn write<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut state = self
-            .state
-            .lock()
-            .expect("sandbox state lock is never poisoned");
-        let out = f(&mut state);
-        if let Err(e) = write_json(&self.dir.join("state.json"), &*state) {
-            tracing::error!("sandbox: failed to persist state: {e}");
-        }
-        out
-    }
-
-    /// Counts one call of `api` and returns the fault to inject for it, if any.
-    ///
-    /// Every handler calls this first, with its API name (`iam:CreateRole`,
-    /// `eks:DescribeCluster`, `k8s:get serviceaccounts`).
-    pub fn call(&self, api: &str) -> Option<FaultAction> {
-        {
-            let mut calls = self
-                .calls
-                .lock()
-                .expect("sandbox calls lock is never poisoned");
-            *calls.entry(api.to_owned()).or_default() += 1;
-            if let Err(e) = write_json(&self.dir.join("calls.json"), &*calls) {
-                tracing::error!("sandbox: failed to persist call counts: {e}");
-            }
-        }
-        let mut faults = self
-            .faults
-            .lock()
-            .expect("sandbox faults lock is never poisoned");
-        let index = faults.iter().position(|f| api.starts_with(&f.api))?;
-        let action = faults[index].action.clone();
-        if let Some(times) = faults[index].times.as_mut() {
-            *times -= 1;
-            if *times == 0 {
-                faults.remove(index);
-            }
-        }
-        Some(action)
-    }
-
-    /// Calls per API so far (persisted across runs in `calls.json`).
-    pub fn calls(&self) -> BTreeMap<String, u64> {
-        self.calls
-            .lock()
-            .expect("sandbox calls lock is never poisoned")
-            .clone()
-    }
-
-    /// Adds a fault rule.
-    pub fn inject(&self, fault: Fault) {
-        self.faults
-            .lock()
-            .expect("sandbox faults lock is never poisoned")
-            .push(fault);
-    }
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result<Option<T>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)?;
-    std::fs::rename(tmp, path)
 }

@@ -185,6 +185,22 @@ async fn the_aws_cli_talks_to_the_sandbox() {
         "AmazonS3ReadOnlyAccess"
     );
 
+    // The bulk read, as botocore parses it (documents URL-decoded into JSON).
+    let details = cli
+        .json(&[
+            "iam",
+            "get-account-authorization-details",
+            "--filter",
+            "Role",
+        ])
+        .await;
+    let role = &details["RoleDetailList"][0];
+    assert_eq!(role["RoleName"], "orders");
+    assert_eq!(role["AssumeRolePolicyDocument"], trust);
+    assert_eq!(role["AttachedManagedPolicies"][0]["PolicyArn"], s3);
+    assert_eq!(role["Tags"][0]["Key"], "owner");
+    assert_eq!(details["RoleDetailList"].as_array().map(Vec::len), Some(1));
+
     let cluster = cli
         .json(&["eks", "describe-cluster", "--name", "dev"])
         .await;

@@ -6,16 +6,19 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+pub use super::apply_report::{ReportFormat, emit_report};
 use super::validate::load_checked;
-use super::{CliError, ColorChoice, ExitCode, TargetArgs};
-use crate::engine::{RetryPolicy, execute};
+use super::{CliError, ColorChoice, Control, ExitCode, RunArgs, TargetArgs};
+use crate::engine::{ExecuteOptions, Outcome, Report, StopReason, execute_with};
 use crate::output::{self, ApplyProgress};
 use crate::session::{PlanMode, Session};
 
 /// Arguments of `wid apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// A plan file or a directory of *.toml plan files.
+    /// A plan file, a directory of *.toml plan files, or a plan saved by `wid plan --out`
+    /// (recognized by its content), which is applied exactly, without a prompt, or refused
+    /// if anything it was computed from changed.
     pub path: PathBuf,
     /// Apply without asking. Required when stdin is not a terminal.
     #[arg(long)]
@@ -23,8 +26,13 @@ pub struct ApplyArgs {
     /// Also delete objects this plan created that left the plan (listed in the plan first).
     #[arg(long)]
     pub prune: bool,
+    /// Output format of the report.
+    #[arg(long, short, value_enum, default_value_t = ReportFormat::Human)]
+    pub output: ReportFormat,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Arguments of `wid destroy`.
@@ -38,12 +46,25 @@ pub struct DestroyArgs {
     pub auto_approve: bool,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Runs `wid apply`.
 pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
+    if let Some(saved) = crate::saved::SavedPlan::detect(&args.path)? {
+        return super::apply_saved::run(saved, &args.path, &args, color).await;
+    }
     let mode = PlanMode::Apply { prune: args.prune };
-    apply(&args.path, mode, args.auto_approve, &args.target, color).await
+    apply(
+        &args.path,
+        mode,
+        args.auto_approve,
+        (&args.target, &args.run),
+        args.output,
+        color,
+    )
+    .await
 }
 
 /// Runs `wid destroy`.
@@ -52,7 +73,8 @@ pub async fn destroy(args: DestroyArgs, color: ColorChoice) -> Result<ExitCode, 
         &args.path,
         PlanMode::Destroy,
         args.auto_approve,
-        &args.target,
+        (&args.target, &args.run),
+        ReportFormat::Human,
         color,
     )
     .await
@@ -62,7 +84,8 @@ async fn apply(
     path: &std::path::Path,
     mode: PlanMode,
     auto_approve: bool,
-    target: &TargetArgs,
+    (target, run): (&TargetArgs, &RunArgs),
+    format: ReportFormat,
     color: ColorChoice,
 ) -> Result<ExitCode, CliError> {
     let interactive = std::io::stdin().is_terminal();
@@ -72,44 +95,98 @@ async fn apply(
         ));
     }
     let plan = load_checked(path)?;
-    let session = Session::open(plan, &target.target()?).await?;
-    let planned = session.plan(mode).await?;
+    let mut target = target.target()?;
+    run.apply_to(&mut target);
+    let control = Control::install(run.timeout);
+    let session = control
+        .step("plan", Session::open(plan, &target), Vec::new)
+        .await?;
+    let planned = control
+        .step("plan", session.plan(mode), || session.counter.waiting_on())
+        .await?;
     let style = color.style(false);
     let summary = output::Summary::of(&planned.changes);
     output::warn(&planned.warnings, color.style(true));
-    output::emit(&output::render_plan(
-        &session.plan.name,
-        &planned,
-        session.counter.total(),
-        style,
-    ));
+    let plan_text =
+        output::render_plan(&session.plan.name, &planned, session.counter.total(), style);
+    if format == ReportFormat::Json {
+        output::emit_stderr(&plan_text);
+    } else {
+        output::emit(&plan_text);
+    }
     if summary.conflict > 0 {
         return Err(CliError::Conflicts(summary.conflict));
     }
     if !summary.pending() {
+        if format == ReportFormat::Json {
+            emit_report(&session, &Report::default(), format, style)?;
+        }
         return Ok(ExitCode::Success);
     }
     let question = match mode {
         PlanMode::Destroy => "Destroy everything listed above?",
         PlanMode::Apply { .. } => "Apply these changes?",
     };
-    if !auto_approve && !confirm(question)? {
-        return Err(CliError::Cancelled);
+    if !auto_approve {
+        let answer = tokio::task::spawn_blocking(move || confirm(question));
+        let answer = control
+            .step(
+                "the confirmation prompt",
+                async {
+                    answer
+                        .await
+                        .map_err(|e| CliError::Io(format!("failed to read the answer: {e}")))?
+                },
+                Vec::new,
+            )
+            .await?;
+        if !answer {
+            return Err(CliError::Cancelled);
+        }
     }
+    let changes = &planned.changes;
+    run_changes(&session, changes, mode, &control, format, color).await
+}
+
+/// Runs the approved `changes`, prints the report, and turns a stop or a failure into
+/// the exit it calls for.
+pub(super) async fn run_changes(
+    session: &Session,
+    changes: &[wid_core::Change],
+    mode: PlanMode,
+    control: &Control,
+    format: ReportFormat,
+    color: ColorChoice,
+) -> Result<ExitCode, CliError> {
     let progress = ApplyProgress::stderr(color.style(true));
-    let report = execute(
+    let options = ExecuteOptions {
+        retry: session.limits.retry.clone(),
+        parallelism: session.limits.parallelism,
+        stop: Some(control.stop().clone()),
+    };
+    let report = execute_with(
         &session.providers,
-        &planned.changes,
+        changes,
         &session.owner(mode.prunes()),
-        &RetryPolicy::default(),
+        &options,
         &progress,
     )
     .await;
-    output::emit(&output::render_report(
-        &report,
-        session.counter.total(),
-        style,
-    ));
+    session.flush_sandbox()?;
+    emit_report(session, &report, format, color.style(false))?;
+    match report.stopped {
+        Some(StopReason::Interrupted) => return Err(CliError::Interrupted("apply")),
+        Some(StopReason::TimedOut(_)) => {
+            let abandoned = report
+                .steps
+                .iter()
+                .filter(|s| matches!(s.outcome, Outcome::Abandoned))
+                .map(|s| s.id.to_string())
+                .collect();
+            return Err(control.stopped("apply", abandoned));
+        }
+        None => {}
+    }
     let (_, failed, skipped) = report.counts();
     if failed + skipped > 0 {
         return Err(CliError::Incomplete { failed, skipped });

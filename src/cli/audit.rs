@@ -331,6 +331,7 @@ async fn live(
                 sandbox: conn.sandbox.is_some() && endpoint.is_none(),
                 endpoint_url: endpoint.or_else(|| conn.sandbox.as_ref().map(|s| s.cloud_url())),
                 profiles: plan.map(|p| p.aws.profiles.clone()).unwrap_or_default(),
+                limits: args.cluster.target.target()?.limits,
             };
             ctx.cloud = cloud_trust(snapshot, opts, conn.counter.clone()).await?;
         }

@@ -130,9 +130,10 @@ impl ClustersArgs {
             }
         }
         let names: Vec<String> = conns.iter().map(|(n, _)| n.clone()).collect();
-        let provider = KubernetesProvider::connect(
+        let provider = KubernetesProvider::connect_with(
             conns.into_iter().collect::<BTreeMap<_, _>>(),
             counter.clone(),
+            &target.limits,
         )
         .await?;
         Ok(Clusters {

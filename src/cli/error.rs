@@ -20,6 +20,8 @@ pub enum ExitCode {
     Pending = 2,
     /// `audit`: a finding at or above `--fail-on`.
     Findings = 3,
+    /// Interrupted by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+    Interrupted = 130,
 }
 
 /// Everything that can stop a command.
@@ -47,6 +49,9 @@ pub enum CliError {
     /// never mistakes a cancelled apply for a done one).
     #[error("apply cancelled; nothing was changed")]
     Cancelled,
+    /// A saved plan no longer holds: its plan files or the live objects it read changed.
+    #[error("{0}")]
+    Stale(Box<crate::saved::Stale>),
     /// Apply stopped part-way; the report says what was done.
     #[error("apply did not complete: {failed} failed, {skipped} skipped")]
     Incomplete {
@@ -54,6 +59,22 @@ pub enum CliError {
         failed: usize,
         /// Changes skipped because a dependency failed.
         skipped: usize,
+    },
+    /// Ctrl-C or SIGTERM stopped the command while it was doing this.
+    #[error("interrupted during {0}")]
+    Interrupted(&'static str),
+    /// `--timeout` passed while the command was doing this.
+    #[error(
+        "{doing} did not finish within {after} (--timeout){}",
+        if waiting.is_empty() { String::new() } else { format!("; still waiting for {}", waiting.join(", ")) }
+    )]
+    TimedOut {
+        /// What was running (`plan`, `apply`).
+        doing: &'static str,
+        /// The timeout, as written.
+        after: String,
+        /// The calls or changes still in flight.
+        waiting: Vec<String>,
     },
 }
 
@@ -71,7 +92,10 @@ impl CliError {
 
     /// The exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::Error
+        match self {
+            Self::Interrupted(_) => ExitCode::Interrupted,
+            _ => ExitCode::Error,
+        }
     }
 }
 

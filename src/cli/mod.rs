@@ -2,21 +2,28 @@
 //! per subcommand.
 
 mod apply;
+mod apply_report;
+mod apply_saved;
 mod audit;
 mod cluster;
 mod error;
 mod import;
 mod plan;
 mod render;
+mod run;
 mod sandbox;
+mod show;
 mod token;
 mod validate;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use wid_core::{Bounds, Limits};
 
 pub use error::{CliError, ExitCode, print_error};
+pub use run::{Control, RunArgs};
 
 use crate::output::Style;
 use crate::session::Target;
@@ -26,7 +33,14 @@ Exit codes:
   0  success; with --detailed-exitcode, nothing pending
   1  error: invalid plan, API failure, conflicts, partial apply
   2  --detailed-exitcode: changes pending or drift found
-  3  audit: a finding at or above --fail-on";
+  3  audit: a finding at or above --fail-on
+  130  interrupted (Ctrl-C or SIGTERM); apply prints what it did and did not start";
+
+const LOGGING: &str = "\
+Logging (stderr):
+  wid logs only its own warnings by default; -v adds its progress, -vv its debug details,
+  -vvv everything at debug level including libraries. WID_LOG=FILTER replaces all of it
+  (tracing-subscriber syntax, e.g. WID_LOG=wid=debug,kube_client=info or WID_LOG=trace).";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -34,12 +48,14 @@ Examples:
   wid plan identities/ --sandbox
   wid apply identities/ --sandbox --auto-approve
   wid plan identities/ --detailed-exitcode --output json   # CI drift gate
+  wid plan identities/ --out plan.wid --output markdown     # PR comment, saved plan
+  wid apply plan.wid                                       # exactly what was reviewed
   wid render identities/ -o k8s/
   wid sandbox serve --dir /tmp/wid --plan identities/";
 
 /// Kubernetes workload identity across GKE, EKS and AKS from a declarative plan.
 #[derive(Debug, Parser)]
-#[command(name = "wid", version, about, after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
+#[command(name = "wid", version, about, after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}\n\n{LOGGING}"))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -47,6 +63,30 @@ pub struct Cli {
     /// When to use colour (auto: only on a terminal, never with NO_COLOR).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Log more on stderr: -v progress, -vv debug details, -vvv libraries too. WID_LOG
+    /// (a tracing filter such as `wid=debug`) overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The log filter of a run: `WID_LOG` when set, else wid's own warnings only, raised by
+/// each `-v`. Libraries (kube, the AWS SDK) stay silent below `-vvv`: their errors reach
+/// the user as wid's own, with context and a hint.
+pub fn log_filter(
+    verbose: u8,
+    wid_log: Option<&str>,
+) -> Result<tracing_subscriber::EnvFilter, String> {
+    // A directive's target matches every target it prefixes, so `wid` covers the
+    // provider crates (`wid_aws`, `wid_kubernetes`, ...) too.
+    let directives = match (wid_log.filter(|s| !s.trim().is_empty()), verbose) {
+        (Some(custom), _) => custom,
+        (None, 0) => "wid=warn",
+        (None, 1) => "wid=info",
+        (None, 2) => "wid=debug",
+        (None, 3) => "debug",
+        (None, _) => "trace",
+    };
+    tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| e.to_string())
 }
 
 /// `--color`.
@@ -83,9 +123,12 @@ pub enum Command {
     /// Read the live state and print what apply would change.
     #[command(after_help = EXIT_CODES)]
     Plan(plan::PlanArgs),
-    /// Print the plan, ask, apply it, and report.
+    /// Print the plan, ask, apply it, and report; or apply a plan saved with
+    /// `wid plan --out` exactly, refusing if anything it was computed from changed.
     #[command(after_help = EXIT_CODES)]
     Apply(apply::ApplyArgs),
+    /// Print a plan saved with `wid plan --out` again (human, json, markdown, github).
+    Show(show::ShowArgs),
     /// Delete everything that carries the plan's mark, in every cluster, account and
     /// project the plan names: shown first, confirmed like apply, in reverse dependency
     /// order.
@@ -118,6 +161,10 @@ pub struct TargetArgs {
     /// WID_AWS_ENDPOINT_URL. Without it the SDK's own settings apply (AWS_ENDPOINT_URL).
     #[arg(long, value_name = "URL", env = "WID_AWS_ENDPOINT_URL")]
     pub aws_endpoint_url: Option<String>,
+    /// The longest one API call may take, from sending it to the last byte of the answer
+    /// (e.g. 30s, 2m). A call that runs out of time is retried like a 5xx.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = run::duration_arg)]
+    pub call_timeout: Duration,
 }
 
 impl TargetArgs {
@@ -136,6 +183,10 @@ impl TargetArgs {
         Ok(Target {
             sandbox,
             aws_endpoint: self.aws_endpoint_url.clone(),
+            limits: Limits {
+                bounds: Bounds::with_call_timeout(self.call_timeout),
+                ..Limits::default()
+            },
         })
     }
 }
@@ -147,11 +198,76 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Validate(args) => validate::run(args, color),
         Command::Plan(args) => plan::run(args, color).await,
         Command::Apply(args) => apply::run(args, color).await,
+        Command::Show(args) => show::run(args, color),
         Command::Destroy(args) => apply::destroy(args, color).await,
         Command::Render(args) => render::run(args).await,
         Command::Audit(args) => audit::run(*args, color).await,
         Command::Token(args) => token::run(args).await,
         Command::Import(args) => import::run(*args, color).await,
         Command::Sandbox(args) => sandbox::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    fn enabled(filter: tracing_subscriber::EnvFilter, target: &str, level: Level) -> bool {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let subscriber = tracing_subscriber::registry().with(filter);
+        tracing::subscriber::with_default(subscriber, || match (target, level) {
+            ("wid_aws", Level::WARN) => tracing::enabled!(target: "wid_aws", Level::WARN),
+            ("wid_aws", Level::INFO) => tracing::enabled!(target: "wid_aws", Level::INFO),
+            ("wid::cli", Level::DEBUG) => tracing::enabled!(target: "wid::cli", Level::DEBUG),
+            ("kube_client::client::builder", Level::ERROR) => {
+                tracing::enabled!(target: "kube_client::client::builder", Level::ERROR)
+            }
+            other => panic!("no probe for {other:?}"),
+        })
+    }
+
+    #[test]
+    fn logs_are_wids_own_warnings_unless_asked_for_more() {
+        let quiet = || log_filter(0, None).unwrap();
+        assert!(enabled(quiet(), "wid_aws", Level::WARN));
+        assert!(!enabled(quiet(), "wid_aws", Level::INFO));
+        assert!(!enabled(
+            quiet(),
+            "kube_client::client::builder",
+            Level::ERROR
+        ));
+        assert!(enabled(
+            log_filter(1, None).unwrap(),
+            "wid_aws",
+            Level::INFO
+        ));
+        assert!(enabled(
+            log_filter(2, None).unwrap(),
+            "wid::cli",
+            Level::DEBUG
+        ));
+        assert!(!enabled(
+            log_filter(2, None).unwrap(),
+            "kube_client::client::builder",
+            Level::ERROR
+        ));
+        assert!(enabled(
+            log_filter(3, None).unwrap(),
+            "kube_client::client::builder",
+            Level::ERROR
+        ));
+        let custom = log_filter(0, Some("kube_client=error")).unwrap();
+        assert!(enabled(
+            custom,
+            "kube_client::client::builder",
+            Level::ERROR
+        ));
+        assert!(log_filter(0, Some("wid=loud")).is_err());
+        assert!(enabled(
+            log_filter(0, Some("  ")).unwrap(),
+            "wid_aws",
+            Level::WARN
+        ));
     }
 }

@@ -33,6 +33,19 @@ enum SandboxCommand {
         #[arg(long, value_name = "PATH")]
         plan: Option<PathBuf>,
     },
+    /// Wait until a `wid sandbox serve` for DIR answers (its kubeconfig and env are written
+    /// by then), for scripts that start one in the background.
+    #[command(
+        after_help = "Example: wid sandbox serve --dir .wid/sandbox & wid sandbox wait --dir .wid/sandbox"
+    )]
+    Wait {
+        /// The sandbox's state directory.
+        #[arg(long, value_name = "DIR", default_value = ".wid/sandbox")]
+        dir: PathBuf,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        timeout: u64,
+    },
     /// Load Kubernetes manifests (multi-document YAML) into a sandbox cluster, creating
     /// the cluster and missing namespaces.
     Load {
@@ -63,10 +76,10 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             let mut sandbox = Sandbox::start(&dir, &clusters)
                 .await
                 .map_err(CliError::sandbox)?;
-            // Other wid commands pointed at this directory use these servers from now on;
-            // advertise before writing the kubeconfig, which is what users wait for.
-            sandbox.advertise().map_err(CliError::sandbox)?;
+            // The client files first, then the advertisement other wid commands (and
+            // `wid sandbox wait`) look for: once it is there, everything is.
             sandbox.write_client_files().map_err(CliError::sandbox)?;
+            sandbox.advertise().map_err(CliError::sandbox)?;
             eprintln!(
                 "sandbox serving {} cluster(s) from {}",
                 sandbox.clusters().count(),
@@ -90,10 +103,24 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
             );
             eprintln!("press Ctrl-C to stop");
             let signal = signals.wait().await;
-            // Returning drops the sandbox: its servers stop and serve.json goes. The state
-            // itself is already on disk, written after every change.
             eprintln!("sandbox stopping ({signal})");
-            drop(sandbox);
+            // Stopping writes what is still in memory, stops the servers, removes
+            // serve.json, then frees the directory.
+            sandbox.stop().map_err(CliError::sandbox)?;
+            Ok(ExitCode::Success)
+        }
+        SandboxCommand::Wait { dir, timeout } => {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+            while wid_sandbox::served(&dir).is_none() {
+                if std::time::Instant::now() >= deadline {
+                    return Err(CliError::Usage(format!(
+                        "no sandbox is served from {} after {timeout} s; start one with `wid sandbox serve --dir {} &`",
+                        dir.display(),
+                        dir.display()
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
             Ok(ExitCode::Success)
         }
         SandboxCommand::Load {
@@ -119,6 +146,7 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode, CliError> {
                     .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
                 loaded += ids.len();
             }
+            sandbox.stop().map_err(CliError::sandbox)?;
             eprintln!(
                 "loaded {loaded} object(s) into sandbox cluster {cluster} ({})",
                 dir.display()

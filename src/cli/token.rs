@@ -89,7 +89,7 @@ pub async fn run(args: TokenArgs) -> Result<ExitCode, CliError> {
             "kind": "Config",
             "users": [{"name": user, "user": {"token": issued.token}}],
         });
-        serde_yaml::to_string(&doc).map_err(|e| CliError::Io(e.to_string()))?
+        serde_saphyr::to_string(&doc).map_err(|e| CliError::Io(e.to_string()))?
     } else {
         format!("{}\n", issued.token)
     };

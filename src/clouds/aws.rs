@@ -58,6 +58,20 @@ impl Cloud for Aws {
             .unwrap_or_default()
     }
 
+    fn referenced_files(&self, workload: &Entry<WorkloadSpec>) -> Vec<std::path::PathBuf> {
+        let Some(block) = &workload.spec.aws else {
+            return Vec::new();
+        };
+        block
+            .inline_policies
+            .values()
+            .filter_map(|policy| match policy {
+                wid_aws::InlinePolicy::File { file } => Some(workload.dir.join(file)),
+                wid_aws::InlinePolicy::Json(_) => None,
+            })
+            .collect()
+    }
+
     /// EKS issuers are always `https://oidc.eks.REGION.amazonaws.com/id/` and 32 hex
     /// digits.
     fn offline_issuer(&self, cluster: &ClusterSpec) -> Option<String> {
@@ -137,8 +151,17 @@ impl Cloud for Aws {
         let aws =
             AwsProvider::new(options(env, plan.aws.profiles.clone()), env.counter.clone()).await?;
         // Prune scans every EKS cluster of the plan, including those whose workloads all
-        // left it, and preflight discovers the issuers the plan does not set.
+        // left it, and every account its roles name; preflight discovers the issuers the
+        // plan does not set.
         aws.know_clusters(&eks_clusters(plan, &Issuers::new()));
+        aws.know_accounts(plan.workloads.iter().filter_map(|w| {
+            let block = w.spec.aws.as_ref()?;
+            block.account.as_deref().or_else(|| {
+                plan.clusters
+                    .get(&w.spec.cluster)
+                    .and_then(|c| c.spec.account.as_deref())
+            })
+        }));
         Ok(Arc::new(aws))
     }
 
@@ -262,6 +285,7 @@ fn options(env: &ConnectEnv<'_>, profiles: BTreeMap<String, String>) -> AwsOptio
             .or_else(|| env.sandbox.map(|s| s.cloud_url())),
         sandbox: env.sandbox.is_some() && env.target.aws_endpoint.is_none(),
         profiles,
+        limits: env.target.limits.clone(),
     }
 }
 

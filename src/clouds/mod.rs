@@ -75,6 +75,14 @@ pub trait Cloud: Send + Sync {
     /// the block.
     fn validate(&self, workload: &Entry<WorkloadSpec>) -> Vec<FieldIssue>;
 
+    /// Files outside the plan's TOML that a workload's block makes compile read (inline
+    /// policy documents), resolved against the workload's directory. A saved plan records
+    /// their digests, so applying it refuses when one changed.
+    fn referenced_files(&self, workload: &Entry<WorkloadSpec>) -> Vec<std::path::PathBuf> {
+        let _ = workload;
+        Vec::new()
+    }
+
     /// An issuer of the real length for a cluster of this kind whose plan entry sets none,
     /// so size limits can be checked before any call.
     fn offline_issuer(&self, cluster: &ClusterSpec) -> Option<String> {

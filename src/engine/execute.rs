@@ -1,19 +1,28 @@
 //! The executor: runs changes in dependency order, independent ones concurrently under
-//! each provider's limit, changes sharing a serialization key one at a time, retrying
-//! retryable errors. A failure stops only what depends on it.
+//! each provider's adaptive limit, changes sharing a serialization key one at a time,
+//! retrying retryable errors after re-reading the object. A failure stops only what
+//! depends on it. A [`Stop`] ends the run early (Ctrl-C drains it, `--timeout` or a second
+//! Ctrl-C aborts it) and the report still says what was done and what was not.
+//!
+//! Scheduling is [`schedule::Schedule`]'s: O(1) amortized per finished change, on integer
+//! indices. This task only starts ready changes and records finished ones; the calls run
+//! as futures it polls, so no scan ever holds them up.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+mod schedule;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::Value;
-use tokio::sync::Semaphore;
 use wid_core::{
-    AttrValue, Change, ChangeKind, ErrorKind, Outputs, Owner, ProviderError, ResourceId,
+    AttrValue, Change, ChangeKind, ErrorKind, Outputs, Owner, Pace, PacePermit, ProviderError,
+    ResourceId,
 };
 
+use self::schedule::Schedule;
+use super::stop::{Stop, StopLevel, StopReason};
 use super::{Providers, RetryPolicy};
 
 /// How one change ended.
@@ -38,6 +47,11 @@ pub enum Outcome {
         /// The dependency that did not happen.
         because: ResourceId,
     },
+    /// Not started: the run was stopped first.
+    NotStarted,
+    /// In flight when the run was aborted: it may or may not have happened, in part or in
+    /// whole; the next plan shows where it stands.
+    Abandoned,
 }
 
 /// One change's result.
@@ -58,6 +72,8 @@ pub struct Step {
 pub struct Report {
     /// One step per actionable change.
     pub steps: Vec<Step>,
+    /// Why the run stopped early, if it was asked to.
+    pub stopped: Option<StopReason>,
 }
 
 impl Report {
@@ -69,6 +85,20 @@ impl Report {
                 Outcome::Done { .. } => counts.0 += 1,
                 Outcome::Failed { .. } => counts.1 += 1,
                 Outcome::Skipped { .. } => counts.2 += 1,
+                Outcome::NotStarted | Outcome::Abandoned => {}
+            }
+        }
+        counts
+    }
+
+    /// Counts of steps never started and steps abandoned in flight.
+    pub fn not_run(&self) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for s in &self.steps {
+            match s.outcome {
+                Outcome::NotStarted => counts.0 += 1,
+                Outcome::Abandoned => counts.1 += 1,
+                _ => {}
             }
         }
         counts
@@ -84,8 +114,9 @@ impl Report {
 
     /// Whether every step was done.
     pub fn succeeded(&self) -> bool {
-        let (_, failed, skipped) = self.counts();
-        failed == 0 && skipped == 0
+        self.steps
+            .iter()
+            .all(|s| matches!(s.outcome, Outcome::Done { .. }))
     }
 }
 
@@ -99,6 +130,18 @@ pub trait Progress: Send + Sync {
     fn finished(&self, step: &Step, finished: usize, total: usize);
 }
 
+/// How to run: retries, the concurrency cap, and the stop switch.
+#[derive(Debug, Clone, Default)]
+pub struct ExecuteOptions {
+    /// How retryable errors are retried.
+    pub retry: RetryPolicy,
+    /// At most this many changes of any one provider at once (`--parallelism`), below the
+    /// provider's own limit.
+    pub parallelism: Option<usize>,
+    /// The switch that stops the run early; `None` runs to the end.
+    pub stop: Option<Stop>,
+}
+
 /// Runs every create, update and delete in `changes`. No-ops and conflicts are not run
 /// (the caller refuses to apply a plan with conflicts).
 pub async fn execute(
@@ -108,150 +151,125 @@ pub async fn execute(
     retry: &RetryPolicy,
     progress: &dyn Progress,
 ) -> Report {
-    let actionable: BTreeMap<&ResourceId, &Change> = changes
-        .iter()
-        .filter(|c| {
-            matches!(
-                c.kind,
-                ChangeKind::Create | ChangeKind::Update | ChangeKind::Delete
-            )
-        })
-        .map(|c| (&c.id, c))
-        .collect();
-    let deps = dependencies(&actionable);
-    let total = actionable.len();
-    let limits: BTreeMap<String, Arc<Semaphore>> = actionable
-        .keys()
-        .map(|id| id.provider().to_owned())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(|p| {
-            let n = providers.get(&p).map_or(1, |x| x.concurrency().max(1));
-            (p, Arc::new(Semaphore::new(n)))
-        })
-        .collect();
-    let keys: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>> = Mutex::default();
-    let outputs: Mutex<BTreeMap<ResourceId, Outputs>> = Mutex::default();
+    let options = ExecuteOptions {
+        retry: retry.clone(),
+        ..ExecuteOptions::default()
+    };
+    execute_with(providers, changes, owner, &options, progress).await
+}
 
-    let mut finished: BTreeMap<ResourceId, Step> = BTreeMap::new();
-    let mut started: BTreeSet<&ResourceId> = BTreeSet::new();
+/// [`execute`] with a concurrency cap and a stop switch.
+pub async fn execute_with(
+    providers: &Providers,
+    changes: &[Change],
+    owner: &Owner,
+    options: &ExecuteOptions,
+    progress: &dyn Progress,
+) -> Report {
+    let mut schedule = Schedule::new(changes);
+    let total = schedule.len();
+    // One adaptive limit per provider: halved by throttles, grown by successes, never
+    // above the provider's concurrency or --parallelism.
+    let paces: Vec<Arc<Pace>> = schedule
+        .providers()
+        .iter()
+        .map(|name| {
+            let own = providers.get(name).map_or(1, |p| p.concurrency());
+            Pace::new(cap(own, options.parallelism))
+        })
+        .collect();
+    let stop = options.stop.clone().unwrap_or_default();
+    let mut steps: Vec<Option<Step>> = vec![None; total];
+    let mut outputs: Vec<Option<Outputs>> = vec![None; total];
+    let mut reported = 0;
     let mut running = FuturesUnordered::new();
     loop {
-        // Skip whatever waits on something that failed or was skipped; start whatever is
-        // ready. Repeat until nothing changes, since a skip can make others skippable.
-        let mut progressed = true;
-        while progressed {
-            progressed = false;
-            for (id, change) in &actionable {
-                if started.contains(id) {
-                    continue;
-                }
-                let wait = &deps[*id];
-                if let Some(bad) = wait.iter().find(|d| {
-                    finished
-                        .get(*d)
-                        .is_some_and(|s| !matches!(s.outcome, Outcome::Done { .. }))
-                }) {
-                    started.insert(id);
-                    let step = Step {
-                        id: (*id).clone(),
-                        kind: change.kind,
-                        outcome: Outcome::Skipped {
-                            because: bad.clone(),
-                        },
-                        elapsed: Duration::ZERO,
+        if stop.level() == StopLevel::Run {
+            for (p, pace) in paces.iter().enumerate() {
+                while schedule.has_ready(p) {
+                    let Some(permit) = pace.try_acquire() else {
+                        break;
                     };
-                    progress.finished(&step, finished.len() + 1, total);
-                    finished.insert((*id).clone(), step);
-                    progressed = true;
-                    continue;
-                }
-                if wait.iter().all(|d| finished.contains_key(d)) {
-                    started.insert(id);
-                    let change = resolve(
-                        change,
-                        &outputs.lock().expect("outputs lock is never poisoned"),
-                    );
-                    let limit = limits[id.provider()].clone();
-                    let key_lock = change.serialize_key().map(|k| {
-                        keys.lock()
-                            .expect("key lock map is never poisoned")
-                            .entry(k.to_owned())
-                            .or_default()
-                            .clone()
-                    });
-                    running.push(run_one(
-                        providers, change, owner, retry, progress, limit, key_lock,
-                    ));
-                    progressed = true;
+                    let Some(i) = schedule.start(p) else { break };
+                    let change = resolve(schedule.change(i), &schedule, &outputs);
+                    let run = Run {
+                        providers,
+                        owner,
+                        retry: &options.retry,
+                        progress,
+                        pace,
+                        stop: &stop,
+                    };
+                    running.push(run.one(i, change, permit));
                 }
             }
         }
-        let Some((step, out)) = running.next().await else {
+        if running.is_empty() {
             break;
-        };
-        if let Some(out) = out {
-            outputs
-                .lock()
-                .expect("outputs lock is never poisoned")
-                .insert(step.id.clone(), out);
         }
-        progress.finished(&step, finished.len() + 1, total);
-        finished.insert(step.id.clone(), step);
+        let next = tokio::select! {
+            biased;
+            () = stop.reached(StopLevel::Abort) => None,
+            next = running.next() => next,
+        };
+        let Some((i, step, out)) = next else { break };
+        let ok = matches!(step.outcome, Outcome::Done { .. });
+        outputs[i] = out;
+        reported += 1;
+        progress.finished(&step, reported, total);
+        steps[i] = Some(step);
+        for (j, because) in schedule.finish(i, ok) {
+            let change = schedule.change(j);
+            let step = Step {
+                id: change.id.clone(),
+                kind: change.kind,
+                outcome: Outcome::Skipped {
+                    because: schedule.change(because).id.clone(),
+                },
+                elapsed: Duration::ZERO,
+            };
+            reported += 1;
+            progress.finished(&step, reported, total);
+            steps[j] = Some(step);
+        }
+    }
+    // Whatever is still in flight was aborted: dropping the futures cancels the calls.
+    drop(running);
+    let (never, in_flight) = schedule.unfinished();
+    for (list, outcome) in [
+        (never, Outcome::NotStarted),
+        (in_flight, Outcome::Abandoned),
+    ] {
+        for i in list {
+            let change = schedule.change(i);
+            steps[i] = Some(Step {
+                id: change.id.clone(),
+                kind: change.kind,
+                outcome: outcome.clone(),
+                elapsed: Duration::ZERO,
+            });
+        }
     }
     Report {
-        steps: finished.into_values().collect(),
+        steps: steps.into_iter().flatten().collect(),
+        stopped: stop.reason(),
     }
 }
 
-/// What each actionable change waits for. Creates and updates wait for the creates and
-/// updates of what they depend on; a delete waits for the deletes of everything that
-/// depends on it (the reverse order).
-fn dependencies<'a>(
-    actionable: &BTreeMap<&'a ResourceId, &'a Change>,
-) -> BTreeMap<&'a ResourceId, Vec<ResourceId>> {
-    let mut deps: BTreeMap<&ResourceId, Vec<ResourceId>> =
-        actionable.keys().map(|id| (*id, Vec::new())).collect();
-    for (id, change) in actionable {
-        if change.kind == ChangeKind::Delete {
-            continue;
-        }
-        for dep in change.depends_on() {
-            if actionable
-                .get(dep)
-                .is_some_and(|d| d.kind != ChangeKind::Delete)
-            {
-                deps.get_mut(*id)
-                    .expect("every actionable id has an entry")
-                    .push(dep.clone());
-            }
-        }
-    }
-    for (id, change) in actionable {
-        if change.kind != ChangeKind::Delete {
-            continue;
-        }
-        for dep in change.depends_on() {
-            if actionable
-                .get(dep)
-                .is_some_and(|d| d.kind == ChangeKind::Delete)
-            {
-                // `id` depends on `dep`: delete `id` first.
-                if let Some(list) = deps.get_mut(dep) {
-                    list.push((*id).clone());
-                }
-            }
-        }
-    }
-    deps
+/// A provider's limit under the run's cap.
+fn cap(own: usize, parallelism: Option<usize>) -> usize {
+    parallelism.map_or(own, |p| own.min(p)).max(1)
 }
 
 /// Fills unknown attribute values from the outputs of applied dependencies.
-fn resolve(change: &Change, outputs: &BTreeMap<ResourceId, Outputs>) -> Change {
+fn resolve(change: &Change, schedule: &Schedule<'_>, outputs: &[Option<Outputs>]) -> Change {
     let mut change = change.clone();
     let fill = |value: &mut AttrValue| {
         if let AttrValue::Unknown { from, output } = value
-            && let Some(v) = outputs.get(from).and_then(|o| o.get(output.as_str()))
+            && let Some(v) = schedule
+                .index_of(from)
+                .and_then(|i| outputs[i].as_ref())
+                .and_then(|o| o.get(output.as_str()))
         {
             *value = AttrValue::Known(Value::String(v.clone()));
         }
@@ -267,122 +285,117 @@ fn resolve(change: &Change, outputs: &BTreeMap<ResourceId, Outputs>) -> Change {
     change
 }
 
-async fn run_one(
-    providers: &Providers,
-    change: Change,
-    owner: &Owner,
-    retry: &RetryPolicy,
-    progress: &dyn Progress,
-    limit: Arc<Semaphore>,
-    key_lock: Option<Arc<tokio::sync::Mutex<()>>>,
-) -> (Step, Option<Outputs>) {
-    let _permit = limit
-        .acquire_owned()
-        .await
-        .expect("semaphores are never closed");
-    let _key = match &key_lock {
-        Some(lock) => Some(lock.lock().await),
-        None => None,
-    };
-    let start = Instant::now();
-    progress.started(&change);
-    // The step reports the change as planned, even when a retry re-planned it.
-    let (id, kind) = (change.id.clone(), change.kind);
-    let step = |outcome| Step {
-        id: id.clone(),
-        kind,
-        outcome,
-        elapsed: start.elapsed(),
-    };
-    let Some(provider) = providers.get(change.id.provider()) else {
-        let error = ProviderError::new(
-            ErrorKind::Invalid,
-            format!("no provider serves {}", change.id),
-        );
-        return (
-            step(Outcome::Failed {
-                error,
-                attempts: 0,
-                partial: false,
-            }),
-            None,
-        );
-    };
-    let unresolved = change.desired.as_ref().and_then(|d| {
-        d.attrs
-            .iter()
-            .find(|(_, v)| matches!(v, AttrValue::Unknown { .. }))
-    });
-    if let Some((key, _)) = unresolved {
-        let error = ProviderError::new(
-            ErrorKind::Invalid,
-            format!(
-                "{key} of {} is not known: the resource it comes from produced no such output",
-                change.id
-            ),
-        );
-        return (
-            step(Outcome::Failed {
-                error,
-                attempts: 0,
-                partial: false,
-            }),
-            None,
-        );
-    }
-    let mut change = change;
-    let mut attempt = 0;
-    // Whether some attempt changed the object before failing.
-    let mut partial = false;
-    loop {
-        attempt += 1;
-        let error = match provider.apply(&change, owner).await {
-            Ok(out) => return (step(Outcome::Done { attempts: attempt }), Some(out)),
-            Err(error) => error,
+/// What every running change shares.
+struct Run<'r> {
+    providers: &'r Providers,
+    owner: &'r Owner,
+    retry: &'r RetryPolicy,
+    progress: &'r dyn Progress,
+    pace: &'r Arc<Pace>,
+    stop: &'r Stop,
+}
+
+impl Run<'_> {
+    /// Applies change `i`, retrying retryable errors, holding a place in its provider's
+    /// pace until it ends (backoff included, so a throttled provider really slows down).
+    async fn one(
+        self,
+        i: usize,
+        change: Change,
+        permit: PacePermit,
+    ) -> (usize, Step, Option<Outputs>) {
+        let _permit = permit;
+        let start = Instant::now();
+        self.progress.started(&change);
+        // The step reports the change as planned, even when a retry re-planned it.
+        let (id, kind) = (change.id.clone(), change.kind);
+        let step = |outcome| Step {
+            id: id.clone(),
+            kind,
+            outcome,
+            elapsed: start.elapsed(),
         };
-        partial |= error.partial;
-        if !error.kind().is_retryable() || attempt >= retry.max_attempts {
-            return (
+        let failed = |error, attempts, partial| {
+            (
+                i,
                 step(Outcome::Failed {
                     error,
-                    attempts: attempt,
+                    attempts,
                     partial,
                 }),
                 None,
+            )
+        };
+        let Some(provider) = self.providers.get(change.id.provider()) else {
+            let error = ProviderError::new(
+                ErrorKind::Invalid,
+                format!("no provider serves {}", change.id),
             );
+            return failed(error, 0, false);
+        };
+        let unresolved = change.desired.as_ref().and_then(|d| {
+            d.attrs
+                .iter()
+                .find(|(_, v)| matches!(v, AttrValue::Unknown { .. }))
+        });
+        if let Some((key, _)) = unresolved {
+            let error = ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{key} of {} is not known: the resource it comes from produced no such output",
+                    change.id
+                ),
+            );
+            return failed(error, 0, false);
         }
-        // Full jitter, but never sooner than the API asked.
-        let delay = retry
-            .delay(attempt)
-            .max(error.retry_after.unwrap_or_default());
-        progress.retrying(&change.id, attempt, &error, delay);
-        tokio::time::sleep(delay).await;
-        // A change can fail half-way (a role created, its policy not yet attached), so
-        // the retry starts from the live state, not from the plan's old picture of it.
-        match refresh(provider.as_ref(), &change, owner).await {
-            Some(fresh) if fresh.kind == ChangeKind::NoOp => {
-                return (
-                    step(Outcome::Done { attempts: attempt }),
-                    Some(Outputs::new()),
-                );
+        let mut change = change;
+        let mut attempt = 0;
+        // Whether some attempt changed the object before failing.
+        let mut partial = false;
+        loop {
+            attempt += 1;
+            let result = provider.apply(&change, self.owner).await;
+            self.pace.record(&result);
+            let error = match result {
+                Ok(out) => return (i, step(Outcome::Done { attempts: attempt }), Some(out)),
+                Err(error) => error,
+            };
+            partial |= error.partial;
+            if !error.kind().is_retryable() || attempt >= self.retry.max_attempts {
+                return failed(error, attempt, partial);
             }
-            Some(fresh) if fresh.kind == ChangeKind::Conflict => {
-                let why = match &fresh.reason {
-                    wid_core::Reason::Blocked(why) => why.clone(),
-                    _ => format!("{} changed while wid was applying it", fresh.id),
-                };
-                let error = ProviderError::new(ErrorKind::Conflict, why).with_resource(&fresh.id);
-                return (
-                    step(Outcome::Failed {
-                        error,
-                        attempts: attempt,
-                        partial,
-                    }),
-                    None,
-                );
+            // Full jitter, but never sooner than the API asked.
+            let delay = self.retry.wait(attempt, &error);
+            self.progress.retrying(&change.id, attempt, &error, delay);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                // Stopping: a retry would be a new call, so the change ends here.
+                () = self.stop.reached(StopLevel::Drain) => {
+                    return failed(error, attempt, partial);
+                }
             }
-            Some(fresh) => change = fresh,
-            None => {}
+            // A change can fail half-way (a role created, its policy not yet attached),
+            // so the retry starts from the live state, not from the plan's old picture.
+            match refresh(provider.as_ref(), &change, self.owner).await {
+                Some(fresh) if fresh.kind == ChangeKind::NoOp => {
+                    return (
+                        i,
+                        step(Outcome::Done { attempts: attempt }),
+                        Some(Outputs::new()),
+                    );
+                }
+                Some(fresh) if fresh.kind == ChangeKind::Conflict => {
+                    let why = match &fresh.reason {
+                        wid_core::Reason::Blocked(why) => why.clone(),
+                        _ => format!("{} changed while wid was applying it", fresh.id),
+                    };
+                    let error =
+                        ProviderError::new(ErrorKind::Conflict, why).with_resource(&fresh.id);
+                    return failed(error, attempt, partial);
+                }
+                Some(fresh) => change = fresh,
+                None => {}
+            }
         }
     }
 }

@@ -3,18 +3,21 @@
 
 mod execute;
 mod retry;
+mod stop;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use execute::{Outcome, Progress, Report, Step, execute};
-pub use retry::RetryPolicy;
+pub use execute::{ExecuteOptions, Outcome, Progress, Report, Step, execute, execute_with};
+pub use retry::{RetryPolicy, retried};
+pub use stop::{Stop, StopLevel, StopReason};
 use wid_core::{Observed, Owner, Provider, ProviderError, Resource};
 
 /// The providers of one run, by the id prefix they serve (`k8s`, `aws`).
 #[derive(Clone, Default)]
 pub struct Providers {
     by_name: BTreeMap<String, Arc<dyn Provider>>,
+    retry: RetryPolicy,
 }
 
 impl Providers {
@@ -23,13 +26,20 @@ impl Providers {
         self.by_name.insert(provider.name().to_owned(), provider);
     }
 
+    /// Sets how whole reads (observe) are retried when a retryable error escapes the
+    /// provider's own retries.
+    pub fn set_retry(&mut self, retry: RetryPolicy) {
+        self.retry = retry;
+    }
+
     /// The provider serving ids with this prefix.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
         self.by_name.get(name)
     }
 
     /// Observes every desired resource, each provider with its whole share at once (so it
-    /// can batch), all providers concurrently.
+    /// can batch), all providers concurrently. A provider's observe that fails with a
+    /// retryable error its own retries did not spend is run again ([`retried`]).
     pub async fn observe(
         &self,
         desired: &[Resource],
@@ -45,7 +55,8 @@ impl Providers {
             if wanted.is_empty() && !owner.prune {
                 continue;
             }
-            calls.push(async move { provider.observe(&wanted, owner).await });
+            let retry = &self.retry;
+            calls.push(async move { retried(retry, || provider.observe(&wanted, owner)).await });
         }
         if let Some((name, _)) = by_provider.into_iter().next() {
             return Err(ProviderError::new(

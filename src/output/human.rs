@@ -12,7 +12,7 @@ use wid_core::{AttrValue, Change, ChangeKind, ProviderError, Reason, ResourceId}
 
 use super::Style;
 use super::json::Summary;
-use crate::engine::{Outcome, Progress, Report, Step};
+use crate::engine::{Outcome, Progress, Report, Step, StopReason};
 use crate::session::Planned;
 
 fn marker(kind: ChangeKind, style: Style) -> String {
@@ -40,11 +40,11 @@ fn after(v: &AttrValue) -> String {
 /// and for updates as a line diff.
 const LONG: usize = 100;
 
-fn is_long(v: &Value) -> bool {
+pub(super) fn is_long(v: &Value) -> bool {
     (v.is_object() || v.is_array()) && v.to_string().len() > LONG
 }
 
-fn pretty_lines(v: &Value) -> Vec<String> {
+pub(super) fn pretty_lines(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
     pretty(v, 0, "", &mut out);
     out
@@ -103,7 +103,7 @@ fn structured(
 
 /// A longest-common-subsequence line diff: `- ` for lines only before, `+ ` for lines
 /// only after, two spaces for lines in both.
-fn line_diff(before: &[String], after: &[String], style: Style) -> Vec<String> {
+pub(super) fn line_diff(before: &[String], after: &[String], style: Style) -> Vec<String> {
     let (n, m) = (before.len(), after.len());
     let mut lcs = vec![vec![0usize; m + 1]; n + 1];
     for i in (0..n).rev() {
@@ -269,19 +269,42 @@ pub fn render_report(report: &Report, calls: u64, style: Style) -> String {
                     step.id
                 );
             }
-            Outcome::Done { .. } => {}
+            Outcome::Abandoned => {
+                let _ = writeln!(
+                    out,
+                    "{} {} was in flight when the apply was aborted: it may be done in part",
+                    style.yellow("?"),
+                    step.id
+                );
+            }
+            Outcome::Done { .. } | Outcome::NotStarted => {}
         }
     }
     let (done, failed, skipped) = report.counts();
-    let head = if failed + skipped == 0 {
-        style.green("Apply complete:")
-    } else {
-        style.red("Apply incomplete:")
+    let (not_started, abandoned) = report.not_run();
+    let head = match report.stopped {
+        Some(StopReason::Interrupted) => style.red("Apply interrupted:"),
+        Some(StopReason::TimedOut(_)) => style.red("Apply timed out:"),
+        None if failed + skipped == 0 => style.green("Apply complete:"),
+        None => style.red("Apply incomplete:"),
     };
+    let mut stopped = String::new();
+    if not_started + abandoned > 0 {
+        let _ = write!(stopped, ", {not_started} not started");
+    }
+    if abandoned > 0 {
+        let _ = write!(stopped, ", {abandoned} abandoned in flight");
+    }
     let _ = writeln!(
         out,
-        "{head} {done} done, {failed} failed, {skipped} skipped. {calls} API calls."
+        "{head} {done} done, {failed} failed, {skipped} skipped{stopped}. {calls} API calls."
     );
+    if not_started + abandoned > 0 {
+        let _ = writeln!(
+            out,
+            "Run apply again to finish: it plans from the live state, so what was done is not done twice."
+        );
+    }
     if failed + skipped > 0 {
         let partial: Vec<String> = report.partial().map(ToString::to_string).collect();
         if partial.is_empty() {
@@ -292,7 +315,7 @@ pub fn render_report(report: &Report, calls: u64, style: Style) -> String {
         } else {
             let _ = writeln!(
                 out,
-                "Left partly applied ({}): {}. The next plan shows them as an incomplete apply; fix the cause and run apply again to finish them.",
+                "Left partly applied ({}): {}. Fix the cause and apply again to finish them; `wid plan` shows what is left.",
                 partial.len(),
                 partial.join(", ")
             );
@@ -345,6 +368,8 @@ impl Progress for ApplyProgress {
             Outcome::Skipped { because } => {
                 (self.style.yellow("-"), format!("skipped (needs {because})"))
             }
+            Outcome::NotStarted => (self.style.yellow("-"), "not started".to_owned()),
+            Outcome::Abandoned => (self.style.yellow("?"), "abandoned in flight".to_owned()),
         };
         self.line(&format!(
             "[{finished}/{total}] {mark} {} {what} ({:.2}s)",

@@ -48,6 +48,9 @@ pub struct Raw {
     pub aws: AwsSettings,
     /// The files read.
     pub files: Vec<SourceFile>,
+    /// Clusters declared with an entry that does not deserialize (already reported):
+    /// workloads naming them are not also told the cluster is undeclared.
+    pub broken_clusters: std::collections::BTreeSet<String>,
     /// Whether some file could not be read or parsed (plan-wide checks then stay quiet,
     /// since what they would miss may be in that file).
     pub incomplete: bool,
@@ -66,13 +69,37 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Raw {
         }
     };
     for file in files {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
             Err(e) => {
                 diags.push(PlanDiagnostic::general(format!(
                     "failed to read {}: {e}",
                     file.display()
                 )));
+                raw.incomplete = true;
+                continue;
+            }
+        };
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                // Located at the first bad byte: what comes before it is valid, so the
+                // lossy text has the same offsets up to there.
+                let at = e.utf8_error().valid_up_to();
+                let bad = e.as_bytes()[at];
+                let source = SourceFile {
+                    path: file.display().to_string(),
+                    text: Arc::new(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                };
+                diags.push(
+                    PlanDiagnostic::at(
+                        &source,
+                        at..at + 1,
+                        format!("the file is not valid UTF-8 (byte 0x{bad:02X})"),
+                    )
+                    .label("not UTF-8")
+                    .help("plan files are UTF-8 text; re-save the file as UTF-8"),
+                );
                 raw.incomplete = true;
                 continue;
             }
@@ -88,7 +115,9 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Raw {
     raw
 }
 
-fn plan_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+/// The plan files at `path`: the file itself, or the directory's `*.toml` files in name
+/// order.
+pub fn plan_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     let meta = std::fs::metadata(path)
         .map_err(|e| format!("failed to read plan {}: {e}", path.display()))?;
     if meta.is_file() {
@@ -125,10 +154,14 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
     for (key, _) in root.iter() {
         if !TOP_KEYS.contains(&key) {
             let span = root.key(key).and_then(toml_edit::Key::span).unwrap_or(0..0);
+            let help = match super::messages::did_you_mean(key, TOP_KEYS) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("the top level takes {}", TOP_KEYS.join(", ")),
+            };
             diags.push(
                 PlanDiagnostic::at(file, span, format!("unknown field `{key}`"))
                     .label("not a plan field")
-                    .help(format!("the top level takes {}", TOP_KEYS.join(", "))),
+                    .help(help),
             );
         }
     }
@@ -149,12 +182,18 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
             }
         }
     }
-    if let Some(item) = root.get("name") {
-        let span = item.span().unwrap_or(whole.clone());
-        match item.as_str() {
-            Some(name) => raw.names.push((name.to_owned(), file.clone(), span)),
-            None => diags.push(PlanDiagnostic::at(file, span, "`name` must be a string")),
+    match root.get("name") {
+        Some(item) => {
+            let span = item.span().unwrap_or(whole.clone());
+            match item.as_str() {
+                Some(name) => raw.names.push((name.to_owned(), file.clone(), span)),
+                None => diags.push(PlanDiagnostic::at(file, span, "`name` must be a string")),
+            }
         }
+        None => diags.push(
+            PlanDiagnostic::at(file, whole.clone(), "missing `name`")
+                .help("every plan file names its plan, the ownership scope of everything wid creates: add `name = \"TEAM\"`, the same in every file of a directory"),
+        ),
     }
     if let Some(item) = root.get("aws")
         && let Some(settings) = deserialize::<AwsSettings>(item, file, diags, whole.clone())
@@ -192,19 +231,21 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
                         .and_then(|(k, _)| k.span())
                         .or_else(|| item.span())
                         .unwrap_or(whole.clone());
-                    if let Some(spec) = deserialize::<ClusterSpec>(item, file, diags, span.clone())
-                    {
-                        raw.clusters.push((
-                            name.to_owned(),
-                            Entry {
-                                spec,
-                                file: file.clone(),
-                                table: as_table(item),
-                                span,
-                                dir: dir.clone(),
-                            },
-                        ));
-                    }
+                    let Some(spec) = deserialize::<ClusterSpec>(item, file, diags, span.clone())
+                    else {
+                        raw.broken_clusters.insert(name.to_owned());
+                        continue;
+                    };
+                    raw.clusters.push((
+                        name.to_owned(),
+                        Entry {
+                            spec,
+                            file: file.clone(),
+                            table: as_table(item),
+                            span,
+                            dir: dir.clone(),
+                        },
+                    ));
                 }
             }
             None => diags.push(PlanDiagnostic::at(
@@ -281,8 +322,8 @@ fn deserialize<T: for<'de> Deserialize<'de>>(
             Err(e) => e,
         };
         let span = e.span().unwrap_or(fallback.clone());
-        let (message, help) = explain_serde(e.message());
-        let unknown = message.starts_with("unknown field");
+        let unknown = e.message().starts_with("unknown field");
+        let (message, help) = super::messages::serde_error(e.message());
         let mut d = PlanDiagnostic::at(file, span.clone(), message);
         if let Some(help) = help {
             d = d.help(help);
@@ -315,14 +356,4 @@ fn remove_key_at(value: &mut toml_edit::Value, span: &Range<usize>) -> bool {
         toml_edit::Value::Array(a) => a.iter_mut().any(|v| remove_key_at(v, span)),
         _ => false,
     }
-}
-
-/// Serde's messages are fine but terse; split "expected one of" lists into a hint.
-fn explain_serde(message: &str) -> (String, Option<String>) {
-    let message = message.trim_end();
-    if let Some((head, tail)) = message.split_once(", expected ") {
-        let tail = tail.trim_start_matches("one of ");
-        return (head.to_owned(), Some(format!("expected {tail}")));
-    }
-    (message.to_owned(), None)
 }

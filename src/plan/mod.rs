@@ -5,6 +5,7 @@
 
 mod diagnostic;
 mod load;
+mod messages;
 pub mod spec;
 mod toml_spans;
 mod validate;
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostics, PlanDiagnostic, Rendered, SourceFile};
-pub use load::Entry;
+pub use load::{Entry, plan_files};
 pub use spec::{AwsSettings, ClusterKind, ClusterSpec, PlanFile, WorkloadSpec};
 pub use validate::field_issue;
 
@@ -28,6 +29,9 @@ pub struct Plan {
     pub workloads: Vec<Entry<WorkloadSpec>>,
     /// Plan-wide AWS settings.
     pub aws: AwsSettings,
+    /// Every plan file read, with the exact text that was parsed (a saved plan records
+    /// their digests).
+    pub files: Vec<SourceFile>,
 }
 
 impl Plan {
@@ -55,7 +59,7 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
         validate::cluster(name, entry, &mut diags);
     }
     for entry in &raw.workloads {
-        validate::workload(entry, &kinds, &mut diags);
+        validate::workload(entry, &kinds, &raw.broken_clusters, &mut diags);
     }
     let name = validate::plan(&raw, &mut diags);
     if !diags.is_empty() {
@@ -71,6 +75,7 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
         clusters,
         workloads: raw.workloads,
         aws: raw.aws,
+        files: raw.files,
     })
 }
 

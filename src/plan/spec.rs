@@ -15,9 +15,9 @@ pub struct PlanFile {
     /// The plan format version. Always 1.
     pub version: u32,
     /// The ownership scope: every object wid creates is marked with it, and `--prune` only
-    /// ever deletes objects that carry it. Files of one directory must agree on it.
-    #[serde(default)]
-    pub name: Option<String>,
+    /// ever deletes objects that carry it. Every file of a plan directory names it, the
+    /// same in each.
+    pub name: String,
     /// Clusters by name. The name identifies the cluster in resource ids and in the
     /// sandbox's kubeconfig; against real clusters wid uses the cluster's `context`, or the
     /// current context when it has none.

@@ -112,15 +112,19 @@ fn a_ksa_declared_in_two_files_names_both_places() {
     let w = "[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\n";
     let errs = errors(&[
         ("a.toml", &format!("{HEAD}{w}")),
-        ("b.toml", &format!("version = 1\n{w}")),
+        ("b.toml", &format!("version = 1\nname = \"team\"\n{w}")),
     ]);
     assert_eq!(
         errs,
-        vec!["b.toml:5:19: service account web/api in cluster `dev` is declared twice"]
+        vec!["b.toml:6:19: service account web/api in cluster `dev` is declared twice"]
     );
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.toml", &format!("{HEAD}{w}"));
-    write(dir.path(), "b.toml", &format!("version = 1\n{w}"));
+    write(
+        dir.path(),
+        "b.toml",
+        &format!("version = 1\nname = \"team\"\n{w}"),
+    );
     let diags = load(dir.path()).unwrap_err();
     let help = diags.0[0].help.clone().unwrap();
     assert!(help.contains("a.toml:5:1"), "{help}");
@@ -132,10 +136,10 @@ fn a_cluster_declared_in_two_files_is_an_error() {
         ("a.toml", HEAD),
         (
             "b.toml",
-            "version = 1\n[clusters.dev]\nkind = \"eks\"\naccount = \"111122223333\"\nregion = \"us-east-1\"\nname = \"x\"\n",
+            "version = 1\nname = \"team\"\n[clusters.dev]\nkind = \"eks\"\naccount = \"111122223333\"\nregion = \"us-east-1\"\nname = \"x\"\n",
         ),
     ]);
-    assert_eq!(errs, vec!["b.toml:2:11: cluster `dev` is declared twice"]);
+    assert_eq!(errs, vec!["b.toml:3:11: cluster `dev` is declared twice"]);
 }
 
 #[test]
@@ -190,7 +194,7 @@ fn aws_blocks_need_an_eks_cluster() {
 }
 
 #[test]
-fn files_must_agree_on_the_name_and_one_must_give_it() {
+fn files_must_agree_on_the_name_and_each_must_give_it() {
     let errs = errors(&[
         ("a.toml", HEAD),
         ("b.toml", "version = 1\nname = \"other\"\n"),
@@ -199,11 +203,16 @@ fn files_must_agree_on_the_name_and_one_must_give_it() {
         errs,
         vec!["b.toml:2:8: plan name `other` differs from `team`"]
     );
-    let errs = errors(&[(
-        "a.toml",
-        "version = 1\n[clusters.dev]\nkind = \"generic\"\n",
-    )]);
-    assert_eq!(errs, vec!["the plan has no `name`"]);
+    // Every file names its plan, so that each one read alone is still this plan (and
+    // `schema/plan.schema.json` can say `name` is required).
+    let errs = errors(&[
+        ("a.toml", HEAD),
+        (
+            "b.toml",
+            "version = 1\n[clusters.prod]\nkind = \"generic\"\n",
+        ),
+    ]);
+    assert_eq!(errs, vec!["b.toml:1:1: missing `name`"]);
 }
 
 #[test]
@@ -327,5 +336,69 @@ fn aks_clusters_need_a_tenant_and_azure_blocks_are_checked_in_place() {
         errs.iter()
             .any(|l| l.contains("aks cluster `aks` needs `tenant`")),
         "{errs:#?}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.toml"),
+        b"version = 1\nname = \"t\"\n# caf\xe9 cr\xe8me\n",
+    )
+    .unwrap();
+    let diags = load(dir.path()).unwrap_err();
+    let text = diags
+        .to_string()
+        .replace(&format!("{}/", dir.path().display()), "");
+    assert_eq!(
+        text,
+        "a.toml:3:6: the file is not valid UTF-8 (byte 0xE9)\n"
+    );
+}
+
+#[test]
+fn a_cluster_with_a_type_error_is_not_also_undeclared() {
+    let text = "version = 1\nname = \"t\"\n[clusters.prod]\nkind = \"eks\"\naccount = 111122223333\nregion = \"us-east-1\"\nname = \"prod\"\n[[workload]]\ncluster = \"prod\"\nnamespace = \"web\"\nservice_account = \"api\"\naws.role = \"r\"\n";
+    let errs = errors(&[("a.toml", text)]);
+    assert_eq!(
+        errs,
+        vec!["a.toml:5:11: expected a string, found the number 111122223333"]
+    );
+}
+
+#[test]
+fn misspelt_keys_values_and_cluster_names_get_a_suggestion_when_close() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.toml",
+        "version = 1\nname = \"t\"\nworkloads = []\n[clusters.prod]\nkind = \"generic\"\n[clusters.staging]\nkind = \"genric\"\n[[workload]]\ncluster = \"prd\"\nnamespace = \"web\"\nservice_account = \"api\"\n[[workload]]\ncluster = \"prod\"\nnamespace = \"web\"\nservice_acount = \"api\"\n[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nowner = \"me\"\n",
+    );
+    let diags = load(dir.path()).unwrap_err();
+    let got: Vec<(String, Option<String>)> = diags
+        .0
+        .iter()
+        .map(|d| (d.message.clone(), d.help.clone()))
+        .collect();
+    let want = |m: &str, h: &str| (m.to_owned(), Some(h.to_owned()));
+    assert_eq!(
+        got,
+        vec![
+            want("unknown field `workloads`", "did you mean `workload`?"),
+            want("unknown value `genric`", "did you mean `generic`?"),
+            want("cluster `prd` is not declared", "did you mean `prod`?"),
+            (
+                "missing field `service_account`".to_owned(),
+                None
+            ),
+            want("unknown field `service_acount`", "did you mean `service_account`?"),
+            // Nothing close: the choices, not a far-fetched guess.
+            want("cluster `dev` is not declared", "declared clusters: prod, staging"),
+            (
+                "unknown field `owner`".to_owned(),
+                Some("expected `cluster`, `namespace`, `service_account`, `labels`, `annotations`, `automount_token`, `adopt`, `kubernetes`, `aws`, `gcp`, `azure`".to_owned())
+            ),
+        ]
     );
 }

@@ -208,10 +208,12 @@ const CLOUD_ANNOTATIONS: &[(&str, &str)] = &[
     ("azure.workload.identity/client-id", "azure"),
 ];
 
-/// Checks one workload entry on its own (references to clusters are checked in `plan`).
+/// Checks one workload entry on its own and its reference to a cluster. A cluster whose
+/// own entry is broken (`broken`, reported already) is declared, only not usable.
 pub fn workload(
     entry: &Entry<WorkloadSpec>,
     clusters: &BTreeMap<String, ClusterKind>,
+    broken: &std::collections::BTreeSet<String>,
     diags: &mut Diagnostics,
 ) {
     let spec = &entry.spec;
@@ -219,8 +221,21 @@ pub fn workload(
     let at = |path: Vec<Seg>| value_span(&entry.table, &path, entry.span.clone());
     let key_at = |path: Vec<Seg>| key_span(&entry.table, &path, entry.span.clone());
     match clusters.get(&spec.cluster) {
+        None if broken.contains(&spec.cluster) => {}
         None => {
             let declared: Vec<&str> = clusters.keys().map(String::as_str).collect();
+            let mut names = declared.clone();
+            names.extend(broken.iter().map(String::as_str));
+            let help = match super::messages::did_you_mean(&spec.cluster, &names) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None if names.is_empty() => {
+                    format!("declare it in a [clusters.{}] section", spec.cluster)
+                }
+                None => {
+                    names.sort_unstable();
+                    format!("declared clusters: {}", names.join(", "))
+                }
+            };
             diags.push(
                 PlanDiagnostic::at(
                     file,
@@ -228,11 +243,7 @@ pub fn workload(
                     format!("cluster `{}` is not declared", spec.cluster),
                 )
                 .label("undeclared cluster")
-                .help(if declared.is_empty() {
-                    "declare it in a [clusters.NAME] section".to_owned()
-                } else {
-                    format!("declared clusters: {}", declared.join(", "))
-                }),
+                .help(help),
             );
         }
         Some(kind) => {
@@ -398,21 +409,18 @@ pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Option<String> {
             Some(_) => {}
         }
     }
-    if let Some((n, file, span)) = name {
-        if let Some(why) =
+    if let Some((n, file, span)) = name
+        && let Some(why) =
             names::label_value(n).or_else(|| n.is_empty().then(|| "must not be empty".to_owned()))
-        {
-            diags.push(
-                PlanDiagnostic::at(
-                    file,
-                    span.clone(),
-                    format!("invalid plan name `{n}`: {why}"),
-                )
-                .help("the name is written as a label value on every object wid creates"),
-            );
-        }
-    } else if !raw.files.is_empty() && !raw.incomplete {
-        diags.push(PlanDiagnostic::general("the plan has no `name`").help("add `name = \"TEAM\"` to one of its files: it is the ownership scope of everything wid creates"));
+    {
+        diags.push(
+            PlanDiagnostic::at(
+                file,
+                span.clone(),
+                format!("invalid plan name `{n}`: {why}"),
+            )
+            .help("the name is written as a label value on every object wid creates"),
+        );
     }
     let mut seen: BTreeMap<&str, &Entry<ClusterSpec>> = BTreeMap::new();
     for (cluster_name, entry) in &raw.clusters {

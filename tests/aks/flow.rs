@@ -55,6 +55,7 @@ pub async fn open(dir: &Path, plan: &str) -> Session {
     let target = Target {
         sandbox: Some(dir.join("sb")),
         aws_endpoint: None,
+        limits: Default::default(),
     };
     Session::open(plan, &target).await.expect("session opens")
 }

@@ -79,7 +79,7 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// Starts `wid sandbox serve --dir DIR` and waits for its kubeconfig.
+    /// Starts `wid sandbox serve --dir DIR` and waits until it serves.
     pub fn start(dir: &Path) -> Self {
         Self::start_with(dir, &[])
     }
@@ -99,10 +99,12 @@ impl Serve {
             .spawn()
             .expect("start wid sandbox serve");
         let start = Instant::now();
-        while !kubeconfig.exists() || !dir.join("env").exists() {
+        // The kubeconfig is written first, then serve.json, which other wid commands look
+        // for: once its servers answer, everything is in place.
+        while !kubeconfig.exists() || wid_sandbox::served(dir).is_none() {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "sandbox serve did not write its kubeconfig"
+                "sandbox serve did not come up"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -191,10 +193,38 @@ impl Serve {
     }
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
+impl Serve {
+    /// Stops the server as a user would (SIGTERM), so it writes its state before it exits;
+    /// kills it if it has not exited after 10 s.
+    pub fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Kills the server (SIGKILL): it writes nothing more, and the kernel frees its lock.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -321,12 +351,21 @@ impl Drop for Moto {
 /// Runs the aws CLI against a served sandbox with the variables of its DIR/env; panics on
 /// failure and returns stdout.
 pub fn sandbox_aws(dir: &Path, args: &[&str]) -> String {
+    sandbox_aws_in(dir, None, args)
+}
+
+/// [`sandbox_aws`] acting in `account` (the sandbox reads it from the access key id)
+/// instead of the sandbox's default account.
+pub fn sandbox_aws_in(dir: &Path, account: Option<&str>, args: &[&str]) -> String {
     let env = std::fs::read_to_string(dir.join("env")).expect("the sandbox wrote DIR/env");
     let mut cmd = Command::new("aws");
     for line in env.lines() {
         if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
             cmd.env(k, v);
         }
+    }
+    if let Some(account) = account {
+        cmd.env("AWS_ACCESS_KEY_ID", format!("SANDBOX{account}"));
     }
     let out = cmd
         .env("AWS_CONFIG_FILE", "/nonexistent/wid-test-aws-config")
@@ -344,4 +383,40 @@ pub fn sandbox_aws(dir: &Path, args: &[&str]) -> String {
         stderr(&out)
     );
     stdout(&out)
+}
+
+/// Sandbox API calls that write (anything but list, get, watch, describe), from
+/// DIR/calls.json.
+pub fn sandbox_writes(dir: &Path) -> u64 {
+    let calls: std::collections::BTreeMap<String, u64> = std::fs::read(dir.join("calls.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    calls
+        .iter()
+        .filter(|(api, _)| {
+            let op = api.split_once(':').map_or(api.as_str(), |(_, op)| op);
+            let read = ["list", "get", "watch", "List", "Get", "Describe"]
+                .iter()
+                .any(|r| op.starts_with(r));
+            !read
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Runs `wid ARGS` in `cwd` with extra environment variables (no terminal, no colour).
+pub fn wid_env(cwd: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wid"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("WID_AWS_ENDPOINT_URL")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run wid")
 }

@@ -23,7 +23,6 @@ use crate::model::{Finding, Report, Severity, SourceLocation};
 
 /// The `$schema` written into SARIF documents.
 pub const SARIF_SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-const INFORMATION_URI: &str = env!("CARGO_PKG_REPOSITORY");
 
 fn level(s: Severity) -> &'static str {
     match s {
@@ -202,7 +201,6 @@ pub fn sarif(report: &Report) -> Value {
         "tool": {
             "driver": {
                 "name": "wid",
-                "informationUri": INFORMATION_URI,
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules,
             }

@@ -1,32 +1,27 @@
 //! Applying IAM OIDC provider changes (shared: created when missing, given wid's audience,
 //! deleted only when this plan owns it) and EKS Pod Identity association changes (never a
-//! blind create: an existing association for the KSA is taken over). Both record what they
-//! applied in the [`APPLIED_KEY`] tag: providers only when this plan creates or owns them.
+//! blind create, never a takeover the plan did not ask for: an existing association
+//! without wid's mark is a conflict unless the workload sets `aws.adopt = true`). Both
+//! record what they applied in the [`APPLIED_KEY`] tag: providers only when this plan
+//! creates or owns them. Tagging only ever adds wid's own tags, so nobody else's tags
+//! on these objects are touched.
 
 use std::collections::HashMap;
 
-use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 use wid_core::{
-    APPLIED_KEY, Change, ChangeKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Outputs, Owner, Ownership,
-    PLAN_KEY, ProviderError, Reason,
+    APPLIED_KEY, Change, ChangeKind, ErrorKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Outputs, Owner,
+    Ownership, PLAN_KEY, ProviderError, Reason,
 };
 
 use crate::apply_role::{not_applicable, refuse};
 use crate::client::AwsProvider;
 use crate::error::{Call, code_of, is_not_found};
 use crate::ids;
+use crate::observe_other::LiveAssociation;
 use crate::policy::strings;
 use crate::record;
-
-/// An IAM tag; key and value are always set, so the builder cannot fail.
-fn tag(key: &str, value: &str) -> Tag {
-    Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .expect("a tag with key and value set always builds")
-}
+use crate::role_calls::tag;
 
 /// EKS tags: this plan's ownership marks (when `plan` is given) and the applied record
 /// (when `hash` is).
@@ -110,6 +105,10 @@ impl AwsProvider {
                         .and_then(|o| o.attrs.get("client_ids")),
                 );
                 // Only add: other audiences on the provider may be someone else's.
+                let mut wrote = false;
+                let partial = |wrote: bool, e: ProviderError| {
+                    if wrote { e.partly_applied() } else { e }
+                };
                 for client in want.iter().filter(|c| !have.contains(*c)) {
                     let c = call(
                         "iam:AddClientIDToOpenIDConnectProvider",
@@ -123,7 +122,8 @@ impl AwsProvider {
                         .client_id(client)
                         .send()
                         .await
-                        .map_err(|e| c.fail(&e))?;
+                        .map_err(|e| partial(wrote, c.fail(&e)))?;
+                    wrote = true;
                 }
                 // After the audiences, so a failed add keeps the old record.
                 let live = change.observed.as_ref().and_then(|o| o.applied.as_deref());
@@ -137,7 +137,7 @@ impl AwsProvider {
                         .tags(tag(APPLIED_KEY, &hash))
                         .send()
                         .await
-                        .map_err(|e| c.fail(&e))?;
+                        .map_err(|e| partial(wrote, c.fail(&e)))?;
                 }
                 Ok(Outputs::from([("arn".to_owned(), arn.clone())]))
             }
@@ -186,22 +186,24 @@ impl AwsProvider {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let mut live_applied = change.observed.as_ref().and_then(|o| o.applied.clone());
-        let (mut assoc_id, mut ownership, mut live_role) = (
-            self.association_ids
-                .lock()
-                .expect("association id cache lock is never poisoned")
-                .get(id)
-                .cloned(),
-            change.observed.as_ref().map(|o| o.ownership.clone()),
-            change
-                .observed
-                .as_ref()
-                .and_then(|o| o.attrs.get("role_arn"))
+        let cached = self
+            .association_ids
+            .lock()
+            .expect("association id cache lock is never poisoned")
+            .get(id)
+            .cloned();
+        let observed = change.observed.as_ref().map(|o| LiveAssociation {
+            association_id: cached.clone().unwrap_or_default(),
+            role_arn: o
+                .attrs
+                .get("role_arn")
                 .and_then(Value::as_str)
-                .map(str::to_owned),
-        );
-        match change.kind {
+                .unwrap_or_default()
+                .to_owned(),
+            ownership: o.ownership.clone(),
+            applied: o.applied.clone(),
+        });
+        let live = match change.kind {
             ChangeKind::Create => {
                 let c = call("eks:CreatePodIdentityAssociation", "create");
                 self.counter.count(c.op);
@@ -225,34 +227,54 @@ impl AwsProvider {
                         return Ok(Outputs::from([("arn".to_owned(), arn)]));
                     }
                     // It exists after all (eventual consistency after a delete, or made
-                    // since observe): take it over instead of failing or duplicating.
+                    // since observe). Never a duplicate, and never a takeover the plan
+                    // did not ask for: only this plan's association is updated, or a
+                    // hand-made one when the workload sets `aws.adopt = true`.
                     Err(e) if code_of(&e) == Some("ResourceInUseException") => {
                         let Some(live) = self.find_association(id, &owner.plan).await? else {
                             return Err(c.fail(&e));
                         };
-                        assoc_id = Some(live.association_id);
-                        ownership = Some(live.ownership);
-                        live_role = Some(live.role_arn);
-                        live_applied = live.applied;
+                        let adopt = change.desired.as_ref().is_some_and(|d| d.adopt);
+                        match &live.ownership {
+                            Ownership::Ours => {}
+                            Ownership::Unowned if adopt => {}
+                            _ => return Err(taken(change, &live.ownership)),
+                        }
+                        live
                     }
                     Err(e) => return Err(c.fail(&e)),
                 }
             }
             ChangeKind::Update => {
-                let allowed = ownership == Some(Ownership::Ours)
-                    || (change.reason == Reason::Adopt && ownership == Some(Ownership::Unowned));
-                if !allowed {
+                let adopting = change.reason == Reason::Adopt;
+                let allowed =
+                    |o: &Ownership| *o == Ownership::Ours || (adopting && *o == Ownership::Unowned);
+                let Some(observed) = observed.filter(|o| allowed(&o.ownership)) else {
                     return Err(refuse(change, "update"));
+                };
+                if cached.is_some() {
+                    observed
+                } else {
+                    // Observe did not see it in this process: look again, and hold the
+                    // association found to the same rule.
+                    let Some(live) = self.find_association(id, &owner.plan).await? else {
+                        return Err(gone(change));
+                    };
+                    if !allowed(&live.ownership) {
+                        return Err(taken(change, &live.ownership));
+                    }
+                    live
                 }
             }
             ChangeKind::Delete => {
-                if ownership != Some(Ownership::Ours) {
+                if change.observed.as_ref().map(|o| &o.ownership) != Some(&Ownership::Ours) {
                     return Err(refuse(change, "delete"));
                 }
-                let assoc_id = match assoc_id {
+                let assoc_id = match cached {
                     Some(a) => a,
                     None => match self.find_association(id, &owner.plan).await? {
-                        Some(live) => live.association_id,
+                        Some(live) if live.ownership == Ownership::Ours => live.association_id,
+                        Some(live) => return Err(taken(change, &live.ownership)),
                         None => return Ok(Outputs::new()),
                     },
                 };
@@ -271,38 +293,17 @@ impl AwsProvider {
                 };
             }
             ChangeKind::NoOp | ChangeKind::Conflict => return Err(not_applicable(change)),
-        }
-        // Update (or a create that found an existing association): point it at the role
-        // and make sure it carries this plan's marks.
-        if matches!(ownership, Some(Ownership::OtherPlan(_))) {
-            return Err(refuse(change, "take over"));
-        }
-        let assoc_id = match assoc_id {
-            Some(a) => a,
-            None => match self.find_association(id, &owner.plan).await? {
-                Some(live) => {
-                    live_role = Some(live.role_arn);
-                    live_applied = live.applied;
-                    live.association_id
-                }
-                None => {
-                    return Err(ProviderError::new(
-                        wid_core::ErrorKind::NotFound,
-                        format!("the pod identity association of {ns}/{ksa} on EKS cluster {cluster} disappeared"),
-                    )
-                    .with_resource(id)
-                    .with_hint("run `wid plan` again"));
-                }
-            },
         };
+        // Point it at the role, then make sure it carries this plan's marks and record.
         let mut arn = self.known_arn(id).unwrap_or_default();
-        if live_role.as_deref() != Some(role_arn.as_str()) {
+        let mut wrote = false;
+        if live.role_arn != role_arn {
             let c = call("eks:UpdatePodIdentityAssociation", "update");
             self.counter.count(c.op);
             let out = eks
                 .update_pod_identity_association()
                 .cluster_name(cluster)
-                .association_id(&assoc_id)
+                .association_id(&live.association_id)
                 .role_arn(&role_arn)
                 .send()
                 .await
@@ -310,11 +311,13 @@ impl AwsProvider {
             if let Some(a) = out.association().and_then(|a| a.association_arn()) {
                 arn = a.to_owned();
             }
+            wrote = true;
         }
         // One TagResource for both the marks (when taking it over) and the record (when
         // it changed), after the role update so a failed update keeps the old record.
-        let marks = (ownership != Some(Ownership::Ours)).then_some(owner.plan.as_str());
-        let hash = record::to_rewrite(change, live_applied.as_deref());
+        // TagResource only adds: the association's other tags stay as they are.
+        let marks = (live.ownership != Ownership::Ours).then_some(owner.plan.as_str());
+        let hash = record::to_rewrite(change, live.applied.as_deref());
         if (marks.is_some() || hash.is_some()) && !arn.is_empty() {
             let c = call("eks:TagResource", "tag");
             self.counter.count(c.op);
@@ -323,8 +326,49 @@ impl AwsProvider {
                 .set_tags(Some(eks_tags(marks, hash)))
                 .send()
                 .await
-                .map_err(|e| c.fail(&e))?;
+                .map_err(|e| {
+                    let e = c.fail(&e);
+                    if wrote { e.partly_applied() } else { e }
+                })?;
         }
         Ok(Outputs::from([("arn".to_owned(), arn)]))
     }
+}
+
+/// The association of a KSA turned out to belong to someone else than the change
+/// assumed: never taken over without the plan saying so.
+fn taken(change: &Change, ownership: &Ownership) -> ProviderError {
+    let origin = change
+        .desired
+        .as_ref()
+        .and_then(|d| d.origin.as_deref())
+        .map_or_else(String::new, |o| format!(" in workload {o}"));
+    let (why, hint) = match ownership {
+        Ownership::OtherPlan(plan) => (
+            format!("it belongs to wid plan {plan:?}"),
+            format!("remove it from plan {plan:?} (and apply that plan with --prune) first"),
+        ),
+        _ => (
+            "it was not created by wid".to_owned(),
+            format!("set `aws.adopt = true`{origin} to take it over"),
+        ),
+    };
+    ProviderError::new(
+        ErrorKind::Conflict,
+        format!(
+            "refusing to take over {}: an association for this service account exists and {why}",
+            change.id
+        ),
+    )
+    .with_resource(&change.id)
+    .with_hint(hint)
+}
+
+fn gone(change: &Change) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::NotFound,
+        format!("{} disappeared since wid read it", change.id),
+    )
+    .with_resource(&change.id)
+    .with_hint("run `wid plan` again")
 }

@@ -1,21 +1,32 @@
 //! Applying role changes: create (role, then attachments and inline policies), update
-//! attribute by attribute, delete (only roles this plan owns). Creates and updates record
-//! what they applied in the role's [`APPLIED_KEY`] tag.
+//! attribute by attribute, delete (only roles this plan owns).
+//!
+//! Every create and update records what it applied in the role's [`APPLIED_KEY`] tag,
+//! truthfully: a create with policies to attach starts with an incomplete record (in
+//! `CreateRole` itself) and seals it with one `TagRole` after the last attachment; an
+//! update writes the record in its last call. A change that fails after an earlier call
+//! changed the role returns a partly-applied error and, best effort, leaves an incomplete
+//! record, so the next plan says "incomplete apply", never drift.
+//!
+//! Tags follow the tag-key record ([`crate::tag_keys`]): wid sets the plan's tags and
+//! removes only keys it set itself; everyone else's tags survive.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 use wid_core::{
-    APPLIED_KEY, Change, ChangeKind, ErrorKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Outputs, Owner,
-    Ownership, PLAN_KEY, ProviderError, Reason,
+    APPLIED_KEY, AppliedRecord, Change, ChangeKind, ErrorKind, MANAGED_BY_KEY, MANAGED_BY_VALUE,
+    Outputs, Owner, Ownership, PLAN_KEY, ProviderError, Reason,
 };
 
-use crate::client::{Account, AwsProvider};
-use crate::error::{Call, is_not_found};
+use crate::client::AwsProvider;
+use crate::error::is_not_found;
 use crate::ids;
 use crate::policy::strings;
 use crate::record;
+use crate::role_calls::{RoleCtx, tag};
+use crate::tag_keys;
 
 /// The attributes of a change, desired and live, as plain values.
 struct Sides<'a> {
@@ -45,15 +56,6 @@ fn object(v: Option<&Value>) -> BTreeMap<String, Value> {
     v.and_then(Value::as_object)
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default()
-}
-
-/// An IAM tag; key and value are always set, so the builder cannot fail.
-fn tag(key: &str, value: &str) -> Tag {
-    Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .expect("a tag with key and value set always builds")
 }
 
 fn marks(plan: &str) -> [Tag; 2] {
@@ -116,7 +118,17 @@ impl AwsProvider {
                 {
                     return Err(refuse(change, "update"));
                 }
-                self.update_role(&ctx, &sides, owner, adopting).await?;
+                let mut wrote = false;
+                if let Err(e) = self
+                    .update_role(&ctx, &sides, owner, adopting, &mut wrote)
+                    .await
+                {
+                    if !wrote {
+                        return Err(e);
+                    }
+                    self.leave_incomplete(&ctx, owner, adopting).await;
+                    return Err(e.partly_applied());
+                }
             }
             ChangeKind::Delete => {
                 if change.observed.as_ref().map(|o| &o.ownership) != Some(&Ownership::Ours) {
@@ -139,6 +151,9 @@ impl AwsProvider {
             .want("trust_policy")
             .map(Value::to_string)
             .unwrap_or_default();
+        let managed = strings(sides.want("managed_policies"));
+        let inline = object(sides.want("inline_policies"));
+        let tags = object(sides.want("tags"));
         let mut req = ctx
             .account
             .iam
@@ -164,16 +179,28 @@ impl AwsProvider {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
             );
-        for (k, v) in object(sides.want("tags")) {
-            req = req.tags(tag(&k, v.as_str().unwrap_or_default()));
+        for (k, v) in &tags {
+            req = req.tags(tag(k, v.as_str().unwrap_or_default()));
+        }
+        for (k, v) in tag_keys::encode(tags.keys().map(String::as_str)) {
+            req = req.tags(tag(&k, &v));
         }
         for t in marks(&owner.plan) {
             req = req.tags(t);
         }
-        // In the create call itself, so recording costs no call. A create that fails after
-        // this (an attach) leaves the record; the next plan then calls the gap drift.
-        if let Some(hash) = record::to_write(ctx.change) {
-            req = req.tags(tag(APPLIED_KEY, &hash));
+        // The record goes in the create call itself. A role with policies to attach is
+        // not finished until the last one is, so it starts incomplete and is sealed by
+        // one TagRole at the end: a failure in between leaves a role the next plan calls
+        // an incomplete apply, not drift.
+        let steps = managed.len() + inline.len();
+        let hash = record::to_write(ctx.change);
+        if let Some(hash) = &hash {
+            let text = if steps == 0 {
+                AppliedRecord::Complete(hash.clone())
+            } else {
+                AppliedRecord::Incomplete(hash.clone())
+            };
+            req = req.tags(tag(APPLIED_KEY, &text.to_text()));
         }
         let call = ctx.call("iam:CreateRole", "create");
         self.counter.count(call.op);
@@ -181,21 +208,34 @@ impl AwsProvider {
         let arn = out
             .role()
             .map_or_else(|| ctx.arn.to_owned(), |r| r.arn().to_owned());
-        for policy in strings(sides.want("managed_policies")) {
-            self.attach(ctx, &policy).await?;
-        }
-        for (policy, doc) in object(sides.want("inline_policies")) {
-            self.put_inline(ctx, &policy, &doc).await?;
-        }
+        let finish = async {
+            for policy in &managed {
+                self.attach(ctx, policy).await?;
+            }
+            for (policy, doc) in &inline {
+                self.put_inline(ctx, policy, doc).await?;
+            }
+            if steps > 0
+                && let Some(hash) = &hash
+            {
+                self.tag_role(ctx, vec![tag(APPLIED_KEY, hash)]).await?;
+            }
+            Ok::<_, ProviderError>(())
+        };
+        finish.await.map_err(ProviderError::partly_applied)?;
         Ok(arn)
     }
 
+    /// Every call of an update, in an order that keeps the record truthful: the record
+    /// (and the tags) are written last, so a failure keeps the old record; `wrote` says
+    /// whether some call already changed the role.
     async fn update_role(
         &self,
         ctx: &RoleCtx<'_>,
         sides: &Sides<'_>,
         owner: &Owner,
         adopting: bool,
+        wrote: &mut bool,
     ) -> Result<(), ProviderError> {
         let iam = &ctx.account.iam;
         if sides.changed("path") {
@@ -204,7 +244,7 @@ impl AwsProvider {
                 format!("the path of role {} in account {} cannot change in place", ctx.name, ctx.account_id),
             )
             .with_resource(&ctx.change.id)
-            .with_hint("IAM has no call to move a role; keep the old path, or delete the role (remove it from the plan and apply with --prune) and apply again"));
+            .with_hint("IAM has no call to move a role; keep the old `aws.path`, or delete the role (remove it from the plan and apply with --prune) and apply again"));
         }
         if sides.changed("trust_policy") {
             let call = ctx.call("iam:UpdateAssumeRolePolicy", "update the trust policy of");
@@ -220,6 +260,7 @@ impl AwsProvider {
                 .send()
                 .await
                 .map_err(|e| call.fail(&e))?;
+            *wrote = true;
         }
         if sides.changed("managed_policies") {
             let (want, have) = (
@@ -229,9 +270,11 @@ impl AwsProvider {
             // Detach first so a role at the quota can swap a policy.
             for p in have.difference(&want) {
                 self.detach(ctx, p).await?;
+                *wrote = true;
             }
             for p in want.difference(&have) {
                 self.attach(ctx, p).await?;
+                *wrote = true;
             }
         }
         if sides.changed("inline_policies") {
@@ -242,10 +285,12 @@ impl AwsProvider {
             for (policy, doc) in &want {
                 if have.get(policy) != Some(doc) {
                     self.put_inline(ctx, policy, doc).await?;
+                    *wrote = true;
                 }
             }
             for policy in have.keys().filter(|k| !want.contains_key(*k)) {
                 self.delete_inline(ctx, policy).await?;
+                *wrote = true;
             }
         }
         if sides.changed("permissions_boundary") {
@@ -276,6 +321,7 @@ impl AwsProvider {
                         .map_err(|e| call.fail(&e))?;
                 }
             }
+            *wrote = true;
         }
         if sides.changed("max_session_duration") || sides.changed("description") {
             let call = ctx.call("iam:UpdateRole", "update");
@@ -297,38 +343,46 @@ impl AwsProvider {
                 .send()
                 .await
                 .map_err(|e| call.fail(&e))?;
+            *wrote = true;
         }
-        // `have` never holds wid's marks nor its record (observe leaves them out of
-        // `tags`), so neither is ever untagged here.
+
+        // Tags. `have` holds only keys wid may touch (the plan's, and those the tag-key
+        // record lists), never wid's marks or records, so nobody else's tag is removed.
         let (want, have) = (object(sides.want("tags")), object(sides.have("tags")));
-        let stale: Vec<String> = have
+        let live_record = self.live_tag_record(&ctx.change.id);
+        let recorded = tag_keys::decode(live_record.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let want_keys: BTreeSet<&str> = want.keys().map(String::as_str).collect();
+        let mut untag: Vec<String> = have
             .keys()
             .filter(|k| !want.contains_key(*k))
             .cloned()
             .collect();
-        if sides.changed("tags") && !stale.is_empty() {
-            let call = ctx.call("iam:UntagRole", "untag");
-            self.counter.count(call.op);
-            iam.untag_role()
-                .role_name(ctx.name)
-                .set_tag_keys(Some(stale))
-                .send()
-                .await
-                .map_err(|e| call.fail(&e))?;
+        let record_changed =
+            recorded.iter().map(String::as_str).collect::<BTreeSet<_>>() != want_keys;
+        if record_changed {
+            untag.extend(tag_keys::surplus(
+                live_record.iter().map(|(k, _)| k.as_str()),
+                want_keys.iter().copied(),
+            ));
         }
-        // Tagging runs last so the record is only written once everything before it
-        // succeeded: a failed update keeps the old record, and the next plan still says
-        // the plan changed.
-        let mut to_set: Vec<Tag> = Vec::new();
-        if sides.changed("tags") {
-            to_set.extend(
-                want.iter()
-                    .filter(|(k, v)| have.get(*k) != Some(*v))
-                    .map(|(k, v)| tag(k, v.as_str().unwrap_or_default())),
-            );
-        }
+        self.untag_role(ctx, untag.clone()).await?;
+        *wrote |= !untag.is_empty();
+        // One TagRole last, for the plan's tags, the marks (when adopting), the tag-key
+        // record and the applied record: a failed update keeps the old applied record.
+        let mut to_set: Vec<Tag> = want
+            .iter()
+            .filter(|(k, v)| have.get(*k) != Some(*v))
+            .map(|(k, v)| tag(k, v.as_str().unwrap_or_default()))
+            .collect();
         if adopting {
             to_set.extend(marks(&owner.plan));
+        }
+        if record_changed {
+            to_set.extend(
+                tag_keys::encode(want_keys.iter().copied())
+                    .into_iter()
+                    .map(|(k, v)| tag(&k, &v)),
+            );
         }
         let live = ctx
             .change
@@ -338,27 +392,44 @@ impl AwsProvider {
         if let Some(hash) = record::to_rewrite(ctx.change, live) {
             to_set.push(tag(APPLIED_KEY, &hash));
         }
-        if !to_set.is_empty() {
-            let call = ctx.call("iam:TagRole", "tag");
-            self.counter.count(call.op);
-            iam.tag_role()
-                .role_name(ctx.name)
-                .set_tags(Some(to_set))
-                .send()
-                .await
-                .map_err(|e| call.fail(&e))?;
+        self.tag_role(ctx, to_set).await
+    }
+
+    /// After an update failed part-way: mark the role's record incomplete (with this
+    /// plan's marks when adopting, since wid has already changed it), best effort. If
+    /// even that fails, the report still says the role is partly applied.
+    async fn leave_incomplete(&self, ctx: &RoleCtx<'_>, owner: &Owner, adopting: bool) {
+        let Some(hash) = record::to_write(ctx.change) else {
+            return;
+        };
+        let mut tags = vec![tag(APPLIED_KEY, &AppliedRecord::Incomplete(hash).to_text())];
+        if adopting {
+            tags.extend(marks(&owner.plan));
         }
-        Ok(())
+        if let Err(e) = self.tag_role(ctx, tags).await {
+            tracing::warn!(
+                "could not record the incomplete apply of {}: {e}",
+                ctx.change.id
+            );
+        }
     }
 
     /// Detaches every managed policy, deletes every inline policy, then the role. What is
     /// already gone counts as done, so a re-run after a partial delete converges.
     async fn delete_role(&self, ctx: &RoleCtx<'_>, sides: &Sides<'_>) -> Result<(), ProviderError> {
+        let mut wrote = false;
+        let partial = |wrote: bool, e: ProviderError| {
+            if wrote { e.partly_applied() } else { e }
+        };
         for p in strings(sides.have("managed_policies")) {
-            self.detach(ctx, &p).await?;
+            self.detach(ctx, &p).await.map_err(|e| partial(wrote, e))?;
+            wrote = true;
         }
         for p in object(sides.have("inline_policies")).keys() {
-            self.delete_inline(ctx, p).await?;
+            self.delete_inline(ctx, p)
+                .await
+                .map_err(|e| partial(wrote, e))?;
+            wrote = true;
         }
         let call = ctx.call("iam:DeleteRole", "delete");
         self.counter.count(call.op);
@@ -372,115 +443,33 @@ impl AwsProvider {
         {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(call.fail(&e)),
+            Err(e) => Err(partial(wrote, call.fail(&e))),
         }
-    }
-
-    async fn attach(&self, ctx: &RoleCtx<'_>, policy: &str) -> Result<(), ProviderError> {
-        let call = ctx.call_on("iam:AttachRolePolicy", format!("attach {policy} to"));
-        self.counter.count(call.op);
-        ctx.account
-            .iam
-            .attach_role_policy()
-            .role_name(ctx.name)
-            .policy_arn(policy)
-            .send()
-            .await
-            .map_err(|e| call.fail(&e))?;
-        Ok(())
-    }
-
-    async fn detach(&self, ctx: &RoleCtx<'_>, policy: &str) -> Result<(), ProviderError> {
-        let call = ctx.call_on("iam:DetachRolePolicy", format!("detach {policy} from"));
-        self.counter.count(call.op);
-        match ctx
-            .account
-            .iam
-            .detach_role_policy()
-            .role_name(ctx.name)
-            .policy_arn(policy)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(call.fail(&e)),
-        }
-    }
-
-    async fn put_inline(
-        &self,
-        ctx: &RoleCtx<'_>,
-        policy: &str,
-        doc: &Value,
-    ) -> Result<(), ProviderError> {
-        let call = ctx.call_on(
-            "iam:PutRolePolicy",
-            format!("put inline policy {policy} on"),
-        );
-        self.counter.count(call.op);
-        ctx.account
-            .iam
-            .put_role_policy()
-            .role_name(ctx.name)
-            .policy_name(policy)
-            .policy_document(doc.to_string())
-            .send()
-            .await
-            .map_err(|e| call.fail(&e))?;
-        Ok(())
-    }
-
-    async fn delete_inline(&self, ctx: &RoleCtx<'_>, policy: &str) -> Result<(), ProviderError> {
-        let call = ctx.call_on(
-            "iam:DeleteRolePolicy",
-            format!("delete inline policy {policy} of"),
-        );
-        self.counter.count(call.op);
-        match ctx
-            .account
-            .iam
-            .delete_role_policy()
-            .role_name(ctx.name)
-            .policy_name(policy)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(call.fail(&e)),
-        }
-    }
-}
-
-/// What every call on one role needs for its error message.
-struct RoleCtx<'a> {
-    account: &'a Account,
-    account_id: &'a str,
-    name: &'a str,
-    arn: &'a str,
-    change: &'a Change,
-}
-
-impl<'a> RoleCtx<'a> {
-    /// "VERB role NAME in account ACCOUNT".
-    fn call(&self, op: &'static str, verb: &str) -> Call<'a> {
-        Call::new(
-            op,
-            format!("{verb} role {} in account {}", self.name, self.account_id),
-            self.arn,
-        )
-        .id(&self.change.id)
-    }
-
-    fn call_on(&self, op: &'static str, what: String) -> Call<'a> {
-        self.call(op, &what)
     }
 }
 
 /// An update or delete of an object wid may not touch; the diff never produces one, so
-/// this guards against a stale or hand-built change.
+/// this guards against a stale or hand-built change. The hint names the plan key that
+/// takes the object over, where the plan has one.
 pub(crate) fn refuse(change: &Change, verb: &str) -> ProviderError {
+    let hint = match (
+        &change.observed.as_ref().map(|o| &o.ownership),
+        change.desired.as_ref(),
+    ) {
+        (Some(Ownership::OtherPlan(plan)), _) => format!(
+            "it belongs to wid plan {plan:?}; remove it from that plan (and apply it with --prune) first"
+        ),
+        (_, Some(d)) => match (&d.adopt_key, &d.origin) {
+            (Some(key), Some(origin)) => {
+                format!("set `{key} = true` in workload {origin} to take it over")
+            }
+            (Some(key), None) => format!("set `{key} = true` to take it over"),
+            (None, _) => "wid cannot take this object over; rename it in the plan".to_owned(),
+        },
+        (_, None) => {
+            "wid never deletes what it did not create; delete it by hand if it must go".to_owned()
+        }
+    };
     ProviderError::new(
         ErrorKind::Conflict,
         format!(
@@ -489,7 +478,7 @@ pub(crate) fn refuse(change: &Change, verb: &str) -> ProviderError {
         ),
     )
     .with_resource(&change.id)
-    .with_hint("set `adopt = true` on the workload to take over an object wid did not create")
+    .with_hint(hint)
 }
 
 pub(crate) fn not_applicable(change: &Change) -> ProviderError {

@@ -15,9 +15,14 @@ use crate::policy::{json_len_without_whitespace, normalize_policy};
 pub const MANAGED_POLICY_QUOTA: usize = 10;
 /// IAM's limit on the aggregate size of a role's inline policies (whitespace not counted).
 pub const INLINE_POLICY_AGGREGATE_LIMIT: usize = 10_240;
+/// The largest inline policy file wid reads: IAM allows 10,240 characters of inline
+/// policy per role (whitespace not counted), so a readable file is far below this even
+/// pretty-printed.
+pub const POLICY_FILE_LIMIT: u64 = 256 * 1024;
 /// IAM's limit on tags per resource; wid's own tags count against it.
 pub const TAG_QUOTA: usize = 50;
-/// The tags wid itself sets on a role: the two ownership marks and the applied record.
+/// The tags wid itself always sets on a role: the two ownership marks and the applied
+/// record (the tag-key record adds one or more when the role has tags).
 const WID_TAGS: [&str; 3] = [
     wid_core::MANAGED_BY_KEY,
     wid_core::PLAN_KEY,
@@ -51,14 +56,16 @@ pub enum InlinePolicy {
 }
 
 impl InlinePolicy {
-    /// The policy text, reading the file (relative to `plan_dir`) if it is one.
+    /// The policy text, reading the file (relative to `plan_dir`) if it is one. Only a
+    /// regular file of at most [`POLICY_FILE_LIMIT`] bytes is read: `/dev/zero`, a FIFO, a
+    /// directory or a huge file is an error, never a hang or an endless read.
     pub fn text(&self, plan_dir: &Path) -> Result<String, String> {
         match self {
             Self::Json(s) => Ok(s.clone()),
             Self::File { file } => {
                 let path = plan_dir.join(file);
-                std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read policy file {}: {e}", path.display()))
+                wid_core::read_referenced_file(&path, POLICY_FILE_LIMIT)
+                    .map_err(|e| format!("cannot use policy file: {e}"))
             }
         }
     }
@@ -302,10 +309,10 @@ fn check_tags(block: &AwsBlock, issues: &mut Vec<FieldIssue>) {
                 &path,
                 format!("tag key {key:?} uses the reserved prefix aws:"),
             ));
-        } else if WID_TAGS.contains(&key.as_str()) {
+        } else if WID_TAGS.contains(&key.as_str()) || key.starts_with("wid.dev/") {
             issues.push(FieldIssue::new(
                 &path,
-                format!("tag key {key:?} is wid's own tag; wid sets it itself"),
+                format!("tag key {key:?} is reserved for wid's own tags; wid sets them itself"),
             ));
         }
         if value.chars().count() > 256 || !TAG_CHARS.is_match(value) {
@@ -317,15 +324,26 @@ fn check_tags(block: &AwsBlock, issues: &mut Vec<FieldIssue>) {
             ));
         }
     }
-    if block.tags.len() + WID_TAGS.len() > TAG_QUOTA {
-        issues.push(FieldIssue::new(
-            &["tags"],
-            format!(
-                "{} tags plus wid's {} own tags exceed IAM's limit of {TAG_QUOTA}",
-                block.tags.len(),
-                WID_TAGS.len()
-            ),
-        ));
+    match crate::tag_keys::tags_needed(block.tags.keys().map(String::as_str)) {
+        Ok(record) => {
+            let own = WID_TAGS.len() + record;
+            if block.tags.len() + own > TAG_QUOTA {
+                issues.push(
+                    FieldIssue::new(
+                        &["tags"],
+                        format!(
+                            "{} tags plus wid's {own} own tags (ownership marks and the records of what it applied and which tag keys it set) exceed IAM's limit of {TAG_QUOTA}",
+                            block.tags.len(),
+                        ),
+                    )
+                    .help("drop some tags from `aws.tags`; other tags already on the role count too"),
+                );
+            }
+        }
+        Err(key) => issues.push(FieldIssue::new(
+            &["tags", key.as_str()],
+            format!("tag key {key:?} is too long for wid to record that it set it (256 characters once spaces are escaped)"),
+        )),
     }
 }
 
@@ -408,7 +426,13 @@ mod tests {
             paths(&issues),
             ["inline_policies.missing", "inline_policies.s3"]
         );
-        assert!(issues[0].message.contains("cannot read policy file"));
+        assert!(
+            issues[0]
+                .message
+                .contains("cannot use policy file: cannot read"),
+            "{}",
+            issues[0].message
+        );
     }
 
     #[test]

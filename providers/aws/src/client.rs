@@ -1,20 +1,28 @@
 //! The provider value: options, credentials per account, and the SDK clients built from
-//! them (one HTTPS client on rustls with ring, SDK retries off: the engine retries).
+//! them (one HTTPS client on rustls with ring, bounded by [`crate::bounded`]; SDK retries
+//! off: reads are retried through [`wid_core::Calls`], changes by the engine).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls::{Provider as TlsProvider, rustls_provider::CryptoMode};
-use wid_core::{CallCounter, ErrorKind, ProviderError, ResourceId};
+use wid_core::{CallCounter, Calls, ErrorKind, Limits, ProviderError, ResourceId};
 
 use crate::block::EksCluster;
 use crate::error::Call;
 
 /// IAM is global; requests are signed for this region.
 const IAM_REGION: &str = "us-east-1";
+
+/// How many reads the provider runs at once (before `--parallelism` and throttling
+/// narrow it).
+pub(crate) const READ_CONCURRENCY: usize = 8;
 
 /// How the provider reaches AWS.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +36,8 @@ pub struct AwsOptions {
     /// The named profile to use per account (account id → profile). Accounts without one
     /// use the default credential chain, checked with `sts:GetCallerIdentity`.
     pub profiles: BTreeMap<String, String>,
+    /// The run's call bounds, retries and concurrency cap.
+    pub limits: Limits,
 }
 
 /// The SDK clients for one account.
@@ -52,11 +62,16 @@ impl Account {
 pub struct AwsProvider {
     pub(crate) options: AwsOptions,
     pub(crate) counter: CallCounter,
+    /// Reads: counted, paced and retried.
+    pub(crate) calls: Calls,
     http: aws_smithy_runtime_api::client::http::SharedHttpClient,
     accounts: tokio::sync::Mutex<BTreeMap<String, Account>>,
     /// EKS clusters known to the plan (account, region, EKS name): prune scans their
     /// associations even when no association of the plan remains on them.
     pub(crate) clusters: Mutex<BTreeSet<(String, String, String)>>,
+    /// Accounts the plan names for its roles (`aws.account`, else the cluster's): prune
+    /// looks for this plan's objects there too.
+    pub(crate) role_accounts: Mutex<BTreeSet<String>>,
     /// The plan's EKS clusters by the plan's name, for preflight's issuer discovery.
     pub(crate) plan_clusters: Mutex<BTreeMap<String, EksCluster>>,
     /// Association ids found by observe, so apply need not look them up again.
@@ -64,24 +79,32 @@ pub struct AwsProvider {
     /// ARNs seen by observe (roles, OIDC providers, associations): the live ARN carries
     /// the partition, which an id alone does not.
     pub(crate) arns: Mutex<BTreeMap<ResourceId, String>>,
+    /// The tag-key records (`wid.dev/tag-keys` tags) seen by observe on this plan's
+    /// objects, so apply knows which tags it set and which record tags to replace.
+    pub(crate) tag_records: Mutex<BTreeMap<ResourceId, Vec<(String, String)>>>,
 }
 
 impl AwsProvider {
     /// A provider with `options`, counting its calls in `counter`. Builds no client yet:
     /// each account's clients are made (and its credentials checked) on first use.
     pub async fn new(opts: AwsOptions, counter: CallCounter) -> Result<Self, ProviderError> {
-        let http = aws_smithy_http_client::Builder::new()
+        let https = aws_smithy_http_client::Builder::new()
             .tls_provider(TlsProvider::Rustls(CryptoMode::Ring))
             .build_https();
+        let http = crate::bounded::BoundedHttpClient::shared(https, &opts.limits.bounds);
+        let calls = opts.limits.calls(counter.clone(), READ_CONCURRENCY);
         Ok(Self {
             options: opts,
             counter,
+            calls,
             http,
             accounts: tokio::sync::Mutex::new(BTreeMap::new()),
             clusters: Mutex::new(BTreeSet::new()),
+            role_accounts: Mutex::new(BTreeSet::new()),
             plan_clusters: Mutex::new(BTreeMap::new()),
             association_ids: Mutex::new(BTreeMap::new()),
             arns: Mutex::new(BTreeMap::new()),
+            tag_records: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -103,6 +126,16 @@ impl AwsProvider {
         }
     }
 
+    /// Tells the provider which accounts the plan's roles live in, so prune (and
+    /// destroy) look for this plan's objects there even when no resource of the plan is
+    /// wanted in them any more.
+    pub fn know_accounts<'a>(&self, accounts: impl IntoIterator<Item = &'a str>) {
+        self.role_accounts
+            .lock()
+            .expect("account set lock is never poisoned")
+            .extend(accounts.into_iter().map(str::to_owned));
+    }
+
     /// The cluster's OIDC issuer URL, from `eks:DescribeCluster`.
     pub async fn discover_issuer(&self, cluster: &EksCluster) -> Result<String, ProviderError> {
         self.know_clusters(std::slice::from_ref(cluster));
@@ -115,14 +148,12 @@ impl AwsProvider {
             ),
             crate::ids::cluster_arn(&cluster.account, &cluster.region, &cluster.eks_name),
         );
-        self.counter.count(call.op);
-        let out = account
-            .eks(&cluster.region)
-            .describe_cluster()
-            .name(&cluster.eks_name)
-            .send()
-            .await
-            .map_err(|e| call.fail(&e))?;
+        let eks = account.eks(&cluster.region);
+        let out = self
+            .fetch(&call, || {
+                eks.describe_cluster().name(&cluster.eks_name).send()
+            })
+            .await?;
         out.cluster()
             .and_then(|c| c.identity())
             .and_then(|i| i.oidc())
@@ -137,7 +168,10 @@ impl AwsProvider {
                     ),
                 )
                 .with_operation(call.op)
-                .with_hint("set `issuer` on the cluster in the plan")
+                .with_hint(format!(
+                    "set `issuer = \"https://...\"` in [clusters.{}]",
+                    cluster.plan_name
+                ))
             })
     }
 
@@ -158,6 +192,24 @@ impl AwsProvider {
             .cloned()
     }
 
+    /// Remembers the record tags of a live object (none: it has no record).
+    pub(crate) fn remember_tag_record(&self, id: &ResourceId, record: Vec<(String, String)>) {
+        self.tag_records
+            .lock()
+            .expect("tag record cache lock is never poisoned")
+            .insert(id.clone(), record);
+    }
+
+    /// The record tags observe saw on an object (empty when none, or not seen).
+    pub(crate) fn live_tag_record(&self, id: &ResourceId) -> Vec<(String, String)> {
+        self.tag_records
+            .lock()
+            .expect("tag record cache lock is never poisoned")
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The clients for `account`, built on first use.
     pub(crate) async fn account(&self, account: &str) -> Result<Account, ProviderError> {
         let mut accounts = self.accounts.lock().await;
@@ -172,6 +224,7 @@ impl AwsProvider {
     async fn build_account(&self, account: &str) -> Result<Account, ProviderError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(self.http.clone())
+            .timeout_config(crate::bounded::timeout_config(&self.options.limits.bounds))
             .retry_config(RetryConfig::disabled());
         if let Some(url) = &self.options.endpoint_url {
             loader = loader.endpoint_url(url);
@@ -190,7 +243,24 @@ impl AwsProvider {
         } else if let Some(profile) = profile {
             loader = loader.profile_name(profile);
         }
-        let config = loader.load().await;
+        let mut config = loader.load().await;
+        if let (false, Some(profile)) = (self.options.sandbox, profile) {
+            // The profile's own credentials (keys, IAM Identity Center, credential_process,
+            // a role to assume), whatever else the environment holds: the default chain
+            // would let AWS_ACCESS_KEY_ID, perhaps another account's, win over the profile
+            // the plan names for this account.
+            let provider_config = ProviderConfig::without_region()
+                .with_http_client(self.http.clone())
+                .with_region(config.region().cloned());
+            let credentials = ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config)
+                .profile_name(profile)
+                .build();
+            config = config
+                .to_builder()
+                .credentials_provider(SharedCredentialsProvider::new(credentials))
+                .build();
+        }
         // IAM is global: sign for us-east-1 whatever region the profile names.
         let iam_conf = aws_sdk_iam::config::Builder::from(&config)
             .region(Region::new(IAM_REGION))
@@ -227,12 +297,9 @@ impl AwsProvider {
             format!("check the credentials for account {account}"),
             "*",
         );
-        self.counter.count(call.op);
-        let out = sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| call.fail(&e))?;
+        let out = self
+            .fetch(&call, || sts.get_caller_identity().send())
+            .await?;
         match out.account() {
             Some(a) if a == account => Ok(()),
             other => Err(ProviderError::new(
@@ -244,7 +311,7 @@ impl AwsProvider {
             )
             .with_operation(call.op)
             .with_hint(format!(
-                "name a profile for account {account} in the plan's aws profiles, or run wid with credentials for that account"
+                "name a profile for the account in the plan: [aws.profiles] \"{account}\" = \"PROFILE\"; or run wid with credentials for account {account}"
             ))),
         }
     }

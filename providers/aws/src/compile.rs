@@ -161,7 +161,10 @@ pub fn compile_with(
                             &[],
                             format!("cluster {} has no OIDC issuer", cluster.plan_name),
                         )
-                        .help("set `issuer` on the cluster or let wid discover it with eks:DescribeCluster"),
+                        .help(format!(
+                            "set `issuer = \"https://...\"` in [clusters.{}], or let wid discover it with eks:DescribeCluster",
+                            cluster.plan_name
+                        )),
                     ));
                     contributions.push(contribution);
                     continue;
@@ -191,7 +194,7 @@ pub fn compile_with(
                                 cluster.account
                             ),
                         )
-                        .help("use mechanism = \"irsa\" for a cross-account role, or a role in the cluster's account"),
+                        .help("set `aws.mechanism = \"irsa\"` for a cross-account role, or remove `aws.account` to use a role in the cluster's account"),
                     ));
                 }
                 let cluster_arn =
@@ -249,7 +252,7 @@ pub fn compile_with(
                         options.trust_policy_limit
                     ),
                 )
-                .help("split the workloads across several roles, use mechanism = \"pod-identity\", or raise the IAM quota L-C07B4B0D and the plan's trust policy limit"),
+                .help("split the workloads across several `aws.role`s, set `aws.mechanism = \"pod-identity\"`, or raise the IAM quota L-C07B4B0D and set `trust_policy_limit` under [aws] to match"),
             ));
         }
         let mut r = Resource::new(id.clone())

@@ -1,9 +1,13 @@
 //! Turning aws-sdk-rust errors into [`ProviderError`]s with a kind the engine can act on,
 //! and a message that names the object, the account and the permission wid needs.
 
+use std::error::Error as StdError;
+use std::sync::LazyLock;
+
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_types::error::display::DisplayErrorContext;
-use wid_core::{ErrorKind, ProviderError, ResourceId};
+use regex::Regex;
+use wid_core::{BodyLimit, ErrorKind, ProviderError, ResourceId, parse_retry_after};
 
 /// What a failing call was doing, for the message.
 #[derive(Debug, Clone)]
@@ -38,13 +42,36 @@ impl<'a> Call<'a> {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        let mut retry_after = None;
         let (kind, what, detail) = match err {
+            _ if BodyLimit::find(err).is_some() => {
+                let text = chain(err);
+                match BodyLimit::find(err) {
+                    Some(BodyLimit::TooLarge(max)) => (
+                        ErrorKind::Invalid,
+                        format!(
+                            "the response was cut at {max} bytes, the most wid accepts for one call"
+                        ),
+                        text,
+                    ),
+                    _ => (
+                        ErrorKind::Transient,
+                        "AWS did not answer within the per-call deadline".to_owned(),
+                        text,
+                    ),
+                }
+            }
             SdkError::ServiceError(service) => {
                 let e = service.err();
                 let code = e.code().unwrap_or("");
                 let message = e.message().unwrap_or("");
                 let status = service.raw().status().as_u16();
                 let kind = classify(code, Some(status));
+                retry_after = service
+                    .raw()
+                    .headers()
+                    .get("retry-after")
+                    .and_then(parse_retry_after);
                 let detail = match (code, message) {
                     ("", "") => format!("HTTP status {status}"),
                     (code, "") => code.to_owned(),
@@ -52,52 +79,46 @@ impl<'a> Call<'a> {
                 };
                 (kind, describe(kind, code), detail)
             }
-            SdkError::ConstructionFailure(_) => {
-                let text = DisplayErrorContext(err).to_string();
-                if text.to_ascii_lowercase().contains("credential") {
-                    (
-                        ErrorKind::Auth,
-                        "no usable AWS credentials".to_owned(),
-                        text,
-                    )
-                } else {
-                    (
-                        ErrorKind::Invalid,
-                        "the request could not be built".to_owned(),
-                        text,
-                    )
-                }
+            _ if credentials_problem(err).is_some() => {
+                return self.no_credentials(credentials_problem(err));
             }
+            SdkError::ConstructionFailure(_) => (
+                ErrorKind::Invalid,
+                "the request could not be built".to_owned(),
+                chain(err),
+            ),
             SdkError::TimeoutError(_) => (
                 ErrorKind::Transient,
-                "the request timed out".to_owned(),
-                DisplayErrorContext(err).to_string(),
+                "AWS did not answer within the per-call deadline".to_owned(),
+                chain(err),
             ),
-            SdkError::DispatchFailure(_) => {
-                let text = DisplayErrorContext(err).to_string();
-                if text.to_ascii_lowercase().contains("credential") {
-                    (
-                        ErrorKind::Auth,
-                        "no usable AWS credentials".to_owned(),
-                        text,
-                    )
-                } else {
-                    (
-                        ErrorKind::Transient,
-                        "the request could not be sent".to_owned(),
-                        text,
-                    )
-                }
-            }
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => (
+                ErrorKind::Transient,
+                "AWS did not answer in time (a connect or read timeout)".to_owned(),
+                chain(err),
+            ),
+            SdkError::DispatchFailure(_) => (
+                ErrorKind::Transient,
+                "the request could not be sent".to_owned(),
+                chain(err),
+            ),
             _ => (
                 ErrorKind::Transient,
                 "the response could not be read".to_owned(),
-                DisplayErrorContext(err).to_string(),
+                chain(err),
             ),
         };
         let mut out = ProviderError::new(kind, format!("failed to {}: {what}", self.doing))
             .with_operation(self.op)
             .with_detail(detail);
+        if let Some(wait) = retry_after {
+            out = out.with_retry_after(wait);
+        }
+        if what.starts_with("AWS did not answer") {
+            out = out.with_hint(
+                "the endpoint accepted the call but stalled; check it is reachable and healthy, or raise --call-timeout",
+            );
+        }
         if let Some(hint) = self.hint(kind) {
             out = out.with_hint(hint);
         }
@@ -112,6 +133,7 @@ impl<'a> Call<'a> {
                 self.doing, self.op, self.on
             );
             let mut again = ProviderError::new(kind, message).with_operation(self.op);
+            again.retry_after = out.retry_after;
             again.detail = out.detail.take();
             again.hint = out.hint.take();
             again.resource = out.resource.take();
@@ -120,10 +142,39 @@ impl<'a> Call<'a> {
         out
     }
 
+    /// No call was made: the credential chain found nothing, or a source it tried (an SSO
+    /// token, a `credential_process` helper, a profile) failed. One sentence that says
+    /// which, and a hint with every way to fix it.
+    fn no_credentials(&self, problem: Option<&CredentialsError>) -> ProviderError {
+        let account = ACCOUNT_IN
+            .captures(&self.doing)
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_str().to_owned());
+        let for_account = account
+            .as_deref()
+            .map_or_else(String::new, |a| format!(" for account {a}"));
+        let message = match problem {
+            Some(CredentialsError::CredentialsNotLoaded(_)) | None => format!(
+                "no AWS credentials found{for_account} (tried the environment, the shared config and credentials files, web identity, ECS and EC2 instance metadata)"
+            ),
+            Some(other) => format!(
+                "could not load the AWS credentials{for_account}: {}",
+                chain(other)
+            ),
+        };
+        let profiles = account.as_deref().map_or_else(
+            || "[aws.profiles] table".to_owned(),
+            |a| format!("[aws.profiles] table (\"{a}\" = \"PROFILE\")"),
+        );
+        ProviderError::new(ErrorKind::Auth, message).with_hint(format!(
+            "set AWS_PROFILE to a profile with keys, IAM Identity Center (run `aws sso login --profile PROFILE` first) or credential_process, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name the account's profile in the plan's {profiles}"
+        ))
+    }
+
     fn hint(&self, kind: ErrorKind) -> Option<String> {
         match kind {
             ErrorKind::Auth => Some(
-                "check the AWS credentials for this account (AWS_PROFILE, the cluster's `profiles` entry, or `aws sts get-caller-identity`)".into(),
+                "check the AWS credentials for this account: AWS_PROFILE or AWS_ACCESS_KEY_ID, or a profile for it in the plan's [aws.profiles] table (`aws sts get-caller-identity` shows whose they are)".into(),
             ),
             ErrorKind::Permission => Some(format!(
                 "grant {} on {} to the identity wid runs as; docs/aws.md lists every permission wid needs",
@@ -133,21 +184,57 @@ impl<'a> Call<'a> {
                 "an IAM or EKS quota was reached; remove unused objects or request a quota increase".into(),
             ),
             ErrorKind::Conflict => Some("another writer changed this object; run `wid plan` again".into()),
+            ErrorKind::Contended => Some("another writer was changing this object at the same time; wid retries after reading it again".into()),
             _ => None,
         }
     }
 }
 
+/// An account id in a call's description ("create role R in account 111122223333").
+static ACCOUNT_IN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"account (\d{12})").expect("static regex is valid"));
+
+/// The credential error behind an SDK error, if resolving credentials is what failed.
+fn credentials_problem<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a CredentialsError> {
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            return Some(c);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// An error and its sources as one line of their messages (never their debug forms),
+/// each message once.
+fn chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string().trim().to_owned();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
 /// Error codes (IAM's awsQuery codes, EKS's and STS's) to kinds; the HTTP status decides
 /// what the code does not.
+///
+/// `ConcurrentModification` (IAM) and `ResourceInUseException` (EKS) mean "someone else
+/// is changing this right now": contended, retried after re-reading the object. (An EKS
+/// Pod Identity create answers `ResourceInUseException` when the association already
+/// exists; the re-read then finds it and the retry becomes an update or a no-op.)
 pub(crate) fn classify(code: &str, status: Option<u16>) -> ErrorKind {
     match code {
         "NoSuchEntity" | "ResourceNotFoundException" | "NotFoundException" => ErrorKind::NotFound,
-        "EntityAlreadyExists"
-        | "ResourceInUseException"
-        | "ConcurrentModification"
-        | "DeleteConflict"
-        | "UnmodifiableEntity" => ErrorKind::Conflict,
+        "ConcurrentModification" | "ConcurrentModificationException" | "ResourceInUseException" => {
+            ErrorKind::Contended
+        }
+        "EntityAlreadyExists" | "DeleteConflict" | "UnmodifiableEntity" => ErrorKind::Conflict,
         "LimitExceeded" | "ResourceLimitExceededException" | "ServiceQuotaExceededException" => {
             ErrorKind::Limit
         }
@@ -189,7 +276,8 @@ fn describe(kind: ErrorKind, code: &str) -> String {
         ErrorKind::NotFound => "it does not exist",
         ErrorKind::Conflict if code == "EntityAlreadyExists" => "it already exists",
         ErrorKind::Conflict if code == "DeleteConflict" => "it is still in use",
-        ErrorKind::Conflict => "a concurrent change got there first",
+        ErrorKind::Conflict => "it is in a state that blocks the change",
+        ErrorKind::Contended => "a concurrent change got there first",
         ErrorKind::Limit => "a quota was exceeded",
         ErrorKind::Invalid if code == "MalformedPolicyDocument" => {
             "IAM rejected the policy document"
@@ -216,6 +304,17 @@ where
             ) == ErrorKind::NotFound
         }
         _ => false,
+    }
+}
+
+/// The service's error message, empty if there is none.
+pub(crate) fn message_of<E>(err: &SdkError<E>) -> &str
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(s) => s.err().message().unwrap_or(""),
+        _ => "",
     }
 }
 
@@ -317,7 +416,27 @@ mod tests {
         assert_eq!(classify("ServiceFailure", Some(500)), ErrorKind::Transient);
         assert_eq!(
             classify("ResourceInUseException", Some(409)),
-            ErrorKind::Conflict
+            ErrorKind::Contended
         );
+        assert_eq!(
+            classify("ConcurrentModification", Some(409)),
+            ErrorKind::Contended
+        );
+        assert!(ErrorKind::Contended.is_retryable());
+    }
+
+    #[test]
+    fn retry_after_is_read_from_the_response() {
+        let err = CreateRoleError::generic(
+            ErrorMetadata::builder()
+                .code("Throttling")
+                .message("Rate exceeded")
+                .build(),
+        );
+        let mut raw = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        raw.headers_mut().insert("retry-after", "3");
+        let e = create_call().fail(&SdkError::service_error(err, raw));
+        assert_eq!(e.kind(), ErrorKind::Throttled);
+        assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(3)));
     }
 }

@@ -10,6 +10,7 @@
 mod apply_other;
 mod apply_role;
 pub mod block;
+mod bounded;
 mod client;
 pub mod compile;
 mod error;
@@ -17,10 +18,14 @@ pub mod ids;
 mod import;
 mod import_trust;
 mod observe;
+mod observe_bulk;
 mod observe_other;
 pub mod policy;
 mod provider;
+mod reads;
 mod record;
+mod role_calls;
+mod tag_keys;
 mod trust;
 
 pub use block::{AwsBlock, EksCluster, FieldIssue, InlinePolicy, Mechanism, validate_block};

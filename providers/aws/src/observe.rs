@@ -4,15 +4,19 @@
 //! Calls per run: one `ListOpenIDConnectProviders` per account and one
 //! `GetOpenIDConnectProvider` per wanted provider that exists; per wanted role `GetRole`
 //! (it returns the tags), `ListAttachedRolePolicies`, `ListRolePolicies` and one
-//! `GetRolePolicy` per inline policy; per association one list (filtered by namespace and
-//! KSA) and one describe. Prune adds, per account, `ListRoles`, and `ListRoleTags` only for
-//! candidates: roles whose description starts with wid's (`Managed by wid`) or whose path
-//! is one the plan's roles use, other than `/`. Tags stay the proof of ownership; the
-//! description only narrows the search, so it never takes 1,000 tag reads to prune.
+//! `GetRolePolicy` per inline policy, or, for accounts with many wanted roles, a few pages
+//! of `GetAccountAuthorizationDetails` and `ListRoles` ([`crate::observe_bulk`]); per
+//! association one list (filtered by namespace and
+//! KSA) and one describe. Prune looks in every account the plan names (its EKS clusters',
+//! its `[aws.profiles]`, its roles' `aws.account`) and adds, per account, `ListRoles`,
+//! and `ListRoleTags` only for candidates: roles whose description starts with wid's
+//! (`Managed by wid`) or whose path is one the plan's roles use, other than `/`. Tags stay
+//! the proof of ownership; the description only narrows the search, so it never takes
+//! 1,000 tag reads to prune. The same listing shows which OIDC providers the account's
+//! roles trust: prune keeps a provider that a remaining role still trusts.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use wid_core::{
     APPLIED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observed, ObservedResource, Owner, Ownership,
@@ -21,13 +25,11 @@ use wid_core::{
 
 use crate::client::{Account, AwsProvider};
 use crate::compile::DESCRIPTION_PREFIX;
-use crate::error::{Call, is_not_found};
+use crate::error::Call;
 use crate::ids::{self, KIND_ASSOCIATION, KIND_OIDC, KIND_ROLE};
 use crate::policy::normalize_policy;
 use crate::record;
-
-/// How many reads run at once.
-const READ_CONCURRENCY: usize = 8;
+use crate::tag_keys;
 
 /// Ownership from an object's tags.
 pub(crate) fn ownership<'a>(
@@ -45,18 +47,42 @@ pub(crate) fn ownership<'a>(
     }
 }
 
-/// The tags a user manages: everything but wid's marks and its applied record.
-pub(crate) fn plan_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
+/// Whether a tag is wid's bookkeeping (its marks, applied record or tag-key record),
+/// never a user's tag.
+pub(crate) fn is_wid_tag(key: &str) -> bool {
+    [MANAGED_BY_KEY, PLAN_KEY, APPLIED_KEY].contains(&key) || tag_keys::is_record_key(key)
+}
+
+/// The tags wid manages on an object, as compile writes them: of the live tags, only the
+/// keys the plan sets (`wanted`) and the keys wid's tag-key record lists (`recorded`,
+/// this plan's objects only). Everyone else's tags are not wid's business: never drift,
+/// never removed.
+pub(crate) fn plan_tags<'a>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    wanted: &BTreeSet<String>,
+    recorded: &BTreeSet<String>,
+) -> Value {
     let map: BTreeMap<&str, &str> = tags
         .into_iter()
-        .filter(|(k, _)| ![MANAGED_BY_KEY, PLAN_KEY, APPLIED_KEY].contains(k))
+        .filter(|(k, _)| !is_wid_tag(k))
+        .filter(|(k, _)| wanted.contains(*k) || recorded.contains(*k))
         .collect();
     json!(map)
 }
 
+/// The tag keys a desired resource sets.
+fn wanted_tag_keys(r: &Resource) -> BTreeSet<String> {
+    r.attrs
+        .get("tags")
+        .and_then(|v| v.known())
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 /// A live policy document in the form compile writes; an unparsable one is kept as text
 /// so the diff shows it.
-fn live_policy(doc: &str) -> Value {
+pub(crate) fn live_policy(doc: &str) -> Value {
     normalize_policy(doc).unwrap_or_else(|_| Value::String(doc.to_owned()))
 }
 
@@ -87,6 +113,13 @@ impl AwsProvider {
                     .map(|(a, _, _)| a.clone()),
             );
             accounts.extend(self.options.profiles.keys().cloned());
+            accounts.extend(
+                self.role_accounts
+                    .lock()
+                    .expect("account set lock is never poisoned")
+                    .iter()
+                    .cloned(),
+            );
         }
 
         let providers = by_kind(KIND_OIDC);
@@ -104,21 +137,22 @@ impl AwsProvider {
         }
 
         let roles = by_kind(KIND_ROLE);
-        let names: Vec<(String, String)> = roles
+        let names: Vec<(String, String, BTreeSet<String>)> = roles
             .iter()
-            .map(|r| (ids::account_of(&r.id).to_owned(), r.id.part(1).to_owned()))
+            .map(|r| {
+                (
+                    ids::account_of(&r.id).to_owned(),
+                    r.id.part(1).to_owned(),
+                    wanted_tag_keys(r),
+                )
+            })
             .collect();
-        let plan = owner.plan.as_str();
-        let reads = futures::stream::iter(names)
-            .map(|(account, name)| async move { self.read_role(&account, &name, plan).await })
-            .buffer_unordered(READ_CONCURRENCY)
-            .try_collect::<Vec<_>>()
-            .await?;
-        for live in reads.into_iter().flatten() {
+        for live in self.read_roles(names, &owner.plan).await? {
             observed.insert(live);
         }
         if owner.prune {
             let wanted_ids: BTreeSet<&ResourceId> = wanted.iter().map(|r| &r.id).collect();
+            let mut trusted_by: BTreeMap<ResourceId, BTreeSet<ResourceId>> = BTreeMap::new();
             for account in &accounts {
                 let paths: BTreeSet<String> = roles
                     .iter()
@@ -126,13 +160,19 @@ impl AwsProvider {
                     .filter_map(|r| r.str_attr("path").map(str::to_owned))
                     .filter(|p| p != "/")
                     .collect();
-                for live in self
+                let (found, trusts) = self
                     .prune_roles(account, &paths, &wanted_ids, owner)
-                    .await?
-                {
+                    .await?;
+                for live in found {
                     observed.insert(live);
                 }
+                for (role, providers) in trusts {
+                    for provider in providers {
+                        trusted_by.entry(provider).or_default().insert(role.clone());
+                    }
+                }
             }
+            keep_trusted_providers(&mut observed, &wanted_ids, &trusted_by);
         }
 
         self.observe_associations(&by_kind(KIND_ASSOCIATION), owner, &mut observed)
@@ -140,12 +180,14 @@ impl AwsProvider {
         Ok(observed)
     }
 
-    /// Reads one role: `None` when it does not exist.
+    /// Reads one role: `None` when it does not exist. `wanted_tags` are the tag keys the
+    /// plan sets on it.
     pub(crate) async fn read_role(
         &self,
         account_id: &str,
         name: &str,
         plan: &str,
+        wanted_tags: &BTreeSet<String>,
     ) -> Result<Option<ObservedResource>, ProviderError> {
         let account = self.account(account_id).await?;
         let id = ids::role_id(account_id, name);
@@ -156,14 +198,13 @@ impl AwsProvider {
             &arn,
         )
         .id(&id);
-        self.counter.count(call.op);
-        let role = match account.iam.get_role().role_name(name).send().await {
-            Ok(out) => match out.role {
+        let got = self.read(&call, || account.iam.get_role().role_name(name).send());
+        let role = match got.await? {
+            Some(out) => match out.role {
                 Some(role) => role,
                 None => return Ok(None),
             },
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(call.fail(&e)),
+            None => return Ok(None),
         };
         self.remember_arn(&id, role.arn());
         let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
@@ -197,8 +238,32 @@ impl AwsProvider {
         if let Some(d) = role.description().filter(|d| !d.is_empty()) {
             live.attrs.insert("description".into(), json!(d));
         }
-        live.attrs.insert("tags".into(), plan_tags(tags));
+        let tags = self.role_tags(&live, &tags, wanted_tags);
+        live.attrs.insert("tags".into(), tags);
         Ok(Some(live))
+    }
+
+    /// A role's `tags` attribute as the diff compares it: the tags the plan sets and those
+    /// wid's record says it set (only on this plan's roles; on a role being adopted no tag
+    /// is provably wid's). Remembers the record tags for the next write.
+    pub(crate) fn role_tags(
+        &self,
+        live: &ObservedResource,
+        tags: &[(&str, &str)],
+        wanted_tags: &BTreeSet<String>,
+    ) -> Value {
+        let record_tags: Vec<(String, String)> = tags
+            .iter()
+            .filter(|(k, _)| tag_keys::is_record_key(k))
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let recorded = if live.ownership == Ownership::Ours {
+            tag_keys::decode(tags.iter().copied())
+        } else {
+            BTreeSet::new()
+        };
+        self.remember_tag_record(&live.id, record_tags);
+        plan_tags(tags.iter().copied(), wanted_tags, &recorded)
     }
 
     pub(crate) async fn attached(
@@ -218,15 +283,12 @@ impl AwsProvider {
         let mut out = BTreeSet::new();
         let mut marker: Option<String> = None;
         loop {
-            self.counter.count(call.op);
-            let page = account
-                .iam
-                .list_attached_role_policies()
-                .role_name(name)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| call.fail(&e))?;
+            let page = self
+                .fetch(&call, || {
+                    let list = account.iam.list_attached_role_policies();
+                    list.role_name(name).set_marker(marker.clone()).send()
+                })
+                .await?;
             out.extend(
                 page.attached_policies()
                     .iter()
@@ -256,15 +318,12 @@ impl AwsProvider {
         let mut names = BTreeSet::new();
         let mut marker: Option<String> = None;
         loop {
-            self.counter.count(list.op);
-            let page = account
-                .iam
-                .list_role_policies()
-                .role_name(name)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| list.fail(&e))?;
+            let page = self
+                .fetch(&list, || {
+                    let call = account.iam.list_role_policies().role_name(name);
+                    call.set_marker(marker.clone()).send()
+                })
+                .await?;
             names.extend(page.policy_names().iter().cloned());
             match page.marker() {
                 Some(m) if page.is_truncated() => marker = Some(m.to_owned()),
@@ -279,28 +338,26 @@ impl AwsProvider {
                 &arn,
             )
             .id(id);
-            self.counter.count(get.op);
-            let out = account
-                .iam
-                .get_role_policy()
-                .role_name(name)
-                .policy_name(&policy)
-                .send()
-                .await
-                .map_err(|e| get.fail(&e))?;
+            let out = self
+                .fetch(&get, || {
+                    let call = account.iam.get_role_policy().role_name(name);
+                    call.policy_name(&policy).send()
+                })
+                .await?;
             docs.insert(policy, live_policy(out.policy_document()));
         }
         Ok(Value::Object(docs))
     }
 
-    /// Roles of this plan in `account` that the plan no longer has.
+    /// Roles of this plan in `account` that the plan no longer has, and which OIDC
+    /// providers every role of the account trusts (from the same listing).
     async fn prune_roles(
         &self,
         account_id: &str,
         paths: &BTreeSet<String>,
         wanted: &BTreeSet<&ResourceId>,
         owner: &Owner,
-    ) -> Result<Vec<ObservedResource>, ProviderError> {
+    ) -> Result<(Vec<ObservedResource>, Trusts), ProviderError> {
         let account = self.account(account_id).await?;
         let list = Call::new(
             "iam:ListRoles",
@@ -308,18 +365,22 @@ impl AwsProvider {
             format!("arn:aws:iam::{account_id}:role/*"),
         );
         let mut candidates = Vec::new();
+        let mut trusts = Trusts::new();
         let mut marker: Option<String> = None;
         loop {
-            self.counter.count(list.op);
-            let page = account
-                .iam
-                .list_roles()
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| list.fail(&e))?;
+            let page = self
+                .fetch(&list, || {
+                    account.iam.list_roles().set_marker(marker.clone()).send()
+                })
+                .await?;
             for role in page.roles() {
                 let id = ids::role_id(account_id, role.role_name());
+                if let Some(doc) = role.assume_role_policy_document() {
+                    let providers = federated_providers(&live_policy(doc));
+                    if !providers.is_empty() {
+                        trusts.push((id.clone(), providers));
+                    }
+                }
                 let marked = role
                     .description()
                     .is_some_and(|d| d.starts_with(DESCRIPTION_PREFIX));
@@ -339,29 +400,64 @@ impl AwsProvider {
                 format!("read the tags of role {name} in account {account_id}"),
                 format!("arn:aws:iam::{account_id}:role/{name}"),
             );
-            self.counter.count(call.op);
-            let tags = match account.iam.list_role_tags().role_name(&name).send().await {
-                Ok(t) => t,
-                Err(e) if is_not_found(&e) => continue,
-                Err(e) => return Err(call.fail(&e)),
-            };
+            let got = self.read(&call, || {
+                account.iam.list_role_tags().role_name(&name).send()
+            });
+            let Some(tags) = got.await? else { continue };
             let owned = ownership(
                 tags.tags().iter().map(|t| (t.key(), t.value())),
                 &owner.plan,
             );
             if owned == Ownership::Ours
-                && let Some(live) = self.read_role(account_id, &name, &owner.plan).await?
+                && let Some(live) = self
+                    .read_role(account_id, &name, &owner.plan, &BTreeSet::new())
+                    .await?
             {
                 out.push(live);
             }
         }
-        Ok(out)
+        Ok((out, trusts))
+    }
+}
+
+/// Roles of an account with the OIDC providers each trusts.
+type Trusts = Vec<(ResourceId, Vec<ResourceId>)>;
+
+/// Prune never deletes an OIDC provider of this plan that a role staying behind still
+/// trusts (another plan's role, a hand-made one, or one of this plan's roles it keeps):
+/// the provider is shared by nature, and deleting it would break those roles. It is left
+/// out of what prune sees, so it stays, still marked as this plan's.
+fn keep_trusted_providers(
+    observed: &mut Observed,
+    wanted: &BTreeSet<&ResourceId>,
+    trusted_by: &BTreeMap<ResourceId, BTreeSet<ResourceId>>,
+) {
+    let deleted = |role: &ResourceId| {
+        !wanted.contains(role)
+            && observed
+                .resources
+                .get(role)
+                .is_some_and(|r| r.ownership == Ownership::Ours)
+    };
+    let keep: Vec<ResourceId> = observed
+        .resources
+        .values()
+        .filter(|r| r.id.kind() == KIND_OIDC && !wanted.contains(&r.id))
+        .filter(|r| {
+            trusted_by
+                .get(&r.id)
+                .is_some_and(|roles| roles.iter().any(|role| !deleted(role)))
+        })
+        .map(|r| r.id.clone())
+        .collect();
+    for id in keep {
+        observed.resources.remove(&id);
     }
 }
 
 /// The OIDC provider ids a trust policy's `Federated` principals name: a role is deleted
 /// before the providers it trusts.
-fn federated_providers(trust: &Value) -> Vec<ResourceId> {
+pub(crate) fn federated_providers(trust: &Value) -> Vec<ResourceId> {
     let mut out = BTreeSet::new();
     for s in trust["Statement"].as_array().into_iter().flatten() {
         for arn in s["Principal"]["Federated"].as_array().into_iter().flatten() {
@@ -387,14 +483,25 @@ mod tests {
     }
 
     #[test]
-    fn plan_tags_drop_the_marks_and_the_record() {
+    fn plan_tags_are_the_wanted_and_recorded_keys_never_the_marks_or_others() {
         let tags = [
             (MANAGED_BY_KEY, "wid"),
             (PLAN_KEY, "p"),
             (APPLIED_KEY, "0123456789abcdef"),
+            (tag_keys::TAG_KEYS_KEY, "old team"),
             ("team", "x"),
+            ("old", "y"),
+            ("owner", "ops"),
         ];
-        assert_eq!(plan_tags(tags), json!({"team": "x"}));
+        let set = |keys: &[&str]| keys.iter().map(|k| (*k).to_owned()).collect();
+        assert_eq!(
+            plan_tags(tags, &set(&["team"]), &set(&["old", "team"])),
+            json!({"team": "x", "old": "y"})
+        );
+        assert_eq!(
+            plan_tags(tags, &set(&["team", "cost"]), &BTreeSet::new()),
+            json!({"team": "x"})
+        );
     }
 
     #[test]

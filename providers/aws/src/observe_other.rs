@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use wid_core::{Observed, ObservedResource, Owner, Ownership, ProviderError, Resource, ResourceId};
 
 use crate::client::AwsProvider;
-use crate::error::{Call, is_not_found};
+use crate::error::Call;
 use crate::ids;
 use crate::observe::ownership;
 use crate::record;
@@ -37,13 +37,11 @@ impl AwsProvider {
             format!("list the OIDC providers of account {account_id}"),
             format!("arn:aws:iam::{account_id}:oidc-provider/*"),
         );
-        self.counter.count(list.op);
-        let out = account
-            .iam
-            .list_open_id_connect_providers()
-            .send()
-            .await
-            .map_err(|e| list.fail(&e))?;
+        let out = self
+            .fetch(&list, || {
+                account.iam.list_open_id_connect_providers().send()
+            })
+            .await?;
         let wanted: BTreeMap<&ResourceId, &Resource> = wanted
             .iter()
             .filter(|r| ids::account_of(&r.id) == account_id)
@@ -65,18 +63,11 @@ impl AwsProvider {
                 arn,
             )
             .id(&id);
-            self.counter.count(get.op);
-            let provider = match account
-                .iam
-                .get_open_id_connect_provider()
-                .open_id_connect_provider_arn(arn)
-                .send()
-                .await
-            {
-                Ok(p) => p,
-                Err(e) if is_not_found(&e) => continue,
-                Err(e) => return Err(get.fail(&e)),
-            };
+            let got = self.read(&get, || {
+                let call = account.iam.get_open_id_connect_provider();
+                call.open_id_connect_provider_arn(arn).send()
+            });
+            let Some(provider) = got.await? else { continue };
             let owned = ownership(
                 provider.tags().iter().map(|t| (t.key(), t.value())),
                 &owner.plan,
@@ -129,15 +120,12 @@ impl AwsProvider {
             ids::cluster_arn(account_id, region, cluster),
         )
         .id(id);
-        self.counter.count(list.op);
-        let out = eks
-            .list_pod_identity_associations()
-            .cluster_name(cluster)
-            .namespace(ns)
-            .service_account(ksa)
-            .send()
-            .await
-            .map_err(|e| list.fail(&e))?;
+        let out = self
+            .fetch(&list, || {
+                let call = eks.list_pod_identity_associations().cluster_name(cluster);
+                call.namespace(ns).service_account(ksa).send()
+            })
+            .await?;
         let Some(assoc_id) = out.associations().iter().find_map(|a| a.association_id()) else {
             return Ok(None);
         };
@@ -158,17 +146,15 @@ impl AwsProvider {
             ids::cluster_arn(account_id, region, cluster),
         )
         .id(id);
-        self.counter.count(call.op);
-        let out = match eks
-            .describe_pod_identity_association()
-            .cluster_name(cluster)
-            .association_id(assoc_id)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(call.fail(&e)),
+        let got = self.read(&call, || {
+            let describe = eks.describe_pod_identity_association();
+            describe
+                .cluster_name(cluster)
+                .association_id(assoc_id)
+                .send()
+        });
+        let Some(out) = got.await? else {
+            return Ok(None);
         };
         let Some(a) = out.association() else {
             return Ok(None);
@@ -244,19 +230,12 @@ impl AwsProvider {
             );
             let mut token: Option<String> = None;
             loop {
-                self.counter.count(list.op);
-                let page = match eks
-                    .list_pod_identity_associations()
-                    .cluster_name(&cluster)
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                {
-                    Ok(p) => p,
-                    // A cluster that is gone has no associations left to prune.
-                    Err(e) if is_not_found(&e) => break,
-                    Err(e) => return Err(list.fail(&e)),
-                };
+                let got = self.read(&list, || {
+                    let call = eks.list_pod_identity_associations().cluster_name(&cluster);
+                    call.set_next_token(token.clone()).send()
+                });
+                // A cluster that is gone has no associations left to prune.
+                let Some(page) = got.await? else { break };
                 for s in page.associations() {
                     let (Some(ns), Some(ksa), Some(assoc_id)) =
                         (s.namespace(), s.service_account(), s.association_id())

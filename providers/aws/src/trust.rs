@@ -5,7 +5,7 @@ use serde_json::Value;
 use wid_core::ProviderError;
 
 use crate::AwsProvider;
-use crate::error::{Call, is_not_found};
+use crate::error::Call;
 use crate::ids::parse_role_arn;
 use crate::policy::normalize_policy;
 
@@ -22,14 +22,11 @@ impl AwsProvider {
             format!("read role {name} in account {account_id}"),
             role_arn,
         );
-        self.counter.count(call.op);
-        match account.iam.get_role().role_name(name).send().await {
-            Ok(out) => Ok(out
-                .role
+        let got = self.read(&call, || account.iam.get_role().role_name(name).send());
+        Ok(got.await?.and_then(|out| {
+            out.role
                 .and_then(|r| r.assume_role_policy_document)
-                .map(|doc| normalize_policy(&doc).unwrap_or(Value::String(doc)))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(call.fail(&e)),
-        }
+                .map(|doc| normalize_policy(&doc).unwrap_or(Value::String(doc)))
+        }))
     }
 }

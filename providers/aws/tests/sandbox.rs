@@ -4,51 +4,11 @@
 mod common;
 
 use common::*;
-use wid_aws::{AwsOptions, AwsProvider, EksCluster, Mechanism};
-use wid_core::{CallCounter, ChangeKind, ErrorKind, Provider};
-use wid_sandbox::{ClusterDecl, ClusterKind, EksDecl, Fault, FaultAction, Sandbox};
+use wid_aws::Mechanism;
+use wid_core::{ChangeKind, ErrorKind, Provider};
+use wid_sandbox::{Fault, FaultAction};
 
-const ACCOUNT: &str = "111122223333";
-
-async fn start(dir: &std::path::Path) -> (Sandbox, AwsProvider, EksCluster) {
-    let decl = ClusterDecl {
-        name: "eks-dev".into(),
-        kind: ClusterKind::Eks,
-        eks: Some(EksDecl {
-            account: ACCOUNT.into(),
-            region: "us-east-1".into(),
-            name: "dev".into(),
-        }),
-        gke: None,
-        aks: None,
-    };
-    let sandbox = Sandbox::start(dir, &[decl]).await.expect("sandbox starts");
-    let opts = AwsOptions {
-        endpoint_url: Some(sandbox.cloud_url()),
-        sandbox: true,
-        ..AwsOptions::default()
-    };
-    let p = AwsProvider::new(opts, CallCounter::default())
-        .await
-        .expect("provider");
-    let mut cluster = EksCluster {
-        plan_name: "eks-dev".into(),
-        account: ACCOUNT.into(),
-        region: "us-east-1".into(),
-        eks_name: "dev".into(),
-        issuer: None,
-    };
-    let issuer = p
-        .discover_issuer(&cluster)
-        .await
-        .expect("issuer discovered");
-    assert!(
-        issuer.starts_with("https://oidc.eks.us-east-1.amazonaws.com/id/"),
-        "{issuer}"
-    );
-    cluster.issuer = Some(issuer);
-    (sandbox, p, cluster)
-}
+const ACCOUNT: &str = SANDBOX_ACCOUNT;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn irsa_flow_against_the_sandbox() {

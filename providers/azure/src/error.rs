@@ -222,6 +222,7 @@ impl<'a> Call<'a> {
             (ErrorKind::Auth, _) => "the credentials were rejected".to_owned(),
             (ErrorKind::NotFound, _) => "it does not exist".to_owned(),
             (ErrorKind::Conflict, _) => "a conflicting change got there first".to_owned(),
+            (ErrorKind::Contended, _) => "a concurrent change got there first".to_owned(),
             (ErrorKind::Throttled, _) => "throttled by Azure".to_owned(),
             (ErrorKind::Transient, _) => "Azure had an internal error".to_owned(),
             (ErrorKind::Limit, _) => "an Azure limit was reached".to_owned(),

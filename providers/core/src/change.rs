@@ -1,13 +1,23 @@
 //! Changes: the diff's output and the executor's input.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{AttrValue, ObservedResource, Resource, ResourceId};
 
 /// What a change does.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeKind {
@@ -24,7 +34,7 @@ pub enum ChangeKind {
 }
 
 /// Why a change is needed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "reason", content = "detail")]
 pub enum Reason {
     /// The object is missing.
@@ -51,18 +61,26 @@ pub enum Reason {
 }
 
 /// One attribute's before and after.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Serialized exactly: an absent `before` means `None`, and a present `null` means a live
+/// value that is JSON null, so a saved plan reads back equal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttrChange {
     /// The attribute path.
     pub key: String,
     /// The live value; `None` when unset or the object is missing.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::serde_exact::present"
+    )]
     pub before: Option<Value>,
     /// The wanted value; `None` when wid removes it.
     pub after: Option<AttrValue>,
 }
 
 /// One step of an apply.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Change {
     /// The resource.
     pub id: ResourceId,

@@ -146,6 +146,7 @@ fn diff_one(
             return change(ChangeKind::Conflict, Reason::Blocked(why), attrs);
         }
     };
+    let record = live.applied.as_deref().map(AppliedRecord::parse);
     if adopting && attrs.iter().all(|a| desired.marks.contains(&a.key)) {
         // Adopting an object that is already as the plan says is no change: wid uses it
         // as it is, unmarked, and marks it with the first apply that has to change it.
@@ -153,12 +154,15 @@ fn diff_one(
         change(ChangeKind::NoOp, Reason::UpToDate, Vec::new())
     } else if adopting {
         change(ChangeKind::Update, Reason::Adopt, attrs)
+    } else if matches!(record, Some(AppliedRecord::Incomplete(_))) {
+        // Even when every attribute already matches (the failing call was the last one),
+        // the apply is finished only once the record says so: otherwise later drift
+        // would be labelled an incomplete apply for ever.
+        change(ChangeKind::Update, Reason::Incomplete, attrs)
     } else if attrs.is_empty() {
         change(ChangeKind::NoOp, Reason::UpToDate, attrs)
     } else {
-        let record = live.applied.as_deref().map(AppliedRecord::parse);
         let reason = match (record, crate::applied_hash(&desired.attrs)) {
-            (Some(AppliedRecord::Incomplete(_)), _) => Reason::Incomplete,
             (Some(AppliedRecord::Complete(recorded)), Some(wanted)) if recorded == wanted => {
                 Reason::Drift
             }
@@ -329,12 +333,16 @@ mod tests {
             diff(std::slice::from_ref(&want), &o, false)[0].reason,
             Reason::Incomplete
         );
-        // Finished after all (the last call failed after the object was complete).
+        // Every attribute is right (the last call failed after the object was complete):
+        // still an update, with nothing to change but the record, so that later drift is
+        // called drift again.
         have.attrs.insert("automount".into(), json!(false));
+        let c = &diff(&[want], &observed(vec![have]), false)[0];
         assert_eq!(
-            diff(&[want], &observed(vec![have]), false)[0].kind,
-            ChangeKind::NoOp
+            (c.kind, &c.reason),
+            (ChangeKind::Update, &Reason::Incomplete)
         );
+        assert!(c.attrs.is_empty());
         assert_eq!(
             AppliedRecord::parse(&AppliedRecord::Incomplete(hash.clone()).to_text()),
             AppliedRecord::Incomplete(hash.clone())

@@ -17,8 +17,14 @@ pub enum ErrorKind {
     /// The object exists in a state that blocks the change (already exists, owned by
     /// someone else, a concurrent writer won).
     Conflict,
-    /// The API asked us to slow down. Retried.
+    /// The API asked us to slow down. Retried, after at least the wait it asked for, and
+    /// the provider's concurrency shrinks for a while.
     Throttled,
+    /// A concurrent writer got there first and the API means "try again" (IAM
+    /// `ConcurrentModification`, EKS `ResourceInUseException`, a Kubernetes 409 on an
+    /// update, a GCP etag mismatch). Retried after re-reading the object, so the retry
+    /// starts from the live state.
+    Contended,
     /// A timeout, a 5xx, a dropped connection. Retried.
     Transient,
     /// The request was rejected as invalid; retrying will not help.
@@ -30,7 +36,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Whether the engine retries an error of this kind with backoff.
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Throttled | Self::Transient)
+        matches!(self, Self::Throttled | Self::Transient | Self::Contended)
     }
 }
 
@@ -42,6 +48,7 @@ impl fmt::Display for ErrorKind {
             Self::NotFound => "not found",
             Self::Conflict => "conflict",
             Self::Throttled => "throttled",
+            Self::Contended => "concurrent modification",
             Self::Transient => "transient",
             Self::Invalid => "invalid request",
             Self::Limit => "limit exceeded",
@@ -74,6 +81,10 @@ pub struct ProviderError {
     /// How long the API asked the caller to wait before trying again (`Retry-After`);
     /// the engine never retries sooner.
     pub retry_after: Option<std::time::Duration>,
+    /// How many attempts the call already had when it was retried where it was made
+    /// ([`crate::Calls::read`]); 0 when it was tried once and never retried. The engine does
+    /// not retry again what was retried to exhaustion.
+    pub attempts: u32,
 }
 
 impl ProviderError {
@@ -88,6 +99,7 @@ impl ProviderError {
             detail: None,
             partial: false,
             retry_after: None,
+            attempts: 0,
         }
     }
 

@@ -1,11 +1,16 @@
 //! The contract between wid's engine and its providers.
 //!
-//! Everything here is pure data and one trait; no cloud SDK and no I/O. The engine
+//! Everything here is data, one trait and the call discipline every provider shares
+//! ([`Bounds`] on calls and files, [`Calls`] for retried and paced reads); no cloud SDK
+//! and no network I/O. The engine
 //! (`wid`) compiles a plan into [`Resource`]s, asks each [`Provider`] to
 //! [`observe`](Provider::observe) them, diffs desired against observed into [`Change`]s,
 //! and hands each change back to its provider's [`apply`](Provider::apply). Providers never
 //! diff: they normalize what they read so that the engine's one diff function is exact.
 
+mod body;
+mod bounds;
+mod calls;
 mod change;
 mod diff;
 mod error;
@@ -15,13 +20,20 @@ mod issue;
 pub mod names;
 mod provider;
 mod resource;
+mod serde_exact;
 
+pub use body::{BodyLimit, BoundedBody};
+pub use bounds::{
+    Bounds, MAX_REFERENCED_FILE_BYTES, MAX_RETRY_AFTER, human_duration, parse_duration,
+    parse_retry_after, read_referenced_file,
+};
+pub use calls::{Calls, Limits, Pace, PacePermit, RetryPolicy};
 pub use change::{AttrChange, Change, ChangeKind, Reason};
 pub use diff::{diff, resolve_observed};
 pub use error::{ErrorKind, ProviderError};
 pub use id::ResourceId;
 pub use issue::FieldIssue;
-pub use provider::{CallCounter, Outputs, Owner, Preflight, Provider};
+pub use provider::{CallCounter, CallGuard, Outputs, Owner, Preflight, Provider};
 pub use resource::{
     AppliedRecord, AttrValue, Attrs, Contribution, Mode, Observed, ObservedAttrs, ObservedResource,
     Ownership, Resource, WorkloadRef, applied_hash,

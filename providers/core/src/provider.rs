@@ -54,12 +54,20 @@ impl Preflight {
     }
 }
 
-/// Counts API calls by operation, so every plan and apply can say how many it made.
+/// Counts API calls by operation, so every plan and apply can say how many it made, and
+/// knows which calls are in flight, so a deadline can say what it was waiting for.
 ///
 /// Cheap to clone; clones share the counts.
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     counts: Arc<std::sync::Mutex<BTreeMap<String, Arc<AtomicU64>>>>,
+    in_flight: Arc<std::sync::Mutex<InFlight>>,
+}
+
+#[derive(Debug, Default)]
+struct InFlight {
+    calls: BTreeMap<String, usize>,
+    last: Option<String>,
 }
 
 impl CallCounter {
@@ -73,6 +81,51 @@ impl CallCounter {
             map.entry(operation.to_owned()).or_default().clone()
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.in_flight().last = Some(operation.to_owned());
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight
+            .lock()
+            .expect("in-flight lock is never poisoned")
+    }
+
+    /// Counts one call of `operation` and marks it in flight until the guard is dropped.
+    pub fn start(&self, operation: &str) -> CallGuard {
+        self.count(operation);
+        *self
+            .in_flight()
+            .calls
+            .entry(operation.to_owned())
+            .or_default() += 1;
+        CallGuard {
+            counter: self.clone(),
+            operation: operation.to_owned(),
+        }
+    }
+
+    /// The calls in flight now, by operation, with how many of each; when none is marked
+    /// (a provider that only counts), the last call counted.
+    pub fn waiting_on(&self) -> Vec<String> {
+        let state = self.in_flight();
+        if state.calls.is_empty() {
+            return state
+                .last
+                .iter()
+                .map(|op| format!("{op} (the last call started)"))
+                .collect();
+        }
+        state
+            .calls
+            .iter()
+            .map(|(op, n)| {
+                if *n == 1 {
+                    op.clone()
+                } else {
+                    format!("{op} ({n} calls)")
+                }
+            })
+            .collect()
     }
 
     /// Total calls so far.
@@ -89,6 +142,25 @@ impl CallCounter {
         map.iter()
             .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
             .collect()
+    }
+}
+
+/// A call in flight (see [`CallCounter::start`]); dropping it ends the call.
+#[derive(Debug)]
+pub struct CallGuard {
+    counter: CallCounter,
+    operation: String,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        let mut state = self.counter.in_flight();
+        if let Some(n) = state.calls.get_mut(&self.operation) {
+            *n -= 1;
+            if *n == 0 {
+                state.calls.remove(&self.operation);
+            }
+        }
     }
 }
 

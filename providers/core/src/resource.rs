@@ -2,15 +2,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ResourceId;
 
 /// One attribute of a desired resource: a value known now, or one that only exists after
 /// a dependency is applied (an Azure identity's client id).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
+///
+/// Serialized tagged (`{"known": VALUE}` or `{"unknown": {"from": ID, "output": NAME}}`):
+/// an untagged form could not tell an unknown value from a known JSON object that has the
+/// same two keys, and a saved plan must read back exactly as it was computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum AttrValue {
     /// A value known at plan time, in the provider's normalized form.
     Known(Value),
@@ -46,7 +50,9 @@ pub type Attrs = BTreeMap<String, AttrValue>;
 pub type ObservedAttrs = BTreeMap<String, Value>;
 
 /// How much of an object wid manages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// wid creates, updates and (with prune) deletes it. An existing object without this
@@ -62,7 +68,7 @@ pub enum Mode {
 }
 
 /// Who the live object belongs to, read from its marks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "owner", content = "plan", rename_all = "kebab-case")]
 pub enum Ownership {
     /// Marked with this plan's name.
@@ -74,7 +80,7 @@ pub enum Ownership {
 }
 
 /// One resource a plan wants.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Resource {
     /// What it is.
     pub id: ResourceId,
@@ -167,7 +173,7 @@ impl Resource {
 }
 
 /// The live state of one object.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ObservedResource {
     /// What it is.
     pub id: ResourceId,
@@ -189,7 +195,7 @@ pub struct ObservedResource {
     /// would return it (an Azure identity's `client_id`): the diff fills a dependent's
     /// [`AttrValue::Unknown`] from it, so only what does not exist yet shows as "known
     /// after apply".
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub outputs: crate::Outputs,
     /// The [`Resource::serialize_key`] of the object, for a delete (which has no desired
     /// side): deleting two federated credentials of one Azure identity at once fails

@@ -159,7 +159,9 @@ fn classify(err: &Error) -> (ErrorKind, String, String) {
         Code::Unauthenticated => ErrorKind::Auth,
         Code::PermissionDenied => ErrorKind::Permission,
         Code::NotFound => ErrorKind::NotFound,
-        Code::AlreadyExists | Code::Aborted => ErrorKind::Conflict,
+        Code::AlreadyExists => ErrorKind::Conflict,
+        // An etag mismatch: someone wrote the policy between wid's read and write.
+        Code::Aborted => ErrorKind::Contended,
         Code::InvalidArgument if is_member_not_yet_visible(err) => ErrorKind::Transient,
         Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => ErrorKind::Invalid,
         _ => match http {
@@ -183,7 +185,8 @@ fn classify(err: &Error) -> (ErrorKind, String, String) {
 fn describe(kind: ErrorKind) -> String {
     match kind {
         ErrorKind::NotFound => "it does not exist",
-        ErrorKind::Conflict => "a concurrent change got there first",
+        ErrorKind::Conflict => "it conflicts with the live state",
+        ErrorKind::Contended => "a concurrent change got there first",
         ErrorKind::Limit => "a quota or limit was exceeded",
         ErrorKind::Invalid => "the request was rejected as invalid",
         ErrorKind::Permission => "permission denied",

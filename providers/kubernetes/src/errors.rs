@@ -1,8 +1,10 @@
 //! Mapping kube-rs errors to [`ProviderError`]s: a kind the engine branches on, a message
 //! naming the cluster, object and operation, and an RBAC hint on 403.
 
+use std::time::Duration;
+
 use kube::Error;
-use wid_core::{ErrorKind, ProviderError, ResourceId};
+use wid_core::{BodyLimit, ErrorKind, ProviderError, ResourceId, human_duration};
 
 /// The call that failed, for the message and the hint.
 #[derive(Debug, Clone)]
@@ -40,19 +42,55 @@ impl Call<'_> {
 }
 
 /// Classifies `err` and names what failed.
+///
+/// A 409 on a write that replaces the object's state (server-side apply, patch, update)
+/// means the object changed under the write ("the object has been modified; please apply
+/// your changes to the latest version and try again"): contended, retried after a
+/// re-read. A 409 on a delete is a failed precondition (the object is not the one the plan
+/// showed) and on a create an object that exists: conflicts, not retried.
 pub(crate) fn map_error(err: Error, call: &Call<'_>) -> ProviderError {
-    let message = format!(
+    let mut message = format!(
         "failed to {} {} in cluster {}",
         call.action,
         call.what(),
         call.cluster
     );
+    let mut retry_after = None;
+    let mut hint = None;
     let (kind, detail) = match &err {
+        _ if BodyLimit::find(&err).is_some() => {
+            let limit = BodyLimit::find(&err).expect("just found");
+            let kind = match limit {
+                BodyLimit::TooLarge(max) => {
+                    message.push_str(&format!(
+                        ": the response was cut at {max} bytes, the most wid accepts for one call"
+                    ));
+                    hint = Some("no Kubernetes API answers one of wid's calls with this much; check the server URL (a proxy, a wrong endpoint)".to_owned());
+                    ErrorKind::Invalid
+                }
+                BodyLimit::TimedOut(after) => {
+                    message.push_str(&format!(
+                        ": no complete answer from the API server within {} (the per-call deadline)",
+                        human_duration(after)
+                    ));
+                    hint = Some("the API server accepted the call but stalled; check it is reachable and healthy, or raise --call-timeout".to_owned());
+                    ErrorKind::Transient
+                }
+            };
+            (kind, err.to_string())
+        }
         Error::Api(status) => {
+            retry_after = status
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|s| *s > 0)
+                .map(|s| Duration::from_secs(u64::from(s)));
             let kind = match status.code {
                 401 => ErrorKind::Auth,
                 403 => ErrorKind::Permission,
                 404 => ErrorKind::NotFound,
+                409 if matches!(call.verb, "patch" | "update") => ErrorKind::Contended,
                 409 => ErrorKind::Conflict,
                 400 | 422 => ErrorKind::Invalid,
                 429 => ErrorKind::Throttled,
@@ -76,6 +114,12 @@ pub(crate) fn map_error(err: Error, call: &Call<'_>) -> ProviderError {
     let mut out = ProviderError::new(kind, message)
         .with_operation(call.operation())
         .with_detail(detail);
+    if let Some(wait) = retry_after {
+        out = out.with_retry_after(wait);
+    }
+    if let Some(hint) = hint {
+        out = out.with_hint(hint);
+    }
     if let Some(id) = call.id {
         out = out.with_resource(id);
     }
@@ -132,7 +176,7 @@ mod tests {
             (401, ErrorKind::Auth),
             (403, ErrorKind::Permission),
             (404, ErrorKind::NotFound),
-            (409, ErrorKind::Conflict),
+            (409, ErrorKind::Contended),
             (422, ErrorKind::Invalid),
             (400, ErrorKind::Invalid),
             (429, ErrorKind::Throttled),
@@ -141,6 +185,44 @@ mod tests {
         ] {
             assert_eq!(map_error(api(code), &call()).kind(), kind, "{code}");
         }
+    }
+
+    #[test]
+    fn a_409_is_contended_on_writes_and_a_conflict_on_deletes() {
+        let delete = Call {
+            verb: "delete",
+            action: "delete",
+            ..call()
+        };
+        assert_eq!(map_error(api(409), &delete).kind(), ErrorKind::Conflict);
+        assert_eq!(map_error(api(409), &call()).kind(), ErrorKind::Contended);
+    }
+
+    #[test]
+    fn retry_after_seconds_become_the_wait() {
+        let status: Status = serde_json::from_value(serde_json::json!({
+            "kind": "Status", "status": "Failure", "code": 429, "reason": "TooManyRequests",
+            "message": "too many requests", "details": {"retryAfterSeconds": 2}
+        }))
+        .unwrap();
+        let e = map_error(Error::Api(Box::new(status)), &call());
+        assert_eq!(e.kind(), ErrorKind::Throttled);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(2)));
+        assert_eq!(map_error(api(429), &call()).retry_after, None);
+    }
+
+    #[test]
+    fn a_call_cut_at_a_bound_says_which() {
+        let e = map_error(
+            Error::Service(Box::new(BodyLimit::TimedOut(Duration::from_secs(3)))),
+            &call(),
+        );
+        assert_eq!(e.kind(), ErrorKind::Transient);
+        assert!(e.to_string().contains("within 3s"), "{e}");
+        assert!(e.hint.unwrap().contains("--call-timeout"));
+        let e = map_error(Error::Service(Box::new(BodyLimit::TooLarge(1024))), &call());
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        assert!(e.to_string().contains("cut at 1024 bytes"), "{e}");
     }
 
     #[test]

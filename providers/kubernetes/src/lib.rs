@@ -22,6 +22,7 @@
 #![allow(clippy::result_large_err)]
 
 mod block;
+mod bounded;
 mod compile;
 mod errors;
 pub mod import;

@@ -22,8 +22,8 @@ use crate::kinds::{Kind, ROLE, ROLEBINDING, SERVICEACCOUNT, Target};
 use crate::live::observe_object;
 use crate::provider::{KubernetesProvider, LiveMeta};
 
-/// How many LISTs run at once.
-const CONCURRENT_LISTS: usize = 8;
+/// How many LISTs run at once (before `--parallelism` and throttling narrow it).
+pub(crate) const CONCURRENT_LISTS: usize = 8;
 
 /// One LIST call.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -205,9 +205,13 @@ impl KubernetesProvider {
             object: None,
             id: None,
         };
-        self.counter.count(&call.operation());
         tracing::debug!(cluster = job.cluster(), namespace, "{}", call.operation());
-        let list = api.list(&params).await.map_err(|e| map_error(e, &call))?;
+        let list = self
+            .calls
+            .read(&call.operation(), || async {
+                api.list(&params).await.map_err(|e| map_error(e, &call))
+            })
+            .await?;
         list.items
             .into_iter()
             .map(|o| {

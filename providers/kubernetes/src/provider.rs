@@ -7,12 +7,15 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use wid_core::{
-    CallCounter, Change, ChangeKind, ErrorKind, Observed, Outputs, Owner, Ownership, Provider,
-    ProviderError, Resource, ResourceId,
+    CallCounter, Calls, Change, ChangeKind, ErrorKind, Limits, Observed, Outputs, Owner, Ownership,
+    Provider, ProviderError, Resource, ResourceId,
 };
+
+use crate::bounded::BoundLayer;
 
 use crate::errors::{Call, map_error};
 use crate::kinds::{Kind, Target, build};
@@ -44,6 +47,8 @@ pub(crate) struct LiveMeta {
 pub struct KubernetesProvider {
     pub(crate) clients: BTreeMap<String, Client>,
     pub(crate) counter: CallCounter,
+    /// Reads: counted, paced and retried.
+    pub(crate) calls: Calls,
     /// uid and resourceVersion of every object observe saw, so a delete can insist on
     /// deleting exactly the object the plan showed. Not attributes: they are not diffed.
     pub(crate) live: Mutex<BTreeMap<ResourceId, LiveMeta>>,
@@ -58,29 +63,50 @@ impl std::fmt::Debug for KubernetesProvider {
 }
 
 impl KubernetesProvider {
-    /// Builds one client per cluster. Nothing is called yet.
-    ///
-    /// kube's own retry is turned off, so the engine's retry (backoff with jitter) is the
-    /// only one and call counts are exact.
+    /// Builds one client per cluster with the default limits. Nothing is called yet.
     pub async fn connect(
         conns: BTreeMap<String, ClusterConn>,
         counter: CallCounter,
+    ) -> Result<Self, ProviderError> {
+        Self::connect_with(conns, counter, &Limits::default()).await
+    }
+
+    /// Builds one client per cluster, bounded by `limits`. Nothing is called yet.
+    ///
+    /// kube's own retry is turned off, so wid's retries (reads through
+    /// [`wid_core::Calls`], changes in the engine) are the only ones and call counts are
+    /// exact. Every client has connect, read and write timeouts, and the
+    /// [`crate::bounded`] layer bounds each whole call and its response body.
+    pub async fn connect_with(
+        conns: BTreeMap<String, ClusterConn>,
+        counter: CallCounter,
+        limits: &Limits,
     ) -> Result<Self, ProviderError> {
         let mut clients = BTreeMap::new();
         for (name, conn) in conns {
             let mut config = config_for(&name, &conn).await?;
             config.default_retry = false;
-            let client = Client::try_from(config).map_err(|e| {
-                ProviderError::new(
-                    ErrorKind::Invalid,
-                    format!("failed to build a client for cluster {name}"),
-                )
-                .with_detail(e.to_string())
-            })?;
+            let bounds = &limits.bounds;
+            config.connect_timeout = Some(bounds.connect_timeout);
+            config.read_timeout = Some(bounds.read_timeout);
+            config.write_timeout = Some(bounds.read_timeout);
+            // Time a pooled connection sat idle must not count against the next answer.
+            config.reset_reader_on_write = true;
+            let client = ClientBuilder::try_from(config)
+                .map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::Invalid,
+                        format!("failed to build a client for cluster {name}"),
+                    )
+                    .with_detail(e.to_string())
+                })?
+                .with_layer(&BoundLayer::new(*bounds))
+                .build();
             clients.insert(name, client);
         }
         Ok(Self {
             clients,
+            calls: limits.calls(counter.clone(), crate::observe::CONCURRENT_LISTS),
             counter,
             live: Mutex::new(BTreeMap::new()),
         })
@@ -97,7 +123,9 @@ impl KubernetesProvider {
                 ErrorKind::Invalid,
                 format!("cluster {cluster} has no connection"),
             )
-            .with_hint("declare the cluster in the plan with a context")
+            .with_hint(format!(
+                "declare it in the plan as [clusters.{cluster}] (with `context = \"...\"` when it is not the current kubeconfig context)"
+            ))
         })
     }
 
@@ -249,6 +277,19 @@ async fn config_for(name: &str, conn: &ClusterConn) -> Result<Config, ProviderEr
             Ok(Config::new(uri))
         }
         ClusterConn::Kubeconfig { path, context } => {
+            if let Some(p) = path {
+                // A kubeconfig named by the plan is read only as a regular file of sane
+                // size (never /dev/zero or a FIFO).
+                wid_core::read_referenced_file(p, wid_core::MAX_REFERENCED_FILE_BYTES).map_err(
+                    |e| {
+                        ProviderError::new(
+                            ErrorKind::Invalid,
+                            format!("cannot use the kubeconfig of cluster {name}: {e}"),
+                        )
+                        .with_hint("set the cluster's `kubeconfig` to a kubeconfig file")
+                    },
+                )?;
+            }
             let read = match path {
                 Some(p) => Kubeconfig::read_from(p),
                 None => Kubeconfig::read(),
@@ -263,7 +304,9 @@ async fn config_for(name: &str, conn: &ClusterConn) -> Result<Config, ProviderEr
                     format!("failed to read {where_} for cluster {name}"),
                 )
                 .with_detail(e.to_string())
-                .with_hint("set KUBECONFIG or the cluster's kubeconfig path")
+                .with_hint(format!(
+                    "set `kubeconfig = \"PATH\"` in [clusters.{name}], or the KUBECONFIG environment variable"
+                ))
             })?;
             if let Some(ctx) = context
                 && !kubeconfig.contexts.iter().any(|c| &c.name == ctx)
@@ -283,7 +326,9 @@ async fn config_for(name: &str, conn: &ClusterConn) -> Result<Config, ProviderEr
                     ErrorKind::Invalid,
                     format!("cluster {name} uses context {ctx:?}, which is not in {where_}"),
                 )
-                .with_hint(format!("available contexts: {list}")));
+                .with_hint(format!(
+                    "set `context` in [clusters.{name}] to one of the available contexts: {list}"
+                )));
             }
             let options = KubeConfigOptions {
                 context: context.clone(),
@@ -384,7 +429,12 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("cluster eks-prod"), "{err}");
         assert!(err.to_string().contains("\"staging\""), "{err}");
-        assert_eq!(err.hint.as_deref(), Some("available contexts: dev, prod"));
+        assert_eq!(
+            err.hint.as_deref(),
+            Some(
+                "set `context` in [clusters.eks-prod] to one of the available contexts: dev, prod"
+            )
+        );
 
         let ok = KubernetesProvider::connect(
             BTreeMap::from([("eks-prod".to_owned(), conn("prod"))]),

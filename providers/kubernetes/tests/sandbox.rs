@@ -438,6 +438,11 @@ async fn an_unowned_existing_ksa_is_a_conflict_until_adopted() {
     let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
     let changes = plan(&e.provider, &desired, &own).await;
     assert_eq!(changes[0].kind, ChangeKind::Conflict);
+    // The message names the key the next step sets: the workload's own `adopt`.
+    let Reason::Blocked(why) = &changes[0].reason else {
+        panic!("{:?}", changes[0].reason)
+    };
+    assert!(why.contains("set `adopt = true` in workload"), "{why}");
     let err = e.provider.apply(&changes[0], &own).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
 

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -21,8 +20,9 @@ use serde_json::{Value, json};
 use super::caller::Caller;
 use super::eks_pod_identity as pod_identity;
 use super::eks_tags as tags;
+use super::faults;
 use super::model::EksCluster;
-use crate::{FaultAction, Shared};
+use crate::Shared;
 
 /// An EKS error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,33 +65,6 @@ impl EksError {
             message: message.into(),
         }
     }
-
-    /// The error an injected fault stands for, or `None` for latency.
-    fn from_fault(fault: &FaultAction) -> Option<Self> {
-        let (status, code, message) = match fault {
-            FaultAction::Throttle => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "ThrottlingException",
-                "Rate exceeded",
-            ),
-            FaultAction::ServerError => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ServerException",
-                "An internal error occurred. Please try again.",
-            ),
-            FaultAction::Conflict => (
-                StatusCode::CONFLICT,
-                "ResourceInUseException",
-                "The resource is being modified by another request.",
-            ),
-            FaultAction::Latency { .. } => return None,
-        };
-        Some(Self {
-            status,
-            code,
-            message: message.to_owned(),
-        })
-    }
 }
 
 impl IntoResponse for EksError {
@@ -108,17 +81,40 @@ impl IntoResponse for EksError {
 /// What an EKS operation returns.
 pub(crate) type EksResult = Result<Json<Value>, EksError>;
 
-/// Counts the call and applies an injected fault: sleeps for latency, or returns the
-/// error to answer with.
-pub(crate) async fn admit(shared: &Shared, operation: &str) -> Result<(), EksError> {
-    match shared.call(&format!("eks:{operation}")) {
-        Some(FaultAction::Latency { ms }) => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Ok(())
-        }
-        Some(fault) => EksError::from_fault(&fault).map_or(Ok(()), Err),
-        None => Ok(()),
+/// The fault hook of every EKS operation: counts `eks:{operation}` on `object` (the
+/// cluster name, `CLUSTER/NAMESPACE/SERVICE_ACCOUNT` for a Pod Identity association, or
+/// the ARN being tagged; empty for a list of clusters) and plays an injected fault in
+/// EKS's shape.
+pub(crate) async fn admit(
+    shared: &Shared,
+    headers: &HeaderMap,
+    operation: &str,
+    object: &str,
+) -> Result<(), EksError> {
+    let caller = Caller::from_headers(headers);
+    let resource = eks_resource(&caller, object);
+    shared
+        .admit(&format!("eks:{operation}"), object, |failure| {
+            faults::eks_error(failure, operation, &caller, &resource)
+        })
+        .await
+}
+
+/// The ARN a denial names for an EKS request's object: the ARN being tagged, else the
+/// cluster's.
+fn eks_resource(caller: &Caller, object: &str) -> String {
+    if object.starts_with("arn:") {
+        return object.to_owned();
     }
+    let cluster = object
+        .split('/')
+        .next()
+        .filter(|c| !c.is_empty())
+        .unwrap_or("*");
+    format!(
+        "arn:aws:eks:{}:{}:cluster/{cluster}",
+        caller.region, caller.account
+    )
 }
 
 /// The EKS routes (state: the shared sandbox).
@@ -237,7 +233,7 @@ async fn describe_cluster(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> EksResult {
-    admit(&shared, "DescribeCluster").await?;
+    admit(&shared, &headers, "DescribeCluster", &name).await?;
     let caller = Caller::from_headers(&headers);
     read_cluster(&shared, &caller, &name, |cluster| {
         Ok(Json(json!({ "cluster": cluster_json(cluster) })))
@@ -250,7 +246,7 @@ async fn list_clusters(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> EksResult {
-    admit(&shared, "ListClusters").await?;
+    admit(&shared, &headers, "ListClusters", "").await?;
     let caller = Caller::from_headers(&headers);
     let max = max_results(&query, 100)?;
     let names: Vec<String> = shared.read(|state| {
@@ -281,14 +277,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn faults_map_to_eks_errors() {
-        let e = EksError::from_fault(&FaultAction::Throttle).unwrap();
-        assert_eq!((e.status.as_u16(), e.code), (429, "ThrottlingException"));
-        let e = EksError::from_fault(&FaultAction::ServerError).unwrap();
-        assert_eq!((e.status.as_u16(), e.code), (500, "ServerException"));
-        let e = EksError::from_fault(&FaultAction::Conflict).unwrap();
-        assert_eq!((e.status.as_u16(), e.code), (409, "ResourceInUseException"));
-        assert_eq!(EksError::from_fault(&FaultAction::Latency { ms: 5 }), None);
+    fn denials_name_the_cluster_or_association() {
+        let caller = Caller {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            service: None,
+        };
+        assert_eq!(
+            eks_resource(&caller, "dev"),
+            "arn:aws:eks:us-east-1:111122223333:cluster/dev"
+        );
+        assert_eq!(
+            eks_resource(&caller, "dev/production/orders"),
+            "arn:aws:eks:us-east-1:111122223333:cluster/dev"
+        );
+        assert_eq!(
+            eks_resource(&caller, ""),
+            "arn:aws:eks:us-east-1:111122223333:cluster/*"
+        );
+        let arn = "arn:aws:eks:us-east-1:111122223333:cluster/dev";
+        assert_eq!(eks_resource(&caller, arn), arn);
     }
 
     #[test]

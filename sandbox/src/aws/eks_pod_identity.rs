@@ -116,6 +116,34 @@ fn required(value: Option<String>, field: &str) -> Result<String, EksError> {
         .ok_or_else(|| EksError::invalid_parameter(format!("{field} must be specified.")))
 }
 
+/// What fault rules match for an association: `CLUSTER/NAMESPACE/SERVICE_ACCOUNT`, as
+/// far as the create body names them.
+fn create_object(cluster: &str, body: &[u8]) -> String {
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut object = cluster.to_owned();
+    for field in ["namespace", "serviceAccount"] {
+        if let Some(part) = body[field].as_str() {
+            object.push('/');
+            object.push_str(part);
+        }
+    }
+    object
+}
+
+/// What fault rules match for association `id`: `CLUSTER/NAMESPACE/SERVICE_ACCOUNT`, or
+/// `CLUSTER/ID` for an association that does not exist.
+fn object(shared: &Shared, headers: &HeaderMap, cluster: &str, id: &str) -> String {
+    let caller = Caller::from_headers(headers);
+    read_cluster(shared, &caller, cluster, |c| {
+        Ok(c.pod_identity_associations
+            .get(id)
+            .map(|a| format!("{cluster}/{}/{}", a.namespace, a.service_account)))
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| format!("{cluster}/{id}"))
+}
+
 fn no_such_association(id: &str) -> EksError {
     EksError::not_found(format!("No Pod Identity association found with id: {id}"))
 }
@@ -127,7 +155,8 @@ pub(crate) async fn create(
     Path(cluster): Path<String>,
     body: Bytes,
 ) -> EksResult {
-    admit(&shared, "CreatePodIdentityAssociation").await?;
+    let object = create_object(&cluster, &body);
+    admit(&shared, &headers, "CreatePodIdentityAssociation", &object).await?;
     let caller = Caller::from_headers(&headers);
     let body: CreateBody = parse_body(&body)?;
     let namespace = required(body.namespace, "namespace")?;
@@ -191,7 +220,7 @@ pub(crate) async fn list(
     Path(cluster): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> EksResult {
-    admit(&shared, "ListPodIdentityAssociations").await?;
+    admit(&shared, &headers, "ListPodIdentityAssociations", &cluster).await?;
     let caller = Caller::from_headers(&headers);
     let max = max_results(&query, 100)?;
     let namespace = query.get("namespace");
@@ -222,7 +251,13 @@ pub(crate) async fn describe(
     headers: HeaderMap,
     Path((cluster, id)): Path<(String, String)>,
 ) -> EksResult {
-    admit(&shared, "DescribePodIdentityAssociation").await?;
+    admit(
+        &shared,
+        &headers,
+        "DescribePodIdentityAssociation",
+        &object(&shared, &headers, &cluster, &id),
+    )
+    .await?;
     let caller = Caller::from_headers(&headers);
     read_cluster(&shared, &caller, &cluster, |c| {
         let a = c
@@ -240,7 +275,13 @@ pub(crate) async fn update(
     Path((cluster, id)): Path<(String, String)>,
     body: Bytes,
 ) -> EksResult {
-    admit(&shared, "UpdatePodIdentityAssociation").await?;
+    admit(
+        &shared,
+        &headers,
+        "UpdatePodIdentityAssociation",
+        &object(&shared, &headers, &cluster, &id),
+    )
+    .await?;
     let caller = Caller::from_headers(&headers);
     let body: UpdateBody = parse_body(&body)?;
     if let Some(arn) = &body.role_arn {
@@ -276,7 +317,13 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     Path((cluster, id)): Path<(String, String)>,
 ) -> EksResult {
-    admit(&shared, "DeletePodIdentityAssociation").await?;
+    admit(
+        &shared,
+        &headers,
+        "DeletePodIdentityAssociation",
+        &object(&shared, &headers, &cluster, &id),
+    )
+    .await?;
     let caller = Caller::from_headers(&headers);
     with_cluster(&shared, &caller, &cluster, |c| {
         let a = c

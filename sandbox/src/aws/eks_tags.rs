@@ -252,7 +252,7 @@ pub(crate) async fn tag(
     Path(arn): Path<String>,
     body: Bytes,
 ) -> EksResult {
-    admit(&shared, "TagResource").await?;
+    admit(&shared, &headers, "TagResource", &arn).await?;
     let caller = Caller::from_headers(&headers);
     let target = parse_arn(&arn)?;
     let new = parse_body(&body)?.tags.unwrap_or_default();
@@ -280,7 +280,7 @@ pub(crate) async fn untag(
     Path(arn): Path<String>,
     RawQuery(query): RawQuery,
 ) -> EksResult {
-    admit(&shared, "UntagResource").await?;
+    admit(&shared, &headers, "UntagResource", &arn).await?;
     let caller = Caller::from_headers(&headers);
     let target = parse_arn(&arn)?;
     let keys = tag_keys(query.as_deref())?;
@@ -299,7 +299,7 @@ pub(crate) async fn list(
     headers: HeaderMap,
     Path(arn): Path<String>,
 ) -> EksResult {
-    admit(&shared, "ListTagsForResource").await?;
+    admit(&shared, &headers, "ListTagsForResource", &arn).await?;
     let caller = Caller::from_headers(&headers);
     let target = parse_arn(&arn)?;
     let tags = read_tags(&shared, &caller, &arn, &target, Tags::clone)?;

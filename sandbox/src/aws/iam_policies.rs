@@ -80,8 +80,22 @@ fn aws_managed_view(name: &str) -> PolicyView {
     }
 }
 
-fn customer_arn(account: &str, path: &str, name: &str) -> String {
+pub(crate) fn customer_arn(account: &str, path: &str, name: &str) -> String {
     format!("arn:aws:iam::{account}:policy{path}{name}")
+}
+
+/// The name and ARN of each policy attached to `role` that exists, in attachment order,
+/// as `ListAttachedRolePolicies` lists them.
+pub(crate) fn attached_names(
+    acct: &Account,
+    account: &str,
+    role: &super::model::Role,
+) -> Vec<(String, String)> {
+    role.attached_policies
+        .iter()
+        .filter_map(|arn| find_policy(acct, account, arn))
+        .map(|view| (view.name, view.arn))
+        .collect()
 }
 
 /// The policy `arn` names, if it exists for `account`.

@@ -4,8 +4,13 @@
 //! - [`model`]: the persisted state (`AwsState`).
 //! - [`caller`]: account and region from the SigV4 credential scope; ids and timestamps.
 //! - [`query`]: the Query endpoint, its errors and faults; [`iam_roles`],
-//!   [`iam_policies`], [`iam_oidc`] and [`sts`] implement the actions.
+//!   [`iam_policies`], [`iam_details`], [`iam_oidc`] and [`sts`] implement the actions.
 //! - [`eks`], [`eks_pod_identity`] and [`eks_tags`]: the EKS operations.
+//! - [`faults`]: injected failures in IAM's, STS's and EKS's shapes, and the object fault
+//!   rules match: the role name (`RoleName`), else the OIDC provider, policy or role ARN,
+//!   else the OIDC provider URL, for IAM and STS; for EKS the cluster name,
+//!   `CLUSTER/NAMESPACE/SERVICE_ACCOUNT` for a Pod Identity association, or the ARN
+//!   being tagged.
 //!
 //! The caller's account is the first run of 12 digits in its access key id
 //! (`SANDBOX111122223333`), else `123456789012`; its region is the credential scope's.
@@ -14,7 +19,9 @@ mod caller;
 mod eks;
 mod eks_pod_identity;
 mod eks_tags;
+mod faults;
 mod iam;
+mod iam_details;
 mod iam_oidc;
 mod iam_policies;
 mod iam_roles;

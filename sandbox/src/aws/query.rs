@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,8 +15,8 @@ use http::{HeaderMap, StatusCode, header};
 
 use super::caller::{Caller, request_id};
 use super::xml::{error_body, success_body};
-use super::{iam_oidc, iam_policies, iam_roles, sts};
-use crate::{FaultAction, Shared};
+use super::{faults, iam_details, iam_oidc, iam_policies, iam_roles, sts};
+use crate::Shared;
 
 const IAM_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -41,7 +40,7 @@ pub(crate) struct QueryError {
 }
 
 impl QueryError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -86,28 +85,6 @@ impl QueryError {
             "InvalidAction",
             format!("Could not find operation {action} for version {version}"),
         )
-    }
-
-    /// The error an injected fault stands for, or `None` for latency.
-    fn from_fault(fault: &FaultAction) -> Option<Self> {
-        match fault {
-            FaultAction::Throttle => Some(Self::new(
-                StatusCode::BAD_REQUEST,
-                "Throttling",
-                "Rate exceeded",
-            )),
-            FaultAction::ServerError => Some(Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ServiceFailure",
-                "An internal error occurred. Please try again.",
-            )),
-            FaultAction::Conflict => Some(Self::new(
-                StatusCode::CONFLICT,
-                "ConcurrentModification",
-                "The request was rejected because it conflicted with another request in progress.",
-            )),
-            FaultAction::Latency { .. } => None,
-        }
     }
 
     fn into_response(self, request_id: &str) -> Response {
@@ -289,16 +266,14 @@ pub(crate) async fn handle(
         Service::Iam => format!("iam:{action}"),
         Service::Sts => format!("sts:{action}"),
     };
-    if let Some(fault) = shared.call(&api) {
-        if let FaultAction::Latency { ms } = fault {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        } else if let Some(mut error) = QueryError::from_fault(&fault) {
-            if service == Service::Sts && error.code == "ServiceFailure" {
-                // STS has no ServiceFailure code; its server-side failure is this one.
-                error.code = "InternalFailure";
-            }
-            return error.into_response(&request_id);
-        }
+    let (object, _) = faults::query_target(&caller, &params);
+    let admitted = shared
+        .admit(&api, &object, |failure| {
+            faults::query_error(failure, &api, &caller, &params).into_response(&request_id)
+        })
+        .await;
+    if let Err(answer) = admitted {
+        return answer;
     }
     let (namespace, outcome) = match service {
         Service::Iam => (
@@ -343,6 +318,9 @@ fn iam_action(shared: &Shared, caller: &Caller, action: &str, p: &Params) -> Out
         "GetPolicy" => iam_policies::get_policy(shared, account, p),
         "DeletePolicy" => iam_policies::delete_policy(shared, account, p),
         "ListPolicies" => iam_policies::list_policies(shared, account, p),
+        "GetAccountAuthorizationDetails" => {
+            iam_details::get_account_authorization_details(shared, account, p)
+        }
         "CreateOpenIDConnectProvider" => iam_oidc::create(shared, account, p),
         "GetOpenIDConnectProvider" => iam_oidc::get(shared, account, p),
         "ListOpenIDConnectProviders" => iam_oidc::list(shared, account),
@@ -415,27 +393,6 @@ mod tests {
         assert_eq!((page, next.as_deref()), (vec!["a"], Some("b")));
         let p = Params::from_pairs(&[("MaxItems", "0")]);
         assert!(paginate(items, |s| (*s).to_owned(), &p).is_err());
-    }
-
-    #[test]
-    fn faults_map_to_iam_errors() {
-        let e = QueryError::from_fault(&FaultAction::Throttle).unwrap();
-        assert_eq!(
-            (e.status, e.code, e.message.as_str()),
-            (StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")
-        );
-        assert!(e.sender);
-        let e = QueryError::from_fault(&FaultAction::ServerError).unwrap();
-        assert_eq!(
-            (e.status.as_u16(), e.code, e.sender),
-            (500, "ServiceFailure", false)
-        );
-        let e = QueryError::from_fault(&FaultAction::Conflict).unwrap();
-        assert_eq!((e.status.as_u16(), e.code), (409, "ConcurrentModification"));
-        assert_eq!(
-            QueryError::from_fault(&FaultAction::Latency { ms: 1 }),
-            None
-        );
     }
 
     #[test]

@@ -137,9 +137,11 @@ impl IntoResponse for ArmError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(
-                    "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\", error_description=\"The authentication failed because of missing 'Authorization' header.\"",
-                ),
+                HeaderValue::from_static(if self.code == "AuthenticationFailed" {
+                    "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\", error_description=\"The authentication failed because of missing 'Authorization' header.\""
+                } else {
+                    "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\", error_description=\"The access token is invalid.\""
+                }),
             );
         }
         response

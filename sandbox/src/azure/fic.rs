@@ -296,12 +296,18 @@ fn check_rules(
     if !identity.federated_credentials.contains_key(key)
         && identity.federated_credentials.len() >= MAX_PER_IDENTITY
     {
-        return Err(bad(format!(
-            "The number of Federated Identity Credentials for the managed identity '{}' has reached the limit of {MAX_PER_IDENTITY}.",
-            id.to_lowercase()
-        )));
+        return Err(limit_reached(id));
     }
     Ok(())
+}
+
+/// The 400 for a credential beyond the limit per identity; the message names the
+/// identity's id in lower case.
+pub(crate) fn limit_reached(identity_id: &str) -> ArmError {
+    bad(format!(
+        "The number of Federated Identity Credentials for the managed identity '{}' has reached the limit of {MAX_PER_IDENTITY}.",
+        identity_id.to_lowercase()
+    ))
 }
 
 #[cfg(test)]

@@ -17,11 +17,14 @@
 //! Every operation counts a call (`azure:userAssignedIdentities.createOrUpdate`,
 //! `azure:federatedIdentityCredentials.delete`, `azure:roleAssignments.list`,
 //! `azure:roleDefinitions.list`, `azure:managedClusters.get`,
-//! `azure:resourceGroups.get`, `azure:subscriptions.get`, …). Injected faults answer as ARM
-//! does: `throttle` → 429 `SubscriptionRequestsThrottled` with `Retry-After: 1`,
+//! `azure:resourceGroups.get`, `azure:subscriptions.get`, …) on the resource id the path
+//! names, which fault rules' `object` matches. Injected faults answer as ARM does (see
+//! [`faults`]): `throttle` → 429 `SubscriptionRequestsThrottled` with `Retry-After: 1`,
 //! `server-error` → 500 `InternalServerError`, `conflict` → 409 (on FIC writes, the
-//! concurrent-writes error), `latency` → a delay (on FIC writes, the identity stays busy
-//! that much longer).
+//! concurrent-writes error), `unauthorized` → 401, `forbidden` → 403
+//! `AuthorizationFailed` naming the action and scope, `limit-exceeded` → the quota the
+//! operation runs into; `latency` → a delay (on FIC writes, the identity stays busy that
+//! much longer).
 //!
 //! # State
 //!
@@ -74,6 +77,7 @@
 
 mod aks;
 mod arm;
+mod faults;
 mod fic;
 mod identities;
 mod model;

@@ -1,7 +1,7 @@
 //! The HTTP surface of the ARM emulator: path parsing (segment names are case-insensitive,
 //! as ARM's are), the operation each route and method stands for, and the checks every
 //! request passes in order: call counting and fault lookup, the bearer token, the
-//! api-version, then the injected fault, then the operation.
+//! api-version, then the injected fault ([`super::faults`]), then the operation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +15,8 @@ use super::versions::{
     AKS_VERSIONS, FIC_VERSIONS, MSI_VERSIONS, RESOURCES_VERSIONS, ROLE_ASSIGNMENT_VERSIONS,
     ROLE_DEFINITION_VERSIONS,
 };
-use super::{aks, fic, identities, resources, role_assignments, role_definitions};
-use crate::{FaultAction, Shared};
+use super::{aks, faults, fic, identities, resources, role_assignments, role_definitions};
+use crate::Shared;
 
 /// A parsed ARM path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,7 +334,8 @@ async fn serve(
     body: bytes::Bytes,
 ) -> ArmResult {
     let path = uri.path();
-    let route = Route::parse(&segments(path)).ok_or_else(|| {
+    let segments = segments(path);
+    let route = Route::parse(&segments).ok_or_else(|| {
         ArmError::new(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -348,7 +349,8 @@ async fn serve(
             format!("The requested resource does not support http method '{method}'."),
         )
     })?;
-    let fault = shared.call(op.api);
+    let resource_id = format!("/{}", segments.join("/"));
+    let decision = shared.call_on(op.api, &resource_id);
     let token = arm::bearer(headers)?;
     let query: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or_default())
         .map_err(|e| {
@@ -371,29 +373,21 @@ async fn serve(
         &location,
     )?;
     let sub = route.subscription().unwrap_or_default().to_owned();
-    let mut latency = 0;
-    match fault {
-        Some(FaultAction::Throttle) => return Err(ArmError::throttled(&sub, op.write)),
-        Some(FaultAction::ServerError) => return Err(ArmError::internal()),
-        Some(FaultAction::Conflict) => {
-            return Err(match &route {
-                Route::Fic {
-                    sub, rg, identity, ..
-                } => fic::concurrent_write(&identities::id(sub, rg, identity)),
-                _ => ArmError::new(
-                    StatusCode::CONFLICT,
-                    "Conflict",
-                    "The request could not be completed due to a conflict with another operation on the resource. Please retry.",
-                ),
-            });
-        }
-        Some(FaultAction::Latency { ms }) => latency = ms,
-        None => {}
-    }
+    let caller = arm::stable_guid(&format!("caller/{token}"));
+    let target = faults::Target {
+        route: &route,
+        sub: &sub,
+        write: op.write,
+        action: faults::action(op.namespace, op.resource_type, method),
+        scope: &resource_id,
+        caller: &caller,
+    };
+    let latency = decision.latency_ms;
     let is_fic_write = matches!(route, Route::Fic { .. }) && op.write;
     if latency > 0 && !is_fic_write {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    decision.outcome(|failure| faults::error(failure, &target))?;
     let host = headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -403,7 +397,7 @@ async fn serve(
         body,
         base: format!("https://{host}"),
         path: path.to_owned(),
-        caller: arm::stable_guid(&format!("caller/{token}")),
+        caller,
         api_version,
     };
     let m = method.as_str();

@@ -56,7 +56,7 @@ async fn route(shared: &Shared, call: &Call) -> GcpResult {
     let segments: Vec<&str> = call.segments.iter().map(String::as_str).collect();
     match (&call.method, segments.as_slice()) {
         (&Method::GET, ["v1", "projects", project, "locations", location, "clusters"]) => {
-            admit(shared, "container.clusters.list", &call.headers).await?;
+            admit(shared, "container.clusters.list", call).await?;
             list(shared, call, project, location)
         }
         (
@@ -71,7 +71,7 @@ async fn route(shared: &Shared, call: &Call) -> GcpResult {
                 name,
             ],
         ) => {
-            admit(shared, "container.clusters.get", &call.headers).await?;
+            admit(shared, "container.clusters.get", call).await?;
             get(shared, call, project, location, name)
         }
         _ => Err(GcpError::not_found(format!(

@@ -53,17 +53,17 @@ async fn route(shared: &Shared, call: &Call) -> GcpResult {
     if let Some(project) = project.strip_suffix(":getIamPolicy")
         && call.method == Method::POST
     {
-        admit(shared, "crm.projects.getIamPolicy", &call.headers).await?;
+        admit(shared, "crm.projects.getIamPolicy", call).await?;
         return get_policy(shared, call, project);
     }
     if let Some(project) = project.strip_suffix(":setIamPolicy")
         && call.method == Method::POST
     {
-        admit(shared, "crm.projects.setIamPolicy", &call.headers).await?;
+        admit(shared, "crm.projects.setIamPolicy", call).await?;
         return set_policy(shared, call, project);
     }
     if call.method == Method::GET && !project.contains(':') {
-        admit(shared, "crm.projects.get", &call.headers).await?;
+        admit(shared, "crm.projects.get", call).await?;
         return get(shared, call, version, project);
     }
     Err(unknown(call))

@@ -51,41 +51,41 @@ async fn route(shared: &Shared, call: &Call) -> GcpResult {
     let api = |name: &str| format!("iam.serviceAccounts.{name}");
     match (&call.method, segments.as_slice()) {
         (&Method::GET, ["v1", "projects", project, "serviceAccounts"]) => {
-            admit(shared, &api("list"), &call.headers).await?;
+            admit(shared, &api("list"), call).await?;
             list(shared, call, project)
         }
         (&Method::POST, ["v1", "projects", project, "serviceAccounts"]) => {
-            admit(shared, &api("create"), &call.headers).await?;
+            admit(shared, &api("create"), call).await?;
             create(shared, call, project)
         }
         (method, ["v1", "projects", project, "serviceAccounts", account]) => {
             if let Some(account) = account.strip_suffix(":getIamPolicy")
                 && method == Method::POST
             {
-                admit(shared, &api("getIamPolicy"), &call.headers).await?;
+                admit(shared, &api("getIamPolicy"), call).await?;
                 return get_policy(shared, call, project, account);
             }
             if let Some(account) = account.strip_suffix(":setIamPolicy")
                 && method == Method::POST
             {
-                admit(shared, &api("setIamPolicy"), &call.headers).await?;
+                admit(shared, &api("setIamPolicy"), call).await?;
                 return set_policy(shared, call, project, account);
             }
             match *method {
                 Method::GET => {
-                    admit(shared, &api("get"), &call.headers).await?;
+                    admit(shared, &api("get"), call).await?;
                     get(shared, project, account)
                 }
                 Method::PATCH => {
-                    admit(shared, &api("patch"), &call.headers).await?;
+                    admit(shared, &api("patch"), call).await?;
                     patch(shared, call, project, account)
                 }
                 Method::PUT => {
-                    admit(shared, &api("update"), &call.headers).await?;
+                    admit(shared, &api("update"), call).await?;
                     update(shared, call, project, account)
                 }
                 Method::DELETE => {
-                    admit(shared, &api("delete"), &call.headers).await?;
+                    admit(shared, &api("delete"), call).await?;
                     delete(shared, project, account)
                 }
                 _ => Err(unknown(call)),

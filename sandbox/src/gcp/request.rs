@@ -131,6 +131,13 @@ impl Call {
     }
 
     /// The first value of a query parameter.
+    /// A top-level string field of the JSON body, read leniently (for fault rules, before
+    /// the body is checked).
+    pub(crate) fn peek(&self, field: &str) -> Option<String> {
+        let body: Value = serde_json::from_slice(&self.body).ok()?;
+        body.get(field)?.as_str().map(str::to_owned)
+    }
+
     pub(crate) fn query(&self, key: &str) -> Option<&str> {
         self.query
             .iter()

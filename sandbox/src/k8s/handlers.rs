@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -21,8 +20,8 @@ use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::PatchKind;
 use super::table::{self, IncludeObject};
-use super::{ClusterState, auth, patch, pb, review, scale, token};
-use crate::{FaultAction, Shared};
+use super::{ClusterState, auth, faults, patch, pb, review, scale, token};
+use crate::Shared;
 
 #[derive(Clone)]
 struct Ctx {
@@ -76,7 +75,7 @@ async fn serve(
         .unwrap_or("application/json")
         .to_owned();
     if matches!(route, Route::Document(_) | Route::Health) {
-        inject(ctx, "k8s:discovery").await?;
+        inject(ctx, "k8s:discovery", faults::Target::default()).await?;
         let attributes = Attributes::NonResource {
             verb: method.as_str().to_ascii_lowercase(),
             path: uri.path().to_owned(),
@@ -107,10 +106,19 @@ async fn serve(
     if scale && !(scale::scalable(info) && matches!(verb, "get" | "update" | "patch")) {
         return Err(ApiError::method_not_allowed());
     }
+    let created = (verb == "create")
+        .then(|| faults::created_name(body))
+        .flatten();
+    let target = faults::Target {
+        info: Some(info),
+        namespace: ns,
+        name: name.as_deref().or(created.as_deref()).unwrap_or_default(),
+        verb,
+    };
     if scale {
-        inject(ctx, &format!("k8s:{verb} {}/scale", info.resource)).await?;
+        inject(ctx, &format!("k8s:{verb} {}/scale", info.resource), target).await?;
     } else {
-        inject(ctx, &format!("k8s:{verb} {}", info.resource)).await?;
+        inject(ctx, &format!("k8s:{verb} {}", info.resource), target).await?;
     }
     let rbac_verb = match verb {
         "apply" => "patch",
@@ -224,7 +232,7 @@ async fn serve(
                     "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
                 ));
             };
-            let body: Value = serde_yaml::from_slice(body)
+            let body: Value = serde_saphyr::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
             let dry_run = options::write_dry_run(OptionsKind::Patch, &query)?;
             let force = query.get("force").is_some_and(|f| f == "true");
@@ -428,20 +436,13 @@ impl Ctx {
     }
 }
 
-/// Counts the call and plays any injected fault.
-async fn inject(ctx: &Ctx, api: &str) -> Result<(), ApiError> {
-    match ctx.shared.call(api) {
-        None => Ok(()),
-        Some(FaultAction::Latency { ms }) => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Ok(())
-        }
-        Some(FaultAction::Throttle) => Err(ApiError::too_many_requests()),
-        Some(FaultAction::ServerError) => {
-            Err(ApiError::internal(format!("injected fault on {api}")))
-        }
-        Some(FaultAction::Conflict) => Err(ApiError::injected_conflict(api)),
-    }
+/// Counts the call on the object the request names and plays any injected fault (see
+/// [`super::faults`]).
+async fn inject(ctx: &Ctx, api: &str, target: faults::Target<'_>) -> Result<(), ApiError> {
+    let object = target.object(&ctx.cluster);
+    ctx.shared
+        .admit(api, &object, |failure| faults::error(failure, api, &target))
+        .await
 }
 
 /// The verb of a request, as fault rules and call counters name it.
@@ -492,7 +493,7 @@ fn decode(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         });
     }
     if content_type.contains("yaml") {
-        serde_yaml::from_slice(body)
+        serde_saphyr::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
     } else {
         serde_json::from_slice(body).map_err(|e| {

@@ -16,7 +16,9 @@
 //! - [`auth`], [`rbac`], [`review`]: who a request is (tokens, impersonation), RBAC as
 //!   the real authorizer evaluates it, and the access reviews kubectl auth asks.
 //! - [`scale`]: the `scale` subresource of the workloads that have one.
-//! - [`handlers`] and [`routes`]: the HTTP surface, fault injection and path routing.
+//! - [`handlers`] and [`routes`]: the HTTP surface, fault injection and path routing;
+//!   [`faults`]: injected failures in the API server's shapes, and the object fault rules
+//!   match (`CLUSTER/NAMESPACE/NAME`).
 //! - [`bootstrap`]: what a new cluster starts with.
 //!
 //! Objects are stored generically as JSON; the emulator knows only the kinds in the
@@ -27,6 +29,7 @@ mod auth;
 mod bootstrap;
 mod catalog;
 mod delete;
+mod faults;
 mod handlers;
 mod options;
 mod patch;
@@ -83,7 +86,7 @@ pub enum LoadError {
         index: usize,
         /// The parser's error.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_saphyr::Error,
     },
     /// A document names a kind the emulator does not serve.
     #[error("document {index}: kind {kind} of {api_version} is not served by the sandbox")]
@@ -173,10 +176,10 @@ pub fn load_manifests(
     yaml: &str,
 ) -> Result<Vec<String>, LoadError> {
     let mut documents = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(yaml).enumerate() {
+    let mut reader = yaml.as_bytes();
+    for (i, doc) in serde_saphyr::read::<_, serde_json::Value>(&mut reader).enumerate() {
         let index = i + 1;
-        let value = serde_json::Value::deserialize(doc)
-            .map_err(|source| LoadError::Yaml { index, source })?;
+        let value = doc.map_err(|source| LoadError::Yaml { index, source })?;
         if value.is_null() {
             continue;
         }

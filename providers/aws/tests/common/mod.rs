@@ -20,8 +20,11 @@ use wid_core::{
 };
 
 mod flow;
+mod sandboxed;
 #[allow(unused_imports)] // Only the emulator tests run the flow, not differential.rs.
 pub use flow::irsa_flow;
+#[allow(unused_imports)] // Only the sandbox tests start one.
+pub use sandboxed::{SANDBOX_ACCOUNT, start};
 
 /// moto's default account.
 pub const MOTO_ACCOUNT: &str = "123456789012";
