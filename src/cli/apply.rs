@@ -118,6 +118,8 @@ async fn apply(
         return Err(CliError::Conflicts(summary.conflict));
     }
     if !summary.pending() {
+        // The sandbox's call counters reach its directory before wid exits.
+        session.flush_sandbox()?;
         if format == ReportFormat::Json {
             emit_report(&session, &Report::default(), format, style)?;
         }

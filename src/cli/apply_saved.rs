@@ -89,6 +89,7 @@ pub async fn run(
         return Err(CliError::Conflicts(summary.conflict));
     }
     if !summary.pending() && args.output == ReportFormat::Human {
+        session.flush_sandbox()?;
         return Ok(ExitCode::Success);
     }
     super::apply::run_changes(&session, &saved.changes, mode, &control, args.output, color).await
