@@ -100,7 +100,7 @@ pub struct Resource {
     /// (an AWS role's description `Managed by wid (plan NAME)`, by which prune finds it):
     /// written whenever wid writes the object, but never by themselves a reason to write
     /// an object the plan adopts as it is.
-    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub marks: BTreeSet<String>,
     /// Changes with the same key run one after another (Azure allows one federated
     /// credential write per identity at a time).
