@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(k(Code::ResourceExhausted, 429), ErrorKind::Throttled);
         assert_eq!(k(Code::Unavailable, 503), ErrorKind::Transient);
         assert_eq!(k(Code::Internal, 500), ErrorKind::Transient);
-        assert_eq!(k(Code::Aborted, 409), ErrorKind::Conflict);
+        assert_eq!(k(Code::Aborted, 409), ErrorKind::Contended);
         assert_eq!(k(Code::AlreadyExists, 409), ErrorKind::Conflict);
         assert_eq!(k(Code::NotFound, 404), ErrorKind::NotFound);
         assert_eq!(k(Code::InvalidArgument, 400), ErrorKind::Invalid);

@@ -587,6 +587,26 @@ async fn api_faults_map_to_kinds_without_hidden_retries() {
     let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
     let wanted: Vec<_> = desired.iter().collect();
 
+    // A provider that reads once: the error's kind shows instead of a retry.
+    let url = e.sandbox.kube_url(CLUSTER).expect("cluster is served");
+    let once = wid_core::Limits {
+        retry: wid_core::RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let counter = wid_core::CallCounter::default();
+    let single = wid_kubernetes::KubernetesProvider::connect_with(
+        std::collections::BTreeMap::from([(
+            CLUSTER.to_owned(),
+            wid_kubernetes::ClusterConn::Url(url),
+        )]),
+        counter.clone(),
+        &once,
+    )
+    .await
+    .expect("connect");
     for (action, kind) in [
         (FaultAction::Throttle, ErrorKind::Throttled),
         (FaultAction::ServerError, ErrorKind::Transient),
@@ -596,16 +616,29 @@ async fn api_faults_map_to_kinds_without_hidden_retries() {
             action,
             times: Some(1),
         });
-        let before = e.counter.total();
-        let err = e.provider.observe(&wanted, &own).await.unwrap_err();
+        let before = counter.total();
+        let err = single.observe(&wanted, &own).await.unwrap_err();
         assert_eq!(err.kind(), kind, "{err} {:?}", err.detail);
         assert_eq!(
             err.to_string(),
             "failed to list serviceaccounts in namespace apps in cluster dev"
         );
         // kube's own retry is off: one LIST of namespaces, one of serviceaccounts.
-        assert_eq!(e.counter.total() - before, 2);
+        assert_eq!(counter.total() - before, 2);
     }
+    // With the default policy, the one read that failed is read again: no hidden retry
+    // in kube, one visible retry in wid.
+    e.sandbox.inject(Fault {
+        api: "k8s:list serviceaccounts".into(),
+        action: FaultAction::Throttle,
+        times: Some(1),
+    });
+    let before = e.counter.total();
+    e.provider
+        .observe(&wanted, &own)
+        .await
+        .expect("a throttled read is retried");
+    assert_eq!(e.counter.total() - before, 3);
 
     let changes = plan(&e.provider, &desired, &own).await;
     e.sandbox.inject(Fault {
@@ -614,7 +647,7 @@ async fn api_faults_map_to_kinds_without_hidden_retries() {
         times: Some(1),
     });
     let err = e.provider.apply(&changes[0], &own).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.kind(), ErrorKind::Contended);
     assert_eq!(
         err.to_string(),
         "failed to apply serviceaccount apps/orders in cluster dev"
