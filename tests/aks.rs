@@ -78,23 +78,6 @@ fn the_aks_example_converges_and_the_ksas_carry_the_identitys_real_client_id() {
     );
 }
 
-/// The `export NAME=value` lines of a DIR/env file, unquoted.
-fn env_file(path: &std::path::Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .expect("DIR/env")
-        .lines()
-        .filter_map(|line| line.strip_prefix("export "))
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| {
-            let v = v
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .unwrap_or(v);
-            (k.to_owned(), v.replace("'\\''", "'"))
-        })
-        .collect()
-}
-
 #[test]
 fn what_wid_made_reads_back_through_microsofts_python_sdks() {
     let sdks = std::process::Command::new("python3")

@@ -405,20 +405,3 @@ fn what_wid_applied_imports_as_its_own_and_the_namespace_filter_limits_the_read(
         stderr(&plan)
     );
 }
-
-/// `export K='V'` lines of a sandbox's DIR/env.
-fn env_file(path: &std::path::Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .expect("DIR/env")
-        .lines()
-        .filter_map(|line| line.strip_prefix("export "))
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| {
-            let v = v
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .unwrap_or(v);
-            (k.to_owned(), v.replace("'\\''", "'"))
-        })
-        .collect()
-}

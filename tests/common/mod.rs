@@ -420,3 +420,21 @@ pub fn wid_env(cwd: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     }
     cmd.output().expect("run wid")
 }
+
+/// The variables of a served sandbox's `DIR/env` (`export K='V'` lines), for clients run
+/// without a shell.
+pub fn env_file(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .expect("DIR/env")
+        .lines()
+        .filter_map(|line| line.strip_prefix("export "))
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| {
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap_or(v);
+            (k.to_owned(), v.replace("'\\''", "'"))
+        })
+        .collect()
+}
