@@ -152,18 +152,25 @@ impl Cloud for Azure {
                     )
                     .with_hint("restart `wid sandbox serve` with this version of wid"));
                 };
-                let pem = std::fs::read(&ca).map_err(|e| {
-                    ProviderError::new(
-                        ErrorKind::Invalid,
-                        format!("cannot read the sandbox's Azure CA {}: {e}", ca.display()),
-                    )
-                })?;
+                // A small regular file, like every file wid reads.
+                let pem = wid_core::read_referenced_file(&ca, wid_core::MAX_REFERENCED_FILE_BYTES)
+                    .map_err(|e| {
+                        ProviderError::new(
+                            ErrorKind::Invalid,
+                            format!("cannot read the sandbox's Azure CA: {e}"),
+                        )
+                    })?
+                    .into_bytes();
                 AzureOptions {
                     endpoint: Some(url),
                     sandbox_ca: Some(pem),
+                    limits: env.target.limits.clone(),
                 }
             }
-            None => AzureOptions::default(),
+            None => AzureOptions {
+                limits: env.target.limits.clone(),
+                ..AzureOptions::default()
+            },
         };
         let azure = AzureProvider::new(options, env.counter.clone())?;
         // Preflight reads these clusters and the resource groups identities default
