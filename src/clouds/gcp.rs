@@ -157,6 +157,7 @@ impl Cloud for Gcp {
         let options = GcpOptions {
             endpoints: env.sandbox.map(|s| Endpoints::sandbox(&s.cloud_url())),
             sandbox: env.sandbox.is_some(),
+            limits: env.target.limits.clone(),
         };
         let gcp = GcpProvider::new(options, env.counter.clone());
         let clusters = gke_clusters(plan, None);
