@@ -104,7 +104,7 @@ impl<'a> Call<'a> {
             ))
         } else {
             let mut e = ProviderError::new(kind, format!("failed to {}: {what}", self.doing));
-            if err.is_timeout() {
+            if timed_out(err) {
                 e = e.with_hint(STALLED);
             } else if let Some(hint) = hint(kind) {
                 e = e.with_hint(hint);
@@ -169,6 +169,25 @@ fn retry_after(err: &Error) -> Option<Duration> {
     })
 }
 
+/// Whether the call ran out of time: the client's attempt timeout, which the Google
+/// clients report as a timeout before the response head and as an I/O error (with
+/// reqwest's timeout as its source) while reading the body.
+fn timed_out(err: &Error) -> bool {
+    if err.is_timeout() {
+        return true;
+    }
+    let mut next = std::error::Error::source(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// The kind, a short description and the API's own words.
 fn classify(err: &Error) -> (ErrorKind, String, String) {
     if err.is_authentication() {
@@ -178,7 +197,7 @@ fn classify(err: &Error) -> (ErrorKind, String, String) {
             err.to_string(),
         );
     }
-    if err.is_timeout() {
+    if timed_out(err) {
         return (
             ErrorKind::Transient,
             "Google Cloud did not answer in time".to_owned(),
