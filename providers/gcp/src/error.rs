@@ -161,7 +161,6 @@ fn retry_after(err: &Error) -> Option<Duration> {
         err.status()?.details.iter().find_map(|d| match d {
             StatusDetails::RetryInfo(info) => info
                 .retry_delay
-                .clone()
                 .and_then(|d| Duration::try_from(d).ok())
                 .map(|d| d.min(wid_core::MAX_RETRY_AFTER)),
             _ => None,
