@@ -200,9 +200,28 @@ impl GcpProvider {
             .await
     }
 
-    /// The clients, built on first use.
+    /// The clients, built on first use. Building may ask the credentials for their
+    /// universe domain (a metadata server call): it gets the per-call deadline too.
     pub(crate) async fn clients(&self) -> Result<&Clients, ProviderError> {
-        self.clients.get_or_try_init(|| self.build()).await
+        let after = self.options.limits.bounds.call_timeout;
+        self.clients
+            .get_or_try_init(|| async {
+                tokio::time::timeout(after, self.build())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ProviderError::new(
+                            ErrorKind::Transient,
+                            format!(
+                                "setting up the Google Cloud clients did not finish within {} (the per-call deadline)",
+                                wid_core::human_duration(after)
+                            ),
+                        )
+                        .with_hint(
+                            "the credentials' metadata or token endpoint stalled; check it is reachable, or raise --call-timeout",
+                        ))
+                    })
+            })
+            .await
     }
 
     async fn build(&self) -> Result<Clients, ProviderError> {
