@@ -206,20 +206,19 @@ impl GcpProvider {
         let after = self.options.limits.bounds.call_timeout;
         self.clients
             .get_or_try_init(|| async {
-                tokio::time::timeout(after, self.build())
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(ProviderError::new(
-                            ErrorKind::Transient,
-                            format!(
-                                "setting up the Google Cloud clients did not finish within {} (the per-call deadline)",
-                                wid_core::human_duration(after)
-                            ),
-                        )
-                        .with_hint(
-                            "the credentials' metadata or token endpoint stalled; check it is reachable, or raise --call-timeout",
-                        ))
-                    })
+                match tokio::time::timeout(after, self.build()).await {
+                    Ok(built) => built,
+                    Err(_) => Err(ProviderError::new(
+                        ErrorKind::Transient,
+                        format!(
+                            "setting up the Google Cloud clients did not finish within {} (the per-call deadline)",
+                            wid_core::human_duration(after)
+                        ),
+                    )
+                    .with_hint(
+                        "the credentials' metadata or token endpoint stalled; check it is reachable, or raise --call-timeout",
+                    )),
+                }
             })
             .await
     }
