@@ -1,4 +1,5 @@
-//! Bounded runs through the CLI: a stalled Kubernetes API server or AWS endpoint fails the
+//! Bounded runs through the CLI: a stalled Kubernetes API server, AWS endpoint, or GCP or
+//! ARM API (a sandbox API that accepts calls and never answers them) fails the
 //! plan with a timeout error naming what it waited for, within `--timeout`; policy files
 //! that are not small regular files are located errors; Ctrl-C (SIGINT) drains an apply
 //! (calls in flight finish, nothing new starts, the partial report is printed, exit 130),
@@ -430,6 +431,76 @@ fn an_apply_that_runs_out_of_time_prints_what_it_did() {
     assert!(report.contains("abandoned in flight"), "{report}");
     assert!(
         err.contains("apply did not finish within 2s (--timeout); still waiting for k8s/"),
+        "{err}"
+    );
+}
+
+/// Plans `plan` (one workload on cluster `kind`) against a sandbox whose `api` accepts
+/// calls and never answers them; returns how long it took and the output.
+fn plan_with_a_hung_api(cluster: &str, workload: &str, api: &str) -> (Duration, Output) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("plan.toml"),
+        format!("version = 1\nname = \"stall\"\n\n{cluster}\n{workload}"),
+    )
+    .unwrap();
+    let sb = tmp.path().join("sb");
+    std::fs::create_dir_all(&sb).unwrap();
+    std::fs::write(
+        sb.join("faults.json"),
+        format!(r#"[{{"api": "{api}", "action": "hang"}}]"#),
+    )
+    .unwrap();
+    let sb = sb.display().to_string();
+    let start = Instant::now();
+    let out = wid(
+        tmp.path(),
+        &[
+            "plan",
+            "plan.toml",
+            "--sandbox-dir",
+            &sb,
+            "--call-timeout",
+            "1s",
+            "--timeout",
+            "3s",
+        ],
+    );
+    (start.elapsed(), out)
+}
+
+#[test]
+fn a_stalled_gke_endpoint_fails_the_plan_within_the_timeout() {
+    let (took, out) = plan_with_a_hung_api(
+        "[clusters.gke]\nkind = \"gke\"\nproject = \"acme-prod\"\nlocation = \"us-central1\"\nname = \"prod\"\n",
+        "[[workload]]\ncluster = \"gke\"\nnamespace = \"default\"\nservice_account = \"a\"\ngcp.direct = true\ngcp.roles = [\"roles/storage.objectViewer\"]\n",
+        "gcp:container.clusters.get",
+    );
+    expect_code(&out, 1);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "plan did not finish within 3s (--timeout); still waiting for container.clusters.get"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stalled_aks_endpoint_fails_the_plan_within_the_timeout() {
+    let (took, out) = plan_with_a_hung_api(
+        "[clusters.aks]\nkind = \"aks\"\nsubscription = \"6d9a1f3e-2b7c-4e58-9a01-3c5d7e9f1b24\"\ntenant = \"72f988bf-86f1-41af-91ab-2d7cd011db47\"\nresource_group = \"rg-aks\"\nname = \"aks\"\n",
+        "[[workload]]\ncluster = \"aks\"\nnamespace = \"default\"\nservice_account = \"a\"\nazure.identity = \"app\"\nazure.location = \"eastus\"\n",
+        "azure:managedClusters.get",
+    );
+    expect_code(&out, 1);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "plan did not finish within 3s (--timeout); still waiting for azure:managedClusters.get"
+        ),
         "{err}"
     );
 }

@@ -298,8 +298,12 @@ impl Cloud for Azure {
 // ProviderError is the provider contract's error, returned by value everywhere.
 #[allow(clippy::result_large_err)]
 fn options(env: &ConnectEnv<'_>) -> Result<AzureOptions, ProviderError> {
+    let limits = env.target.limits.clone();
     let Some(sandbox) = env.sandbox else {
-        return Ok(AzureOptions::default());
+        return Ok(AzureOptions {
+            limits,
+            ..AzureOptions::default()
+        });
     };
     let (Some(url), Some(ca)) = (sandbox.azure_url(), sandbox.azure_ca()) else {
         return Err(
@@ -307,14 +311,18 @@ fn options(env: &ConnectEnv<'_>) -> Result<AzureOptions, ProviderError> {
                 .with_hint("restart `wid sandbox serve` with this version of wid"),
         );
     };
-    let pem = std::fs::read(&ca).map_err(|e| {
-        ProviderError::new(
-            ErrorKind::Invalid,
-            format!("cannot read the sandbox's Azure CA {}: {e}", ca.display()),
-        )
-    })?;
+    // A small regular file, like every file wid reads.
+    let pem = wid_core::read_referenced_file(&ca, wid_core::MAX_REFERENCED_FILE_BYTES)
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!("cannot read the sandbox's Azure CA: {e}"),
+            )
+        })?
+        .into_bytes();
     Ok(AzureOptions {
         endpoint: Some(url),
         sandbox_ca: Some(pem),
+        limits,
     })
 }

@@ -270,6 +270,7 @@ fn options(env: &ConnectEnv<'_>) -> GcpOptions {
     GcpOptions {
         endpoints: env.sandbox.map(|s| Endpoints::sandbox(&s.cloud_url())),
         sandbox: env.sandbox.is_some(),
+        limits: env.target.limits.clone(),
     }
 }
 

@@ -327,15 +327,22 @@ impl AzureProvider {
         }
         let path = ids::identity_path(&change.id);
         let call = self.identity_call(change, IDENTITY_GET, "read");
-        let reply = self
-            .send(&call, Method::Get, &path, MSI_API, None)
-            .await
-            .map_err(|f| call.fail(&f))?;
-        let tags = object(reply.body.get("tags"));
+        let body = self.read(&call, &path, MSI_API).await?.ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "failed to read identity {} in resource group {}: it does not exist",
+                    change.id.part(2),
+                    change.id.part(1)
+                ),
+            )
+            .with_resource(&change.id)
+        })?;
+        let tags = object(body.get("tags"));
         let standing = record::standing(&tags, &owner.plan);
         Ok(LiveIdentity {
             tags,
-            principal_id: reply.body["properties"]["principalId"]
+            principal_id: body["properties"]["principalId"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),
@@ -437,8 +444,7 @@ impl AzureProvider {
                 &format!("{scope}/providers/Microsoft.Authorization/roleAssignments"),
                 &[("$filter", &filter), ("api-version", AUTHORIZATION_API)],
             )
-            .await
-            .map_err(|f| call.fail(&f))?;
+            .await?;
         Ok(items.iter().find_map(|a| {
             let p = &a["properties"];
             let same = p["scope"].as_str().is_some_and(|s| {

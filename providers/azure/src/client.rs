@@ -1,7 +1,11 @@
 //! The provider value and its one way to ARM: azure_core's pipeline (bearer token,
-//! client request id, user agent; retries off, the engine retries) over one reqwest
-//! client on rustls with ring. Long-running operations (202 with `Azure-AsyncOperation`
-//! or `Location`) are polled to the end; list results are followed through `nextLink`.
+//! client request id, user agent; retries off) over one reqwest client on rustls with
+//! ring, every call bounded ([`crate::bounded`]). Reads go through the run's
+//! [`wid_core::Calls`] (counted, paced, retried on throttling, 5xx, timeouts and
+//! concurrent writes, never sooner than `Retry-After`); writes are sent once, and the
+//! engine retries a failed change after observing again. Long-running operations (202
+//! with `Azure-AsyncOperation` or `Location`) are polled to the end; list results are
+//! followed through `nextLink`, one read per page.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -16,11 +20,14 @@ use azure_core::http::{
     Transport, Url,
 };
 use serde_json::Value;
-use wid_core::{CallCounter, ErrorKind, ProviderError};
+use wid_core::{
+    BodyLimit, Bounds, CallCounter, Calls, ErrorKind, Limits, ProviderError, parse_retry_after,
+};
 
 use crate::block::AksCluster;
+use crate::bounded::BoundedClient;
 use crate::credential::{Chain, StaticToken};
-use crate::error::{ArmFailure, Call, Failure, parse_retry_after};
+use crate::error::{ArmFailure, Call, Failure};
 
 /// Azure Resource Manager in the public cloud.
 pub const ARM: &str = "https://management.azure.com";
@@ -36,6 +43,8 @@ pub const CONTAINER_SERVICE_API: &str = "2025-08-01";
 pub const RESOURCES_API: &str = "2021-04-01";
 /// The longest a long-running operation is polled before wid gives up on this attempt.
 const LRO_LIMIT: Duration = Duration::from_secs(300);
+/// How many reads the provider keeps in flight at most (before `--parallelism`).
+pub(crate) const READ_CONCURRENCY: usize = 8;
 
 /// How the provider reaches ARM.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +54,8 @@ pub struct AzureOptions {
     /// The sandbox's CA (PEM). When set, wid trusts only this CA and sends the sandbox's
     /// static token instead of real credentials: sandbox mode.
     pub sandbox_ca: Option<Vec<u8>>,
+    /// The run's bounds, retry policy and parallelism cap.
+    pub limits: Limits,
 }
 
 /// What observe learned about a live identity, for apply.
@@ -64,7 +75,10 @@ pub(crate) struct LiveIdentity {
 pub struct AzureProvider {
     base: String,
     pipeline: Pipeline,
+    /// Counts writes (reads are counted by `calls`).
     pub(crate) counter: CallCounter,
+    /// How reads are made: counted, paced, retried.
+    pub(crate) calls: Calls,
     pub(crate) sandbox: bool,
     /// The plan's AKS clusters by plan name.
     pub(crate) clusters: Mutex<BTreeMap<String, AksCluster>>,
@@ -102,8 +116,12 @@ fn setup_error(what: impl std::fmt::Display) -> ProviderError {
 }
 
 /// The HTTP client: rustls with ring, trusting the platform's roots, or only the
-/// sandbox's CA in sandbox mode.
-fn http_client(sandbox_ca: Option<&[u8]>) -> Result<reqwest::Client, ProviderError> {
+/// sandbox's CA in sandbox mode; connect and read timeouts from `bounds` (the per-call
+/// deadline and the response cap are [`BoundedClient`]'s).
+fn http_client(
+    sandbox_ca: Option<&[u8]>,
+    bounds: &Bounds,
+) -> Result<reqwest::Client, ProviderError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     use rustls_platform_verifier::BuilderVerifierExt;
@@ -129,8 +147,8 @@ fn http_client(sandbox_ca: Option<&[u8]>) -> Result<reqwest::Client, ProviderErr
     };
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(120))
+        .connect_timeout(bounds.connect_timeout)
+        .read_timeout(bounds.read_timeout)
         .build()
         .map_err(setup_error)
 }
@@ -139,8 +157,9 @@ impl AzureProvider {
     /// A provider with `options`, counting its calls in `counter`. Makes no call:
     /// credentials are first used (and checked) by the first request.
     pub fn new(options: AzureOptions, counter: CallCounter) -> Result<Self, ProviderError> {
-        let client = http_client(options.sandbox_ca.as_deref())?;
-        let transport = Transport::new(Arc::new(client));
+        let bounds = options.limits.bounds;
+        let client = http_client(options.sandbox_ca.as_deref(), &bounds)?;
+        let transport = Transport::new(Arc::new(BoundedClient::new(client, bounds)));
         let sandbox = options.sandbox_ca.is_some();
         let credential: Option<Arc<dyn TokenCredential>> =
             sandbox.then(|| Arc::new(StaticToken("wid-sandbox")) as Arc<dyn TokenCredential>);
@@ -149,16 +168,18 @@ impl AzureProvider {
             transport,
             credential,
             counter,
+            &options.limits,
         ))
     }
 
     /// A provider sending through `transport` with `credential` (the real chain when
-    /// `None`).
+    /// `None`), reading as `limits` says.
     pub(crate) fn with_transport(
         base: &str,
         transport: Transport,
         credential: Option<Arc<dyn TokenCredential>>,
         counter: CallCounter,
+        limits: &Limits,
     ) -> Self {
         let mut client_options = ClientOptions {
             retry: RetryOptions::none(),
@@ -180,6 +201,7 @@ impl AzureProvider {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             pipeline,
+            calls: limits.calls(counter.clone(), READ_CONCURRENCY),
             counter,
             sandbox,
             clusters: Mutex::new(BTreeMap::new()),
@@ -239,10 +261,7 @@ impl AzureProvider {
             .pipeline
             .send(&Context::new(), &mut request, Some(options))
             .await
-            .map_err(|e| match e.kind() {
-                azure_core::error::ErrorKind::Credential => Failure::Credentials(e.to_string()),
-                _ => Failure::Transport(e.to_string()),
-            })?;
+            .map_err(|e| failure_of(&e))?;
         let status = u16::from(response.status());
         let headers = response.headers().clone();
         let bytes = response.into_body().as_ref().to_vec();
@@ -255,8 +274,8 @@ impl AzureProvider {
         Ok((status, headers, bytes))
     }
 
-    /// One ARM call, counted as `call.op`: a 202 is polled to its end, then a PUT or
-    /// PATCH reads the resource it made.
+    /// One ARM write, sent once and counted as `call.op`: a 202 is polled to its end, then
+    /// a PUT or PATCH reads the resource it made.
     pub(crate) async fn send(
         &self,
         call: &Call<'_>,
@@ -342,28 +361,55 @@ impl AzureProvider {
         }
     }
 
-    /// A list call followed through every `nextLink`, each page counted as `call.op`.
+    /// One read (GET) of `path` through the run's [`Calls`]; `None` when ARM answers 404.
+    pub(crate) async fn read(
+        &self,
+        call: &Call<'_>,
+        path: &str,
+        api: &str,
+    ) -> Result<Option<Value>, ProviderError> {
+        let url = self.url(path, &[("api-version", api)])?;
+        self.calls
+            .read(call.op.name, || async {
+                match self.raw(Method::Get, url.clone(), None).await {
+                    Ok((_, _, bytes)) => {
+                        Ok(Some(serde_json::from_slice(&bytes).unwrap_or_default()))
+                    }
+                    Err(f) if f.is_not_found() => Ok(None),
+                    Err(f) => Err(call.fail(&f)),
+                }
+            })
+            .await
+    }
+
+    /// A list read followed through every `nextLink`, each page one read through the
+    /// run's [`Calls`] (counted as `call.op`, retried on its own).
     pub(crate) async fn list(
         &self,
         call: &Call<'_>,
         path: &str,
         query: &[(&str, &str)],
-    ) -> Result<Vec<Value>, Failure> {
-        let mut url = self
-            .url(path, query)
-            .map_err(|e| Failure::Transport(e.to_string()))?;
+    ) -> Result<Vec<Value>, ProviderError> {
+        let mut url = self.url(path, query)?;
         let mut out = Vec::new();
         loop {
-            self.counter.count(call.op.name);
-            let (_, _, bytes) = self.raw(Method::Get, url, None).await?;
-            let page: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let page: Value = self
+                .calls
+                .read(call.op.name, || async {
+                    match self.raw(Method::Get, url.clone(), None).await {
+                        Ok((_, _, bytes)) => Ok(serde_json::from_slice(&bytes).unwrap_or_default()),
+                        Err(f) => Err(call.fail(&f)),
+                    }
+                })
+                .await?;
             if let Some(items) = page["value"].as_array() {
                 out.extend(items.iter().cloned());
             }
             match page["nextLink"].as_str().filter(|s| !s.is_empty()) {
                 Some(next) => {
-                    url = Url::parse(next)
-                        .map_err(|e| Failure::Transport(format!("bad nextLink: {e}")))?;
+                    url = Url::parse(next).map_err(|e| {
+                        call.fail(&Failure::Transport(format!("bad nextLink: {e}")))
+                    })?;
                 }
                 None => return Ok(out),
             }
@@ -386,6 +432,58 @@ impl AzureProvider {
             .get(key)
             .cloned()
     }
+}
+
+/// The failure behind an error of the pipeline: a bound the call ran into, credentials
+/// that did not work, or no answer.
+fn failure_of(e: &azure_core::Error) -> Failure {
+    match BodyLimit::find(e) {
+        Some(BodyLimit::TooLarge(max)) => return Failure::TooLarge(max),
+        Some(BodyLimit::TimedOut(after)) => {
+            return Failure::TimedOut(format!(
+                "no complete answer within {} (the per-call deadline)",
+                wid_core::human_duration(after)
+            ));
+        }
+        None => {}
+    }
+    let text = chain(e);
+    if *e.kind() == azure_core::error::ErrorKind::Credential {
+        return Failure::Credentials(text);
+    }
+    if timed_out(e) {
+        return Failure::TimedOut(text);
+    }
+    Failure::Transport(text)
+}
+
+/// Whether reqwest's connect or read timeout is behind the error.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// An error and its sources as one line, each message once.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string().trim().to_owned();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 #[cfg(test)]

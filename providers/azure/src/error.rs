@@ -1,7 +1,8 @@
 //! ARM failures as [`ProviderError`]s: a kind the engine acts on (401 auth, 403
-//! permission, 404 not found, 409 conflict, 429 throttled with the API's `Retry-After`,
-//! 5xx transient), a message naming the object, and for 403 the Azure action wid needs
-//! and a built-in role that grants it.
+//! permission, 404 not found, 429 throttled with the API's `Retry-After`, 5xx and
+//! timeouts transient, 409 on concurrent writes contended, other 409s conflict, a
+//! response past the size cap invalid), a message naming the object, and for 403 the
+//! Azure action wid needs and a built-in role that grants it.
 
 use std::time::Duration;
 
@@ -91,6 +92,11 @@ pub enum Failure {
     Credentials(String),
     /// The request could not be sent or its answer read.
     Transport(String),
+    /// No complete answer in time: the per-call deadline (`--call-timeout`), or the
+    /// connect or read timeout.
+    TimedOut(String),
+    /// The answer was cut at this many bytes, the most wid accepts for one call.
+    TooLarge(usize),
 }
 
 impl Failure {
@@ -114,13 +120,20 @@ impl Failure {
 }
 
 /// The kind of an ARM failure: the code decides what the status does not.
+///
+/// A 409 is contended (retried after observing again) when its code says another
+/// operation on the same object was in the way, and a conflict (not retried) otherwise:
+/// `RoleAssignmentExists` and the like are states a retry cannot change.
 pub fn classify(status: u16, code: &str) -> ErrorKind {
     match code {
         // Writes overlapping on one identity; the engine's serialization keys prevent
         // wid's own, so another writer raced us: try again.
-        "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity" => {
-            ErrorKind::Transient
-        }
+        "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity"
+        | "AnotherOperationInProgress"
+        | "OperationPreempted" => ErrorKind::Contended,
+        // ARM's generic 409: "a conflict with another operation on the resource. Please
+        // retry."
+        "Conflict" if status == 409 => ErrorKind::Contended,
         // Right after an identity is created its service principal may not have reached
         // Azure RBAC yet. https://aka.ms/docs-principaltype
         "PrincipalNotFound" => ErrorKind::Transient,
@@ -192,6 +205,24 @@ impl<'a> Call<'a> {
                 ),
             )
             .with_detail(text.clone()),
+            Failure::TimedOut(text) => ProviderError::new(
+                ErrorKind::Transient,
+                format!(
+                    "failed to {}: Azure did not answer in time ({text})",
+                    self.doing
+                ),
+            )
+            .with_hint(STALLED),
+            Failure::TooLarge(max) => ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "failed to {}: the response was cut at {max} bytes, the most wid accepts for one call",
+                    self.doing
+                ),
+            )
+            .with_hint(
+                "no ARM API wid calls answers this much; check the endpoint (a proxy, a wrong URL, a misbehaving server)",
+            ),
             Failure::Arm(a) => self.arm_error(a),
         };
         err = err.with_operation(self.op.name);
@@ -242,6 +273,7 @@ impl<'a> Call<'a> {
                 "sign in again (`az login`) or check AZURE_TENANT_ID, AZURE_CLIENT_ID and the secret or federated token".into(),
             ),
             ErrorKind::Conflict => Some("another writer changed this object; run `wid plan` again".into()),
+            ErrorKind::Contended => Some("another writer was changing this object at the same time; wid retries after reading it again".into()),
             ErrorKind::Limit => Some("an Azure limit was reached; remove unused objects or split them".into()),
             _ => None,
         };
@@ -252,21 +284,13 @@ impl<'a> Call<'a> {
     }
 }
 
-/// `Retry-After`: delay seconds, or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when =
-        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
-    let secs = (when - time::OffsetDateTime::now_utc()).whole_seconds();
-    Some(Duration::from_secs(u64::try_from(secs.max(0)).unwrap_or(0)))
-}
+/// The hint of a call that ran out of time.
+const STALLED: &str = "the endpoint accepted the call but stalled; check it is reachable and healthy, or raise --call-timeout";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wid_core::parse_retry_after;
 
     fn call() -> Call<'static> {
         Call::new(
@@ -313,8 +337,16 @@ mod tests {
                 409,
                 "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity"
             ),
-            ErrorKind::Transient
+            ErrorKind::Contended
         );
+        assert_eq!(classify(409, "Conflict"), ErrorKind::Contended);
+        assert_eq!(
+            classify(409, "AnotherOperationInProgress"),
+            ErrorKind::Contended
+        );
+        assert_eq!(classify(409, ""), ErrorKind::Conflict);
+        assert_eq!(classify(500, "InternalServerError"), ErrorKind::Transient);
+        assert!(ErrorKind::Contended.is_retryable());
         assert_eq!(classify(400, "InvalidRequestContent"), ErrorKind::Invalid);
     }
 
@@ -330,6 +362,34 @@ mod tests {
         assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
         assert!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT").is_some());
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn a_concurrent_credential_write_is_contended_and_says_so() {
+        let e = call().fail(&arm(
+            409,
+            "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+        ));
+        assert_eq!(e.kind(), ErrorKind::Contended);
+        assert!(
+            e.to_string()
+                .contains("another federated credential of this identity was being written"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bounds_are_named_in_the_error() {
+        let e = call().fail(&Failure::TimedOut(
+            "no complete answer within 1s (the per-call deadline)".into(),
+        ));
+        assert_eq!(e.kind(), ErrorKind::Transient);
+        assert!(e.to_string().contains("within 1s"), "{e}");
+        assert!(e.hint.as_deref().unwrap_or("").contains("--call-timeout"));
+        let e = call().fail(&Failure::TooLarge(1024));
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        assert!(e.to_string().contains("cut at 1024 bytes"), "{e}");
+        assert!(!e.kind().is_retryable());
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl AzureProvider {
                 &[("api-version", MSI_API)],
             )
             .await
-            .map_err(|f| call.fail(&f))?;
+            ?;
         let by_id: BTreeMap<String, &Value> = identities
             .iter()
             .filter_map(|i| {
@@ -168,8 +168,7 @@ impl AzureProvider {
                 &format!("{path}/federatedIdentityCredentials"),
                 &[("api-version", MSI_API)],
             )
-            .await
-            .map_err(|f| call.fail(&f))?;
+            .await?;
         let roles = self.import_roles(found, &id).await?;
         let group_scope = ids::resource_group_scope(&found.subscription, &found.resource_group);
         let mut block = Map::new();
@@ -337,8 +336,7 @@ impl AzureProvider {
                 &format!("{at}/providers/Microsoft.Authorization/roleAssignments"),
                 &[("$filter", &filter), ("api-version", AUTHORIZATION_API)],
             )
-            .await
-            .map_err(|f| call.fail(&f))?;
+            .await?;
         let mut pairs = BTreeSet::new();
         for item in &items {
             let p = &item["properties"];

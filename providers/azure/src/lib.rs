@@ -15,6 +15,7 @@
 
 mod apply;
 pub mod block;
+mod bounded;
 mod client;
 pub mod compile;
 mod credential;

@@ -22,9 +22,6 @@ use crate::ids::{self, KIND_FIC, KIND_IDENTITY};
 use crate::names::{self, scope_subscription};
 use crate::record::{self, Standing, TAG_APPLIED};
 
-/// How many identities are read at once.
-const READ_CONCURRENCY: usize = 8;
-
 /// The description wid gives its role assignments: on an identity wid adopted, only
 /// assignments with it (or matching the plan) are wid's.
 pub fn assignment_description(plan: &str) -> String {
@@ -97,7 +94,7 @@ impl AzureProvider {
             .map(|t| self.read_identity(t, owner))
             .collect();
         let reads = futures::stream::iter(reads)
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(self.calls.concurrency())
             .try_collect::<Vec<_>>()
             .await?;
         let mut observed = Observed::default();
@@ -131,10 +128,7 @@ impl AzureProvider {
                 format!("list the managed identities of subscription {sub}"),
                 format!("/subscriptions/{sub}"),
             );
-            let items = self
-                .list(&call, &path, &[("api-version", MSI_API)])
-                .await
-                .map_err(|f| call.fail(&f))?;
+            let items = self.list(&call, &path, &[("api-version", MSI_API)]).await?;
             for item in items {
                 let standing = record::standing(&tags_of(&item), &owner.plan);
                 if standing.ownership != Ownership::Ours {
@@ -179,13 +173,9 @@ impl AzureProvider {
                     &path,
                 )
                 .id(id);
-                match self
-                    .send(&call, azure_core::http::Method::Get, &path, MSI_API, None)
-                    .await
-                {
-                    Ok(reply) => reply.body,
-                    Err(f) if f.is_not_found() => return Ok(observed),
-                    Err(f) => return Err(call.fail(&f)),
+                match self.read(&call, &path, MSI_API).await? {
+                    Some(body) => body,
+                    None => return Ok(observed),
                 }
             }
         };
@@ -285,10 +275,7 @@ impl AzureProvider {
             ids::identity_path(identity),
         )
         .id(identity);
-        let items = self
-            .list(&call, &path, &[("api-version", MSI_API)])
-            .await
-            .map_err(|f| call.fail(&f))?;
+        let items = self.list(&call, &path, &[("api-version", MSI_API)]).await?;
         let by_name: BTreeMap<String, &Resource> = wanted
             .iter()
             .map(|r| (r.id.part(3).to_ascii_lowercase(), *r))
@@ -429,8 +416,7 @@ impl AzureProvider {
                     &format!("{at}/providers/Microsoft.Authorization/roleAssignments"),
                     &[("$filter", &filter), ("api-version", AUTHORIZATION_API)],
                 )
-                .await
-                .map_err(|f| call.fail(&f))?;
+                .await?;
             for item in items {
                 let arm_id = item["id"].as_str().unwrap_or_default().to_owned();
                 let p = &item["properties"];

@@ -26,7 +26,7 @@ impl AzureProvider {
         };
         let reads: Vec<_> = clusters.iter().map(|c| self.read_cluster(c)).collect();
         let issuers = futures::stream::iter(reads)
-            .buffered(4)
+            .buffered(self.calls.concurrency())
             .try_collect::<Vec<_>>()
             .await?;
         let mut out = Preflight::default();
@@ -64,21 +64,21 @@ impl AzureProvider {
             ),
             &path,
         );
-        let reply = self
-            .send(&call, azure_core::http::Method::Get, &path, CONTAINER_SERVICE_API, None)
-            .await
-            .map_err(|f| {
-                let err = call.fail(&f);
-                if f.is_not_found() {
-                    err.with_hint(format!(
-                        "check `subscription`, `resource_group` and `name` of cluster {} in the plan",
-                        c.plan_name
-                    ))
-                } else {
-                    err
-                }
+        let body = self
+            .read(&call, &path, CONTAINER_SERVICE_API)
+            .await?
+            .ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::NotFound,
+                    format!("failed to {}: it does not exist", call.doing),
+                )
+                .with_operation(CLUSTER_GET.name)
+                .with_hint(format!(
+                    "check `subscription`, `resource_group` and `name` of cluster {} in the plan",
+                    c.plan_name
+                ))
             })?;
-        let props = &reply.body["properties"];
+        let props = &body["properties"];
         let fix = format!(
             "az aks update --resource-group {} --name {} --enable-oidc-issuer --enable-workload-identity",
             c.resource_group, c.name
@@ -135,23 +135,20 @@ impl AzureProvider {
             format!("read resource group {group} for its location"),
             &path,
         );
-        let reply = self
-            .send(&call, azure_core::http::Method::Get, &path, RESOURCES_API, None)
-            .await
-            .map_err(|f| {
-                let err = call.fail(&f);
-                if f.is_not_found() {
-                    err.with_hint(format!(
-                        "create resource group {group}, or name an existing one in `azure.resource_group`"
-                    ))
-                } else {
-                    err
-                }
+        let body = self
+            .read(&call, &path, RESOURCES_API)
+            .await?
+            .ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::NotFound,
+                    format!("failed to {}: it does not exist", call.doing),
+                )
+                .with_operation(GROUP_GET.name)
+                .with_hint(format!(
+                    "create resource group {group}, or name an existing one in `azure.resource_group`"
+                ))
             })?;
-        let location = reply.body["location"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let location = body["location"].as_str().unwrap_or_default().to_owned();
         cache.insert(key, location.clone());
         Ok(location)
     }

@@ -40,8 +40,7 @@ impl AzureProvider {
                 &format!("{scope}/providers/Microsoft.Authorization/roleDefinitions"),
                 &[("$filter", &filter), ("api-version", AUTHORIZATION_API)],
             )
-            .await
-            .map_err(|f| call.fail(&f))?;
+            .await?;
         let guid = found
             .iter()
             .find(|d| {

@@ -9,7 +9,7 @@ use wid_core::{
 };
 
 use crate::client::GcpProvider;
-use crate::error::{Call, is_not_found};
+use crate::error::Call;
 use crate::ids;
 use crate::record;
 
@@ -61,7 +61,7 @@ impl GcpProvider {
                 )
                 .id(id);
                 self.counter.count(call.op);
-                clients
+                let sent = clients
                     .iam
                     .create_service_account()
                     .set_name(format!("projects/{project}"))
@@ -71,10 +71,10 @@ impl GcpProvider {
                             .set_display_name(display)
                             .set_description(description),
                     )
-                    .send()
+                    .send();
+                self.call(&call, sent)
                     .await
-                    .map_err(|e| {
-                        let err = call.fail(&e);
+                    .map_err(|err| {
                         if err.kind() == ErrorKind::Conflict {
                             err.with_hint("a service account with this id exists (it may have been deleted moments ago and not be listed yet); if it is not wid's, set `gcp.adopt = true` to take it over")
                         } else {
@@ -95,7 +95,7 @@ impl GcpProvider {
                 )
                 .id(id);
                 self.counter.count(call.op);
-                clients
+                let sent = clients
                     .iam
                     .patch_service_account()
                     .set_service_account(
@@ -108,9 +108,8 @@ impl GcpProvider {
                         google_cloud_wkt::FieldMask::default()
                             .set_paths(["display_name", "description"]),
                     )
-                    .send()
-                    .await
-                    .map_err(|e| call.fail(&e))?;
+                    .send();
+                self.call(&call, sent).await?;
             }
             ChangeKind::Delete => {
                 if change.observed.as_ref().map(|o| &o.ownership) != Some(&Ownership::Ours) {
@@ -123,16 +122,11 @@ impl GcpProvider {
                 )
                 .id(id);
                 self.counter.count(call.op);
-                match clients
-                    .iam
-                    .delete_service_account()
-                    .set_name(&name)
-                    .send()
-                    .await
-                {
+                let sent = clients.iam.delete_service_account().set_name(&name).send();
+                match self.call(&call, sent).await {
                     Ok(()) => {}
-                    Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(call.fail(&e)),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
                 }
             }
             ChangeKind::NoOp | ChangeKind::Conflict => {

@@ -15,7 +15,7 @@ use wid_core::{Change, ChangeKind, ErrorKind, Outputs, Owner, ProviderError};
 
 use crate::bindings::{RecordWrite, edit, entries, pairs};
 use crate::client::GcpProvider;
-use crate::error::{Call, is_aborted, is_not_found};
+use crate::error::Call;
 use crate::ids::{self, PolicyOf};
 use crate::record;
 
@@ -116,42 +116,38 @@ impl GcpProvider {
         policy: Policy,
     ) -> Result<(), WriteError> {
         let clients = self.clients().await.map_err(WriteError::Other)?;
-        let (op, result) = match of {
-            PolicyOf::Project(_) => {
-                let op = "resourcemanager.projects.setIamPolicy";
-                self.counter.count(op);
-                (
-                    op,
-                    clients
-                        .projects
-                        .set_iam_policy()
-                        .set_resource(resource)
-                        .set_policy(policy)
-                        .send()
-                        .await,
-                )
-            }
-            PolicyOf::ServiceAccount { .. } => {
-                let op = "iam.serviceAccounts.setIamPolicy";
-                self.counter.count(op);
-                (
-                    op,
-                    clients
-                        .iam
-                        .set_iam_policy()
-                        .set_resource(resource)
-                        .set_policy(policy)
-                        .send()
-                        .await,
-                )
-            }
+        let op = match of {
+            PolicyOf::Project(_) => "resourcemanager.projects.setIamPolicy",
+            PolicyOf::ServiceAccount { .. } => "iam.serviceAccounts.setIamPolicy",
         };
         let call = Call::new(op, format!("write the IAM policy of {resource}"), resource).id(id);
+        self.counter.count(op);
+        let result = match of {
+            PolicyOf::Project(_) => {
+                let sent = clients
+                    .projects
+                    .set_iam_policy()
+                    .set_resource(resource)
+                    .set_policy(policy)
+                    .send();
+                self.call(&call, sent).await.map(drop)
+            }
+            PolicyOf::ServiceAccount { .. } => {
+                let sent = clients
+                    .iam
+                    .set_iam_policy()
+                    .set_resource(resource)
+                    .set_policy(policy)
+                    .send();
+                self.call(&call, sent).await.map(drop)
+            }
+        };
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_aborted(&e) => Err(WriteError::Aborted(call.fail(&e))),
-            Err(e) if is_not_found(&e) => Err(WriteError::Gone),
-            Err(e) => Err(WriteError::Other(call.fail(&e))),
+            Ok(()) => Ok(()),
+            // A stale etag (`ABORTED`) is the only contended error of a policy write.
+            Err(e) if e.kind() == ErrorKind::Contended => Err(WriteError::Aborted(e)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(WriteError::Gone),
+            Err(e) => Err(WriteError::Other(e)),
         }
     }
 
@@ -188,7 +184,7 @@ impl GcpProvider {
                         format!("projects/{project}"),
                     );
                     self.counter.count(call.op);
-                    clients
+                    let sent = clients
                         .iam
                         .create_service_account()
                         .set_name(format!("projects/{project}"))
@@ -198,9 +194,8 @@ impl GcpProvider {
                                 .set_display_name(record::record_display_name(&owner.plan))
                                 .set_description(entries.join(" ")),
                         )
-                        .send()
-                        .await
-                        .map_err(|e| call.fail(&e))?;
+                        .send();
+                    self.call(&call, sent).await?;
                 }
                 RecordWrite::Update {
                     project,
@@ -217,7 +212,7 @@ impl GcpProvider {
                         &name,
                     );
                     self.counter.count(call.op);
-                    clients
+                    let sent = clients
                         .iam
                         .patch_service_account()
                         .set_service_account(
@@ -228,9 +223,8 @@ impl GcpProvider {
                         .set_update_mask(
                             google_cloud_wkt::FieldMask::default().set_paths(["description"]),
                         )
-                        .send()
-                        .await
-                        .map_err(|e| call.fail(&e))?;
+                        .send();
+                    self.call(&call, sent).await?;
                 }
                 RecordWrite::Delete {
                     project,
@@ -249,16 +243,11 @@ impl GcpProvider {
                         &name,
                     );
                     self.counter.count(call.op);
-                    match clients
-                        .iam
-                        .delete_service_account()
-                        .set_name(&name)
-                        .send()
-                        .await
-                    {
+                    let sent = clients.iam.delete_service_account().set_name(&name).send();
+                    match self.call(&call, sent).await {
                         Ok(()) => {}
-                        Err(e) if is_not_found(&e) => {}
-                        Err(e) => return Err(call.fail(&e)),
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
                     }
                 }
             }

@@ -1,7 +1,19 @@
 //! The provider value: where it points, its credentials, and the Google clients built
 //! from them (one reqwest on rustls with ring; client retries off: the engine retries).
+//!
+//! Every call is bounded as far as the Google clients allow: they build their own
+//! reqwest client and take no custom client, transport or body hook, so the provider sets
+//! their attempt timeout to the per-call deadline (reqwest's request timeout, which covers
+//! connecting, the response head and reading the body) and runs each call under
+//! `tokio::time::timeout` of the same length, which also covers fetching credentials.
+//! The Google clients have no separate connect or read (silence) timeout and read every
+//! body to the end before parsing it, so no response cap can be applied while reading:
+//! a body is bounded only by the deadline (docs/gcp.md, "Bounds").
+//!
+//! Reads go through the run's [`Calls`] (counted, paced, retried); writes are sent once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::Mutex;
 
 use google_cloud_auth::credentials::{
@@ -10,10 +22,13 @@ use google_cloud_auth::credentials::{
 use google_cloud_gax::retry_policy::NeverRetry;
 use google_cloud_iam_v1::model::Policy;
 use tokio::sync::OnceCell;
-use wid_core::{CallCounter, ErrorKind, ProviderError, ResourceId};
+use wid_core::{BodyLimit, CallCounter, Calls, ErrorKind, Limits, ProviderError, ResourceId};
 
 use crate::compile::GkeCluster;
-use crate::error::AUTH_FIX;
+use crate::error::{AUTH_FIX, Call};
+
+/// How many reads the provider keeps in flight at most (before `--parallelism`).
+pub(crate) const READ_CONCURRENCY: usize = 8;
 
 /// Where the three Google APIs are served. Each client appends its request paths
 /// (`/v1/projects/...`) to its endpoint.
@@ -46,6 +61,8 @@ pub struct GcpOptions {
     pub endpoints: Option<Endpoints>,
     /// Send the static token `Bearer sandbox` instead of application default credentials.
     pub sandbox: bool,
+    /// The run's bounds, retry policy and parallelism cap.
+    pub limits: Limits,
 }
 
 /// The clients, built on first use.
@@ -67,7 +84,10 @@ pub(crate) struct ReadPolicy {
 #[derive(Debug)]
 pub struct GcpProvider {
     pub(crate) options: GcpOptions,
+    /// Counts writes (reads are counted by `calls`).
     pub(crate) counter: CallCounter,
+    /// How reads are made: counted, paced, retried.
+    pub(crate) calls: Calls,
     clients: OnceCell<Clients>,
     /// The plan's GKE clusters by the plan's name (preflight, records, prune scopes).
     pub(crate) clusters: Mutex<BTreeMap<String, GkeCluster>>,
@@ -110,6 +130,7 @@ impl GcpProvider {
     /// reads no credentials yet: that happens on the first call.
     pub fn new(options: GcpOptions, counter: CallCounter) -> Self {
         Self {
+            calls: options.limits.calls(counter.clone(), READ_CONCURRENCY),
             options,
             counter,
             clients: OnceCell::new(),
@@ -148,9 +169,58 @@ impl GcpProvider {
             .collect()
     }
 
-    /// The clients, built on first use.
+    /// Runs one call of `call.op` within the per-call deadline, its error mapped.
+    pub(crate) async fn call<T>(
+        &self,
+        call: &Call<'_>,
+        sent: impl Future<Output = Result<T, google_cloud_gax::error::Error>>,
+    ) -> Result<T, ProviderError> {
+        let after = self.options.limits.bounds.call_timeout;
+        match tokio::time::timeout(after, sent).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(call.fail(&e)),
+            Err(_) => Err(call.limit(BodyLimit::TimedOut(after))),
+        }
+    }
+
+    /// One read of `call.op` through the run's [`Calls`] (counted, paced, retried), each
+    /// attempt within the per-call deadline.
+    pub(crate) async fn read<T, F, Fut>(
+        &self,
+        call: &Call<'_>,
+        mut send: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut(&Clients) -> Fut,
+        Fut: Future<Output = Result<T, google_cloud_gax::error::Error>>,
+    {
+        let clients = self.clients().await?;
+        self.calls
+            .read(call.op, || self.call(call, send(clients)))
+            .await
+    }
+
+    /// The clients, built on first use. Building may ask the credentials for their
+    /// universe domain (a metadata server call): it gets the per-call deadline too.
     pub(crate) async fn clients(&self) -> Result<&Clients, ProviderError> {
-        self.clients.get_or_try_init(|| self.build()).await
+        let after = self.options.limits.bounds.call_timeout;
+        self.clients
+            .get_or_try_init(|| async {
+                match tokio::time::timeout(after, self.build()).await {
+                    Ok(built) => built,
+                    Err(_) => Err(ProviderError::new(
+                        ErrorKind::Transient,
+                        format!(
+                            "setting up the Google Cloud clients did not finish within {} (the per-call deadline)",
+                            wid_core::human_duration(after)
+                        ),
+                    )
+                    .with_hint(
+                        "the credentials' metadata or token endpoint stalled; check it is reachable, or raise --call-timeout",
+                    )),
+                }
+            })
+            .await
     }
 
     async fn build(&self) -> Result<Clients, ProviderError> {
@@ -183,15 +253,20 @@ impl GcpProvider {
             err
         };
         let endpoints = self.options.endpoints.as_ref();
+        // reqwest's request timeout: from connecting to the end of the body.
+        let attempt = self.options.limits.bounds.call_timeout;
         let mut iam = google_cloud_iam_admin_v1::client::Iam::builder()
             .with_credentials(credentials.clone())
-            .with_retry_policy(NeverRetry);
+            .with_retry_policy(NeverRetry)
+            .with_attempt_timeout(attempt);
         let mut projects = google_cloud_resourcemanager_v3::client::Projects::builder()
             .with_credentials(credentials.clone())
-            .with_retry_policy(NeverRetry);
+            .with_retry_policy(NeverRetry)
+            .with_attempt_timeout(attempt);
         let mut clusters = google_cloud_container_v1::client::ClusterManager::builder()
             .with_credentials(credentials)
-            .with_retry_policy(NeverRetry);
+            .with_retry_policy(NeverRetry)
+            .with_attempt_timeout(attempt);
         if let Some(e) = endpoints {
             iam = iam.with_endpoint(&e.iam);
             projects = projects.with_endpoint(&e.crm);

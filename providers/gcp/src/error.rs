@@ -1,21 +1,29 @@
 //! Turning google-cloud-rust errors into [`ProviderError`]s with a kind the engine can act
 //! on, and a message that names the object and the IAM permission wid needs.
 //!
-//! Kinds: 429 / `RESOURCE_EXHAUSTED` throttled; 5xx / `UNAVAILABLE` / timeouts transient;
-//! 401 auth (with the one-sentence fix); 403 permission (naming the permission); 404
-//! not-found; 409 `ALREADY_EXISTS` and `ABORTED` conflict (apply re-reads on `ABORTED`
-//! before the engine ever sees it). A binding that names a service account created
-//! moments ago can fail with "Service account … does not exist." until IAM catches up
+//! Kinds: 429 / `RESOURCE_EXHAUSTED` throttled (with the wait of `Retry-After` or of a
+//! `google.rpc.RetryInfo` detail); 5xx / `UNAVAILABLE` / timeouts transient (a timeout
+//! with a hint naming `--call-timeout`); 401 auth (with the one-sentence fix); 403
+//! permission (naming the permission); 404 not-found; 409 `ALREADY_EXISTS` conflict;
+//! 409 `ABORTED` (a stale etag: someone wrote the policy between wid's read and write)
+//! contended, which apply's read-modify-write loop handles itself a few times before the
+//! engine sees it. A binding that names a service account created moments ago can fail
+//! with "Service account … does not exist." until IAM catches up
 //! (<https://github.com/hashicorp/terraform-provider-google/issues/6758>): transient.
 
 use std::time::Duration;
 
 use google_cloud_gax::error::Error;
-use google_cloud_gax::error::rpc::Code;
-use wid_core::{ErrorKind, ProviderError, ResourceId};
+use google_cloud_gax::error::rpc::{Code, StatusDetails};
+use wid_core::{
+    BodyLimit, ErrorKind, ProviderError, ResourceId, human_duration, parse_retry_after,
+};
 
 /// The fix for missing or rejected credentials, in one sentence.
 pub const AUTH_FIX: &str = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key or a workload identity federation credential file";
+
+/// The hint of a call that ran out of time.
+const STALLED: &str = "the endpoint accepted the call but stalled; check it is reachable and healthy, or raise --call-timeout";
 
 /// What a failing call was doing, for the message.
 #[derive(Debug, Clone)]
@@ -46,8 +54,39 @@ impl<'a> Call<'a> {
         self
     }
 
+    /// The error of a call that ran into a bound: the per-call deadline (transient,
+    /// retried) or the response cap (invalid).
+    pub(crate) fn limit(&self, limit: BodyLimit) -> ProviderError {
+        let out = match limit {
+            BodyLimit::TimedOut(after) => ProviderError::new(
+                ErrorKind::Transient,
+                format!(
+                    "failed to {}: Google Cloud did not answer within {} (the per-call deadline)",
+                    self.doing,
+                    human_duration(after)
+                ),
+            )
+            .with_hint(STALLED),
+            BodyLimit::TooLarge(max) => ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "failed to {}: the response was cut at {max} bytes, the most wid accepts for one call",
+                    self.doing
+                ),
+            ),
+        };
+        let out = out.with_operation(self.op);
+        match self.id {
+            Some(id) => out.with_resource(id),
+            None => out,
+        }
+    }
+
     /// Builds the error for this call.
     pub(crate) fn fail(&self, err: &Error) -> ProviderError {
+        if let Some(limit) = BodyLimit::find(err) {
+            return self.limit(limit).with_detail(err.to_string());
+        }
         let (kind, what, detail) = classify(err);
         let mut out = if kind == ErrorKind::Permission {
             // The permission goes into the message itself: it is the one thing the user
@@ -65,7 +104,9 @@ impl<'a> Call<'a> {
             ))
         } else {
             let mut e = ProviderError::new(kind, format!("failed to {}: {what}", self.doing));
-            if let Some(hint) = hint(kind) {
+            if timed_out(err) {
+                e = e.with_hint(STALLED);
+            } else if let Some(hint) = hint(kind) {
                 e = e.with_hint(hint);
             }
             e
@@ -90,18 +131,12 @@ fn hint(kind: ErrorKind) -> Option<String> {
         ErrorKind::Conflict => {
             Some("another writer changed this object; run `wid plan` again".to_owned())
         }
+        ErrorKind::Contended => Some(
+            "another writer was changing this object at the same time; wid retries after reading it again"
+                .to_owned(),
+        ),
         _ => None,
     }
-}
-
-/// Whether the error is the service saying the object does not exist.
-pub(crate) fn is_not_found(err: &Error) -> bool {
-    err.status().is_some_and(|s| s.code == Code::NotFound) || err.http_status_code() == Some(404)
-}
-
-/// Whether the error is a stale etag (`ABORTED`, HTTP 409).
-pub(crate) fn is_aborted(err: &Error) -> bool {
-    err.status().is_some_and(|s| s.code == Code::Aborted)
 }
 
 /// A binding names a service account IAM does not see yet (eventual consistency right
@@ -114,9 +149,42 @@ pub(crate) fn is_member_not_yet_visible(err: &Error) -> bool {
     })
 }
 
+/// The wait the API asked for: `Retry-After` (seconds or an HTTP date), else a
+/// `google.rpc.RetryInfo` detail's `retryDelay`.
 fn retry_after(err: &Error) -> Option<Duration> {
-    let value = err.http_headers()?.get("retry-after")?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let header = err
+        .http_headers()
+        .and_then(|h| h.get("retry-after"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    header.or_else(|| {
+        err.status()?.details.iter().find_map(|d| match d {
+            StatusDetails::RetryInfo(info) => info
+                .retry_delay
+                .and_then(|d| Duration::try_from(d).ok())
+                .map(|d| d.min(wid_core::MAX_RETRY_AFTER)),
+            _ => None,
+        })
+    })
+}
+
+/// Whether the call ran out of time: the client's attempt timeout, which the Google
+/// clients report as a timeout before the response head and as an I/O error (with
+/// reqwest's timeout as its source) while reading the body.
+fn timed_out(err: &Error) -> bool {
+    if err.is_timeout() {
+        return true;
+    }
+    let mut next = std::error::Error::source(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The kind, a short description and the API's own words.
@@ -128,7 +196,14 @@ fn classify(err: &Error) -> (ErrorKind, String, String) {
             err.to_string(),
         );
     }
-    if err.is_timeout() || err.is_io() || err.is_connect() || err.is_transport() {
+    if timed_out(err) {
+        return (
+            ErrorKind::Transient,
+            "Google Cloud did not answer in time".to_owned(),
+            err.to_string(),
+        );
+    }
+    if err.is_io() || err.is_connect() || err.is_transport() {
         return (
             ErrorKind::Transient,
             "the request could not be completed".to_owned(),
@@ -257,7 +332,71 @@ mod tests {
     #[test]
     fn throttling_keeps_the_wait_the_api_asked_for() {
         let e = call().fail(&service(Code::ResourceExhausted, 429, "slow down"));
+        assert_eq!(e.kind(), ErrorKind::Throttled);
         assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
+        // An HTTP date in the past asks for no wait.
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "retry-after",
+            http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        let e = call().fail(&Error::service_full(
+            Status::default().set_code(Code::Unavailable),
+            Some(503),
+            Some(headers),
+            None,
+        ));
+        assert_eq!(e.kind(), ErrorKind::Transient);
+        assert_eq!(e.retry_after, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_retry_info_detail_is_a_wait_too() {
+        let status: Status = serde_json::from_value(serde_json::json!({
+            "code": 8,
+            "message": "Quota exceeded",
+            "details": [{
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": "3s"
+            }]
+        }))
+        .unwrap();
+        let e = call().fail(&Error::service_full(status, Some(429), None, None));
+        assert_eq!(e.kind(), ErrorKind::Throttled);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn a_stale_etag_is_contended_and_retried() {
+        let e = call().fail(&service(
+            Code::Aborted,
+            409,
+            "There were concurrent policy changes.",
+        ));
+        assert_eq!(e.kind(), ErrorKind::Contended);
+        assert!(e.kind().is_retryable());
+        assert!(
+            e.to_string()
+                .contains("a concurrent change got there first"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bounds_are_named_in_the_error() {
+        let e = call().limit(BodyLimit::TimedOut(Duration::from_secs(2)));
+        assert_eq!(e.kind(), ErrorKind::Transient);
+        assert!(
+            e.to_string().contains("within 2s (the per-call deadline)"),
+            "{e}"
+        );
+        assert!(e.hint.as_deref().unwrap_or("").contains("--call-timeout"));
+        assert_eq!(e.operation.as_deref(), Some("iam.serviceAccounts.create"));
+        let e = call().limit(BodyLimit::TooLarge(1024));
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        let e = call().fail(&Error::timeout("attempt timed out"));
+        assert_eq!(e.kind(), ErrorKind::Transient);
+        assert!(e.hint.as_deref().unwrap_or("").contains("--call-timeout"));
     }
 
     #[test]

@@ -14,18 +14,17 @@ use google_cloud_iam_admin_v1::model::ServiceAccount;
 use google_cloud_iam_v1::model::{GetPolicyOptions, Policy};
 use serde_json::json;
 use wid_core::{
-    Observed, ObservedResource, Owner, Ownership, ProviderError, Resource, ResourceId, applied_hash,
+    ErrorKind, Observed, ObservedResource, Owner, Ownership, ProviderError, Resource, ResourceId,
+    applied_hash,
 };
 
 use crate::bindings::{Chunk, Record, lines, wid_lines};
 use crate::client::{GcpProvider, ReadPolicy};
-use crate::error::{Call, is_not_found};
+use crate::error::Call;
 use crate::ids::{self, KIND_POLICY, KIND_SA, PolicyOf};
 use crate::names::account_id_of;
 use crate::record;
 
-/// How many reads run at once.
-const READ_CONCURRENCY: usize = 8;
 /// The applied record of a policy whose plan changed since wid last wrote it.
 const PLAN_CHANGED: &str = "plan-changed";
 
@@ -115,7 +114,7 @@ impl GcpProvider {
         }
         let listed: BTreeMap<String, Vec<ServiceAccount>> = futures::stream::iter(projects)
             .map(|p| async move { self.list_accounts(&p).await.map(|a| (p, a)) })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(self.calls.concurrency())
             .try_collect()
             .await?;
         let by_email: BTreeMap<&str, &ServiceAccount> = listed
@@ -209,7 +208,7 @@ impl GcpProvider {
         }
         let read: Vec<(ResourceId, Option<Policy>)> = futures::stream::iter(reads)
             .map(|id| async move { self.read_policy(&id).await.map(|p| (id, p)) })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(self.calls.concurrency())
             .try_collect()
             .await?;
 
@@ -308,12 +307,12 @@ impl GcpProvider {
         Ok(observed)
     }
 
-    /// Every service account of a project (`iam.serviceAccounts.list`, 100 a page).
+    /// Every service account of a project (`iam.serviceAccounts.list`, 100 a page, each
+    /// page one read).
     pub(crate) async fn list_accounts(
         &self,
         project: &str,
     ) -> Result<Vec<ServiceAccount>, ProviderError> {
-        let clients = self.clients().await?;
         let call = Call::new(
             "iam.serviceAccounts.list",
             format!("list the service accounts of project {project}"),
@@ -322,16 +321,16 @@ impl GcpProvider {
         let mut out = Vec::new();
         let mut token = String::new();
         loop {
-            self.counter.count(call.op);
-            let page = clients
-                .iam
-                .list_service_accounts()
-                .set_name(format!("projects/{project}"))
-                .set_page_size(100)
-                .set_page_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| call.fail(&e))?;
+            let page = self
+                .read(&call, |c| {
+                    c.iam
+                        .list_service_accounts()
+                        .set_name(format!("projects/{project}"))
+                        .set_page_size(100)
+                        .set_page_token(token.clone())
+                        .send()
+                })
+                .await?;
             out.extend(page.accounts);
             if page.next_page_token.is_empty() {
                 return Ok(out);
@@ -346,7 +345,6 @@ impl GcpProvider {
         &self,
         id: &ResourceId,
     ) -> Result<Option<Policy>, ProviderError> {
-        let clients = self.clients().await?;
         let resource = ids::policy_resource(id);
         let options = GetPolicyOptions::new().set_requested_policy_version(3);
         let result = match ids::policy_of(id) {
@@ -357,15 +355,14 @@ impl GcpProvider {
                     &resource,
                 )
                 .id(id);
-                self.counter.count(call.op);
-                clients
-                    .projects
-                    .get_iam_policy()
-                    .set_resource(&resource)
-                    .set_options(options)
-                    .send()
-                    .await
-                    .map_err(|e| (call.fail(&e), is_not_found(&e)))
+                self.read(&call, |c| {
+                    c.projects
+                        .get_iam_policy()
+                        .set_resource(&resource)
+                        .set_options(options.clone())
+                        .send()
+                })
+                .await
             }
             Some(PolicyOf::ServiceAccount { .. }) => {
                 let call = Call::new(
@@ -374,22 +371,21 @@ impl GcpProvider {
                     &resource,
                 )
                 .id(id);
-                self.counter.count(call.op);
-                clients
-                    .iam
-                    .get_iam_policy()
-                    .set_resource(&resource)
-                    .set_options(options)
-                    .send()
-                    .await
-                    .map_err(|e| (call.fail(&e), is_not_found(&e)))
+                self.read(&call, |c| {
+                    c.iam
+                        .get_iam_policy()
+                        .set_resource(&resource)
+                        .set_options(options.clone())
+                        .send()
+                })
+                .await
             }
             None => return Ok(None),
         };
         match result {
             Ok(p) => Ok(Some(p)),
-            Err((_, true)) => Ok(None),
-            Err((e, false)) => Err(e),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }

@@ -47,7 +47,6 @@ impl GcpProvider {
         c: &GkeCluster,
         out: &mut Preflight,
     ) -> Result<(), ProviderError> {
-        let clients = self.clients().await?;
         let name = format!(
             "projects/{}/locations/{}/clusters/{}",
             c.project, c.location, c.name
@@ -57,15 +56,10 @@ impl GcpProvider {
             format!("read GKE cluster `{}` ({name})", c.plan_name),
             &name,
         );
-        self.counter.count(call.op);
-        let cluster = clients
-            .clusters
-            .get_cluster()
-            .set_name(&name)
-            .send()
+        let cluster = self
+            .read(&call, |c| c.clusters.get_cluster().set_name(&name).send())
             .await
-            .map_err(|e| {
-                let err = call.fail(&e);
+            .map_err(|err| {
                 if err.kind() == ErrorKind::NotFound {
                     err.with_hint(format!(
                         "check `project`, `location` and `name` of cluster `{}` in the plan",
@@ -119,20 +113,20 @@ impl GcpProvider {
 
     /// The project number (Resource Manager `projects.get`).
     pub(crate) async fn project_number(&self, project: &str) -> Result<String, ProviderError> {
-        let clients = self.clients().await?;
         let call = Call::new(
             "resourcemanager.projects.get",
             format!("look up the number of project {project}"),
             format!("projects/{project}"),
         );
-        self.counter.count(call.op);
-        let p = clients
-            .projects
-            .get_project()
-            .set_name(format!("projects/{project}"))
-            .send()
+        let p = self
+            .read(&call, |c| {
+                c.projects
+                    .get_project()
+                    .set_name(format!("projects/{project}"))
+                    .send()
+            })
             .await
-            .map_err(|e| call.fail(&e).with_hint(format!("set `project_number` on the cluster in the plan, or grant resourcemanager.projects.get on projects/{project}")))?;
+            .map_err(|e| e.with_hint(format!("set `project_number` on the cluster in the plan, or grant resourcemanager.projects.get on projects/{project}")))?;
         p.name
             .strip_prefix("projects/")
             .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))

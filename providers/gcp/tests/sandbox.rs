@@ -41,6 +41,7 @@ async fn start(dir: &Path) -> (Sandbox, GcpProvider) {
         GcpOptions {
             endpoints: Some(Endpoints::sandbox(&sandbox.cloud_url())),
             sandbox: true,
+            ..GcpOptions::default()
         },
         CallCounter::default(),
     );
