@@ -6,14 +6,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::path::Path;
-use wid_core::{CallCounter, Change, Limits, Observed, Owner, Preflight, ProviderError};
+use wid_core::{
+    CallCounter, Change, ChangeKind, Limits, Observed, Owner, Ownership, Preflight, ProviderError,
+    ResourceId,
+};
 use wid_kubernetes::{ClusterConn, KubernetesProvider};
 
 use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Opened, Sandbox, Served};
 
 use crate::cli::CliError;
 use crate::clouds::{self, ConnectEnv};
-use crate::engine::{Providers, retried};
+use crate::engine::{Owners, Providers, retried};
 use crate::model::{self, Desired};
 use crate::plan::{ClusterKind, Plan};
 
@@ -154,7 +157,7 @@ pub fn sandbox_clusters(plan: &Plan) -> Vec<ClusterDecl> {
 }
 
 /// The plan's result: what is wanted and what must change.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Planned {
     /// The desired resources.
     pub desired: Desired,
@@ -167,6 +170,10 @@ pub struct Planned {
     /// What observe read: a saved plan fingerprints it, and applying the saved plan
     /// compares it with a fresh observation.
     pub observed: Observed,
+    /// The scope (plan `name`) of each change.
+    pub scopes: BTreeMap<ResourceId, String>,
+    /// How many objects carry each scope's mark, as observed (with prune: all of them).
+    pub owned: BTreeMap<String, usize>,
 }
 
 /// A plan with its providers.
@@ -297,60 +304,175 @@ impl Session {
         Ok(out)
     }
 
-    /// Runs preflight, compiles, observes and diffs. With `destroy`, the plan wants
-    /// nothing: every object that carries its mark is deleted, in every cluster, account
-    /// and profile the plan names, in reverse dependency order.
+    /// Runs preflight, compiles, observes and diffs, scope by scope: each ownership scope
+    /// of the plan is observed and diffed with its own name, so that prune and destroy
+    /// only ever reach what carries that scope's mark. With `destroy`, the plan wants
+    /// nothing: every object that carries a scope's mark is deleted, in every cluster,
+    /// account and profile the plan names, in reverse dependency order.
     pub async fn plan(&self, mode: PlanMode) -> Result<Planned, CliError> {
         let prune = mode.prunes();
-        match mode {
+        let (preflight, found) = match mode {
             PlanMode::Apply { .. } => {
                 let preflight = self.preflight().await?;
-                let desired = model::compile(&self.plan, &preflight).map_err(CliError::Plan)?;
-                let observed = self
-                    .providers
-                    .observe(&desired.resources, &self.owner(prune))
-                    .await?;
-                let changes = wid_core::diff(&desired.resources, &observed, prune);
-                let mut preflight = preflight;
-                let warnings = std::mem::take(&mut preflight.warnings);
-                Ok(Planned {
-                    desired,
-                    changes,
-                    warnings,
-                    preflight,
-                    observed,
-                })
+                let found = preflight.clone();
+                (preflight, found)
             }
-            PlanMode::Destroy => {
-                let mut observed = self.providers.observe(&[], &self.owner(prune)).await?;
-                // What the plan still describes (compiled offline: no call) orders the
-                // deletes where a live object does not say what it depends on (a KSA
-                // names its cloud role only in an annotation), and groups the output.
-                let scope = model::compile(&self.plan, &model::offline(&self.plan))
-                    .map_err(CliError::Plan)?;
-                for r in &scope.resources {
-                    if let Some(live) = observed.resources.get_mut(&r.id) {
-                        for dep in &r.depends_on {
-                            if !live.depends_on.contains(dep) {
-                                live.depends_on.push(dep.clone());
+            PlanMode::Destroy => (Preflight::default(), model::offline(&self.plan)),
+        };
+        // Destroy compiles offline (no call): what the plan still describes orders the
+        // deletes where a live object does not say what it depends on (a KSA names its
+        // cloud role only in an annotation), and groups the output.
+        let scopes = model::compile_scopes(&self.plan, &found).map_err(CliError::Plan)?;
+        // An object some scope wants is never deleted for another (a shared namespace).
+        let wanted: std::collections::BTreeSet<ResourceId> = match mode {
+            PlanMode::Apply { .. } => scopes
+                .iter()
+                .flat_map(|(_, d)| d.resources.iter().map(|r| r.id.clone()))
+                .collect(),
+            PlanMode::Destroy => Default::default(),
+        };
+        let mut out = Planned::default();
+        for (scope, desired) in scopes {
+            let owner = Owner {
+                plan: scope.clone(),
+                prune,
+            };
+            let (desired, observed, changes) = match mode {
+                PlanMode::Apply { .. } => {
+                    let observed = self.providers.observe(&desired.resources, &owner).await?;
+                    let changes = wid_core::diff(&desired.resources, &observed, prune);
+                    (desired, observed, changes)
+                }
+                PlanMode::Destroy => {
+                    let mut observed = self.providers.observe(&[], &owner).await?;
+                    for r in &desired.resources {
+                        if let Some(live) = observed.resources.get_mut(&r.id) {
+                            for dep in &r.depends_on {
+                                if !live.depends_on.contains(dep) {
+                                    live.depends_on.push(dep.clone());
+                                }
                             }
                         }
                     }
-                }
-                let changes = wid_core::diff(&[], &observed, true);
-                Ok(Planned {
-                    desired: Desired {
+                    let changes = wid_core::diff(&[], &observed, true);
+                    let desired = Desired {
                         resources: Vec::new(),
-                        groups: scope.groups,
-                    },
-                    changes,
-                    warnings: Vec::new(),
-                    preflight: Preflight::default(),
-                    observed,
-                })
+                        groups: desired.groups,
+                    };
+                    (desired, observed, changes)
+                }
+            };
+            out.add_scope(&self.plan, &scope, desired, observed, changes, &wanted);
+        }
+        out.changes.sort_by(|a, b| a.id.cmp(&b.id));
+        out.desired.resources.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut preflight = preflight;
+        out.warnings = std::mem::take(&mut preflight.warnings);
+        out.preflight = preflight;
+        Ok(out)
+    }
+
+    /// Who owns each change: its scope's name, with `prune` as the run computed it.
+    pub fn owners(&self, planned: &Planned, prune: bool) -> Owners {
+        let mut owners = Owners::new(self.owner(prune));
+        for (id, scope) in &planned.scopes {
+            owners.set(
+                id.clone(),
+                Owner {
+                    plan: scope.clone(),
+                    prune,
+                },
+            );
+        }
+        owners
+    }
+}
+
+impl Planned {
+    /// Adds one scope's result. A change another scope already planned (a shared object
+    /// both want the same) is kept once, under the first scope; a delete of an object
+    /// another scope wants is dropped.
+    fn add_scope(
+        &mut self,
+        plan: &Plan,
+        scope: &str,
+        desired: Desired,
+        observed: Observed,
+        changes: Vec<Change>,
+        wanted: &std::collections::BTreeSet<ResourceId>,
+    ) {
+        let owned = observed
+            .resources
+            .values()
+            .filter(|r| r.ownership == Ownership::Ours)
+            .count();
+        self.owned.insert(scope.to_owned(), owned);
+        for (id, label) in desired.groups {
+            self.desired.groups.entry(id).or_insert(label);
+        }
+        for r in desired.resources {
+            if !self.scopes.contains_key(&r.id) {
+                self.desired.resources.push(r);
             }
         }
+        for c in changes {
+            if self.scopes.contains_key(&c.id)
+                || (c.kind == ChangeKind::Delete && wanted.contains(&c.id))
+            {
+                continue;
+            }
+            if c.kind == ChangeKind::Delete && plan.is_multi_scope() {
+                self.desired
+                    .groups
+                    .entry(c.id.clone())
+                    .or_insert_with(|| plan.group_label(scope, "left the plan"));
+            }
+            self.scopes.insert(c.id.clone(), scope.to_owned());
+            self.changes.push(c);
+        }
+        for (id, live) in observed.resources {
+            self.observed.resources.entry(id).or_insert(live);
+        }
+        for (id, why) in observed.blockers {
+            self.observed.blockers.entry(id).or_insert(why);
+        }
     }
+
+    /// The scopes whose deletes in this plan exceed the mass-delete guard: more than
+    /// [`MASS_DELETE_MIN`] objects and more than half of what the scope owns.
+    pub fn mass_deletes(&self) -> Vec<MassDelete> {
+        let mut deletes: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in self.changes.iter().filter(|c| c.kind == ChangeKind::Delete) {
+            if let Some(scope) = self.scopes.get(&c.id) {
+                *deletes.entry(scope.as_str()).or_default() += 1;
+            }
+        }
+        deletes
+            .into_iter()
+            .filter_map(|(scope, deletes)| {
+                let owned = self.owned.get(scope).copied().unwrap_or(0).max(deletes);
+                (deletes > MASS_DELETE_MIN && deletes * 2 > owned).then(|| MassDelete {
+                    scope: scope.to_owned(),
+                    deletes,
+                    owned,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The mass-delete guard trips only above this many deletes in one scope.
+pub const MASS_DELETE_MIN: usize = 10;
+
+/// One scope's deletes over the mass-delete guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MassDelete {
+    /// The scope (the plan `name`).
+    pub scope: String,
+    /// How many objects the run would delete in it.
+    pub deletes: usize,
+    /// How many objects carry its mark now.
+    pub owned: usize,
 }
 
 /// What a plan is computed for.

@@ -9,9 +9,9 @@ use clap::Args;
 pub use super::apply_report::{ReportFormat, emit_report};
 use super::validate::load_checked;
 use super::{CliError, ColorChoice, Control, ExitCode, RunArgs, TargetArgs};
-use crate::engine::{ExecuteOptions, Outcome, Report, StopReason, execute_with};
+use crate::engine::{ExecuteOptions, Outcome, Report, StopReason, execute_scoped};
 use crate::output::{self, ApplyProgress};
-use crate::session::{PlanMode, Session};
+use crate::session::{PlanMode, Planned, Session};
 
 /// Arguments of `wid apply`.
 #[derive(Debug, Args)]
@@ -26,6 +26,10 @@ pub struct ApplyArgs {
     /// Also delete objects this plan created that left the plan (listed in the plan first).
     #[arg(long)]
     pub prune: bool,
+    /// Allow deleting more than half of a scope's objects when that is more than 10
+    /// (with --prune); without it such an apply is refused before any write.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
     /// Output format of the report.
     #[arg(long, short, value_enum, default_value_t = ReportFormat::Human)]
     pub output: ReportFormat,
@@ -41,7 +45,9 @@ pub struct DestroyArgs {
     /// A plan file or a directory of *.toml plan files: its `name` is the ownership scope,
     /// and its clusters, accounts and profiles are where wid looks.
     pub path: PathBuf,
-    /// Destroy without asking. Required when stdin is not a terminal.
+    /// Destroy without asking. Required when stdin is not a terminal. Destroy deletes
+    /// everything by definition, so the mass-delete guard of `apply --prune` does not
+    /// apply to it; the listing and the confirmation are the guard.
     #[arg(long)]
     pub auto_approve: bool,
     #[command(flatten)]
@@ -59,7 +65,7 @@ pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliErr
     apply(
         &args.path,
         mode,
-        args.auto_approve,
+        (args.auto_approve, args.allow_mass_delete),
         (&args.target, &args.run),
         args.output,
         color,
@@ -72,7 +78,7 @@ pub async fn destroy(args: DestroyArgs, color: ColorChoice) -> Result<ExitCode, 
     apply(
         &args.path,
         PlanMode::Destroy,
-        args.auto_approve,
+        (args.auto_approve, true),
         (&args.target, &args.run),
         ReportFormat::Human,
         color,
@@ -83,7 +89,7 @@ pub async fn destroy(args: DestroyArgs, color: ColorChoice) -> Result<ExitCode, 
 async fn apply(
     path: &std::path::Path,
     mode: PlanMode,
-    auto_approve: bool,
+    (auto_approve, allow_mass_delete): (bool, bool),
     (target, run): (&TargetArgs, &RunArgs),
     format: ReportFormat,
     color: ColorChoice,
@@ -117,6 +123,7 @@ async fn apply(
     if summary.conflict > 0 {
         return Err(CliError::Conflicts(summary.conflict));
     }
+    check_mass_delete(&planned, mode, allow_mass_delete)?;
     if !summary.pending() {
         if format == ReportFormat::Json {
             emit_report(&session, &Report::default(), format, style)?;
@@ -144,19 +151,26 @@ async fn apply(
             return Err(CliError::Cancelled);
         }
     }
-    let changes = &planned.changes;
-    run_changes(&session, changes, mode, &control, format, color).await
+    run_changes(
+        &session,
+        &planned,
+        &planned.changes,
+        mode,
+        &control,
+        (format, color),
+    )
+    .await
 }
 
 /// Runs the approved `changes`, prints the report, and turns a stop or a failure into
 /// the exit it calls for.
 pub(super) async fn run_changes(
     session: &Session,
+    planned: &Planned,
     changes: &[wid_core::Change],
     mode: PlanMode,
     control: &Control,
-    format: ReportFormat,
-    color: ColorChoice,
+    (format, color): (ReportFormat, ColorChoice),
 ) -> Result<ExitCode, CliError> {
     let progress = ApplyProgress::stderr(color.style(true));
     let options = ExecuteOptions {
@@ -164,10 +178,10 @@ pub(super) async fn run_changes(
         parallelism: session.limits.parallelism,
         stop: Some(control.stop().clone()),
     };
-    let report = execute_with(
+    let report = execute_scoped(
         &session.providers,
         changes,
-        &session.owner(mode.prunes()),
+        &session.owners(planned, mode.prunes()),
         &options,
         &progress,
     )
@@ -192,6 +206,25 @@ pub(super) async fn run_changes(
         return Err(CliError::Incomplete { failed, skipped });
     }
     Ok(ExitCode::Success)
+}
+
+/// Refuses, before any write, a plan that deletes more than the guard allows in some
+/// scope (see [`Planned::mass_deletes`]), unless `allow` (`--allow-mass-delete`). Destroy
+/// is exempt: deleting everything is what it is asked for.
+pub(super) fn check_mass_delete(
+    planned: &Planned,
+    mode: PlanMode,
+    allow: bool,
+) -> Result<(), CliError> {
+    if allow || mode == PlanMode::Destroy {
+        return Ok(());
+    }
+    let over = planned.mass_deletes();
+    if over.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::MassDelete(over))
+    }
 }
 
 fn confirm(question: &str) -> Result<bool, CliError> {

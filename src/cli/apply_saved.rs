@@ -91,5 +91,18 @@ pub async fn run(
     if !summary.pending() && args.output == ReportFormat::Human {
         return Ok(ExitCode::Success);
     }
-    super::apply::run_changes(&session, &saved.changes, mode, &control, args.output, color).await
+    super::apply::check_mass_delete(
+        &planned,
+        mode,
+        args.allow_mass_delete || saved.options.allow_mass_delete,
+    )?;
+    super::apply::run_changes(
+        &session,
+        &planned,
+        &saved.changes,
+        mode,
+        &control,
+        (args.output, color),
+    )
+    .await
 }

@@ -40,6 +40,11 @@ pub struct PlanArgs {
     /// Also list the deletion of objects this plan created that left the plan.
     #[arg(long)]
     pub prune: bool,
+    /// Record in the saved plan (--out) that deletes over the mass-delete guard (more
+    /// than half of a scope's objects, and more than 10) are intended, so that
+    /// `wid apply FILE` runs them. Without it the plan warns and apply refuses.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
     /// Save the plan to FILE for `wid apply FILE`, which applies exactly these changes and
     /// refuses if the plan files or the live objects read change in between. Not written
     /// when the plan has conflicts.
@@ -70,6 +75,15 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
     // The sandbox's call counters reach its directory before the output does.
     session.flush_sandbox()?;
     crate::output::warn(&planned.warnings, color.style(true));
+    if !args.allow_mass_delete
+        && let Err(e) =
+            super::apply::check_mass_delete(&planned, PlanMode::Apply { prune: args.prune }, false)
+    {
+        crate::output::warn(
+            &[format!("apply will refuse this plan: {e}")],
+            color.style(true),
+        );
+    }
     let calls = session.counter.snapshot();
     let summary = output::Summary::of(&planned.changes);
     let places = output::places(&session.plan);
@@ -97,6 +111,7 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
         let options = SavedOptions {
             prune: args.prune,
             targets: Vec::new(),
+            allow_mass_delete: args.allow_mass_delete,
         };
         let saved = SavedPlan::new(
             &session.plan.name,

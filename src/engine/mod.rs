@@ -8,7 +8,9 @@ mod stop;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use execute::{ExecuteOptions, Outcome, Progress, Report, Step, execute, execute_with};
+pub use execute::{
+    ExecuteOptions, Outcome, Owners, Progress, Report, Step, execute, execute_scoped, execute_with,
+};
 pub use retry::{RetryPolicy, retried};
 pub use stop::{Stop, StopLevel, StopReason};
 use wid_core::{Observed, Owner, Provider, ProviderError, Resource};

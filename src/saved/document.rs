@@ -127,6 +127,10 @@ pub struct SavedOptions {
     /// The parts of the plan selected (`--target`); empty for the whole plan.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// Deletes over the mass-delete guard were allowed when planning
+    /// (`--allow-mass-delete`).
+    #[serde(default)]
+    pub allow_mass_delete: bool,
 }
 
 /// What preflight found.
@@ -237,6 +241,7 @@ impl SavedPlan {
                 warnings: self.warnings.clone(),
             },
             observed: wid_core::Observed::default(),
+            ..Planned::default()
         }
     }
 
