@@ -19,6 +19,7 @@ pub struct ApplyArgs {
     /// A plan file, a directory of *.toml plan files, or a plan saved by `wid plan --out`
     /// (recognized by its content), which is applied exactly, without a prompt, or refused
     /// if anything it was computed from changed.
+    #[arg(default_value = ".")]
     pub path: PathBuf,
     /// Apply without asking. Required when stdin is not a terminal.
     #[arg(long)]
@@ -44,6 +45,7 @@ pub struct ApplyArgs {
 pub struct DestroyArgs {
     /// A plan file or a directory of *.toml plan files: its `name` is the ownership scope,
     /// and its clusters, accounts and profiles are where wid looks.
+    #[arg(default_value = ".")]
     pub path: PathBuf,
     /// Destroy without asking. Required when stdin is not a terminal. Destroy deletes
     /// everything by definition, so the mass-delete guard of `apply --prune` does not

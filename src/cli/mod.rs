@@ -7,6 +7,7 @@ mod apply_saved;
 mod audit;
 mod cluster;
 mod error;
+mod meta;
 mod plan;
 mod render;
 mod run;
@@ -49,12 +50,12 @@ Examples:
   wid plan identities/ --detailed-exitcode --output json   # CI drift gate
   wid plan identities/ --out plan.wid --output markdown     # PR comment, saved plan
   wid apply plan.wid                                       # exactly what was reviewed
-  wid render identities/ -o k8s/
+  wid render identities/ --out-dir k8s/
   wid sandbox serve --dir /tmp/wid --plan identities/";
 
 /// Kubernetes workload identity across GKE, EKS and AKS from a declarative plan.
 #[derive(Debug, Parser)]
-#[command(name = "wid", version, about, after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}\n\n{LOGGING}"))]
+#[command(name = "wid", version = meta::VERSION, about, after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}\n\n{LOGGING}"))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -142,6 +143,12 @@ pub enum Command {
     Token(token::TokenArgs),
     /// The embedded sandbox: emulated clusters and clouds on loopback.
     Sandbox(sandbox::SandboxArgs),
+    /// Print wid's version and the git revision it was built from.
+    Version,
+    /// Print a shell completion script: `wid completions bash > /etc/bash_completion.d/wid`.
+    Completions(meta::CompletionsArgs),
+    /// Print the man page (roff): `wid man > /usr/local/share/man/man1/wid.1`.
+    Man,
 }
 
 /// Where commands that talk to clusters and clouds point.
@@ -200,6 +207,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Audit(args) => audit::run(*args, color).await,
         Command::Token(args) => token::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Version => meta::version(),
+        Command::Completions(args) => meta::completions(&args),
+        Command::Man => meta::man(),
     }
 }
 

@@ -30,6 +30,7 @@ pub enum OutputFormat {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// A plan file or a directory of *.toml plan files.
+    #[arg(default_value = ".")]
     pub path: PathBuf,
     /// Exit 2 when changes are pending (drift gate for CI), 0 when there are none.
     #[arg(long)]

@@ -18,10 +18,11 @@ use crate::session::Session;
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// A plan file or a directory of *.toml plan files.
+    #[arg(default_value = ".")]
     pub path: PathBuf,
     /// Directory to write to: one file per object, DIR/CLUSTER/NAMESPACE/KIND-NAME.yaml.
-    #[arg(long, short = 'o', value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
 }
@@ -70,14 +71,14 @@ pub async fn run(args: RenderArgs) -> Result<ExitCode, CliError> {
     let mut written = 0;
     for (cluster, objects) in manifests {
         for object in objects {
-            let path = object_path(&args.out, &cluster, &object);
+            let path = object_path(&args.out_dir, &cluster, &object);
             write_yaml(&path, &object)?;
             written += 1;
         }
     }
     crate::output::emit(&format!(
         "wrote {written} manifest(s) under {}\n",
-        args.out.display()
+        args.out_dir.display()
     ));
     Ok(ExitCode::Success)
 }

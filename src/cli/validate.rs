@@ -12,6 +12,7 @@ use crate::plan;
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// A plan file or a directory of *.toml plan files.
+    #[arg(default_value = ".")]
     pub path: PathBuf,
 }
 
