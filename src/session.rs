@@ -1,7 +1,7 @@
 //! A session: a validated plan, the providers that serve it (real, or pointed at the
 //! embedded sandbox), and the plan step (discover issuers, compile, observe, diff).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ use crate::clouds::{self, ConnectEnv};
 use crate::engine::{Owners, Providers, retried};
 use crate::model::{self, Desired};
 use crate::plan::{ClusterKind, Plan};
+use crate::select::Selection;
 
 /// Where the providers point.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +30,12 @@ pub struct Target {
     pub aws_endpoint: Option<String>,
     /// Call bounds, retries and the concurrency cap every provider applies.
     pub limits: Limits,
+    /// `--context CLUSTER=CTX`: the kubeconfig context of a plan cluster, over the
+    /// plan's `context`.
+    pub contexts: BTreeMap<String, String>,
+    /// `--kubeconfig`: the kubeconfig file of every cluster, over the plan's
+    /// `kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// The sandbox a run talks to: one started in this process, or the servers of a
@@ -188,6 +195,8 @@ pub struct Session {
     pub kubernetes: Arc<KubernetesProvider>,
     /// The run's limits (bounds, retries, concurrency cap).
     pub limits: Limits,
+    /// The part of the plan to plan and apply (`--target`); the whole plan by default.
+    pub selection: Selection,
     sandbox: Option<SandboxLink>,
 }
 
@@ -198,16 +207,31 @@ impl Session {
     /// first. No API is called yet.
     pub async fn open(plan: Plan, target: &Target) -> Result<Self, CliError> {
         let counter = CallCounter::default();
+        let unknown: Vec<&str> = target
+            .contexts
+            .keys()
+            .filter(|name| !plan.clusters.contains_key(*name))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(CliError::Usage(format!(
+                "--context names cluster(s) {} that the plan does not declare; its clusters are {}",
+                unknown.join(", "),
+                plan.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
         if target.sandbox.is_none() && plan.clusters.len() > 1 {
             let without: Vec<&str> = plan
                 .clusters
                 .iter()
-                .filter(|(_, c)| c.spec.context.is_none())
+                .filter(|(name, c)| {
+                    c.spec.context.is_none() && !target.contexts.contains_key(*name)
+                })
                 .map(|(name, _)| name.as_str())
                 .collect();
             if !without.is_empty() {
                 return Err(CliError::Usage(format!(
-                    "cluster(s) {} have no `context`: with several clusters each needs its own kubeconfig context, or they would all reach the current one",
+                    "cluster(s) {} have no `context`: with several clusters each needs its own kubeconfig context (in the plan, or --context CLUSTER=CTX), or they would all reach the current one",
                     without.join(", ")
                 )));
             }
@@ -223,8 +247,15 @@ impl Session {
                 let conn = match &sandbox {
                     Some(s) => ClusterConn::Url(s.kube_url(name).unwrap_or_default()),
                     None => ClusterConn::Kubeconfig {
-                        path: c.spec.kubeconfig.as_ref().map(|p| c.dir.join(p)),
-                        context: c.spec.context.clone(),
+                        path: target
+                            .kubeconfig
+                            .clone()
+                            .or_else(|| c.spec.kubeconfig.as_ref().map(|p| c.dir.join(p))),
+                        context: target
+                            .contexts
+                            .get(name)
+                            .cloned()
+                            .or_else(|| c.spec.context.clone()),
                     },
                 };
                 (name.clone(), conn)
@@ -252,6 +283,7 @@ impl Session {
             providers,
             kubernetes,
             limits: target.limits.clone(),
+            selection: Selection::default(),
             sandbox,
         })
     }
@@ -279,15 +311,15 @@ impl Session {
     /// all (an error names the cluster). The plan's own `issuer` settings win.
     pub async fn preflight(&self) -> Result<Preflight, ProviderError> {
         let mut out = Preflight::default();
+        let plan = self.selection.apply_to(&self.plan);
         for cloud in clouds::ALL {
             let Some(provider) = self.providers.get(cloud.name()) else {
                 continue;
             };
-            let clusters: Vec<String> = self
-                .plan
+            let clusters: Vec<String> = plan
                 .clusters
                 .iter()
-                .filter(|(name, _)| self.plan.workloads_of(name).any(|w| cloud.used_by(&w.spec)))
+                .filter(|(name, _)| plan.workloads_of(name).any(|w| cloud.used_by(&w.spec)))
                 .map(|(name, _)| name.clone())
                 .collect();
             if clusters.is_empty() {
@@ -322,14 +354,31 @@ impl Session {
         // Destroy compiles offline (no call): what the plan still describes orders the
         // deletes where a live object does not say what it depends on (a KSA names its
         // cloud role only in an annotation), and groups the output.
-        let scopes = model::compile_scopes(&self.plan, &found).map_err(CliError::Plan)?;
-        // An object some scope wants is never deleted for another (a shared namespace).
-        let wanted: std::collections::BTreeSet<ResourceId> = match mode {
-            PlanMode::Apply { .. } => scopes
+        let selected = self.selection.apply_to(&self.plan);
+        let scopes = model::compile_scopes(&selected, &found).map_err(CliError::Plan)?;
+        // An object some scope wants is never deleted for another (a shared namespace),
+        // nor one a workload outside `--target` wants.
+        let ids = |scopes: &[(String, Desired)]| -> BTreeSet<ResourceId> {
+            scopes
                 .iter()
                 .flat_map(|(_, d)| d.resources.iter().map(|r| r.id.clone()))
-                .collect(),
-            PlanMode::Destroy => Default::default(),
+                .collect()
+        };
+        let (kept, selected_ids) = if self.selection.is_all() {
+            (BTreeSet::new(), BTreeSet::new())
+        } else {
+            let offline = model::offline(&self.plan);
+            let rest = model::compile_scopes(&self.selection.rest(&self.plan), &offline)
+                .map_err(CliError::Plan)?;
+            let mine = model::compile_scopes(&selected, &offline).map_err(CliError::Plan)?;
+            (ids(&rest), ids(&mine))
+        };
+        let mut wanted = kept.clone();
+        if let PlanMode::Apply { .. } = mode {
+            wanted.extend(ids(&scopes));
+        }
+        let may_delete = |id: &ResourceId| {
+            !wanted.contains(id) && self.selection.may_delete(id, &selected_ids, &kept)
         };
         let mut out = Planned::default();
         for (scope, desired) in scopes {
@@ -362,7 +411,7 @@ impl Session {
                     (desired, observed, changes)
                 }
             };
-            out.add_scope(&self.plan, &scope, desired, observed, changes, &wanted);
+            out.add_scope(&self.plan, &scope, desired, observed, changes, &may_delete);
         }
         out.changes.sort_by(|a, b| a.id.cmp(&b.id));
         out.desired.resources.sort_by(|a, b| a.id.cmp(&b.id));
@@ -399,7 +448,7 @@ impl Planned {
         desired: Desired,
         observed: Observed,
         changes: Vec<Change>,
-        wanted: &std::collections::BTreeSet<ResourceId>,
+        may_delete: &dyn Fn(&ResourceId) -> bool,
     ) {
         let owned = observed
             .resources
@@ -417,7 +466,7 @@ impl Planned {
         }
         for c in changes {
             if self.scopes.contains_key(&c.id)
-                || (c.kind == ChangeKind::Delete && wanted.contains(&c.id))
+                || (c.kind == ChangeKind::Delete && !may_delete(&c.id))
             {
                 continue;
             }

@@ -404,8 +404,7 @@ async fn destroy_deletes_in_reverse_dependency_order() {
     std::fs::write(&plan_path, format!("{with_namespaces}{LEAVE_WORKLOADS}")).unwrap();
     let target = wid::session::Target {
         sandbox: Some(tmp.path().join("sb")),
-        aws_endpoint: None,
-        limits: Default::default(),
+        ..Default::default()
     };
     let open = || async {
         let plan = wid::plan::load(&plan_path).expect("plan loads");

@@ -106,12 +106,14 @@ async fn apply(
     let mut target = target.target()?;
     run.apply_to(&mut target);
     let control = Control::install(run.timeout);
-    let session = control
+    let mut session = control
         .step("plan", Session::open(plan, &target), Vec::new)
         .await?;
+    super::run::select(&mut session, &run.targets)?;
     let planned = control
         .step("plan", session.plan(mode), || session.counter.waiting_on())
         .await?;
+    super::run::note_selection(&session, &planned);
     let style = color.style(false);
     let summary = output::Summary::of(&planned.changes);
     output::warn(&planned.warnings, color.style(true));

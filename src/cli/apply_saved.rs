@@ -25,11 +25,14 @@ pub async fn run(
     color: ColorChoice,
 ) -> Result<ExitCode, CliError> {
     let shown = file.display().to_string();
-    if !saved.options.targets.is_empty() {
+    if !args.run.targets.is_empty() && args.run.targets != saved.options.targets {
         return Err(CliError::Usage(format!(
-            "{shown} selects part of its plan ({}), which this wid cannot apply; apply it with the wid that saved it ({})",
-            saved.options.targets.join(", "),
-            saved.wid_version
+            "{shown} was planned for {}; it applies exactly that selection: drop --target, or plan again with the targets you want",
+            if saved.options.targets.is_empty() {
+                "the whole plan".to_owned()
+            } else {
+                format!("--target {}", saved.options.targets.join(", "))
+            }
         )));
     }
     if args.prune && !saved.options.prune {
@@ -57,9 +60,10 @@ pub async fn run(
     let plan = load_checked(source)?;
     let loaded = saved::digests(&plan, source)?;
     let control = Control::install(args.run.timeout);
-    let session = control
+    let mut session = control
         .step("plan", Session::open(plan, &target), Vec::new)
         .await?;
+    super::run::select(&mut session, &saved.options.targets)?;
     let mode = PlanMode::Apply {
         prune: saved.options.prune,
     };

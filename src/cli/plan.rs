@@ -63,9 +63,10 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
     let mut target = args.target.target()?;
     args.run.apply_to(&mut target);
     let control = Control::install(args.run.timeout);
-    let session = control
+    let mut session = control
         .step("plan", Session::open(plan, &target), Vec::new)
         .await?;
+    super::run::select(&mut session, &args.run.targets)?;
     let planned = control
         .step(
             "plan",
@@ -73,6 +74,7 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
             || session.counter.waiting_on(),
         )
         .await?;
+    super::run::note_selection(&session, &planned);
     // The sandbox's call counters reach its directory before the output does.
     session.flush_sandbox()?;
     crate::output::warn(&planned.warnings, color.style(true));
@@ -111,7 +113,7 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
         };
         let options = SavedOptions {
             prune: args.prune,
-            targets: Vec::new(),
+            targets: session.selection.texts(),
             allow_mass_delete: args.allow_mass_delete,
         };
         let saved = SavedPlan::new(
