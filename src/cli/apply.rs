@@ -37,6 +37,8 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub contexts: super::ContextArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
@@ -55,6 +57,8 @@ pub struct DestroyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub contexts: super::ContextArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
@@ -68,7 +72,7 @@ pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliErr
         &args.path,
         mode,
         (args.auto_approve, args.allow_mass_delete),
-        (&args.target, &args.run),
+        (&args.target, &args.contexts, &args.run),
         args.output,
         color,
     )
@@ -81,7 +85,7 @@ pub async fn destroy(args: DestroyArgs, color: ColorChoice) -> Result<ExitCode, 
         &args.path,
         PlanMode::Destroy,
         (args.auto_approve, true),
-        (&args.target, &args.run),
+        (&args.target, &args.contexts, &args.run),
         ReportFormat::Human,
         color,
     )
@@ -92,7 +96,7 @@ async fn apply(
     path: &std::path::Path,
     mode: PlanMode,
     (auto_approve, allow_mass_delete): (bool, bool),
-    (target, run): (&TargetArgs, &RunArgs),
+    (target, contexts, run): (&TargetArgs, &super::ContextArgs, &RunArgs),
     format: ReportFormat,
     color: ColorChoice,
 ) -> Result<ExitCode, CliError> {
@@ -104,6 +108,7 @@ async fn apply(
     }
     let plan = load_checked(path)?;
     let mut target = target.target()?;
+    contexts.apply_to(&mut target)?;
     run.apply_to(&mut target);
     let control = Control::install(run.timeout);
     let mut session = control

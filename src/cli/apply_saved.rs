@@ -42,6 +42,7 @@ pub async fn run(
         )));
     }
     let mut given = args.target.target()?;
+    args.contexts.apply_to(&mut given)?;
     args.run.apply_to(&mut given);
     let target = saved::check_target(&saved, &given, &shown)?;
     let source = Path::new(&saved.source.path);

@@ -86,6 +86,11 @@ mod tests {
     }
 
     #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::super::Cli::command().debug_assert();
+    }
+
+    #[test]
     fn the_version_names_a_revision() {
         assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")));
         assert!(VERSION.contains("(git "));

@@ -164,14 +164,6 @@ pub struct TargetArgs {
     /// WID_AWS_ENDPOINT_URL. Without it the SDK's own settings apply (AWS_ENDPOINT_URL).
     #[arg(long, value_name = "URL", env = "WID_AWS_ENDPOINT_URL")]
     pub aws_endpoint_url: Option<String>,
-    /// Use kubeconfig context CTX for plan cluster CLUSTER instead of the plan's
-    /// `context` (repeatable), so one plan serves CI and laptops.
-    #[arg(long = "context", value_name = "CLUSTER=CTX", value_parser = context_arg)]
-    pub contexts: Vec<(String, String)>,
-    /// Read every cluster's context from this kubeconfig file instead of the plan's
-    /// `kubeconfig` (or $KUBECONFIG, ~/.kube/config).
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
     /// The longest one API call may take, from sending it to the last byte of the answer
     /// (e.g. 30s, 2m). A call that runs out of time is retried like a 5xx.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = run::duration_arg)]
@@ -191,21 +183,42 @@ impl TargetArgs {
             }
             (None, false) => None,
         };
-        if sandbox.is_some() && (!self.contexts.is_empty() || self.kubeconfig.is_some()) {
-            return Err(CliError::Usage(
-                "--context and --kubeconfig point at real clusters; the sandbox has its own (drop them, or --sandbox)".into(),
-            ));
-        }
         Ok(Target {
             sandbox,
-            contexts: self.contexts.iter().cloned().collect(),
-            kubeconfig: self.kubeconfig.clone(),
             aws_endpoint: self.aws_endpoint_url.clone(),
             limits: Limits {
                 bounds: Bounds::with_call_timeout(self.call_timeout),
                 ..Limits::default()
             },
+            ..Target::default()
         })
+    }
+}
+
+/// Where a plan's clusters are, from the command line, over the plan's own settings.
+#[derive(Debug, Clone, Args)]
+pub struct ContextArgs {
+    /// Use kubeconfig context CTX for plan cluster CLUSTER instead of the plan's
+    /// `context` (repeatable), so one plan serves CI and laptops.
+    #[arg(long = "context", value_name = "CLUSTER=CTX", value_parser = context_arg)]
+    pub contexts: Vec<(String, String)>,
+    /// Read every cluster's context from this kubeconfig file instead of the plan's
+    /// `kubeconfig` (or $KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl ContextArgs {
+    /// Puts the overrides into `target`.
+    pub fn apply_to(&self, target: &mut Target) -> Result<(), CliError> {
+        if target.sandbox.is_some() && (!self.contexts.is_empty() || self.kubeconfig.is_some()) {
+            return Err(CliError::Usage(
+                "--context and --kubeconfig point at real clusters; the sandbox has its own (drop them, or --sandbox)".into(),
+            ));
+        }
+        target.contexts = self.contexts.iter().cloned().collect();
+        target.kubeconfig.clone_from(&self.kubeconfig);
+        Ok(())
     }
 }
 

@@ -54,6 +54,8 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub contexts: super::ContextArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
@@ -61,6 +63,7 @@ pub struct PlanArgs {
 pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
     let plan = load_checked(&args.path)?;
     let mut target = args.target.target()?;
+    args.contexts.apply_to(&mut target)?;
     args.run.apply_to(&mut target);
     let control = Control::install(args.run.timeout);
     let mut session = control

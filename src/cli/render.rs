@@ -25,6 +25,8 @@ pub struct RenderArgs {
     pub out_dir: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub contexts: super::ContextArgs,
 }
 
 /// Whether a Kubernetes object of the plan carries a value only the cloud knows.
@@ -48,7 +50,9 @@ pub async fn run(args: RenderArgs) -> Result<ExitCode, CliError> {
     if needs_cloud(&desired) {
         // Read what the clouds already hold (an identity's client id); a value whose
         // object does not exist yet stays unknown and fails below, naming it.
-        let session = Session::open(plan, &args.target.target()?).await?;
+        let mut target = args.target.target()?;
+        args.contexts.apply_to(&mut target)?;
+        let session = Session::open(plan, &target).await?;
         let found = session.preflight().await?;
         desired = model::compile(&session.plan, &found).map_err(CliError::Plan)?;
         let cloud: Vec<wid_core::Resource> = desired
