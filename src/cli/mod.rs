@@ -10,6 +10,7 @@ mod error;
 mod meta;
 mod plan;
 mod render;
+mod render_dir;
 mod run;
 mod sandbox;
 mod show;
