@@ -197,6 +197,9 @@ pub struct Session {
     pub limits: Limits,
     /// The part of the plan to plan and apply (`--target`); the whole plan by default.
     pub selection: Selection,
+    /// Plan and apply only the cloud side (`--cloud-only`): no Kubernetes object is read,
+    /// written or deleted; a GitOps controller applies what `wid render` writes.
+    pub cloud_only: bool,
     sandbox: Option<SandboxLink>,
 }
 
@@ -284,6 +287,7 @@ impl Session {
             kubernetes,
             limits: target.limits.clone(),
             selection: Selection::default(),
+            cloud_only: false,
             sandbox,
         })
     }
@@ -381,19 +385,27 @@ impl Session {
             !wanted.contains(id) && self.selection.may_delete(id, &selected_ids, &kept)
         };
         let mut out = Planned::default();
-        for (scope, desired) in scopes {
+        let providers = if self.cloud_only {
+            self.providers.without("k8s")
+        } else {
+            self.providers.clone()
+        };
+        for (scope, mut desired) in scopes {
+            if self.cloud_only {
+                desired.resources.retain(|r| r.id.provider() != "k8s");
+            }
             let owner = Owner {
                 plan: scope.clone(),
                 prune,
             };
             let (desired, observed, changes) = match mode {
                 PlanMode::Apply { .. } => {
-                    let observed = self.providers.observe(&desired.resources, &owner).await?;
+                    let observed = providers.observe(&desired.resources, &owner).await?;
                     let changes = wid_core::diff(&desired.resources, &observed, prune);
                     (desired, observed, changes)
                 }
                 PlanMode::Destroy => {
-                    let mut observed = self.providers.observe(&[], &owner).await?;
+                    let mut observed = providers.observe(&[], &owner).await?;
                     for r in &desired.resources {
                         if let Some(live) = observed.resources.get_mut(&r.id) {
                             for dep in &r.depends_on {

@@ -145,3 +145,67 @@ fn render_to_stdout_is_one_yaml_stream() {
     );
     assert!(!tmp.path().join("-").exists());
 }
+
+/// The sandbox's Kubernetes calls so far (`k8s...` keys of calls.json).
+fn kube_calls(sb: &Path) -> u64 {
+    let calls: std::collections::BTreeMap<String, u64> =
+        serde_json::from_slice(&std::fs::read(sb.join("calls.json")).unwrap_or_default())
+            .unwrap_or_default();
+    calls
+        .iter()
+        .filter(|(api, _)| api.starts_with("k8s") || api.starts_with("kube"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[test]
+fn cloud_only_plans_and_applies_the_cloud_side_and_never_calls_a_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = tmp.path().join("sb");
+    let s = sb.display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--sandbox-dir", &s]);
+        wid(&root(), &all)
+    };
+    let plan = run(&[
+        "plan",
+        "examples/eks",
+        "--cloud-only",
+        "--detailed-exitcode",
+    ]);
+    expect_code(&plan, 2);
+    let text = stdout(&plan);
+    assert!(text.contains("+ aws/iam-role/"), "{text}");
+    assert!(!text.contains("k8s/"), "{text}");
+    let apply = run(&["apply", "examples/eks", "--cloud-only", "--auto-approve"]);
+    expect_code(&apply, 0);
+    assert_eq!(kube_calls(&sb), 0, "cloud-only reads no cluster");
+    // The drift gate of a cloud-only pipeline agrees with its apply.
+    expect_code(
+        &run(&[
+            "plan",
+            "examples/eks",
+            "--cloud-only",
+            "--detailed-exitcode",
+        ]),
+        0,
+    );
+    // What is left is the Kubernetes side, for the GitOps controller.
+    let full = run(&["plan", "examples/eks", "--detailed-exitcode"]);
+    expect_code(&full, 2);
+    let text = stdout(&full);
+    assert!(text.contains("k8s/serviceaccount/"), "{text}");
+    assert!(!text.contains("+ aws/"), "{text}");
+    // A saved cloud-only plan applies as such; asking a whole saved plan to be
+    // cloud-only is refused.
+    let whole = tmp.path().join("whole.wid").display().to_string();
+    expect_code(&run(&["plan", "examples/eks", "--out", &whole]), 0);
+    let refused = run(&["apply", &whole, "--cloud-only"]);
+    expect_code(&refused, 1);
+    assert!(
+        stderr(&refused).contains("was planned with its Kubernetes side"),
+        "{}",
+        stderr(&refused)
+    );
+}

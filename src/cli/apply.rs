@@ -27,6 +27,10 @@ pub struct ApplyArgs {
     /// Also delete objects this plan created that left the plan (listed in the plan first).
     #[arg(long)]
     pub prune: bool,
+    /// Apply only the cloud side (IAM roles, service accounts, managed identities) and
+    /// leave Kubernetes objects to a GitOps controller applying `wid render`'s output.
+    #[arg(long)]
+    pub cloud_only: bool,
     /// Allow deleting more than half of a scope's objects when that is more than 10
     /// (with --prune); without it such an apply is refused before any write.
     #[arg(long)]
@@ -71,7 +75,7 @@ pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliErr
     apply(
         &args.path,
         mode,
-        (args.auto_approve, args.allow_mass_delete),
+        (args.auto_approve, args.allow_mass_delete, args.cloud_only),
         (&args.target, &args.contexts, &args.run),
         args.output,
         color,
@@ -84,7 +88,7 @@ pub async fn destroy(args: DestroyArgs, color: ColorChoice) -> Result<ExitCode, 
     apply(
         &args.path,
         PlanMode::Destroy,
-        (args.auto_approve, true),
+        (args.auto_approve, true, false),
         (&args.target, &args.contexts, &args.run),
         ReportFormat::Human,
         color,
@@ -95,7 +99,7 @@ pub async fn destroy(args: DestroyArgs, color: ColorChoice) -> Result<ExitCode, 
 async fn apply(
     path: &std::path::Path,
     mode: PlanMode,
-    (auto_approve, allow_mass_delete): (bool, bool),
+    (auto_approve, allow_mass_delete, cloud_only): (bool, bool, bool),
     (target, contexts, run): (&TargetArgs, &super::ContextArgs, &RunArgs),
     format: ReportFormat,
     color: ColorChoice,
@@ -115,6 +119,7 @@ async fn apply(
         .step("plan", Session::open(plan, &target), Vec::new)
         .await?;
     super::run::select(&mut session, &run.targets)?;
+    session.cloud_only = cloud_only;
     let planned = control
         .step("plan", session.plan(mode), || session.counter.waiting_on())
         .await?;

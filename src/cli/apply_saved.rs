@@ -35,6 +35,12 @@ pub async fn run(
             }
         )));
     }
+    if args.cloud_only && !saved.options.cloud_only {
+        return Err(CliError::Usage(format!(
+            "{shown} was planned with its Kubernetes side; plan again with `wid plan {} --cloud-only --out {shown}`",
+            saved.source.path
+        )));
+    }
     if args.prune && !saved.options.prune {
         return Err(CliError::Usage(format!(
             "{shown} was planned without --prune, so it deletes nothing; plan again with `wid plan {} --prune --out {shown}`",
@@ -65,6 +71,7 @@ pub async fn run(
         .step("plan", Session::open(plan, &target), Vec::new)
         .await?;
     super::run::select(&mut session, &saved.options.targets)?;
+    session.cloud_only = saved.options.cloud_only;
     let mode = PlanMode::Apply {
         prune: saved.options.prune,
     };

@@ -41,6 +41,11 @@ pub struct PlanArgs {
     /// Also list the deletion of objects this plan created that left the plan.
     #[arg(long)]
     pub prune: bool,
+    /// Plan only the cloud side (IAM roles, service accounts, managed identities), for
+    /// clusters whose KSAs a GitOps controller applies from `wid render`: no Kubernetes
+    /// object is read or listed, so the drift gate agrees with `apply --cloud-only`.
+    #[arg(long)]
+    pub cloud_only: bool,
     /// Record in the saved plan (--out) that deletes over the mass-delete guard (more
     /// than half of a scope's objects, and more than 10) are intended, so that
     /// `wid apply FILE` runs them. Without it the plan warns and apply refuses.
@@ -70,6 +75,7 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
         .step("plan", Session::open(plan, &target), Vec::new)
         .await?;
     super::run::select(&mut session, &args.run.targets)?;
+    session.cloud_only = args.cloud_only;
     let planned = control
         .step(
             "plan",
@@ -118,6 +124,7 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
             prune: args.prune,
             targets: session.selection.texts(),
             allow_mass_delete: args.allow_mass_delete,
+            cloud_only: args.cloud_only,
         };
         let saved = SavedPlan::new(
             &session.plan.name,

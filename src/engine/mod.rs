@@ -34,6 +34,14 @@ impl Providers {
         self.retry = retry;
     }
 
+    /// The same providers but the one named `name` (`--cloud-only` leaves Kubernetes
+    /// out).
+    pub fn without(&self, name: &str) -> Providers {
+        let mut out = self.clone();
+        out.by_name.remove(name);
+        out
+    }
+
     /// The provider serving ids with this prefix.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
         self.by_name.get(name)

@@ -147,6 +147,10 @@ pub struct SavedOptions {
     /// (`--allow-mass-delete`).
     #[serde(default)]
     pub allow_mass_delete: bool,
+    /// Only the cloud side was planned (`--cloud-only`); Kubernetes objects are left to
+    /// a GitOps controller.
+    #[serde(default)]
+    pub cloud_only: bool,
 }
 
 /// What preflight found.
