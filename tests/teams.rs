@@ -76,6 +76,9 @@ fn two_teams_plan_apply_and_prune_each_only_their_own() {
     let plan = run(tmp.path(), &["plan", &p, "--detailed-exitcode"], &sb);
     expect_code(&plan, 2);
     let text = stdout(&plan);
+    insta::with_settings!({filters => vec![(r"\(/[^ ]*/teams/", "(TEAMS/")]}, {
+        insta::assert_snapshot!("two_teams_first_plan", text);
+    });
     // Grouped scope by scope; the shared namespace is created once.
     let alpha_at = text.find("[alpha] dev/alpha/svc-00").expect(&text);
     let beta_at = text.find("[beta] dev/beta/web").expect(&text);
@@ -170,6 +173,7 @@ fn the_mass_delete_guard_is_per_scope_and_refuses_before_any_write() {
     let apply = run(tmp.path(), &["apply", &p, "--prune", "--auto-approve"], &sb);
     expect_code(&apply, 1);
     let err = stderr(&apply);
+    insta::assert_snapshot!("mass_delete_refused", err.lines().find(|l| l.starts_with("error")).unwrap_or(&err));
     assert!(
         err.contains("scope `alpha` would delete 11 of its"),
         "{err}"
@@ -232,27 +236,35 @@ fn the_mass_delete_guard_is_per_scope_and_refuses_before_any_write() {
 }
 
 #[test]
-fn an_object_owned_by_two_scopes_is_a_plan_error() {
+fn an_object_owned_by_two_scopes_is_a_plan_error_naming_both() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("teams");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("clusters.toml"), CLUSTERS).unwrap();
-    let kube = "kubernetes.rules = [{ apiGroups = [\"\"], resources = [\"configmaps\"], verbs = [\"get\"] }]\n";
     std::fs::write(
-        dir.join("a.toml"),
-        format!("version = 1\nname = \"alpha\"\n{}", ksa("x", "same")),
+        dir.join("clusters.toml"),
+        "version = 1\n[clusters.gke]\nkind = \"gke\"\nproject = \"acme-prod\"\nlocation = \"us-central1\"\nname = \"prod\"\nproject_number = \"123456789012\"\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("b.toml"),
-        format!("version = 1\nname = \"beta\"\n{}{kube}", ksa("x", "same")),
-    )
-    .unwrap();
+    // Both teams grant a role on project acme-prod: its IAM policy is one object wid owns.
+    let team = |name: &str, sa: &str| {
+        format!(
+            "version = 1\nname = \"{name}\"\n[[workload]]\ncluster = \"gke\"\nnamespace = \"{name}\"\nservice_account = \"{sa}\"\ngcp.direct = true\ngcp.roles = [\"roles/pubsub.subscriber\"]\n"
+        )
+    };
+    std::fs::write(dir.join("a.toml"), team("alpha", "reader")).unwrap();
+    std::fs::write(dir.join("b.toml"), team("beta", "writer")).unwrap();
     let out = wid(tmp.path(), &["validate", &dir.display().to_string()]);
     expect_code(&out, 1);
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains("is declared twice"),
-        "{}",
-        stderr(&out)
+        err.contains("gcp/iam-policy/projects/acme-prod is wanted by scope `alpha`")
+            && err.contains("and by scope `beta`")
+            && err.contains("declare it in one team's file only"),
+        "{err}"
     );
+    // The same KSA in two teams' files is the duplicate-KSA error, located.
+    std::fs::write(dir.join("b.toml"), team("beta", "reader").replace("\"beta\"\n[[", "\"beta\"\n[[").replace("namespace = \"beta\"", "namespace = \"alpha\"")).unwrap();
+    let out = wid(tmp.path(), &["validate", &dir.display().to_string()]);
+    expect_code(&out, 1);
+    assert!(stderr(&out).contains("is declared twice"), "{}", stderr(&out));
 }
