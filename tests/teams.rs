@@ -173,7 +173,10 @@ fn the_mass_delete_guard_is_per_scope_and_refuses_before_any_write() {
     let apply = run(tmp.path(), &["apply", &p, "--prune", "--auto-approve"], &sb);
     expect_code(&apply, 1);
     let err = stderr(&apply);
-    insta::assert_snapshot!("mass_delete_refused", err.lines().find(|l| l.starts_with("error")).unwrap_or(&err));
+    insta::assert_snapshot!(
+        "mass_delete_refused",
+        err.lines().find(|l| l.starts_with("error")).unwrap_or(&err)
+    );
     assert!(
         err.contains("scope `alpha` would delete 11 of its"),
         "{err}"
@@ -263,8 +266,18 @@ fn an_object_owned_by_two_scopes_is_a_plan_error_naming_both() {
         "{err}"
     );
     // The same KSA in two teams' files is the duplicate-KSA error, located.
-    std::fs::write(dir.join("b.toml"), team("beta", "reader").replace("\"beta\"\n[[", "\"beta\"\n[[").replace("namespace = \"beta\"", "namespace = \"alpha\"")).unwrap();
+    std::fs::write(
+        dir.join("b.toml"),
+        team("beta", "reader")
+            .replace("\"beta\"\n[[", "\"beta\"\n[[")
+            .replace("namespace = \"beta\"", "namespace = \"alpha\""),
+    )
+    .unwrap();
     let out = wid(tmp.path(), &["validate", &dir.display().to_string()]);
     expect_code(&out, 1);
-    assert!(stderr(&out).contains("is declared twice"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is declared twice"),
+        "{}",
+        stderr(&out)
+    );
 }
