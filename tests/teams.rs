@@ -268,9 +268,7 @@ fn an_object_owned_by_two_scopes_is_a_plan_error_naming_both() {
     // The same KSA in two teams' files is the duplicate-KSA error, located.
     std::fs::write(
         dir.join("b.toml"),
-        team("beta", "reader")
-            .replace("\"beta\"\n[[", "\"beta\"\n[[")
-            .replace("namespace = \"beta\"", "namespace = \"alpha\""),
+        team("beta", "reader").replace("namespace = \"beta\"", "namespace = \"alpha\""),
     )
     .unwrap();
     let out = wid(tmp.path(), &["validate", &dir.display().to_string()]);
