@@ -15,4 +15,5 @@ pub mod output;
 pub mod plan;
 pub mod saved;
 pub mod schema;
+pub mod select;
 pub mod session;

@@ -1,21 +1,25 @@
 //! A session: a validated plan, the providers that serve it (real, or pointed at the
 //! embedded sandbox), and the plan step (discover issuers, compile, observe, diff).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::path::Path;
-use wid_core::{CallCounter, Change, Limits, Observed, Owner, Preflight, ProviderError};
+use wid_core::{
+    CallCounter, Change, ChangeKind, Limits, Observed, Owner, Ownership, Preflight, ProviderError,
+    ResourceId,
+};
 use wid_kubernetes::{ClusterConn, KubernetesProvider};
 
 use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Opened, Sandbox, Served};
 
 use crate::cli::CliError;
 use crate::clouds::{self, ConnectEnv};
-use crate::engine::{Providers, retried};
+use crate::engine::{Owners, Providers, retried};
 use crate::model::{self, Desired};
 use crate::plan::{ClusterKind, Plan};
+use crate::select::Selection;
 
 /// Where the providers point.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +30,12 @@ pub struct Target {
     pub aws_endpoint: Option<String>,
     /// Call bounds, retries and the concurrency cap every provider applies.
     pub limits: Limits,
+    /// `--context CLUSTER=CTX`: the kubeconfig context of a plan cluster, over the
+    /// plan's `context`.
+    pub contexts: BTreeMap<String, String>,
+    /// `--kubeconfig`: the kubeconfig file of every cluster, over the plan's
+    /// `kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// The sandbox a run talks to: one started in this process, or the servers of a
@@ -162,7 +172,7 @@ pub fn sandbox_clusters(plan: &Plan) -> Vec<ClusterDecl> {
 }
 
 /// The plan's result: what is wanted and what must change.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Planned {
     /// The desired resources.
     pub desired: Desired,
@@ -175,6 +185,10 @@ pub struct Planned {
     /// What observe read: a saved plan fingerprints it, and applying the saved plan
     /// compares it with a fresh observation.
     pub observed: Observed,
+    /// The scope (plan `name`) of each change.
+    pub scopes: BTreeMap<ResourceId, String>,
+    /// How many objects carry each scope's mark, as observed (with prune: all of them).
+    pub owned: BTreeMap<String, usize>,
 }
 
 /// A plan with its providers.
@@ -189,6 +203,11 @@ pub struct Session {
     pub kubernetes: Arc<KubernetesProvider>,
     /// The run's limits (bounds, retries, concurrency cap).
     pub limits: Limits,
+    /// The part of the plan to plan and apply (`--target`); the whole plan by default.
+    pub selection: Selection,
+    /// Plan and apply only the cloud side (`--cloud-only`): no Kubernetes object is read,
+    /// written or deleted; a GitOps controller applies what `wid render` writes.
+    pub cloud_only: bool,
     sandbox: Option<SandboxLink>,
 }
 
@@ -199,16 +218,31 @@ impl Session {
     /// first. No API is called yet.
     pub async fn open(plan: Plan, target: &Target) -> Result<Self, CliError> {
         let counter = CallCounter::default();
+        let unknown: Vec<&str> = target
+            .contexts
+            .keys()
+            .filter(|name| !plan.clusters.contains_key(*name))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(CliError::Usage(format!(
+                "--context names cluster(s) {} that the plan does not declare; its clusters are {}",
+                unknown.join(", "),
+                plan.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
         if target.sandbox.is_none() && plan.clusters.len() > 1 {
             let without: Vec<&str> = plan
                 .clusters
                 .iter()
-                .filter(|(_, c)| c.spec.context.is_none())
+                .filter(|(name, c)| {
+                    c.spec.context.is_none() && !target.contexts.contains_key(*name)
+                })
                 .map(|(name, _)| name.as_str())
                 .collect();
             if !without.is_empty() {
                 return Err(CliError::Usage(format!(
-                    "cluster(s) {} have no `context`: with several clusters each needs its own kubeconfig context, or they would all reach the current one",
+                    "cluster(s) {} have no `context`: with several clusters each needs its own kubeconfig context (in the plan, or --context CLUSTER=CTX), or they would all reach the current one",
                     without.join(", ")
                 )));
             }
@@ -224,8 +258,15 @@ impl Session {
                 let conn = match &sandbox {
                     Some(s) => ClusterConn::Url(s.kube_url(name).unwrap_or_default()),
                     None => ClusterConn::Kubeconfig {
-                        path: c.spec.kubeconfig.as_ref().map(|p| c.dir.join(p)),
-                        context: c.spec.context.clone(),
+                        path: target
+                            .kubeconfig
+                            .clone()
+                            .or_else(|| c.spec.kubeconfig.as_ref().map(|p| c.dir.join(p))),
+                        context: target
+                            .contexts
+                            .get(name)
+                            .cloned()
+                            .or_else(|| c.spec.context.clone()),
                     },
                 };
                 (name.clone(), conn)
@@ -253,6 +294,8 @@ impl Session {
             providers,
             kubernetes,
             limits: target.limits.clone(),
+            selection: Selection::default(),
+            cloud_only: false,
             sandbox,
         })
     }
@@ -280,15 +323,15 @@ impl Session {
     /// all (an error names the cluster). The plan's own `issuer` settings win.
     pub async fn preflight(&self) -> Result<Preflight, ProviderError> {
         let mut out = Preflight::default();
+        let plan = self.selection.apply_to(&self.plan);
         for cloud in clouds::ALL {
             let Some(provider) = self.providers.get(cloud.name()) else {
                 continue;
             };
-            let clusters: Vec<String> = self
-                .plan
+            let clusters: Vec<String> = plan
                 .clusters
                 .iter()
-                .filter(|(name, _)| self.plan.workloads_of(name).any(|w| cloud.used_by(&w.spec)))
+                .filter(|(name, _)| plan.workloads_of(name).any(|w| cloud.used_by(&w.spec)))
                 .map(|(name, _)| name.clone())
                 .collect();
             if clusters.is_empty() {
@@ -305,60 +348,200 @@ impl Session {
         Ok(out)
     }
 
-    /// Runs preflight, compiles, observes and diffs. With `destroy`, the plan wants
-    /// nothing: every object that carries its mark is deleted, in every cluster, account
-    /// and profile the plan names, in reverse dependency order.
+    /// Runs preflight, compiles, observes and diffs, scope by scope: each ownership scope
+    /// of the plan is observed and diffed with its own name, so that prune and destroy
+    /// only ever reach what carries that scope's mark. With `destroy`, the plan wants
+    /// nothing: every object that carries a scope's mark is deleted, in every cluster,
+    /// account and profile the plan names, in reverse dependency order.
     pub async fn plan(&self, mode: PlanMode) -> Result<Planned, CliError> {
         let prune = mode.prunes();
-        match mode {
+        let (preflight, found) = match mode {
             PlanMode::Apply { .. } => {
                 let preflight = self.preflight().await?;
-                let desired = model::compile(&self.plan, &preflight).map_err(CliError::Plan)?;
-                let observed = self
-                    .providers
-                    .observe(&desired.resources, &self.owner(prune))
-                    .await?;
-                let changes = wid_core::diff(&desired.resources, &observed, prune);
-                let mut preflight = preflight;
-                let warnings = std::mem::take(&mut preflight.warnings);
-                Ok(Planned {
-                    desired,
-                    changes,
-                    warnings,
-                    preflight,
-                    observed,
-                })
+                let found = preflight.clone();
+                (preflight, found)
             }
-            PlanMode::Destroy => {
-                let mut observed = self.providers.observe(&[], &self.owner(prune)).await?;
-                // What the plan still describes (compiled offline: no call) orders the
-                // deletes where a live object does not say what it depends on (a KSA
-                // names its cloud role only in an annotation), and groups the output.
-                let scope = model::compile(&self.plan, &model::offline(&self.plan))
-                    .map_err(CliError::Plan)?;
-                for r in &scope.resources {
-                    if let Some(live) = observed.resources.get_mut(&r.id) {
-                        for dep in &r.depends_on {
-                            if !live.depends_on.contains(dep) {
-                                live.depends_on.push(dep.clone());
+            PlanMode::Destroy => (Preflight::default(), model::offline(&self.plan)),
+        };
+        // Destroy compiles offline (no call): what the plan still describes orders the
+        // deletes where a live object does not say what it depends on (a KSA names its
+        // cloud role only in an annotation), and groups the output.
+        let selected = self.selection.apply_to(&self.plan);
+        let scopes = model::compile_scopes(&selected, &found).map_err(CliError::Plan)?;
+        // An object some scope wants is never deleted for another (a shared namespace),
+        // nor one a workload outside `--target` wants.
+        let ids = |scopes: &[(String, Desired)]| -> BTreeSet<ResourceId> {
+            scopes
+                .iter()
+                .flat_map(|(_, d)| d.resources.iter().map(|r| r.id.clone()))
+                .collect()
+        };
+        let (kept, selected_ids) = if self.selection.is_all() {
+            (BTreeSet::new(), BTreeSet::new())
+        } else {
+            let offline = model::offline(&self.plan);
+            let rest = model::compile_scopes(&self.selection.rest(&self.plan), &offline)
+                .map_err(CliError::Plan)?;
+            let mine = model::compile_scopes(&selected, &offline).map_err(CliError::Plan)?;
+            (ids(&rest), ids(&mine))
+        };
+        let mut wanted = kept.clone();
+        if let PlanMode::Apply { .. } = mode {
+            wanted.extend(ids(&scopes));
+        }
+        let may_delete = |id: &ResourceId| {
+            !wanted.contains(id) && self.selection.may_delete(id, &selected_ids, &kept)
+        };
+        let mut out = Planned::default();
+        let providers = if self.cloud_only {
+            self.providers.without("k8s")
+        } else {
+            self.providers.clone()
+        };
+        for (scope, mut desired) in scopes {
+            if self.cloud_only {
+                desired.resources.retain(|r| r.id.provider() != "k8s");
+            }
+            let owner = Owner {
+                plan: scope.clone(),
+                prune,
+            };
+            let (desired, observed, changes) = match mode {
+                PlanMode::Apply { .. } => {
+                    let observed = providers.observe(&desired.resources, &owner).await?;
+                    let changes = wid_core::diff(&desired.resources, &observed, prune);
+                    (desired, observed, changes)
+                }
+                PlanMode::Destroy => {
+                    let mut observed = providers.observe(&[], &owner).await?;
+                    for r in &desired.resources {
+                        if let Some(live) = observed.resources.get_mut(&r.id) {
+                            for dep in &r.depends_on {
+                                if !live.depends_on.contains(dep) {
+                                    live.depends_on.push(dep.clone());
+                                }
                             }
                         }
                     }
-                }
-                let changes = wid_core::diff(&[], &observed, true);
-                Ok(Planned {
-                    desired: Desired {
+                    let changes = wid_core::diff(&[], &observed, true);
+                    let desired = Desired {
                         resources: Vec::new(),
-                        groups: scope.groups,
-                    },
-                    changes,
-                    warnings: Vec::new(),
-                    preflight: Preflight::default(),
-                    observed,
-                })
+                        groups: desired.groups,
+                    };
+                    (desired, observed, changes)
+                }
+            };
+            out.add_scope(&self.plan, &scope, desired, observed, changes, &may_delete);
+        }
+        out.changes.sort_by(|a, b| a.id.cmp(&b.id));
+        out.desired.resources.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut preflight = preflight;
+        out.warnings = std::mem::take(&mut preflight.warnings);
+        out.preflight = preflight;
+        Ok(out)
+    }
+
+    /// Who owns each change: its scope's name, with `prune` as the run computed it.
+    pub fn owners(&self, planned: &Planned, prune: bool) -> Owners {
+        let mut owners = Owners::new(self.owner(prune));
+        for (id, scope) in &planned.scopes {
+            owners.set(
+                id.clone(),
+                Owner {
+                    plan: scope.clone(),
+                    prune,
+                },
+            );
+        }
+        owners
+    }
+}
+
+impl Planned {
+    /// Adds one scope's result. A change another scope already planned (a shared object
+    /// both want the same) is kept once, under the first scope; a delete of an object
+    /// another scope wants is dropped.
+    fn add_scope(
+        &mut self,
+        plan: &Plan,
+        scope: &str,
+        desired: Desired,
+        observed: Observed,
+        changes: Vec<Change>,
+        may_delete: &dyn Fn(&ResourceId) -> bool,
+    ) {
+        let owned = observed
+            .resources
+            .values()
+            .filter(|r| r.ownership == Ownership::Ours)
+            .count();
+        self.owned.insert(scope.to_owned(), owned);
+        for (id, label) in desired.groups {
+            self.desired.groups.entry(id).or_insert(label);
+        }
+        for r in desired.resources {
+            if !self.scopes.contains_key(&r.id) {
+                self.desired.resources.push(r);
             }
         }
+        for c in changes {
+            if self.scopes.contains_key(&c.id)
+                || (c.kind == ChangeKind::Delete && !may_delete(&c.id))
+            {
+                continue;
+            }
+            if c.kind == ChangeKind::Delete && plan.is_multi_scope() {
+                self.desired
+                    .groups
+                    .entry(c.id.clone())
+                    .or_insert_with(|| plan.group_label(scope, "left the plan"));
+            }
+            self.scopes.insert(c.id.clone(), scope.to_owned());
+            self.changes.push(c);
+        }
+        for (id, live) in observed.resources {
+            self.observed.resources.entry(id).or_insert(live);
+        }
+        for (id, why) in observed.blockers {
+            self.observed.blockers.entry(id).or_insert(why);
+        }
     }
+
+    /// The scopes whose deletes in this plan exceed the mass-delete guard: more than
+    /// [`MASS_DELETE_MIN`] objects and more than half of what the scope owns.
+    pub fn mass_deletes(&self) -> Vec<MassDelete> {
+        let mut deletes: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in self.changes.iter().filter(|c| c.kind == ChangeKind::Delete) {
+            if let Some(scope) = self.scopes.get(&c.id) {
+                *deletes.entry(scope.as_str()).or_default() += 1;
+            }
+        }
+        deletes
+            .into_iter()
+            .filter_map(|(scope, deletes)| {
+                let owned = self.owned.get(scope).copied().unwrap_or(0).max(deletes);
+                (deletes > MASS_DELETE_MIN && deletes * 2 > owned).then(|| MassDelete {
+                    scope: scope.to_owned(),
+                    deletes,
+                    owned,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The mass-delete guard trips only above this many deletes in one scope.
+pub const MASS_DELETE_MIN: usize = 10;
+
+/// One scope's deletes over the mass-delete guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MassDelete {
+    /// The scope (the plan `name`).
+    pub scope: String,
+    /// How many objects the run would delete in it.
+    pub deletes: usize,
+    /// How many objects carry its mark now.
+    pub owned: usize,
 }
 
 /// What a plan is computed for.

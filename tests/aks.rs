@@ -63,7 +63,12 @@ fn the_aks_example_converges_and_the_ksas_carry_the_identitys_real_client_id() {
     let out = tmp.path().join("k8s");
     let render = sandboxed(
         &sb,
-        &["render", "examples/aks", "-o", &out.display().to_string()],
+        &[
+            "render",
+            "examples/aks",
+            "--out-dir",
+            &out.display().to_string(),
+        ],
     );
     expect_code(&render, 0);
     let sa = std::fs::read_to_string(out.join("aks-prod/orders/serviceaccount-orders-api.yaml"))

@@ -392,7 +392,7 @@ fn render_writes_the_manifests_apply_would_send() {
         &[
             "render",
             "examples/quickstart",
-            "-o",
+            "--out-dir",
             &out_dir.display().to_string(),
         ],
     );

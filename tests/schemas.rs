@@ -43,16 +43,26 @@ fn the_examples_validate_against_the_plan_schema() {
 }
 
 #[test]
-fn the_schema_and_validation_agree_that_every_file_names_its_plan() {
+fn the_schema_and_validation_agree_on_which_files_name_a_scope() {
     let schema = wid::schema::plan_file();
-    assert_eq!(schema["required"], serde_json::json!(["version", "name"]));
+    assert_eq!(schema["required"], serde_json::json!(["version"]));
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let without = serde_json::json!({"version": 1, "clusters": {"dev": {"kind": "generic"}}});
-    assert!(!validator.is_valid(&without));
+    // A file of shared clusters may leave `name` out; a file with workloads may not.
+    let shared = serde_json::json!({"version": 1, "clusters": {"dev": {"kind": "generic"}}});
+    assert!(validator.is_valid(&shared));
+    let workloads = serde_json::json!({"version": 1, "workload": [
+        {"cluster": "dev", "namespace": "web", "service_account": "api"}
+    ]});
+    assert!(!validator.is_valid(&workloads));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("a.toml"),
-        "version = 1\n[clusters.dev]\nkind = \"generic\"\n",
+        "version = 1\n[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        "version = 1\nname = \"team\"\n[clusters.dev]\nkind = \"generic\"\n",
     )
     .unwrap();
     let diags = wid::plan::load(dir.path()).unwrap_err();
@@ -60,4 +70,10 @@ fn the_schema_and_validation_agree_that_every_file_names_its_plan() {
         diags.to_string().contains("a.toml:1:1: missing `name`"),
         "{diags}"
     );
+    std::fs::write(
+        dir.path().join("a.toml"),
+        "version = 1\n[clusters.prod]\nkind = \"generic\"\n",
+    )
+    .unwrap();
+    assert!(wid::plan::load(dir.path()).is_ok());
 }

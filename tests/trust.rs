@@ -288,8 +288,24 @@ fn an_emptied_plan_with_prune_leaves_nothing_of_the_plan_in_iam_eks_or_kubernete
         !text.contains("hand-made") && !text.contains("other-"),
         "{text}"
     );
+    // Emptying a plan deletes all of its objects: the mass-delete guard refuses it
+    // unless asked, before any write.
+    let guarded = w.wid(&["apply", &w.path(&w.leave), "--prune", "--auto-approve"]);
+    expect_code(&guarded, 1);
+    assert!(
+        stderr(&guarded).contains("scope `leave` would delete"),
+        "{}",
+        stderr(&guarded)
+    );
+    w.assert_leave_is_everywhere();
     expect_code(
-        &w.wid(&["apply", &w.path(&w.leave), "--prune", "--auto-approve"]),
+        &w.wid(&[
+            "apply",
+            &w.path(&w.leave),
+            "--prune",
+            "--allow-mass-delete",
+            "--auto-approve",
+        ]),
         0,
     );
     w.assert_only_leave_is_gone();
@@ -404,8 +420,7 @@ async fn destroy_deletes_in_reverse_dependency_order() {
     std::fs::write(&plan_path, format!("{with_namespaces}{LEAVE_WORKLOADS}")).unwrap();
     let target = wid::session::Target {
         sandbox: Some(tmp.path().join("sb")),
-        aws_endpoint: None,
-        limits: Default::default(),
+        ..Default::default()
     };
     let open = || async {
         let plan = wid::plan::load(&plan_path).expect("plan loads");

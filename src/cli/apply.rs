@@ -9,9 +9,9 @@ use clap::Args;
 pub use super::apply_report::{ReportFormat, emit_report};
 use super::validate::load_checked;
 use super::{CliError, ColorChoice, Control, ExitCode, RunArgs, TargetArgs};
-use crate::engine::{ExecuteOptions, Outcome, Report, StopReason, execute_with};
+use crate::engine::{ExecuteOptions, Outcome, Report, StopReason, execute_scoped};
 use crate::output::{self, ApplyProgress};
-use crate::session::{PlanMode, Session};
+use crate::session::{PlanMode, Planned, Session};
 
 /// Arguments of `wid apply`.
 #[derive(Debug, Args)]
@@ -19,6 +19,7 @@ pub struct ApplyArgs {
     /// A plan file, a directory of *.toml plan files, or a plan saved by `wid plan --out`
     /// (recognized by its content), which is applied exactly, without a prompt, or refused
     /// if anything it was computed from changed.
+    #[arg(default_value = ".")]
     pub path: PathBuf,
     /// Apply without asking. Required when stdin is not a terminal.
     #[arg(long)]
@@ -26,11 +27,21 @@ pub struct ApplyArgs {
     /// Also delete objects this plan created that left the plan (listed in the plan first).
     #[arg(long)]
     pub prune: bool,
+    /// Apply only the cloud side (IAM roles, service accounts, managed identities) and
+    /// leave Kubernetes objects to a GitOps controller applying `wid render`'s output.
+    #[arg(long)]
+    pub cloud_only: bool,
+    /// Allow deleting more than half of a scope's objects when that is more than 10
+    /// (with --prune); without it such an apply is refused before any write.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
     /// Output format of the report.
     #[arg(long, short, value_enum, default_value_t = ReportFormat::Human)]
     pub output: ReportFormat,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub contexts: super::ContextArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -40,12 +51,17 @@ pub struct ApplyArgs {
 pub struct DestroyArgs {
     /// A plan file or a directory of *.toml plan files: its `name` is the ownership scope,
     /// and its clusters, accounts and profiles are where wid looks.
+    #[arg(default_value = ".")]
     pub path: PathBuf,
-    /// Destroy without asking. Required when stdin is not a terminal.
+    /// Destroy without asking. Required when stdin is not a terminal. Destroy deletes
+    /// everything by definition, so the mass-delete guard of `apply --prune` does not
+    /// apply to it; the listing and the confirmation are the guard.
     #[arg(long)]
     pub auto_approve: bool,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub contexts: super::ContextArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -59,8 +75,8 @@ pub async fn run(args: ApplyArgs, color: ColorChoice) -> Result<ExitCode, CliErr
     apply(
         &args.path,
         mode,
-        args.auto_approve,
-        (&args.target, &args.run),
+        (args.auto_approve, args.allow_mass_delete, args.cloud_only),
+        (&args.target, &args.contexts, &args.run),
         args.output,
         color,
     )
@@ -72,8 +88,8 @@ pub async fn destroy(args: DestroyArgs, color: ColorChoice) -> Result<ExitCode, 
     apply(
         &args.path,
         PlanMode::Destroy,
-        args.auto_approve,
-        (&args.target, &args.run),
+        (args.auto_approve, true, false),
+        (&args.target, &args.contexts, &args.run),
         ReportFormat::Human,
         color,
     )
@@ -83,8 +99,8 @@ pub async fn destroy(args: DestroyArgs, color: ColorChoice) -> Result<ExitCode, 
 async fn apply(
     path: &std::path::Path,
     mode: PlanMode,
-    auto_approve: bool,
-    (target, run): (&TargetArgs, &RunArgs),
+    (auto_approve, allow_mass_delete, cloud_only): (bool, bool, bool),
+    (target, contexts, run): (&TargetArgs, &super::ContextArgs, &RunArgs),
     format: ReportFormat,
     color: ColorChoice,
 ) -> Result<ExitCode, CliError> {
@@ -96,14 +112,18 @@ async fn apply(
     }
     let plan = load_checked(path)?;
     let mut target = target.target()?;
+    contexts.apply_to(&mut target)?;
     run.apply_to(&mut target);
     let control = Control::install(run.timeout);
-    let session = control
+    let mut session = control
         .step("plan", Session::open(plan, &target), Vec::new)
         .await?;
+    super::run::select(&mut session, &run.targets)?;
+    session.cloud_only = cloud_only;
     let planned = control
         .step("plan", session.plan(mode), || session.counter.waiting_on())
         .await?;
+    super::run::note_selection(&session, &planned);
     let style = color.style(false);
     let summary = output::Summary::of(&planned.changes);
     output::warn(&planned.warnings, color.style(true));
@@ -117,6 +137,7 @@ async fn apply(
     if summary.conflict > 0 {
         return Err(CliError::Conflicts(summary.conflict));
     }
+    check_mass_delete(&planned, mode, allow_mass_delete)?;
     if !summary.pending() {
         // The sandbox's call counters reach its directory before wid exits.
         session.flush_sandbox()?;
@@ -146,19 +167,26 @@ async fn apply(
             return Err(CliError::Cancelled);
         }
     }
-    let changes = &planned.changes;
-    run_changes(&session, changes, mode, &control, format, color).await
+    run_changes(
+        &session,
+        &planned,
+        &planned.changes,
+        mode,
+        &control,
+        (format, color),
+    )
+    .await
 }
 
 /// Runs the approved `changes`, prints the report, and turns a stop or a failure into
 /// the exit it calls for.
 pub(super) async fn run_changes(
     session: &Session,
+    planned: &Planned,
     changes: &[wid_core::Change],
     mode: PlanMode,
     control: &Control,
-    format: ReportFormat,
-    color: ColorChoice,
+    (format, color): (ReportFormat, ColorChoice),
 ) -> Result<ExitCode, CliError> {
     let progress = ApplyProgress::stderr(color.style(true));
     let options = ExecuteOptions {
@@ -166,10 +194,10 @@ pub(super) async fn run_changes(
         parallelism: session.limits.parallelism,
         stop: Some(control.stop().clone()),
     };
-    let report = execute_with(
+    let report = execute_scoped(
         &session.providers,
         changes,
-        &session.owner(mode.prunes()),
+        &session.owners(planned, mode.prunes()),
         &options,
         &progress,
     )
@@ -194,6 +222,25 @@ pub(super) async fn run_changes(
         return Err(CliError::Incomplete { failed, skipped });
     }
     Ok(ExitCode::Success)
+}
+
+/// Refuses, before any write, a plan that deletes more than the guard allows in some
+/// scope (see [`Planned::mass_deletes`]), unless `allow` (`--allow-mass-delete`). Destroy
+/// is exempt: deleting everything is what it is asked for.
+pub(super) fn check_mass_delete(
+    planned: &Planned,
+    mode: PlanMode,
+    allow: bool,
+) -> Result<(), CliError> {
+    if allow || mode == PlanMode::Destroy {
+        return Ok(());
+    }
+    let over = planned.mass_deletes();
+    if over.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::MassDelete(over))
+    }
 }
 
 fn confirm(question: &str) -> Result<bool, CliError> {

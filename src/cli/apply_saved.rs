@@ -25,11 +25,20 @@ pub async fn run(
     color: ColorChoice,
 ) -> Result<ExitCode, CliError> {
     let shown = file.display().to_string();
-    if !saved.options.targets.is_empty() {
+    if !args.run.targets.is_empty() && args.run.targets != saved.options.targets {
         return Err(CliError::Usage(format!(
-            "{shown} selects part of its plan ({}), which this wid cannot apply; apply it with the wid that saved it ({})",
-            saved.options.targets.join(", "),
-            saved.wid_version
+            "{shown} was planned for {}; it applies exactly that selection: drop --target, or plan again with the targets you want",
+            if saved.options.targets.is_empty() {
+                "the whole plan".to_owned()
+            } else {
+                format!("--target {}", saved.options.targets.join(", "))
+            }
+        )));
+    }
+    if args.cloud_only && !saved.options.cloud_only {
+        return Err(CliError::Usage(format!(
+            "{shown} was planned with its Kubernetes side; plan again with `wid plan {} --cloud-only --out {shown}`",
+            saved.source.path
         )));
     }
     if args.prune && !saved.options.prune {
@@ -39,6 +48,7 @@ pub async fn run(
         )));
     }
     let mut given = args.target.target()?;
+    args.contexts.apply_to(&mut given)?;
     args.run.apply_to(&mut given);
     let target = saved::check_target(&saved, &given, &shown)?;
     let source = Path::new(&saved.source.path);
@@ -57,9 +67,11 @@ pub async fn run(
     let plan = load_checked(source)?;
     let loaded = saved::digests(&plan, source)?;
     let control = Control::install(args.run.timeout);
-    let session = control
+    let mut session = control
         .step("plan", Session::open(plan, &target), Vec::new)
         .await?;
+    super::run::select(&mut session, &saved.options.targets)?;
+    session.cloud_only = saved.options.cloud_only;
     let mode = PlanMode::Apply {
         prune: saved.options.prune,
     };
@@ -92,5 +104,18 @@ pub async fn run(
         session.flush_sandbox()?;
         return Ok(ExitCode::Success);
     }
-    super::apply::run_changes(&session, &saved.changes, mode, &control, args.output, color).await
+    super::apply::check_mass_delete(
+        &planned,
+        mode,
+        args.allow_mass_delete || saved.options.allow_mass_delete,
+    )?;
+    super::apply::run_changes(
+        &session,
+        &planned,
+        &saved.changes,
+        mode,
+        &control,
+        (args.output, color),
+    )
+    .await
 }

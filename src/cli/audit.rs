@@ -488,14 +488,18 @@ fn expected(plan: &Plan, cluster: Option<&str>) -> Result<Expected, CliError> {
             ));
         }
     };
-    let desired = model::compile(plan, &model::offline(plan)).map_err(CliError::Plan)?;
+    // Every scope of the plan (each team's workloads), compiled as it is applied.
+    let resources: Vec<wid_core::Resource> = model::compile_scopes(plan, &model::offline(plan))
+        .map_err(CliError::Plan)?
+        .into_iter()
+        .flat_map(|(_, d)| d.resources)
+        .collect();
     const IDENTITY: &[&str] = &[
         "annotations.eks.amazonaws.com/role-arn",
         "annotations.iam.gke.io/gcp-service-account",
         "annotations.azure.workload.identity/client-id",
     ];
-    let workloads = desired
-        .resources
+    let workloads = resources
         .iter()
         .filter(|r| r.id.kind() == wid_kubernetes::SERVICEACCOUNT && r.id.part(0) == cluster)
         .map(|r| ExpectedWorkload {

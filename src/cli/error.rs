@@ -60,6 +60,9 @@ pub enum CliError {
         /// Changes skipped because a dependency failed.
         skipped: usize,
     },
+    /// The plan deletes more than the mass-delete guard allows in some scope.
+    #[error("{}", mass_delete_message(.0))]
+    MassDelete(Vec<crate::session::MassDelete>),
     /// Ctrl-C or SIGTERM stopped the command while it was doing this.
     #[error("interrupted during {0}")]
     Interrupted(&'static str),
@@ -128,4 +131,21 @@ pub fn print_error(error: &CliError, style: Style) {
         }
     }
     eprint!("{out}");
+}
+
+fn mass_delete_message(scopes: &[crate::session::MassDelete]) -> String {
+    let each: Vec<String> = scopes
+        .iter()
+        .map(|m| {
+            format!(
+                "scope `{}` would delete {} of its {} objects",
+                m.scope, m.deletes, m.owned
+            )
+        })
+        .collect();
+    format!(
+        "refusing a mass delete: {}; wid refuses to delete more than half of a scope's objects (and more than {}) in one run. Nothing was changed. Check the plan files are complete, then pass --allow-mass-delete if this is intended",
+        each.join("; "),
+        crate::session::MASS_DELETE_MIN
+    )
 }

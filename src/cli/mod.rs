@@ -8,8 +8,10 @@ mod audit;
 mod cluster;
 mod error;
 mod import;
+mod meta;
 mod plan;
 mod render;
+mod render_dir;
 mod run;
 mod sandbox;
 mod show;
@@ -50,12 +52,12 @@ Examples:
   wid plan identities/ --detailed-exitcode --output json   # CI drift gate
   wid plan identities/ --out plan.wid --output markdown     # PR comment, saved plan
   wid apply plan.wid                                       # exactly what was reviewed
-  wid render identities/ -o k8s/
+  wid render identities/ --out-dir k8s/
   wid sandbox serve --dir /tmp/wid --plan identities/";
 
 /// Kubernetes workload identity across GKE, EKS and AKS from a declarative plan.
 #[derive(Debug, Parser)]
-#[command(name = "wid", version, about, after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}\n\n{LOGGING}"))]
+#[command(name = "wid", version = meta::VERSION, about, after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}\n\n{LOGGING}"))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -146,6 +148,12 @@ pub enum Command {
     Import(Box<import::ImportArgs>),
     /// The embedded sandbox: emulated clusters and clouds on loopback.
     Sandbox(sandbox::SandboxArgs),
+    /// Print wid's version and the git revision it was built from.
+    Version,
+    /// Print a shell completion script: `wid completions bash > /etc/bash_completion.d/wid`.
+    Completions(meta::CompletionsArgs),
+    /// Print the man page (roff): `wid man > /usr/local/share/man/man1/wid.1`.
+    Man,
 }
 
 /// Where commands that talk to clusters and clouds point.
@@ -187,7 +195,47 @@ impl TargetArgs {
                 bounds: Bounds::with_call_timeout(self.call_timeout),
                 ..Limits::default()
             },
+            ..Target::default()
         })
+    }
+}
+
+/// Where a plan's clusters are, from the command line, over the plan's own settings.
+#[derive(Debug, Clone, Args)]
+pub struct ContextArgs {
+    /// Use kubeconfig context CTX for plan cluster CLUSTER instead of the plan's
+    /// `context` (repeatable), so one plan serves CI and laptops.
+    #[arg(long = "context", value_name = "CLUSTER=CTX", value_parser = context_arg)]
+    pub contexts: Vec<(String, String)>,
+    /// Read every cluster's context from this kubeconfig file instead of the plan's
+    /// `kubeconfig` (or $KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl ContextArgs {
+    /// Puts the overrides into `target`.
+    pub fn apply_to(&self, target: &mut Target) -> Result<(), CliError> {
+        if target.sandbox.is_some() && (!self.contexts.is_empty() || self.kubeconfig.is_some()) {
+            return Err(CliError::Usage(
+                "--context and --kubeconfig point at real clusters; the sandbox has its own (drop them, or --sandbox)".into(),
+            ));
+        }
+        target.contexts = self.contexts.iter().cloned().collect();
+        target.kubeconfig.clone_from(&self.kubeconfig);
+        Ok(())
+    }
+}
+
+/// Parses `--context CLUSTER=CTX`.
+fn context_arg(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((cluster, ctx)) if !cluster.is_empty() && !ctx.is_empty() => {
+            Ok((cluster.to_owned(), ctx.to_owned()))
+        }
+        _ => Err(format!(
+            "expected CLUSTER=CONTEXT (a plan cluster's name and a kubeconfig context), got `{text}`"
+        )),
     }
 }
 
@@ -205,6 +253,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Token(args) => token::run(args).await,
         Command::Import(args) => import::run(*args, color).await,
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Version => meta::version(),
+        Command::Completions(args) => meta::completions(&args),
+        Command::Man => meta::man(),
     }
 }
 

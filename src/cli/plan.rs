@@ -30,6 +30,7 @@ pub enum OutputFormat {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// A plan file or a directory of *.toml plan files.
+    #[arg(default_value = ".")]
     pub path: PathBuf,
     /// Exit 2 when changes are pending (drift gate for CI), 0 when there are none.
     #[arg(long)]
@@ -40,6 +41,16 @@ pub struct PlanArgs {
     /// Also list the deletion of objects this plan created that left the plan.
     #[arg(long)]
     pub prune: bool,
+    /// Plan only the cloud side (IAM roles, service accounts, managed identities), for
+    /// clusters whose KSAs a GitOps controller applies from `wid render`: no Kubernetes
+    /// object is read or listed, so the drift gate agrees with `apply --cloud-only`.
+    #[arg(long)]
+    pub cloud_only: bool,
+    /// Record in the saved plan (--out) that deletes over the mass-delete guard (more
+    /// than half of a scope's objects, and more than 10) are intended, so that
+    /// `wid apply FILE` runs them. Without it the plan warns and apply refuses.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
     /// Save the plan to FILE for `wid apply FILE`, which applies exactly these changes and
     /// refuses if the plan files or the live objects read change in between. Not written
     /// when the plan has conflicts.
@@ -48,6 +59,8 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub contexts: super::ContextArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
@@ -55,11 +68,14 @@ pub struct PlanArgs {
 pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliError> {
     let plan = load_checked(&args.path)?;
     let mut target = args.target.target()?;
+    args.contexts.apply_to(&mut target)?;
     args.run.apply_to(&mut target);
     let control = Control::install(args.run.timeout);
-    let session = control
+    let mut session = control
         .step("plan", Session::open(plan, &target), Vec::new)
         .await?;
+    super::run::select(&mut session, &args.run.targets)?;
+    session.cloud_only = args.cloud_only;
     let planned = control
         .step(
             "plan",
@@ -67,9 +83,19 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
             || session.counter.waiting_on(),
         )
         .await?;
+    super::run::note_selection(&session, &planned);
     // The sandbox's call counters reach its directory before the output does.
     session.flush_sandbox()?;
     crate::output::warn(&planned.warnings, color.style(true));
+    if !args.allow_mass_delete
+        && let Err(e) =
+            super::apply::check_mass_delete(&planned, PlanMode::Apply { prune: args.prune }, false)
+    {
+        crate::output::warn(
+            &[format!("apply will refuse this plan: {e}")],
+            color.style(true),
+        );
+    }
     let calls = session.counter.snapshot();
     let summary = output::Summary::of(&planned.changes);
     let places = output::places(&session.plan);
@@ -96,7 +122,9 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
         };
         let options = SavedOptions {
             prune: args.prune,
-            targets: Vec::new(),
+            targets: session.selection.texts(),
+            allow_mass_delete: args.allow_mass_delete,
+            cloud_only: args.cloud_only,
         };
         let saved = SavedPlan::new(
             &session.plan.name,

@@ -39,6 +39,12 @@ pub struct RunArgs {
     /// provider's own limit. Under throttling wid slows down further by itself.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub parallelism: Option<u16>,
+    /// Plan and apply only the workloads under CLUSTER, CLUSTER/NAMESPACE or
+    /// CLUSTER/NAMESPACE/SERVICE_ACCOUNT (repeatable). What they depend on (a namespace, a
+    /// cluster's OIDC provider) comes along and is named on stderr. Deletes stay inside
+    /// the targets and never touch what another workload of the plan wants.
+    #[arg(long = "target", value_name = "CLUSTER[/NS[/KSA]]")]
+    pub targets: Vec<String>,
 }
 
 impl RunArgs {
@@ -46,6 +52,44 @@ impl RunArgs {
     pub fn apply_to(&self, target: &mut Target) {
         target.limits.parallelism = self.parallelism.map(usize::from);
     }
+}
+
+/// Selects `targets` (`--target`) in the session's plan.
+pub fn select(session: &mut crate::session::Session, targets: &[String]) -> Result<(), CliError> {
+    session.selection =
+        crate::select::Selection::new(targets, &session.plan).map_err(CliError::Usage)?;
+    Ok(())
+}
+
+/// Says on stderr which part of the plan a targeted run covers, and what came along
+/// because the selected workloads depend on it.
+pub fn note_selection(session: &crate::session::Session, planned: &crate::session::Planned) {
+    let selection = &session.selection;
+    if selection.is_all() {
+        return;
+    }
+    let plan = &session.plan;
+    let groups: std::collections::BTreeSet<String> = plan
+        .workloads
+        .iter()
+        .filter(|w| selection.selects(w))
+        .map(|w| plan.group_label(plan.scope_of(w), &crate::model::workload_origin(w)))
+        .collect();
+    let mut text = format!(
+        "--target {}: {} of the plan's {} workload(s) selected.\n",
+        selection.texts().join(", "),
+        groups.len(),
+        plan.workloads.len()
+    );
+    let pulled = crate::select::pulled_in(planned, &groups);
+    if !pulled.is_empty() {
+        let ids: Vec<String> = pulled.iter().map(ToString::to_string).collect();
+        text.push_str(&format!(
+            "Also planned, because the selected workloads depend on them: {}\n",
+            ids.join(", ")
+        ));
+    }
+    crate::output::emit_stderr(&text);
 }
 
 /// The run's stop switch, pulled by signals and the deadline.

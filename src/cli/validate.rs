@@ -12,6 +12,7 @@ use crate::plan;
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// A plan file or a directory of *.toml plan files.
+    #[arg(default_value = ".")]
     pub path: PathBuf,
 }
 
@@ -19,7 +20,7 @@ pub struct ValidateArgs {
 /// (shared roles, IAM trust size), without calling any API.
 pub fn load_checked(path: &std::path::Path) -> Result<plan::Plan, CliError> {
     let plan = plan::load(path).map_err(CliError::Plan)?;
-    model::compile(&plan, &model::offline(&plan)).map_err(CliError::Plan)?;
+    model::compile_scopes(&plan, &model::offline(&plan)).map_err(CliError::Plan)?;
     Ok(plan)
 }
 

@@ -158,11 +158,57 @@ pub async fn execute(
     execute_with(providers, changes, owner, &options, progress).await
 }
 
+/// Who owns each change: one scope for all, or a scope per change when a plan directory
+/// holds several teams.
+#[derive(Debug, Clone)]
+pub struct Owners {
+    default: Owner,
+    by_id: std::collections::HashMap<wid_core::ResourceId, Owner>,
+}
+
+impl Owners {
+    /// Every change owned by `default`.
+    pub fn new(default: Owner) -> Self {
+        Self {
+            default,
+            by_id: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Sets the owner of one change.
+    pub fn set(&mut self, id: wid_core::ResourceId, owner: Owner) {
+        self.by_id.insert(id, owner);
+    }
+
+    /// The owner of a change.
+    pub fn of(&self, id: &wid_core::ResourceId) -> &Owner {
+        self.by_id.get(id).unwrap_or(&self.default)
+    }
+}
+
 /// [`execute`] with a concurrency cap and a stop switch.
 pub async fn execute_with(
     providers: &Providers,
     changes: &[Change],
     owner: &Owner,
+    options: &ExecuteOptions,
+    progress: &dyn Progress,
+) -> Report {
+    execute_scoped(
+        providers,
+        changes,
+        &Owners::new(owner.clone()),
+        options,
+        progress,
+    )
+    .await
+}
+
+/// [`execute_with`] where each change may belong to another ownership scope.
+pub async fn execute_scoped(
+    providers: &Providers,
+    changes: &[Change],
+    owners: &Owners,
     options: &ExecuteOptions,
     progress: &dyn Progress,
 ) -> Report {
@@ -194,7 +240,7 @@ pub async fn execute_with(
                     let change = resolve(schedule.change(i), &schedule, &outputs);
                     let run = Run {
                         providers,
-                        owner,
+                        owners,
                         retry: &options.retry,
                         progress,
                         pace,
@@ -288,7 +334,7 @@ fn resolve(change: &Change, schedule: &Schedule<'_>, outputs: &[Option<Outputs>]
 /// What every running change shares.
 struct Run<'r> {
     providers: &'r Providers,
-    owner: &'r Owner,
+    owners: &'r Owners,
     retry: &'r RetryPolicy,
     progress: &'r dyn Progress,
     pace: &'r Arc<Pace>,
@@ -354,7 +400,7 @@ impl Run<'_> {
         let mut partial = false;
         loop {
             attempt += 1;
-            let result = provider.apply(&change, self.owner).await;
+            let result = provider.apply(&change, self.owners.of(&change.id)).await;
             self.pace.record(&result);
             let error = match result {
                 Ok(out) => return (i, step(Outcome::Done { attempts: attempt }), Some(out)),
@@ -376,7 +422,7 @@ impl Run<'_> {
             }
             // A change can fail half-way (a role created, its policy not yet attached),
             // so the retry starts from the live state, not from the plan's old picture.
-            match refresh(provider.as_ref(), &change, self.owner).await {
+            match refresh(provider.as_ref(), &change, self.owners.of(&change.id)).await {
                 Some(fresh) if fresh.kind == ChangeKind::NoOp => {
                     return (
                         i,

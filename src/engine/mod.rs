@@ -8,7 +8,9 @@ mod stop;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use execute::{ExecuteOptions, Outcome, Progress, Report, Step, execute, execute_with};
+pub use execute::{
+    ExecuteOptions, Outcome, Owners, Progress, Report, Step, execute, execute_scoped, execute_with,
+};
 pub use retry::{RetryPolicy, retried};
 pub use stop::{Stop, StopLevel, StopReason};
 use wid_core::{Observed, Owner, Provider, ProviderError, Resource};
@@ -30,6 +32,14 @@ impl Providers {
     /// provider's own retries.
     pub fn set_retry(&mut self, retry: RetryPolicy) {
         self.retry = retry;
+    }
+
+    /// The same providers but the one named `name` (`--cloud-only` leaves Kubernetes
+    /// out).
+    pub fn without(&self, name: &str) -> Providers {
+        let mut out = self.clone();
+        out.by_name.remove(name);
+        out
     }
 
     /// The provider serving ids with this prefix.

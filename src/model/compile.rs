@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use wid_core::{AttrValue, Contribution, Preflight, Resource, ResourceId, WorkloadRef};
+use wid_core::{AttrValue, Contribution, Mode, Preflight, Resource, ResourceId, WorkloadRef};
 
 use crate::clouds;
 use crate::plan::{Diagnostics, Entry, Plan, PlanDiagnostic, WorkloadSpec, field_issue};
@@ -171,4 +171,62 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
         })
         .collect();
     Ok(Desired { resources, groups })
+}
+
+/// Compiles each ownership scope of the plan on its own (each with its own name, which
+/// the cloud objects it creates carry), and checks that no two scopes want one object
+/// differently: an object wid owns belongs to one scope; a shared one (a namespace, an
+/// OIDC provider) is fine when every scope that needs it wants the same. With several
+/// scopes, each group label names its scope.
+pub fn compile_scopes(
+    plan: &Plan,
+    found: &Preflight,
+) -> Result<Vec<(String, Desired)>, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let mut out: Vec<(String, Desired)> = Vec::new();
+    for scope in &plan.scopes {
+        match compile(&plan.scope(scope), found) {
+            Ok(mut desired) => {
+                for label in desired.groups.values_mut() {
+                    *label = plan.group_label(scope, label);
+                }
+                out.push((scope.clone(), desired));
+            }
+            Err(d) => diags.0.extend(d.0),
+        }
+    }
+    if !diags.is_empty() {
+        diags.sort();
+        return Err(diags);
+    }
+    let mut first: BTreeMap<&ResourceId, (&str, &Resource)> = BTreeMap::new();
+    for (scope, desired) in &out {
+        for r in &desired.resources {
+            let Some((other, seen)) = first.get(&r.id) else {
+                first.insert(&r.id, (scope, r));
+                continue;
+            };
+            let owned = r.mode == Mode::Owned || seen.mode == Mode::Owned;
+            if !owned && r.attrs == seen.attrs && r.mode == seen.mode {
+                continue;
+            }
+            let at = |r: &Resource| r.origin.clone().unwrap_or_else(|| "the plan".to_owned());
+            let why = if owned {
+                "an object wid owns belongs to one scope: declare it in one team's file only"
+            } else {
+                "a shared object must be wanted the same by every scope that needs it"
+            };
+            diags.push(PlanDiagnostic::general(format!(
+                "{} is wanted by scope `{other}` ({}) and by scope `{scope}` ({}): {why}",
+                r.id,
+                at(seen),
+                at(r)
+            )));
+        }
+    }
+    if !diags.is_empty() {
+        diags.sort();
+        return Err(diags);
+    }
+    Ok(out)
 }

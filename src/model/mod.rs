@@ -2,4 +2,6 @@
 
 mod compile;
 
-pub use compile::{Desired, Issuers, compile, offline, workload_origin, workload_ref};
+pub use compile::{
+    Desired, Issuers, compile, compile_scopes, offline, workload_origin, workload_ref,
+};

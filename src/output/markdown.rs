@@ -393,6 +393,7 @@ mod tests {
             warnings: vec![hostile.into()],
             preflight: wid_core::Preflight::default(),
             observed: wid_core::Observed::default(),
+            ..Planned::default()
         };
         let (places, calls) = (BTreeMap::new(), BTreeMap::new());
         let view = PlanView {

@@ -38,7 +38,7 @@ pub fn places(plan: &Plan) -> Places {
         let (line, column) = w.file.line_col(w.span.start);
         let s = &w.spec;
         out.insert(
-            workload_origin(w),
+            plan.group_label(plan.scope_of(w), &workload_origin(w)),
             Place {
                 name: format!("{}/{}/{}", s.cluster, s.namespace, s.service_account),
                 file: w.file.path.clone(),
@@ -49,15 +49,17 @@ pub fn places(plan: &Plan) -> Places {
     }
     for (name, c) in &plan.clusters {
         let (line, column) = c.file.line_col(c.span.start);
-        out.insert(
-            format!("cluster {name}"),
-            Place {
-                name: format!("cluster {name}"),
-                file: c.file.path.clone(),
-                line,
-                column,
-            },
-        );
+        for scope in &plan.scopes {
+            out.insert(
+                plan.group_label(scope, &format!("cluster {name}")),
+                Place {
+                    name: format!("cluster {name}"),
+                    file: c.file.path.clone(),
+                    line,
+                    column,
+                },
+            );
+        }
     }
     out
 }

@@ -40,6 +40,8 @@ impl<T> Entry<T> {
 pub struct Raw {
     /// `(name, where)` per file that declares one.
     pub names: Vec<(String, SourceFile, Range<usize>)>,
+    /// Files without a `name` (clusters and settings shared by every scope).
+    pub shared: Vec<SourceFile>,
     /// Clusters by name, in file order (duplicates kept for the duplicate check).
     pub clusters: Vec<(String, Entry<ClusterSpec>)>,
     /// Workloads in file order.
@@ -190,10 +192,13 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
                 None => diags.push(PlanDiagnostic::at(file, span, "`name` must be a string")),
             }
         }
-        None => diags.push(
+        // A file of clusters and settings only may leave the scope out: it is shared by
+        // every scope of the directory.
+        None if root.contains_key("workload") => diags.push(
             PlanDiagnostic::at(file, whole.clone(), "missing `name`")
-                .help("every plan file names its plan, the ownership scope of everything wid creates: add `name = \"TEAM\"`, the same in every file of a directory"),
+                .help("a file with workloads names its ownership scope, the team that owns everything wid creates for them: add `name = \"TEAM\"`"),
         ),
+        None => raw.shared.push(file.clone()),
     }
     if let Some(item) = root.get("aws")
         && let Some(settings) = deserialize::<AwsSettings>(item, file, diags, whole.clone())

@@ -19,10 +19,20 @@ pub use spec::{AwsSettings, ClusterKind, ClusterSpec, PlanFile, WorkloadSpec};
 pub use validate::field_issue;
 
 /// A validated plan.
-#[derive(Debug)]
+///
+/// A directory whose files declare different `name`s holds several ownership scopes (one
+/// per team): each scope owns the workloads of its files, and the clusters and settings
+/// of every file are shared. Files without a `name` declare only shared clusters and
+/// settings.
+#[derive(Debug, Clone)]
 pub struct Plan {
-    /// The ownership scope.
+    /// The ownership scope; with several scopes, their names joined by `, ` (for display
+    /// only: each scope is planned with its own name, see [`Plan::scope`]).
     pub name: String,
+    /// Every ownership scope, sorted.
+    pub scopes: Vec<String>,
+    /// The scope of each plan file that names one, by file path.
+    pub file_scopes: BTreeMap<String, String>,
     /// Clusters by name.
     pub clusters: BTreeMap<String, Entry<ClusterSpec>>,
     /// Workloads in file order.
@@ -46,6 +56,40 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Whether the plan holds more than one ownership scope.
+    pub fn is_multi_scope(&self) -> bool {
+        self.scopes.len() > 1
+    }
+
+    /// The scope that owns a workload: the `name` of its file.
+    pub fn scope_of(&self, w: &Entry<WorkloadSpec>) -> &str {
+        self.file_scopes
+            .get(&w.file.path)
+            .map_or(self.name.as_str(), String::as_str)
+    }
+
+    /// One scope of the plan: its workloads, every cluster and the shared settings,
+    /// named as that scope.
+    pub fn scope(&self, scope: &str) -> Plan {
+        let mut out = self.clone();
+        out.workloads.retain(|w| self.scope_of(w) == scope);
+        out.name = scope.to_owned();
+        out.scopes = vec![scope.to_owned()];
+        out
+    }
+
+    /// How the output labels a group of one scope: the label itself in a single-scope
+    /// plan, `[scope] label` otherwise (so the output reads scope by scope).
+    pub fn group_label(&self, scope: &str, label: &str) -> String {
+        if self.is_multi_scope() {
+            format!("[{scope}] {label}")
+        } else {
+            label.to_owned()
+        }
+    }
+}
+
 /// Reads and validates the plan at `path` (a file or a directory of `*.toml`).
 pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::default();
@@ -61,7 +105,7 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
     for entry in &raw.workloads {
         validate::workload(entry, &kinds, &raw.broken_clusters, &mut diags);
     }
-    let name = validate::plan(&raw, &mut diags);
+    let scopes = validate::plan(&raw, &mut diags);
     if !diags.is_empty() {
         diags.sort();
         return Err(diags);
@@ -70,8 +114,15 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
     for (cluster_name, entry) in raw.clusters {
         clusters.entry(cluster_name).or_insert(entry);
     }
+    let file_scopes = raw
+        .names
+        .iter()
+        .map(|(n, file, _)| (file.path.clone(), n.clone()))
+        .collect();
     Ok(Plan {
-        name: name.unwrap_or_default(),
+        name: scopes.join(", "),
+        scopes,
+        file_scopes,
         clusters,
         workloads: raw.workloads,
         aws: raw.aws,

@@ -8,16 +8,21 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-/// A wid plan file. A directory of `*.toml` files is merged into one plan.
+/// A wid plan file. A directory of `*.toml` files is read as one plan; files that name
+/// different scopes are one team each, sharing the directory's clusters.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("dependentRequired" = { "workload": ["name"] }))]
 pub struct PlanFile {
     /// The plan format version. Always 1.
     pub version: u32,
-    /// The ownership scope: every object wid creates is marked with it, and `--prune` only
-    /// ever deletes objects that carry it. Every file of a plan directory names it, the
-    /// same in each.
-    pub name: String,
+    /// The ownership scope (a team): every object wid creates for the workloads of this
+    /// file is marked with it, and `--prune` only ever deletes objects that carry it.
+    /// Required in a file that declares workloads; the files of a directory may name
+    /// different scopes. A file of clusters and settings only may leave it out: they are
+    /// shared by every scope of the directory.
+    #[serde(default)]
+    pub name: Option<String>,
     /// Clusters by name. The name identifies the cluster in resource ids and in the
     /// sandbox's kubeconfig; against real clusters wid uses the cluster's `context`, or the
     /// current context when it has none.

@@ -194,25 +194,71 @@ fn aws_blocks_need_an_eks_cluster() {
 }
 
 #[test]
-fn files_must_agree_on_the_name_and_each_must_give_it() {
-    let errs = errors(&[
-        ("a.toml", HEAD),
-        ("b.toml", "version = 1\nname = \"other\"\n"),
-    ]);
-    assert_eq!(
-        errs,
-        vec!["b.toml:2:8: plan name `other` differs from `team`"]
+fn files_with_different_names_are_scopes_sharing_the_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "clusters.toml",
+        "version = 1\n[clusters.dev]\nkind = \"generic\"\n",
     );
-    // Every file names its plan, so that each one read alone is still this plan (and
-    // `schema/plan.schema.json` can say `name` is required).
+    let ksa = |sa: &str| {
+        format!(
+            "[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"{sa}\"\n"
+        )
+    };
+    write(
+        dir.path(),
+        "a.toml",
+        &format!("version = 1\nname = \"alpha\"\n{}", ksa("api")),
+    );
+    write(
+        dir.path(),
+        "b.toml",
+        &format!(
+            "version = 1\nname = \"beta\"\n{}{}",
+            ksa("web"),
+            ksa("worker")
+        ),
+    );
+    let plan = super::load(dir.path()).unwrap();
+    assert_eq!(plan.scopes, ["alpha", "beta"]);
+    assert_eq!(plan.name, "alpha, beta");
+    let of: Vec<&str> = plan.workloads.iter().map(|w| plan.scope_of(w)).collect();
+    assert_eq!(of, ["alpha", "beta", "beta"]);
+    let beta = plan.scope("beta");
+    assert_eq!(beta.name, "beta");
+    assert_eq!(beta.workloads.len(), 2);
+    assert_eq!(beta.clusters.len(), 1);
+    assert_eq!(
+        plan.group_label("beta", "cluster dev"),
+        "[beta] cluster dev"
+    );
+}
+
+#[test]
+fn a_file_with_workloads_names_its_scope_and_some_file_names_one() {
     let errs = errors(&[
         ("a.toml", HEAD),
         (
             "b.toml",
-            "version = 1\n[clusters.prod]\nkind = \"generic\"\n",
+            "version = 1\n[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\n",
         ),
     ]);
     assert_eq!(errs, vec!["b.toml:1:1: missing `name`"]);
+    let errs = errors(&[(
+        "a.toml",
+        "version = 1\n[clusters.prod]\nkind = \"generic\"\n",
+    )]);
+    assert_eq!(errs, vec!["a.toml:1:1: missing `name`"]);
+    let errs = errors(&[
+        ("a.toml", HEAD),
+        ("b.toml", "version = 1\nname = \"Bad Name\"\n"),
+    ]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("b.toml:2:8: invalid plan name `Bad Name`"),
+        "{errs:?}"
+    );
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! first.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -389,37 +388,34 @@ pub fn field_issue(
 }
 
 /// Cross-file rules: one name, no cluster declared twice, no KSA declared twice.
-pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Option<String> {
-    let mut name: Option<&(String, super::SourceFile, Range<usize>)> = None;
-    for entry in &raw.names {
-        match name {
-            None => name = Some(entry),
-            Some(first) if first.0 != entry.0 => diags.push(
+pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Vec<String> {
+    // Each distinct `name` is an ownership scope; files that share a name are one scope.
+    let mut scopes: BTreeMap<&str, ()> = BTreeMap::new();
+    for (n, file, span) in &raw.names {
+        if scopes.insert(n.as_str(), ()).is_some() {
+            continue;
+        }
+        if let Some(why) =
+            names::label_value(n).or_else(|| n.is_empty().then(|| "must not be empty".to_owned()))
+        {
+            diags.push(
                 PlanDiagnostic::at(
-                    &entry.1,
-                    entry.2.clone(),
-                    format!("plan name `{}` differs from `{}`", entry.0, first.0),
+                    file,
+                    span.clone(),
+                    format!("invalid plan name `{n}`: {why}"),
                 )
-                .help(format!(
-                    "all files of a plan share one name; `{}` is set at {}",
-                    first.0,
-                    first.1.location(first.2.start)
-                )),
-            ),
-            Some(_) => {}
+                .help("the name is written as a label value on every object wid creates"),
+            );
         }
     }
-    if let Some((n, file, span)) = name
-        && let Some(why) =
-            names::label_value(n).or_else(|| n.is_empty().then(|| "must not be empty".to_owned()))
+    if scopes.is_empty()
+        && !raw.incomplete
+        && let Some(file) = raw.shared.first()
     {
         diags.push(
-            PlanDiagnostic::at(
-                file,
-                span.clone(),
-                format!("invalid plan name `{n}`: {why}"),
-            )
-            .help("the name is written as a label value on every object wid creates"),
+            PlanDiagnostic::at(file, 0..file.text.len().min(1), "missing `name`").help(
+                "no file of this plan names an ownership scope: add `name = \"TEAM\"` to the files that declare workloads",
+            ),
         );
     }
     let mut seen: BTreeMap<&str, &Entry<ClusterSpec>> = BTreeMap::new();
@@ -471,7 +467,7 @@ pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Option<String> {
             ksas.insert(key, entry);
         }
     }
-    name.map(|n| n.0.clone())
+    scopes.into_keys().map(str::to_owned).collect()
 }
 
 #[cfg(test)]

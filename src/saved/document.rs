@@ -77,6 +77,12 @@ pub struct SavedTarget {
     pub sandbox: Option<String>,
     /// `--aws-endpoint-url`, when set.
     pub aws_endpoint_url: Option<String>,
+    /// `--context CLUSTER=CTX` overrides of the plan's kubeconfig contexts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contexts: BTreeMap<String, String>,
+    /// `--kubeconfig`, when set (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
 }
 
 impl SavedTarget {
@@ -85,6 +91,8 @@ impl SavedTarget {
         Self {
             sandbox: target.sandbox.as_ref().map(|d| absolute(d)),
             aws_endpoint_url: target.aws_endpoint.clone(),
+            contexts: target.contexts.clone(),
+            kubeconfig: target.kubeconfig.as_ref().map(|p| absolute(p)),
         }
     }
 
@@ -94,6 +102,8 @@ impl SavedTarget {
             sandbox: self.sandbox.as_ref().map(Into::into),
             aws_endpoint: self.aws_endpoint_url.clone(),
             limits: wid_core::Limits::default(),
+            contexts: self.contexts.clone(),
+            kubeconfig: self.kubeconfig.as_ref().map(Into::into),
         }
     }
 
@@ -105,6 +115,12 @@ impl SavedTarget {
         };
         if let Some(url) = &self.aws_endpoint_url {
             out.push_str(&format!(", AWS at {url}"));
+        }
+        if let Some(path) = &self.kubeconfig {
+            out.push_str(&format!(", kubeconfig {path}"));
+        }
+        for (cluster, ctx) in &self.contexts {
+            out.push_str(&format!(", cluster {cluster} at context {ctx}"));
         }
         out
     }
@@ -127,6 +143,14 @@ pub struct SavedOptions {
     /// The parts of the plan selected (`--target`); empty for the whole plan.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// Deletes over the mass-delete guard were allowed when planning
+    /// (`--allow-mass-delete`).
+    #[serde(default)]
+    pub allow_mass_delete: bool,
+    /// Only the cloud side was planned (`--cloud-only`); Kubernetes objects are left to
+    /// a GitOps controller.
+    #[serde(default)]
+    pub cloud_only: bool,
 }
 
 /// What preflight found.
@@ -237,6 +261,7 @@ impl SavedPlan {
                 warnings: self.warnings.clone(),
             },
             observed: wid_core::Observed::default(),
+            ..Planned::default()
         }
     }
 

@@ -101,6 +101,12 @@ pub fn check_target(saved: &SavedPlan, given: &Target, file: &str) -> Result<Tar
     {
         differs.push("AWS endpoint");
     }
+    if !given.contexts.is_empty() && given_target.contexts != saved.target.contexts {
+        differs.push("cluster contexts");
+    }
+    if given.kubeconfig.is_some() && given_target.kubeconfig != saved.target.kubeconfig {
+        differs.push("kubeconfig");
+    }
     if !differs.is_empty() {
         return Err(CliError::Usage(format!(
             "{file} was computed for {}, and the command line points at {} (the {} {}); apply it without target flags, or plan again for that target",

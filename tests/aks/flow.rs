@@ -54,8 +54,7 @@ pub async fn open(dir: &Path, plan: &str) -> Session {
     let plan = wid::plan::load(&dir.join("plan.toml")).expect("the plan is valid");
     let target = Target {
         sandbox: Some(dir.join("sb")),
-        aws_endpoint: None,
-        limits: Default::default(),
+        ..Default::default()
     };
     Session::open(plan, &target).await.expect("session opens")
 }
