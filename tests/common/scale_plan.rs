@@ -28,6 +28,8 @@ pub fn plan_text(name: &str, workloads: usize) -> String {
         let c = (i / 4) % CLUSTERS_PER_CLOUD;
         let ns = (i / (4 * CLUSTERS_PER_CLOUD)) % NAMESPACES;
         let sa = format!("w{i}");
+        // A project's IAM policy holds at most 1,500 principals: 1,000 per project.
+        let p = i / 4000;
         match i % 4 {
             0 => text.push_str(&format!(
                 "[[workload]]\ncluster = \"eks{c}\"\nnamespace = \"ns{ns}\"\nservice_account = \"{sa}\"\n\
@@ -43,11 +45,11 @@ pub fn plan_text(name: &str, workloads: usize) -> String {
             )),
             2 if i % 8 == 2 => text.push_str(&format!(
                 "[[workload]]\ncluster = \"gke{c}\"\nnamespace = \"ns{ns}\"\nservice_account = \"{sa}\"\n\
-                 gcp.service_account = \"gsa-{sa}\"\ngcp.roles = [\"roles/pubsub.subscriber\"]\n\n"
+                 gcp.service_account = \"gsa-{sa}\"\ngcp.roles = [{{ role = \"roles/pubsub.subscriber\", project = \"bench-roles{p}\" }}]\n\n"
             )),
             2 => text.push_str(&format!(
                 "[[workload]]\ncluster = \"gke{c}\"\nnamespace = \"ns{ns}\"\nservice_account = \"{sa}\"\n\
-                 gcp.direct = true\ngcp.roles = [\"roles/storage.objectViewer\"]\n\n"
+                 gcp.direct = true\ngcp.roles = [{{ role = \"roles/storage.objectViewer\", project = \"bench-roles{p}\" }}]\n\n"
             )),
             _ => text.push_str(&format!(
                 "[[workload]]\ncluster = \"aks{c}\"\nnamespace = \"ns{ns}\"\nservice_account = \"{sa}\"\n\
