@@ -30,6 +30,9 @@ pub fn plan_text(name: &str, workloads: usize) -> String {
         let sa = format!("w{i}");
         // A project's IAM policy holds at most 1,500 principals: 1,000 per project.
         let p = i / 4000;
+        // A project holds at most 100 service accounts: 50 of the plan's per project, so
+        // the cluster's project keeps room for the accounts that record wid's bindings.
+        let q = i / 400;
         match i % 4 {
             0 => text.push_str(&format!(
                 "[[workload]]\ncluster = \"eks{c}\"\nnamespace = \"ns{ns}\"\nservice_account = \"{sa}\"\n\
@@ -45,7 +48,7 @@ pub fn plan_text(name: &str, workloads: usize) -> String {
             )),
             2 if i % 8 == 2 => text.push_str(&format!(
                 "[[workload]]\ncluster = \"gke{c}\"\nnamespace = \"ns{ns}\"\nservice_account = \"{sa}\"\n\
-                 gcp.service_account = \"gsa-{sa}\"\ngcp.roles = [{{ role = \"roles/pubsub.subscriber\", project = \"bench-roles{p}\" }}]\n\n"
+                 gcp.service_account = \"gsa-{sa}@bench-sa{q}.iam.gserviceaccount.com\"\ngcp.roles = [{{ role = \"roles/pubsub.subscriber\", project = \"bench-roles{p}\" }}]\n\n"
             )),
             2 => text.push_str(&format!(
                 "[[workload]]\ncluster = \"gke{c}\"\nnamespace = \"ns{ns}\"\nservice_account = \"{sa}\"\n\
