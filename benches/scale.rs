@@ -83,6 +83,7 @@ fn parse_to_diff(n: usize) {
     let creates = wid_core::diff(&desired.resources, &Observed::default(), false);
     let t_creates = thread_cpu_ns();
     let rss_diff = rss_kib();
+    let peak_diff = peak_kib();
     let mut live = Observed::default();
     for r in &desired.resources {
         let mut o = ObservedResource::new(r.id.clone(), Ownership::Ours);
@@ -100,7 +101,7 @@ fn parse_to_diff(n: usize) {
     let noops = noops.iter().filter(|c| c.kind == ChangeKind::NoOp).count();
     let ms = |a: u64, b: u64| (b - a) as f64 / 1e6;
     println!(
-        "parse-to-diff {n} workloads: {} resources, {} creates; CPU: load (parse + validate) {:.1} ms, compile {:.1} ms, diff {:.1} ms, total {:.1} ms (then a diff against all of it live: {} no-ops, {:.1} ms); wall {:.1} ms; peak memory {:.1} MiB ({:.1} MiB before the plan was read; resident after load {} MiB, after compile {} MiB, after diff {} MiB)",
+        "parse-to-diff {n} workloads: {} resources, {} creates; CPU: load (parse + validate) {:.1} ms, compile {:.1} ms, diff {:.1} ms, total {:.1} ms (then a diff against all of it live: {} no-ops, {:.1} ms); wall {:.1} ms; peak memory {:.1} MiB through the diff, {:.1} MiB with the live copy ({:.1} MiB before the plan was read; resident after load {} MiB, after compile {} MiB, after diff {} MiB)",
         desired.resources.len(),
         creates.len(),
         ms(cpu, t_load),
@@ -110,6 +111,7 @@ fn parse_to_diff(n: usize) {
         noops,
         ms(t_live, t_diff),
         wall.as_secs_f64() * 1e3,
+        peak_diff as f64 / 1024.0,
         peak_kib() as f64 / 1024.0,
         before as f64 / 1024.0,
         rss_load / 1024,
