@@ -256,8 +256,39 @@ impl AzureProvider {
     }
 
     /// One ARM call, counted as `call.op`: a 202 is polled to its end, then a PUT or
-    /// PATCH reads the resource it made.
+    /// PATCH reads the resource it made. A GET (it changes nothing) that is throttled or
+    /// fails transiently is retried here, as long as the default retry policy allows,
+    /// never sooner than its `Retry-After`; writes are retried by the engine, which
+    /// re-observes first.
     pub(crate) async fn send(
+        &self,
+        call: &Call<'_>,
+        method: Method,
+        path: &str,
+        api: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, Failure> {
+        if method != Method::Get {
+            return self.send_once(call, method, path, api, body).await;
+        }
+        let policy = wid_core::RetryPolicy::default();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send_once(call, method.clone(), path, api, body).await {
+                Err(f) if attempt < policy.max_attempts => {
+                    let error = call.fail(&f);
+                    if !error.kind().is_retryable() {
+                        return Err(f);
+                    }
+                    tokio::time::sleep(policy.wait(attempt, &error)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(
         &self,
         call: &Call<'_>,
         method: Method,
@@ -353,9 +384,25 @@ impl AzureProvider {
             .url(path, query)
             .map_err(|e| Failure::Transport(e.to_string()))?;
         let mut out = Vec::new();
+        let policy = wid_core::RetryPolicy::default();
         loop {
-            self.counter.count(call.op.name);
-            let (_, _, bytes) = self.raw(Method::Get, url, None).await?;
+            // Each page is a read: retried when throttled or failing transiently.
+            let mut attempt = 0;
+            let bytes = loop {
+                attempt += 1;
+                self.counter.count(call.op.name);
+                match self.raw(Method::Get, url.clone(), None).await {
+                    Ok((_, _, bytes)) => break bytes,
+                    Err(f) if attempt < policy.max_attempts => {
+                        let error = call.fail(&f);
+                        if !error.kind().is_retryable() {
+                            return Err(f);
+                        }
+                        tokio::time::sleep(policy.wait(attempt, &error)).await;
+                    }
+                    Err(f) => return Err(f),
+                }
+            };
             let page: Value = serde_json::from_slice(&bytes).unwrap_or_default();
             if let Some(items) = page["value"].as_array() {
                 out.extend(items.iter().cloned());
