@@ -177,13 +177,18 @@ async fn a_failed_operation_is_an_arm_failure_with_its_code() {
 }
 
 #[tokio::test]
-async fn lists_follow_next_links_and_errors_keep_retry_after() {
+async fn lists_follow_next_links_retry_throttled_pages_and_errors_keep_retry_after() {
     let script = Arc::new(Script::default());
     script.answers.lock().unwrap().extend([
         (
             200,
             vec![],
             json!({"value": [{"name": "a"}], "nextLink": "https://arm.test/page2?$skiptoken=x"}),
+        ),
+        (
+            429,
+            vec![("retry-after", "1".into())],
+            json!({"error": {"code": "SubscriptionRequestsThrottled", "message": "slow down"}}),
         ),
         (200, vec![], json!({"value": [{"name": "b"}]})),
         (
@@ -193,6 +198,7 @@ async fn lists_follow_next_links_and_errors_keep_retry_after() {
         ),
     ]);
     let p = provider(script.clone());
+    let started = std::time::Instant::now();
     let items = p
         .list(
             &call(IDENTITY_LIST_SUB),
@@ -202,19 +208,28 @@ async fn lists_follow_next_links_and_errors_keep_retry_after() {
         .await
         .unwrap();
     assert_eq!(items, [json!({"name": "a"}), json!({"name": "b"})]);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the throttled page is read again no sooner than its Retry-After"
+    );
     assert_eq!(
         p.counter.snapshot()["azure:userAssignedIdentities.listBySubscription"],
-        2
+        3,
+        "two pages, one of them read twice"
     );
+    // A write is not retried here (the engine does it, after observing again): its
+    // error keeps the Retry-After.
     let failure = p
-        .list(
-            &call(IDENTITY_LIST_SUB),
-            "/list",
-            &[("api-version", "2024-11-30")],
+        .send(
+            &call(IDENTITY_PUT),
+            Method::Put,
+            "/x",
+            "2024-11-30",
+            Some(&json!({})),
         )
         .await
         .unwrap_err();
-    let err = call(IDENTITY_LIST_SUB).fail(&failure);
+    let err = call(IDENTITY_PUT).fail(&failure);
     assert_eq!(err.kind(), wid_core::ErrorKind::Throttled);
     assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
 }
