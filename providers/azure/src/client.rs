@@ -275,7 +275,7 @@ impl AzureProvider {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.send_once(call, method.clone(), path, api, body).await {
+            match self.send_once(call, method, path, api, body).await {
                 Err(f) if attempt < policy.max_attempts => {
                     let error = call.fail(&f);
                     if !error.kind().is_retryable() {
