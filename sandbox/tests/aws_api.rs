@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ACCOUNT, Reply, TRUST, authorization, eks, eks_as, send, start};
+use common::{ACCOUNT, POLICY, Reply, TRUST, authorization, eks, eks_as, send, start};
 use serde_json::json;
 use wid_sandbox::{Fault, FaultAction, Sandbox};
 
@@ -201,7 +201,7 @@ async fn managed_policies_attach_up_to_the_quota() {
             &[
                 ("Action", "CreatePolicy"),
                 ("PolicyName", &name),
-                ("PolicyDocument", TRUST),
+                ("PolicyDocument", POLICY),
             ],
         )
         .await;
@@ -264,7 +264,7 @@ async fn managed_policies_attach_up_to_the_quota() {
             ("Action", "PutRolePolicy"),
             ("RoleName", "r"),
             ("PolicyName", "inline"),
-            ("PolicyDocument", TRUST),
+            ("PolicyDocument", POLICY),
         ],
     )
     .await;
@@ -280,7 +280,7 @@ async fn managed_policies_attach_up_to_the_quota() {
         ],
     )
     .await;
-    assert_eq!(percent_decode(got.xml("PolicyDocument")), TRUST);
+    assert_eq!(percent_decode(got.xml("PolicyDocument")), POLICY);
 }
 
 #[tokio::test]

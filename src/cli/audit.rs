@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use miette::{GraphicalReportHandler, GraphicalTheme};
@@ -208,10 +207,7 @@ fn exceptions(path: &Path, color: ColorChoice) -> Result<Vec<Rule>, CliError> {
         Ok(rules) => return Ok(rules),
         Err(errors) => errors,
     };
-    let file = SourceFile {
-        path: shown.clone(),
-        text: Arc::new(text),
-    };
+    let file = SourceFile::new(shown.clone(), text);
     let theme = if color.style(true).color() {
         GraphicalTheme::unicode()
     } else {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
 
@@ -14,18 +14,44 @@ pub struct SourceFile {
     pub path: String,
     /// The file's text.
     pub text: Arc<String>,
+    /// Byte offsets where lines start, built on first use and shared by every clone: a
+    /// location is one binary search, not a count of the lines before it.
+    lines: Arc<OnceLock<Vec<usize>>>,
+    /// The parsed document, built again on first use (only diagnostics need it: an
+    /// entry keeps its span, not its TOML table) and shared by every clone.
+    doc: Arc<OnceLock<Option<toml_edit::Document<String>>>>,
 }
 
 impl SourceFile {
-    /// `(line, column)`, both 1-based, of a byte offset.
+    /// A file read from `path` with its text.
+    pub fn new(path: impl Into<String>, text: String) -> Self {
+        Self {
+            path: path.into(),
+            text: Arc::new(text),
+            lines: Arc::default(),
+            doc: Arc::default(),
+        }
+    }
+
+    /// `(line, column)`, both 1-based, of a byte offset (the column counts bytes).
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before
-            .rfind('\n')
-            .map_or(before.len(), |nl| before.len() - nl - 1)
-            + 1;
-        (line, col)
+        let offset = offset.min(self.text.len());
+        let starts = self.lines.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        // The last line start at or before `offset`; `starts[0]` is 0, so there is one.
+        let line = starts.partition_point(|&s| s <= offset).max(1);
+        (line, offset - starts[line - 1] + 1)
+    }
+
+    /// The file parsed as TOML, for locating keys and values; `None` if it does not
+    /// parse (then no entry of it was read).
+    pub fn document(&self) -> Option<&toml_edit::Document<String>> {
+        self.doc
+            .get_or_init(|| toml_edit::Document::parse(self.text.as_str().to_owned()).ok())
+            .as_ref()
     }
 
     /// `path:line:col` of a byte offset.

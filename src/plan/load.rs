@@ -4,14 +4,14 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
-use toml_edit::{Item, Table};
+use toml_edit::Item;
 
 use super::diagnostic::{Diagnostics, PlanDiagnostic, SourceFile};
 use super::spec::{AwsSettings, ClusterSpec, WorkloadSpec};
+use super::toml_spans::{Seg, entry_key_span, entry_value_span};
 
 /// A cluster or workload entry as read, with where it came from.
 #[derive(Debug, Clone)]
@@ -20,8 +20,10 @@ pub struct Entry<T> {
     pub spec: T,
     /// Its file.
     pub file: SourceFile,
-    /// Its table, for locating fields.
-    pub table: Table,
+    /// Where its table is in its file (`clusters.NAME`, `workload.INDEX`): fields are
+    /// located by parsing the file again when a diagnostic needs them, so an entry never
+    /// holds a copy of its TOML.
+    at: Vec<Seg>,
     /// The span of its header or first key.
     pub span: Range<usize>,
     /// The directory of its file (relative paths in it are relative to this).
@@ -32,6 +34,23 @@ impl<T> Entry<T> {
     /// `file:line:col` of the entry.
     pub fn origin(&self) -> String {
         self.file.location(self.span.start)
+    }
+
+    /// The span of the value at `path` under the entry (or of the deepest key or value
+    /// found on the way, or of the entry).
+    pub(crate) fn value_span(&self, path: &[Seg]) -> Range<usize> {
+        match self.file.document() {
+            Some(doc) => entry_value_span(doc.as_table(), &self.at, path, self.span.clone()),
+            None => self.span.clone(),
+        }
+    }
+
+    /// The span of the last key of `path` under the entry.
+    pub(crate) fn key_span(&self, path: &[Seg]) -> Range<usize> {
+        match self.file.document() {
+            Some(doc) => entry_key_span(doc.as_table(), &self.at, path, self.span.clone()),
+            None => self.span.clone(),
+        }
     }
 }
 
@@ -89,10 +108,10 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Raw {
                 // lossy text has the same offsets up to there.
                 let at = e.utf8_error().valid_up_to();
                 let bad = e.as_bytes()[at];
-                let source = SourceFile {
-                    path: file.display().to_string(),
-                    text: Arc::new(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                };
+                let source = SourceFile::new(
+                    file.display().to_string(),
+                    String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                );
                 diags.push(
                     PlanDiagnostic::at(
                         &source,
@@ -106,10 +125,7 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Raw {
                 continue;
             }
         };
-        let source = SourceFile {
-            path: file.display().to_string(),
-            text: Arc::new(text),
-        };
+        let source = SourceFile::new(file.display().to_string(), text);
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         read_file(&source, dir, &mut raw, diags);
         raw.files.push(source);
@@ -246,7 +262,7 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
                         Entry {
                             spec,
                             file: file.clone(),
-                            table: as_table(item),
+                            at: vec![Seg::Key("clusters".into()), Seg::Key(name.to_owned())],
                             span,
                             dir: dir.clone(),
                         },
@@ -263,7 +279,7 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
     if let Some(item) = root.get("workload") {
         match item.as_array_of_tables() {
             Some(tables) => {
-                for table in tables.iter() {
+                for (index, table) in tables.iter().enumerate() {
                     let span = table.span().unwrap_or(whole.clone());
                     let item = Item::Table(table.clone());
                     if let Some(spec) =
@@ -272,7 +288,7 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
                         raw.workloads.push(Entry {
                             spec,
                             file: file.clone(),
-                            table: table.clone(),
+                            at: vec![Seg::Key("workload".into()), Seg::Index(index)],
                             span,
                             dir: dir.clone(),
                         });
@@ -288,14 +304,6 @@ fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnos
                 .help("write each workload as a [[workload]] section"),
             ),
         }
-    }
-}
-
-fn as_table(item: &Item) -> Table {
-    match item {
-        Item::Table(t) => t.clone(),
-        Item::Value(toml_edit::Value::InlineTable(t)) => t.clone().into_table(),
-        _ => Table::new(),
     }
 }
 

@@ -448,3 +448,75 @@ fn misspelt_keys_values_and_cluster_names_get_a_suggestion_when_close() {
         ]
     );
 }
+
+#[test]
+fn annotations_over_the_kubernetes_limit_are_refused() {
+    let big = "v".repeat(256 * 1024);
+    let text = format!(
+        "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nannotations = {{ note = \"{big}\" }}\n"
+    );
+    let errs = errors(&[("a.toml", &text)]);
+    assert_eq!(
+        errs,
+        vec![
+            "a.toml:9:1: annotations total 262148 bytes; Kubernetes allows 262144 per object, and wid needs 1024 of them for its own"
+        ]
+    );
+    let fits = "v".repeat(255 * 1024 - 4);
+    let text = format!(
+        "{HEAD}[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"api\"\nannotations = {{ note = \"{fits}\" }}\n"
+    );
+    assert_eq!(errors(&[("a.toml", &text)]), Vec::<String>::new());
+}
+
+#[test]
+fn inline_policies_iam_would_refuse_are_located() {
+    let text = "version = 1\nname = \"team\"\n[clusters.prod]\nkind = \"eks\"\naccount = \"111122223333\"\nregion = \"us-east-1\"\nname = \"prod\"\n\
+        [[workload]]\ncluster = \"prod\"\nnamespace = \"web\"\nservice_account = \"api\"\naws.role = \"api\"\n\
+        aws.inline_policies.a = '{\"Version\":\"default\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:*\",\"Resource\":\"*\"}}'\n\
+        aws.inline_policies.b = '{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Alow\",\"Action\":\"s3:*\",\"Resource\":\"*\"}}'\n\
+        aws.inline_policies.c = '{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:*\",\"Resources\":\"*\"}}'\n";
+    let errs = errors(&[("a.toml", text)]);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(
+        errs[0].starts_with(
+            "a.toml:13:25: policy \"a\" would be refused by IAM: \"Version\" is \"default\""
+        ),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[1].starts_with("a.toml:14:25: policy \"b\" would be refused by IAM: statement 0 has \"Effect\": \"Alow\""),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[2].starts_with("a.toml:15:25: policy \"c\" would be refused by IAM: statement 0 has unknown element \"Resources\""),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn locations_are_exact_at_any_line_of_a_large_plan() {
+    let mut text = HEAD.to_owned();
+    for i in 0..2000 {
+        text.push_str(&format!(
+            "[[workload]]\ncluster = \"dev\"\nnamespace = \"web\"\nservice_account = \"sa{i}\"\n"
+        ));
+    }
+    text.push_str(
+        "[[workload]]\ncluster = \"dev\"\nnamespace = \"Bad\"\nservice_account = \"x\"\n",
+    );
+    let errs = errors(&[("a.toml", &text)]);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let line = 4 + 2000 * 4 + 3;
+    assert!(
+        errs[0].starts_with(&format!("a.toml:{line}:13: invalid namespace `Bad`")),
+        "{errs:#?}"
+    );
+    let file = SourceFile::new("f", "ab\ncd\n\né".to_owned());
+    assert_eq!(file.line_col(0), (1, 1));
+    assert_eq!(file.line_col(2), (1, 3));
+    assert_eq!(file.line_col(3), (2, 1));
+    assert_eq!(file.line_col(6), (3, 1));
+    assert_eq!(file.line_col(7), (4, 1));
+    assert_eq!(file.line_col(99), (4, 3));
+}

@@ -23,18 +23,65 @@ impl From<&str> for Seg {
 
 /// The span of the value at `path` under `table`; failing that, of the deepest key or
 /// value found on the way; failing that, `fallback`.
+#[cfg(test)]
 pub fn value_span(table: &Table, path: &[Seg], fallback: Range<usize>) -> Range<usize> {
     walk(table, path, false).unwrap_or(fallback)
 }
 
 /// The span of the last key of `path` (for "unknown key" and "invalid key" errors).
+#[cfg(test)]
 pub fn key_span(table: &Table, path: &[Seg], fallback: Range<usize>) -> Range<usize> {
     walk(table, path, true).unwrap_or(fallback)
 }
 
+/// The span of the value at `path` under the entry found at `at` from `root` (a
+/// cluster's `clusters.NAME`, a workload's `workload.INDEX`); failing that, of the
+/// deepest key or value found under the entry; failing that, `fallback`.
+pub fn entry_value_span(
+    root: &Table,
+    at: &[Seg],
+    path: &[Seg],
+    fallback: Range<usize>,
+) -> Range<usize> {
+    descend(Node::Table(root), at)
+        .and_then(|node| walk_from(node, path, false))
+        .unwrap_or(fallback)
+}
+
+/// Like [`entry_value_span`], for the last key of `path`.
+pub fn entry_key_span(
+    root: &Table,
+    at: &[Seg],
+    path: &[Seg],
+    fallback: Range<usize>,
+) -> Range<usize> {
+    descend(Node::Table(root), at)
+        .and_then(|node| walk_from(node, path, true))
+        .unwrap_or(fallback)
+}
+
+/// The node at `path` under `node`, if every step exists.
+fn descend<'a>(mut node: Node<'a>, path: &[Seg]) -> Option<Node<'a>> {
+    for seg in path {
+        node = match (node, seg) {
+            (Node::Table(t), Seg::Key(k)) => Node::from_item(t.get(k)?),
+            (Node::Inline(t), Seg::Key(k)) => Node::from_value(t.get(k)?),
+            (Node::Array(a), Seg::Index(n)) => Node::from_value(a.get(*n)?),
+            (Node::Tables(a), Seg::Index(n)) => Node::Table(a.get(*n)?),
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
+#[cfg(test)]
 fn walk(table: &Table, path: &[Seg], want_key: bool) -> Option<Range<usize>> {
+    walk_from(Node::Table(table), path, want_key)
+}
+
+fn walk_from(node: Node<'_>, path: &[Seg], want_key: bool) -> Option<Range<usize>> {
     let mut best = None;
-    let mut node = Node::Table(table);
+    let mut node = node;
     for (i, seg) in path.iter().enumerate() {
         let last = i + 1 == path.len();
         let (key_span, next) = match (node, seg) {

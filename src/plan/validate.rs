@@ -11,7 +11,7 @@ use wid_core::names;
 use super::diagnostic::{Diagnostics, PlanDiagnostic};
 use super::load::{Entry, Raw};
 use super::spec::{ClusterKind, ClusterSpec, WorkloadSpec};
-use super::toml_spans::{Seg, key_span, segs, value_span};
+use super::toml_spans::{Seg, segs};
 
 static ACCOUNT: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{12}$"));
 static REGION: LazyLock<Regex> =
@@ -81,8 +81,8 @@ fn cloud_field<'a>(spec: &'a ClusterSpec, field: &str) -> Option<&'a str> {
 /// Checks one cluster entry.
 pub fn cluster(name: &str, entry: &Entry<ClusterSpec>, diags: &mut Diagnostics) {
     let spec = &entry.spec;
-    let at = |path: &[&str]| value_span(&entry.table, &segs(path, []), entry.span.clone());
-    let key_at = |path: &[&str]| key_span(&entry.table, &segs(path, []), entry.span.clone());
+    let at = |path: &[&str]| entry.value_span(&segs(path, []));
+    let key_at = |path: &[&str]| entry.key_span(&segs(path, []));
     if let Some(why) = names::dns1123_label(name) {
         diags.push(
             PlanDiagnostic::at(
@@ -207,6 +207,12 @@ const CLOUD_ANNOTATIONS: &[(&str, &str)] = &[
     ("azure.workload.identity/client-id", "azure"),
 ];
 
+/// The most bytes of annotation keys and values a Kubernetes object may carry.
+const ANNOTATIONS_LIMIT: usize = 256 * 1024;
+/// What wid keeps of that for the annotations it writes itself (its applied record, the
+/// cloud identity annotations): a few hundred bytes, rounded up.
+const ANNOTATIONS_RESERVED: usize = 1024;
+
 /// Checks one workload entry on its own and its reference to a cluster. A cluster whose
 /// own entry is broken (`broken`, reported already) is declared, only not usable.
 pub fn workload(
@@ -217,8 +223,8 @@ pub fn workload(
 ) {
     let spec = &entry.spec;
     let file = &entry.file;
-    let at = |path: Vec<Seg>| value_span(&entry.table, &path, entry.span.clone());
-    let key_at = |path: Vec<Seg>| key_span(&entry.table, &path, entry.span.clone());
+    let at = |path: Vec<Seg>| entry.value_span(&path);
+    let key_at = |path: Vec<Seg>| entry.key_span(&path);
     match clusters.get(&spec.cluster) {
         None if broken.contains(&spec.cluster) => {}
         None => {
@@ -352,6 +358,24 @@ pub fn workload(
             );
         }
     }
+    let annotations: usize = spec
+        .annotations
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    if annotations > ANNOTATIONS_LIMIT - ANNOTATIONS_RESERVED {
+        diags.push(
+            PlanDiagnostic::at(
+                file,
+                key_at(segs(&["annotations"], [])),
+                format!(
+                    "annotations total {annotations} bytes; Kubernetes allows {ANNOTATIONS_LIMIT} per object, and wid needs {ANNOTATIONS_RESERVED} of them for its own"
+                ),
+            )
+            .label("too large")
+            .help("keep large data in a ConfigMap and reference it from an annotation"),
+        );
+    }
     if let Some(block) = &spec.kubernetes {
         for issue in wid_kubernetes::validate_rules(&block.rules) {
             let index = issue.index.to_string();
@@ -379,7 +403,7 @@ pub fn field_issue(
     issue: &wid_core::FieldIssue,
 ) -> PlanDiagnostic {
     let path = segs(&[block], issue.path.iter().map(String::as_str));
-    let span = value_span(&entry.table, &path, entry.span.clone());
+    let span = entry.value_span(&path);
     let mut d = PlanDiagnostic::at(&entry.file, span, issue.message.clone());
     if let Some(help) = &issue.help {
         d = d.help(help.clone());
@@ -443,11 +467,7 @@ pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Vec<String> {
             s.service_account.as_str(),
         );
         if let Some(first) = ksas.get(&key) {
-            let span = value_span(
-                &entry.table,
-                &segs(&["service_account"], []),
-                entry.span.clone(),
-            );
+            let span = entry.value_span(&segs(&["service_account"], []));
             diags.push(
                 PlanDiagnostic::at(
                     &entry.file,

@@ -9,7 +9,7 @@ use regex::Regex;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::policy::{json_len_without_whitespace, normalize_policy};
+use crate::policy::{check_identity_policy, json_len_without_whitespace, normalize_policy};
 
 /// IAM's default quota of managed policies attached to one role.
 pub const MANAGED_POLICY_QUOTA: usize = 10;
@@ -279,7 +279,15 @@ fn check_inline_policies(block: &AwsBlock, plan_dir: &Path, issues: &mut Vec<Fie
             }
         };
         match normalize_policy(&text) {
-            Ok(doc) => total += json_len_without_whitespace(&doc),
+            Ok(doc) => {
+                total += json_len_without_whitespace(&doc);
+                if let Err(e) = check_identity_policy(&doc) {
+                    issues.push(
+                        FieldIssue::new(&path, format!("policy {name:?} would be refused by IAM: {e}"))
+                            .help("see the IAM JSON policy elements reference: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements.html"),
+                    );
+                }
+            }
             Err(e) => issues.push(
                 FieldIssue::new(&path, format!("policy {name:?} is not a valid policy: {e}"))
                     .help("an IAM policy is a JSON object with \"Version\" and \"Statement\""),

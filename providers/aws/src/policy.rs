@@ -127,6 +127,100 @@ fn sorted(m: Map<String, Value>) -> impl Iterator<Item = (String, Value)> {
     m.into_iter().collect::<BTreeMap<_, _>>().into_iter()
 }
 
+/// The policy language versions IAM accepts.
+pub const POLICY_VERSIONS: [&str; 2] = ["2012-10-17", "2008-10-17"];
+/// The elements a policy document may have.
+const POLICY_KEYS: [&str; 3] = ["Version", "Id", "Statement"];
+/// The elements a statement may have.
+const STATEMENT_KEYS: [&str; 9] = [
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+];
+
+/// Checks an identity policy (an inline role policy) against IAM's grammar, as IAM
+/// does before answering `MalformedPolicyDocument`: only `Version`, `Id` and `Statement`
+/// at the top; `Version` "2012-10-17" or "2008-10-17"; every statement with only the
+/// statement elements, an `Effect` of `Allow` or `Deny`, actions (`Action` or
+/// `NotAction`, not both), resources (`Resource` or `NotResource`, not both) and no
+/// principal (an identity policy applies to whoever holds it). `doc` is a parsed (or
+/// [normalized](normalize_policy)) document.
+pub fn check_identity_policy(doc: &Value) -> Result<(), String> {
+    let Value::Object(obj) = doc else {
+        return Err("a policy must be a JSON object".into());
+    };
+    if let Some(key) = obj.keys().find(|k| !POLICY_KEYS.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown element {key:?}; a policy has only Version, Id and Statement"
+        ));
+    }
+    match obj.get("Version") {
+        None => {}
+        Some(Value::String(v)) if POLICY_VERSIONS.contains(&v.as_str()) => {}
+        Some(other) => {
+            return Err(format!(
+                "\"Version\" is {other}; IAM accepts only \"2012-10-17\" (current) or \"2008-10-17\""
+            ));
+        }
+    }
+    let statements = match obj.get("Statement") {
+        None => return Err("the policy has no \"Statement\"".into()),
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        Some(_) => return Err("\"Statement\" must be an object or a list of objects".into()),
+    };
+    for (i, statement) in statements.into_iter().enumerate() {
+        let Value::Object(s) = statement else {
+            return Err(format!("statement {i} is not a JSON object"));
+        };
+        let which = match s.get("Sid").and_then(Value::as_str) {
+            Some(sid) => format!("statement {i} ({sid:?})"),
+            None => format!("statement {i}"),
+        };
+        if let Some(key) = s.keys().find(|k| !STATEMENT_KEYS.contains(&k.as_str())) {
+            return Err(format!(
+                "{which} has unknown element {key:?}; a statement takes {}",
+                STATEMENT_KEYS.join(", ")
+            ));
+        }
+        match s.get("Effect") {
+            Some(Value::String(e)) if e == "Allow" || e == "Deny" => {}
+            Some(other) => {
+                return Err(format!(
+                    "{which} has \"Effect\": {other}; it must be \"Allow\" or \"Deny\""
+                ));
+            }
+            None => return Err(format!("{which} has no \"Effect\"")),
+        }
+        if s.contains_key("Principal") || s.contains_key("NotPrincipal") {
+            return Err(format!(
+                "{which} names a principal; a role's own policy applies to the role and takes none"
+            ));
+        }
+        for (one, not, what) in [
+            ("Action", "NotAction", "actions"),
+            ("Resource", "NotResource", "resources"),
+        ] {
+            match (s.contains_key(one), s.contains_key(not)) {
+                (false, false) => {
+                    return Err(format!("{which} must contain {what} (`{one}` or `{not}`)"));
+                }
+                (true, true) => {
+                    return Err(format!("{which} has both `{one}` and `{not}`"));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The length IAM counts for a policy quota: the compact JSON text, whitespace outside
 /// strings not counted.
 pub fn json_len_without_whitespace(doc: &Value) -> usize {
@@ -305,5 +399,69 @@ mod tests {
             json_len_without_whitespace(&v),
             r#"{"Version":"2012-10-17"}"#.len()
         );
+    }
+
+    #[test]
+    fn identity_policies_follow_the_iam_grammar() {
+        let ok = |doc: &str| check_identity_policy(&normalize_policy(doc).expect("JSON"));
+        let allow = r#""Effect":"Allow","Action":"s3:GetObject","Resource":"*""#;
+        assert_eq!(
+            ok(&format!(
+                r#"{{"Version":"2012-10-17","Statement":{{{allow}}}}}"#
+            )),
+            Ok(())
+        );
+        assert_eq!(
+            ok(&format!(
+                r#"{{"Version":"2008-10-17","Id":"x","Statement":[{{"Sid":"A",{allow}}}]}}"#
+            )),
+            Ok(())
+        );
+        assert_eq!(
+            ok(r#"{"Statement":[{"Effect":"Deny","NotAction":"s3:*","NotResource":"x"}]}"#),
+            Ok(())
+        );
+        for (bad, says) in [
+            (
+                format!(r#"{{"Version":"default","Statement":{{{allow}}}}}"#),
+                "\"Version\" is \"default\"",
+            ),
+            (
+                format!(r#"{{"Version":"2012-10-17","Statment":{{{allow}}}}}"#),
+                "unknown element \"Statment\"",
+            ),
+            (r#"{"Version":"2012-10-17"}"#.into(), "no \"Statement\""),
+            (
+                r#"{"Statement":{"Effect":"allow","Action":"s3:*","Resource":"*"}}"#.into(),
+                "\"Effect\": \"allow\"",
+            ),
+            (
+                r#"{"Statement":{"Action":"s3:*","Resource":"*"}}"#.into(),
+                "no \"Effect\"",
+            ),
+            (
+                format!(r#"{{"Statement":{{{allow},"Actions":"x"}}}}"#),
+                "unknown element \"Actions\"",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Resource":"*"}}"#.into(),
+                "must contain actions",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"s3:*"}}"#.into(),
+                "must contain resources",
+            ),
+            (
+                format!(r#"{{"Statement":{{{allow},"NotAction":"x"}}}}"#),
+                "both `Action` and `NotAction`",
+            ),
+            (
+                format!(r#"{{"Statement":{{{allow},"Principal":"*"}}}}"#),
+                "names a principal",
+            ),
+        ] {
+            let e = ok(&bad).expect_err(&bad);
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -87,6 +87,102 @@ pub(crate) fn validate_document(document: &str) -> Result<(), QueryError> {
             "Syntax errors in policy. The policy is missing the required \"Statement\" field.",
         ));
     }
+    check_grammar(object)
+}
+
+/// IAM's policy grammar, as its parser applies it to every document: only `Version`,
+/// `Id` and `Statement` at the top, a known `Version`, statements that are objects with
+/// only statement elements, an `Effect` of `Allow` or `Deny`, and either `Action` or
+/// `NotAction`.
+fn check_grammar(object: &serde_json::Map<String, serde_json::Value>) -> Result<(), QueryError> {
+    const TOP: [&str; 3] = ["Version", "Id", "Statement"];
+    const STATEMENT: [&str; 9] = [
+        "Sid",
+        "Effect",
+        "Principal",
+        "NotPrincipal",
+        "Action",
+        "NotAction",
+        "Resource",
+        "NotResource",
+        "Condition",
+    ];
+    let syntax = || QueryError::malformed_policy("Syntax errors in policy.");
+    if object.keys().any(|k| !TOP.contains(&k.as_str())) {
+        return Err(syntax());
+    }
+    if let Some(version) = object.get("Version")
+        && !matches!(version.as_str(), Some("2012-10-17" | "2008-10-17"))
+    {
+        return Err(QueryError::malformed_policy(
+            "The policy failed legacy parsing",
+        ));
+    }
+    for statement in statements(object) {
+        let statement = statement.as_object().ok_or_else(syntax)?;
+        if statement.keys().any(|k| !STATEMENT.contains(&k.as_str())) {
+            return Err(syntax());
+        }
+        if !matches!(
+            statement.get("Effect").and_then(|e| e.as_str()),
+            Some("Allow" | "Deny")
+        ) {
+            return Err(syntax());
+        }
+        match (
+            statement.contains_key("Action"),
+            statement.contains_key("NotAction"),
+        ) {
+            (false, false) => {
+                return Err(QueryError::malformed_policy(
+                    "Policy statement must contain actions.",
+                ));
+            }
+            (true, true) => return Err(syntax()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A document's statements: `Statement` is one object or a list.
+fn statements(object: &serde_json::Map<String, serde_json::Value>) -> Vec<&serde_json::Value> {
+    match object.get("Statement") {
+        Some(serde_json::Value::Array(list)) => list.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    }
+}
+
+/// Checks an identity policy (a role's inline policy, a managed policy): the grammar,
+/// then what only identity policies must obey: no principal, and resources.
+pub(crate) fn validate_identity_document(document: &str) -> Result<(), QueryError> {
+    validate_document(document)?;
+    let value: serde_json::Value = serde_json::from_str(document)
+        .map_err(|_| QueryError::malformed_policy("This policy contains invalid Json"))?;
+    let object = value.as_object().cloned().unwrap_or_default();
+    for statement in statements(&object) {
+        let statement = statement.as_object().cloned().unwrap_or_default();
+        if statement.contains_key("Principal") || statement.contains_key("NotPrincipal") {
+            return Err(QueryError::malformed_policy(
+                "Policy document should not specify a principal.",
+            ));
+        }
+        match (
+            statement.contains_key("Resource"),
+            statement.contains_key("NotResource"),
+        ) {
+            (false, false) => {
+                return Err(QueryError::malformed_policy(
+                    "Policy statement must contain resources.",
+                ));
+            }
+            (true, true) => {
+                return Err(QueryError::malformed_policy("Syntax errors in policy."));
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }
 
@@ -136,8 +232,8 @@ mod tests {
     #[test]
     fn trust_policy_quota_is_2048_characters_without_whitespace() {
         let doc = |n: usize| {
-            let pad = "x".repeat(n - r#"{"Statement":[],"S":""}"#.len());
-            format!("{{\"Statement\": [],\n  \"S\": \"{pad}\"}}")
+            let pad = "x".repeat(n - r#"{"Statement":[],"Id":""}"#.len());
+            format!("{{\"Statement\": [],\n  \"Id\": \"{pad}\"}}")
         };
         assert_eq!(quota_size(&doc(2048)), 2048);
         assert!(validate_trust_policy(&doc(2048)).is_ok());
@@ -157,6 +253,63 @@ mod tests {
             );
         }
         assert!(validate_document("{\"Statement\":[]}").is_ok());
+    }
+
+    #[test]
+    fn documents_follow_the_policy_grammar() {
+        let allow = r#""Effect":"Allow","Action":"s3:GetObject","Resource":"*""#;
+        assert!(
+            validate_identity_document(&format!(
+                r#"{{"Version":"2012-10-17","Statement":{{{allow}}}}}"#
+            ))
+            .is_ok()
+        );
+        assert!(
+            validate_identity_document(&format!(
+                r#"{{"Version":"2008-10-17","Id":"i","Statement":[{{"Sid":"s",{allow}}}]}}"#
+            ))
+            .is_ok()
+        );
+        for (bad, message) in [
+            (
+                format!(r#"{{"Version":"default","Statement":{{{allow}}}}}"#),
+                "The policy failed legacy parsing",
+            ),
+            (
+                format!(r#"{{"Statment":{{{allow}}},"Statement":[]}}"#),
+                "Syntax errors in policy.",
+            ),
+            (
+                r#"{"Statement":{"Effect":"allow","Action":"s3:*","Resource":"*"}}"#.into(),
+                "Syntax errors in policy.",
+            ),
+            (
+                format!(r#"{{"Statement":{{{allow},"Actions":"x"}}}}"#),
+                "Syntax errors in policy.",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Resource":"*"}}"#.into(),
+                "Policy statement must contain actions.",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"s3:*"}}"#.into(),
+                "Policy statement must contain resources.",
+            ),
+            (
+                format!(r#"{{"Statement":{{{allow},"Principal":"*"}}}}"#),
+                "Policy document should not specify a principal.",
+            ),
+        ] {
+            let e = validate_identity_document(&bad).expect_err(&bad);
+            assert_eq!(
+                (e.status.as_u16(), e.code, e.message.as_str()),
+                (400, "MalformedPolicyDocument", message),
+                "{bad}"
+            );
+        }
+        // A trust policy names its principal and has no resources.
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+        assert!(validate_trust_policy(trust).is_ok());
     }
 
     #[test]

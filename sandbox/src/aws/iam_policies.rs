@@ -3,7 +3,7 @@
 //! emulator knows.
 
 use super::caller::{UPPER_ALNUM, iso_now, random_id, stable_hex_id};
-use super::iam::{self, quota_size, validate_document, validate_name, validate_path};
+use super::iam::{self, quota_size, validate_identity_document, validate_name, validate_path};
 use super::model::{Account, ManagedPolicy};
 use super::query::{Outcome, Params, QueryError, paginate};
 use super::xml::{Xml, url_encode_document};
@@ -210,7 +210,7 @@ pub(crate) fn put_role_policy(shared: &Shared, account: &str, p: &Params) -> Out
     let policy_name = p.required("PolicyName")?;
     validate_name("policyName", policy_name, 128)?;
     let document = p.required("PolicyDocument")?;
-    validate_document(document)?;
+    validate_identity_document(document)?;
     iam::write(shared, account, |acct| {
         let role = iam::role_mut(acct, name)?;
         let others: usize = role
@@ -301,7 +301,7 @@ pub(crate) fn create_policy(shared: &Shared, account: &str, p: &Params) -> Outco
     let name = p.required("PolicyName")?;
     validate_name("policyName", name, 128)?;
     let document = p.required("PolicyDocument")?;
-    validate_document(document)?;
+    validate_identity_document(document)?;
     if quota_size(document) > 6144 {
         return Err(QueryError::limit_exceeded(
             "Cannot exceed quota for PolicySize: 6144",

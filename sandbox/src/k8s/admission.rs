@@ -88,6 +88,56 @@ pub fn validate_name(info: &ResourceInfo, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The most bytes of annotation keys and values one object may carry
+/// (apimachinery's `TotalAnnotationSizeLimitB`).
+pub const ANNOTATIONS_LIMIT: usize = 256 * 1024;
+
+/// Checks an object's labels and annotations as the real server's `ValidateObjectMeta`
+/// does: label values at most 63 characters of the label-value grammar, annotations at
+/// most 256 KiB in all.
+pub fn validate_metadata(info: &ResourceInfo, object: &Value) -> Result<(), ApiError> {
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let mut causes = Vec::new();
+    if let Some(labels) = object["metadata"]["labels"].as_object() {
+        for value in labels.values() {
+            let value = value.as_str().unwrap_or_default();
+            let bytes = value.as_bytes();
+            let grammar = bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && bytes.first().is_none_or(u8::is_ascii_alphanumeric)
+                && bytes.last().is_none_or(u8::is_ascii_alphanumeric);
+            if value.len() > 63 {
+                causes.push((
+                    "metadata.labels".into(),
+                    format!("Invalid value: {value:?}: must be no more than 63 characters"),
+                ));
+            } else if !grammar {
+                causes.push((
+                    "metadata.labels".into(),
+                    format!("Invalid value: {value:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"),
+                ));
+            }
+        }
+    }
+    if let Some(annotations) = object["metadata"]["annotations"].as_object() {
+        let total: usize = annotations
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+            .sum();
+        if total > ANNOTATIONS_LIMIT {
+            causes.push((
+                "metadata.annotations".into(),
+                format!("Too long: must have at most {ANNOTATIONS_LIMIT} bytes"),
+            ));
+        }
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(info.group, info.kind, name, &causes))
+}
+
 /// Defaults the real server fills in for the kinds that have visible ones.
 pub fn default(info: &ResourceInfo, object: &mut Value) {
     match info.resource {
@@ -428,5 +478,25 @@ mod tests {
         assert!(validate_name(ns, "a.b").is_err());
         assert!(validate_name(role, "system:node").is_ok());
         assert!(validate_name(role, "a/b").is_err());
+        let meta = |labels: Value, annotations: Value| json!({"metadata": {"name": "x", "labels": labels, "annotations": annotations}});
+        assert!(validate_metadata(sa, &meta(json!({"a": "b"}), json!({"k": "v"}))).is_ok());
+        let e = validate_metadata(sa, &meta(json!({"a": "x".repeat(64)}), json!({})))
+            .expect_err("a 64-character label value");
+        assert!(
+            e.message.contains("must be no more than 63 characters"),
+            "{}",
+            e.message
+        );
+        assert!(validate_metadata(sa, &meta(json!({"a": "-x"}), json!({}))).is_err());
+        let big = "v".repeat(ANNOTATIONS_LIMIT - 1);
+        assert!(validate_metadata(sa, &meta(json!({}), json!({"k": big}))).is_ok());
+        let e = validate_metadata(sa, &meta(json!({}), json!({"k": big, "k2": ""})))
+            .expect_err("one byte over 256 KiB");
+        assert!(
+            e.message
+                .contains("Too long: must have at most 262144 bytes"),
+            "{}",
+            e.message
+        );
     }
 }

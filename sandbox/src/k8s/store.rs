@@ -479,6 +479,7 @@ fn sanitize(info: &ResourceInfo, namespace: Option<&str>, body: &Value) -> Resul
             _ => {}
         }
     }
+    admission::validate_metadata(info, &object)?;
     Ok(object)
 }
 

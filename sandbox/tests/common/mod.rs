@@ -14,6 +14,8 @@ use wid_sandbox::{ClusterDecl, ClusterKind, EksDecl, Sandbox};
 
 pub const ACCOUNT: &str = "111122223333";
 pub const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+/// An identity policy (inline or managed): actions on resources, no principal.
+pub const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
 
 /// One HTTP answer, its body as text (de-chunked if it came chunked).
 #[derive(Debug)]
