@@ -1,11 +1,14 @@
 //! Fault end to end: a plan of `WID_E2E_WORKLOADS` (default 500) workloads across AWS,
-//! GCP and Azure (faults on every API but Google Cloud's, see [`faults`]) applied against a sandbox directory that throttles 10% of calls, fails
+//! GCP and Azure applied against a sandbox that throttles 10% of calls, fails
 //! 5% with a server error, answers 2% of writes with the API's "try again" conflict,
 //! loses the response of some applied writes and leaves a few calls hanging past
-//! `--call-timeout`. Apply is re-run until it succeeds (a few runs at most), then the
-//! next plan shows no change, and the objects of another plan in the same clusters,
-//! namespaces and accounts are exactly as they were. Fault decisions are seeded, so a run
-//! is reproducible.
+//! `--call-timeout`. The sandbox is served by its own process (as a cloud outlives wid),
+//! the first apply is killed (SIGKILL) at a seeded random moment, and apply is re-run
+//! until it succeeds (a few runs at most); then the next plan shows no change, and the
+//! whole sandbox state, compared before and after, shows that nothing of another plan in
+//! the same clusters, namespaces, accounts, projects and resource groups changed: every
+//! difference is an addition, a counter, or a member wid added to a shared IAM policy
+//! with every earlier member kept. Fault decisions are seeded, so a run is reproducible.
 
 mod common;
 
@@ -35,10 +38,7 @@ fn sandboxed(sb: &Path, args: &[&str]) -> Output {
 /// responses of applied writes lost, a few calls hanging.
 fn faults() -> serde_json::Value {
     let mut rules = Vec::new();
-    // Google Cloud's APIs get no faults yet: the GCP provider does not retry its reads
-    // (its clients run with NeverRetry and preflight's container.clusters.get and the
-    // observe reads have no retry of their own), so one throttle fails the plan.
-    for api in ["k8s:", "iam:", "eks:", "sts:", "azure:"] {
+    for api in ["k8s:", "iam:", "eks:", "sts:", "azure:", "gcp:"] {
         rules.push(serde_json::json!({"api": api, "action": "throttle", "probability": 0.10}));
         rules.push(serde_json::json!({"api": api, "action": "server-error", "probability": 0.05}));
     }
@@ -50,10 +50,17 @@ fn faults() -> serde_json::Value {
         "iam:TagRole",
         "eks:CreatePodIdentityAssociation",
         "azure:federatedIdentityCredentials.createOrUpdate",
+        "gcp:crm.projects.setIamPolicy",
+        "gcp:iam.serviceAccounts.setIamPolicy",
     ] {
         rules.push(serde_json::json!({"api": api, "action": "conflict", "probability": 0.02}));
     }
-    for api in ["iam:CreateRole", "k8s:apply", "azure:"] {
+    for api in [
+        "iam:CreateRole",
+        "k8s:apply",
+        "azure:",
+        "gcp:iam.serviceAccounts.create",
+    ] {
         rules.push(serde_json::json!({"api": api, "action": "lost-response", "probability": 0.02}));
     }
     rules.push(serde_json::json!({"api": "k8s:", "action": "hang", "times": 2}));
@@ -84,8 +91,31 @@ fn a_plan_applied_through_throttling_errors_conflicts_lost_responses_and_hangs_c
     let before = std::fs::read_to_string(sb.join("state.json")).unwrap();
 
     std::fs::write(sb.join("faults.json"), faults().to_string()).unwrap();
+    let mut serve = Serve::start(&sb);
     let start = Instant::now();
-    let mut runs = 0;
+    // The first apply dies at a random moment (seeded: 1.5 to 4.5 s in).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wid"))
+        .args([
+            "apply",
+            &plan,
+            "--auto-approve",
+            "--call-timeout",
+            "2s",
+            "--sandbox-dir",
+        ])
+        .arg(&sb)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wid runs");
+    let kill_after = std::time::Duration::from_millis(1500 + (n as u64 * 7919 + 11) % 3000);
+    std::thread::sleep(kill_after);
+    let killed = matches!(child.try_wait(), Ok(None));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut runs = 1;
     loop {
         runs += 1;
         let out = sandboxed(
@@ -96,12 +126,18 @@ fn a_plan_applied_through_throttling_errors_conflicts_lost_responses_and_hangs_c
             break;
         }
         assert!(
-            runs < 4,
+            runs < 6,
             "apply did not converge in {runs} runs; last:\n{}\n{}",
             stdout(&out),
             stderr(&out)
         );
     }
+    serve.stop();
+    eprintln!(
+        "fault e2e: the first apply was {} after {:?}",
+        if killed { "killed" } else { "already done" },
+        kill_after
+    );
     eprintln!(
         "fault e2e: {n} workloads converged in {runs} apply runs, {:.1}s",
         start.elapsed().as_secs_f64()
@@ -112,4 +148,60 @@ fn a_plan_applied_through_throttling_errors_conflicts_lost_responses_and_hangs_c
     expect_code(&sandboxed(&sb, &["plan", &other, "--detailed-exitcode"]), 0);
     let after = std::fs::read_to_string(sb.join("state.json")).unwrap();
     assert_ne!(before, after, "the plan was applied");
+    let b: serde_json::Value = serde_json::from_str(&before).unwrap();
+    let a: serde_json::Value = serde_json::from_str(&after).unwrap();
+    let mut unexplained = Vec::new();
+    for c in wid_sandbox::json_diff(&b, &a) {
+        let counter = c.path.ends_with("/resource_version")
+            || c.path.starts_with("/azure/fic_stats/")
+            || c.path.ends_with("/policy/etag");
+        let policy = c.path.contains("/policy/bindings");
+        if c.before.is_none() || counter || policy {
+            continue;
+        }
+        unexplained.push(c.path);
+    }
+    assert!(
+        unexplained.is_empty(),
+        "the apply changed or removed what it did not add: {unexplained:#?}"
+    );
+    // Shared IAM policies: every member bound before is still bound, to the same role.
+    let mut policies = Vec::new();
+    collect_policies(&b, "", &mut policies);
+    assert!(!policies.is_empty(), "the plans share no IAM policy");
+    for path in policies {
+        let after = a.pointer(&path).expect("the policy is still there");
+        for (role, member) in members(b.pointer(&path).unwrap()) {
+            assert!(
+                members(after).contains(&(role.clone(), member.clone())),
+                "{member} lost {role} on {path}"
+            );
+        }
+    }
+}
+
+/// The JSON pointers of every IAM policy (an object with `bindings`) in a sandbox state.
+fn collect_policies(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    if let Some(map) = v.as_object() {
+        if map.contains_key("bindings") {
+            out.push(path.to_owned());
+            return;
+        }
+        for (k, child) in map {
+            let escaped = k.replace('~', "~0").replace('/', "~1");
+            collect_policies(child, &format!("{path}/{escaped}"), out);
+        }
+    }
+}
+
+/// (role, member) pairs of a policy.
+fn members(policy: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for b in policy["bindings"].as_array().into_iter().flatten() {
+        let role = b["role"].as_str().unwrap_or_default();
+        for m in b["members"].as_array().into_iter().flatten() {
+            out.push((role.to_owned(), m.as_str().unwrap_or_default().to_owned()));
+        }
+    }
+    out
 }
