@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 use wid_core::{Observed, ObservedResource, Owner, Ownership, ProviderError, Resource, ResourceId};
 
@@ -198,17 +199,32 @@ impl AwsProvider {
                 r.id.part(1).into(),
                 r.id.part(2).into(),
             ));
-            match self.find_association(&r.id, &owner.plan).await {
-                Ok(Some(a)) => observed.insert(association_resource(&r.id, &a)),
+        }
+        // One list (and at most one describe) per association, as many at once as the
+        // provider allows; results in the plan's order, so the first error is always the
+        // same one.
+        let plan = owner.plan.as_str();
+        let ids: Vec<ResourceId> = wanted.iter().map(|r| r.id.clone()).collect();
+        let found: Vec<_> = futures::stream::iter(ids)
+            .map(|id| async move {
+                let result = self.find_association(&id, plan).await;
+                (id, result)
+            })
+            .buffered(self.calls.concurrency())
+            .collect()
+            .await;
+        for (id, result) in found {
+            match result {
+                Ok(Some(a)) => observed.insert(association_resource(&id, &a)),
                 Ok(None) => {}
                 Err(e) if e.kind() == wid_core::ErrorKind::NotFound => {
                     observed.blockers.insert(
-                        r.id.clone(),
+                        id.clone(),
                         format!(
                             "EKS cluster {} does not exist in account {} ({})",
-                            r.id.part(2),
-                            r.id.part(0),
-                            r.id.part(1)
+                            id.part(2),
+                            id.part(0),
+                            id.part(1)
                         ),
                     );
                 }
