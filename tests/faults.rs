@@ -3,13 +3,14 @@
 //! succeed, each faulted call is retried (and counted twice), the next plan shows no
 //! changes, and a Kubernetes 429 is retried no sooner than its `Retry-After`.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wid::engine::{ExecuteOptions, Progress, Step, execute_with};
-use wid::session::{PlanMode, Session, Target};
-use wid_core::{Change, ChangeKind, ProviderError, ResourceId, RetryPolicy};
-use wid_sandbox::{Fault, FaultAction};
+use wid_sandbox::FaultAction;
+
+#[path = "common/fault_kit.rs"]
+mod fault_kit;
+
+use fault_kit::{apply, inject, not_retried, pending, session};
 
 /// Version A of the plan: IRSA roles with managed and inline policies and tags, a role
 /// shared by two KSAs, EKS Pod Identity, and RBAC on the cluster.
@@ -127,100 +128,6 @@ const WRITES: &[&str] = &[
     "k8s:apply roles",
     "k8s:apply rolebindings",
 ];
-
-struct Quiet;
-
-impl Progress for Quiet {
-    fn started(&self, _: &Change) {}
-    fn retrying(&self, _: &ResourceId, _: u32, _: &ProviderError, _: Duration) {}
-    fn finished(&self, _: &Step, _: usize, _: usize) {}
-}
-
-fn fast() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 6,
-        base: Duration::from_millis(5),
-        cap: Duration::from_millis(20),
-    }
-}
-
-async fn session(dir: &Path, text: &str) -> Session {
-    let file = dir.join("plan.toml");
-    std::fs::write(&file, text).expect("write plan");
-    let plan = wid::plan::load(&file).expect("plan is valid");
-    let mut target = Target {
-        sandbox: Some(dir.join("sb")),
-        ..Target::default()
-    };
-    target.limits.retry = fast();
-    Session::open(plan, &target).await.expect("session")
-}
-
-async fn apply(session: &Session) {
-    let planned = session
-        .plan(PlanMode::Apply { prune: false })
-        .await
-        .expect("plan");
-    let options = ExecuteOptions {
-        retry: fast(),
-        ..ExecuteOptions::default()
-    };
-    let report = execute_with(
-        &session.providers,
-        &planned.changes,
-        &session.owner(false),
-        &options,
-        &Quiet,
-    )
-    .await;
-    let failed: Vec<String> = report
-        .steps
-        .iter()
-        .filter(|s| !matches!(s.outcome, wid::engine::Outcome::Done { .. }))
-        .map(|s| format!("{}: {:?}", s.id, s.outcome))
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
-}
-
-async fn pending(session: &Session) -> Vec<String> {
-    let planned = session
-        .plan(PlanMode::Apply { prune: false })
-        .await
-        .expect("plan");
-    planned
-        .changes
-        .iter()
-        .filter(|c| c.kind != ChangeKind::NoOp)
-        .map(|c| format!("{:?} {}", c.kind, c.id))
-        .collect()
-}
-
-fn inject(session: &Session, apis: &[&str], action: FaultAction) {
-    let sandbox = session.sandbox().expect("in-process sandbox");
-    for api in apis {
-        sandbox.inject(Fault {
-            api: (*api).to_owned(),
-            action: action.clone(),
-            times: Some(1),
-        });
-    }
-}
-
-/// The APIs of `apis` called fewer than twice between `before` and now: a faulted call is
-/// always followed by its retry.
-fn not_retried(
-    session: &Session,
-    before: &std::collections::BTreeMap<String, u64>,
-    apis: &[&str],
-) -> Vec<String> {
-    let after = session.sandbox().expect("sandbox").calls();
-    apis.iter()
-        .filter(|api| {
-            after.get(**api).copied().unwrap_or(0) - before.get(**api).copied().unwrap_or(0) < 2
-        })
-        .map(|api| format!("{api}: {:?} -> {:?}", before.get(*api), after.get(*api)))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_throttle_on_every_read_api_and_the_plan_still_succeeds() {
