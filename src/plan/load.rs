@@ -31,6 +31,29 @@ pub struct Entry<T> {
 }
 
 impl<T> Entry<T> {
+    /// An entry read from `file` at `at` (`clusters.NAME`, `workload.INDEX`).
+    pub(super) fn new(
+        spec: T,
+        file: SourceFile,
+        at: Vec<Seg>,
+        span: Range<usize>,
+        dir: PathBuf,
+    ) -> Self {
+        Self {
+            spec,
+            file,
+            at,
+            span,
+            dir,
+        }
+    }
+
+    /// Where its table is in its file.
+    #[cfg(test)]
+    pub(super) fn at(&self) -> &[Seg] {
+        &self.at
+    }
+
     /// `file:line:col` of the entry.
     pub fn origin(&self) -> String {
         self.file.location(self.span.start)
@@ -77,7 +100,7 @@ pub struct Raw {
     pub incomplete: bool,
 }
 
-const TOP_KEYS: &[&str] = &["version", "name", "clusters", "aws", "workload"];
+pub(super) const TOP_KEYS: &[&str] = &["version", "name", "clusters", "aws", "workload"];
 
 /// Reads `path` (a file, or a directory whose `*.toml` files are read in name order).
 pub fn read(path: &Path, diags: &mut Diagnostics) -> Raw {
@@ -127,7 +150,9 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Raw {
         };
         let source = SourceFile::new(file.display().to_string(), text);
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        read_file(&source, dir, &mut raw, diags);
+        if !super::fast::read_file(&source, &dir, &mut raw) {
+            read_file(&source, dir, &mut raw, diags);
+        }
         raw.files.push(source);
     }
     raw
@@ -153,7 +178,8 @@ pub fn plan_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnostics) {
+/// The careful path: every problem of the file reported, each located.
+pub(super) fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnostics) {
     let doc = match toml_edit::Document::parse(file.text.as_str().to_owned()) {
         Ok(doc) => doc,
         Err(e) => {

@@ -4,6 +4,7 @@
 //! problem found, each located by file, line and column.
 
 mod diagnostic;
+mod fast;
 mod load;
 mod messages;
 pub mod spec;

@@ -13,18 +13,17 @@ use super::load::{Entry, Raw};
 use super::spec::{ClusterKind, ClusterSpec, WorkloadSpec};
 use super::toml_spans::{Seg, segs};
 
-static ACCOUNT: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{12}$"));
+static ACCOUNT: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9]{12}$"));
 static REGION: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$"));
+    LazyLock::new(|| re(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]{1,2}$"));
 static EKS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$"));
 static PROJECT: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"));
-static DIGITS: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{1,20}$"));
+static DIGITS: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9]{1,20}$"));
 static GKE_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"));
 static GKE_LOCATION: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]+-[a-z]+[0-9]{1,2}(-[a-z])?$"));
 static GUID: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 });
-static RESOURCE_GROUP: LazyLock<Regex> = LazyLock::new(|| re(r"^[-\w._()]{0,89}[-\w_()]$"));
 static AKS_NAME: LazyLock<Regex> =
     LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$|^[a-zA-Z0-9]$"));
 
@@ -120,10 +119,10 @@ pub fn cluster(name: &str, entry: &Entry<ClusterSpec>, diags: &mut Diagnostics) 
             );
         }
     }
-    let mut check = |field: &str, ok: &Regex, what: &str| {
+    let mut check = |field: &str, ok: &dyn Fn(&str) -> bool, what: &str| {
         if let Some(v) = cloud_field(spec, field)
             && allowed.contains(&field)
-            && !ok.is_match(v)
+            && !ok(v)
         {
             diags.push(
                 PlanDiagnostic::at(&entry.file, at(&[field]), format!("invalid {field} `{v}`"))
@@ -131,41 +130,61 @@ pub fn cluster(name: &str, entry: &Entry<ClusterSpec>, diags: &mut Diagnostics) 
             );
         }
     };
-    check("account", &ACCOUNT, "a 12-digit AWS account id");
-    check("region", &REGION, "an AWS region such as us-east-1");
+    check(
+        "account",
+        &|v| ACCOUNT.is_match(v),
+        "a 12-digit AWS account id",
+    );
+    check(
+        "region",
+        &|v| REGION.is_match(v),
+        "an AWS region such as us-east-1",
+    );
     check(
         "project",
-        &PROJECT,
+        &|v| PROJECT.is_match(v),
         "a GCP project id: 6-30 lowercase letters, digits and hyphens",
     );
-    check("project_number", &DIGITS, "the numeric GCP project number");
-    check("subscription", &GUID, "an Azure subscription GUID");
-    check("tenant", &GUID, "a Microsoft Entra tenant GUID");
+    check(
+        "project_number",
+        &|v| DIGITS.is_match(v),
+        "the numeric GCP project number",
+    );
+    check(
+        "subscription",
+        &|v| GUID.is_match(v),
+        "an Azure subscription GUID",
+    );
+    check(
+        "tenant",
+        &|v| GUID.is_match(v),
+        "a Microsoft Entra tenant GUID",
+    );
     check(
         "resource_group",
-        &RESOURCE_GROUP,
+        &|v| wid_azure::names::resource_group_issue(v).is_none(),
         "an Azure resource group name (1-90 characters)",
     );
     match spec.kind {
         ClusterKind::Eks => check(
             "name",
-            &EKS_NAME,
+            &|v| EKS_NAME.is_match(v),
             "an EKS cluster name (letters, digits, - and _, up to 100)",
         ),
         ClusterKind::Aks => check(
             "name",
-            &AKS_NAME,
+            &|v| AKS_NAME.is_match(v),
             "an AKS cluster name (letters, digits, - and _, up to 63)",
         ),
         ClusterKind::Gke => {
             check(
                 "name",
-                &GKE_NAME,
+                &|v| GKE_NAME.is_match(v),
                 "a GKE cluster name (lowercase letters, digits and -, up to 40, starting with a letter)",
             );
             check(
                 "location",
-                &GKE_LOCATION,
+                &|v| GKE_LOCATION.is_match(v),
                 "a GCP region or zone such as us-central1 or us-central1-a",
             );
         }

@@ -1,0 +1,249 @@
+//! The fast path of reading a plan file: parsed once by `toml`'s borrowing parser and
+//! every entry deserialized straight out of it, without a copy.
+//!
+//! Only a file that reads cleanly takes this path. At the first thing that would become a
+//! diagnostic it gives up, having changed nothing, and the careful path (`load.rs`:
+//! `toml_edit`, each entry on its own, every unknown key reported) reads the file again.
+//! So diagnostics are exactly the careful path's, and a valid file of 10,000 workloads is
+//! read in a fraction of the time and memory (see `benches/RESULTS.md`).
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diagnostic::SourceFile;
+use super::load::{Entry, Raw, TOP_KEYS};
+use super::spec::{AwsSettings, ClusterSpec, WorkloadSpec};
+use super::toml_spans::Seg;
+
+/// What one file adds to [`Raw`], committed only once the whole file has read cleanly.
+struct FileParts {
+    name: Option<(String, Range<usize>)>,
+    aws: Option<AwsSettings>,
+    clusters: Vec<(String, Entry<ClusterSpec>)>,
+    workloads: Vec<Entry<WorkloadSpec>>,
+}
+
+/// Reads `file` into `raw` if nothing in it needs a diagnostic; returns false (and leaves
+/// `raw` as it was) otherwise, for the careful path to report.
+pub(super) fn read_file(file: &SourceFile, dir: &Path, raw: &mut Raw) -> bool {
+    let Some(parts) = parts(file, dir, raw) else {
+        return false;
+    };
+    match parts.name {
+        Some((name, span)) => raw.names.push((name, file.clone(), span)),
+        None => raw.shared.push(file.clone()),
+    }
+    if let Some(settings) = parts.aws {
+        raw.aws.profiles.extend(settings.profiles);
+        if let Some(limit) = settings.trust_policy_limit {
+            raw.aws.trust_policy_limit = Some(limit);
+        }
+    }
+    raw.clusters.extend(parts.clusters);
+    raw.workloads.extend(parts.workloads);
+    true
+}
+
+fn parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
+    let root = DeTable::parse(file.text.as_str()).ok()?.into_inner();
+    if root
+        .keys()
+        .any(|k| !TOP_KEYS.contains(&k.get_ref().as_ref()))
+    {
+        return None;
+    }
+    let mut out = FileParts {
+        name: None,
+        aws: None,
+        clusters: Vec::new(),
+        workloads: Vec::new(),
+    };
+    let mut version_ok = false;
+    for (key, value) in root {
+        let span = value.span();
+        match key.get_ref().as_ref() {
+            "version" => {
+                version_ok = value
+                    .get_ref()
+                    .as_integer()
+                    .is_some_and(|i| i.as_str() == "1" && i.radix() == 10);
+            }
+            "name" => out.name = Some((value.get_ref().as_str()?.to_owned(), span)),
+            "aws" => {
+                let settings: AwsSettings = deserialize(value)?;
+                if let Some(limit) = settings.trust_policy_limit
+                    && (!(2048..=8192).contains(&limit)
+                        || raw.aws.trust_policy_limit.is_some_and(|l| l != limit))
+                {
+                    return None;
+                }
+                out.aws = Some(settings);
+            }
+            "clusters" => {
+                let DeValue::Table(clusters) = value.into_inner() else {
+                    return None;
+                };
+                for (name, item) in clusters {
+                    let name_span = name.span();
+                    let name = name.into_inner().into_owned();
+                    let spec: ClusterSpec = deserialize(item)?;
+                    out.clusters.push((
+                        name.clone(),
+                        Entry::new(
+                            spec,
+                            file.clone(),
+                            vec![Seg::Key("clusters".into()), Seg::Key(name)],
+                            name_span,
+                            dir.to_path_buf(),
+                        ),
+                    ));
+                }
+            }
+            "workload" => {
+                let DeValue::Array(tables) = value.into_inner() else {
+                    return None;
+                };
+                out.workloads.reserve(tables.len());
+                for (index, table) in tables.into_iter().enumerate() {
+                    let span = table.span();
+                    // `[[workload]]` sections only: an inline array of tables is an error
+                    // the careful path reports.
+                    if !table.get_ref().is_table()
+                        || !file
+                            .text
+                            .get(span.clone())
+                            .is_some_and(|h| h.starts_with("[["))
+                    {
+                        return None;
+                    }
+                    let spec: WorkloadSpec = deserialize(table)?;
+                    out.workloads.push(Entry::new(
+                        spec,
+                        file.clone(),
+                        vec![Seg::Key("workload".into()), Seg::Index(index)],
+                        span,
+                        dir.to_path_buf(),
+                    ));
+                }
+            }
+            _ => return None,
+        }
+    }
+    // A file with workloads must name its scope; one without may leave it out.
+    let complete = version_ok && (out.name.is_some() || out.workloads.is_empty());
+    complete.then_some(out)
+}
+
+fn deserialize<'a, T: Deserialize<'a>>(value: Spanned<DeValue<'a>>) -> Option<T> {
+    T::deserialize(value.into_deserializer()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::plan::Diagnostics;
+
+    /// What an entry holds, minus the shared file handle.
+    fn shape<T: std::fmt::Debug>(e: &Entry<T>) -> String {
+        format!("{:?} {:?} {:?} {:?}", e.spec, e.span, e.at(), e.dir)
+    }
+
+    fn both(text: &str) -> (Option<Raw>, Raw) {
+        let file = SourceFile::new("plan.toml", text.to_owned());
+        let dir = PathBuf::from("d");
+        let mut fast = Raw::default();
+        let fast = read_file(&file, &dir, &mut fast).then_some(fast);
+        let mut careful = Raw::default();
+        let mut diags = Diagnostics::default();
+        super::super::load::read_file(&file, dir, &mut careful, &mut diags);
+        (fast, careful)
+    }
+
+    fn same(a: &Raw, b: &Raw) {
+        let entries = |r: &Raw| {
+            let clusters = r.clusters.iter().map(|(n, e)| format!("{n} {}", shape(e)));
+            let workloads = r.workloads.iter().map(shape);
+            clusters.chain(workloads).collect::<Vec<_>>()
+        };
+        assert_eq!(entries(a), entries(b));
+        let names = |r: &Raw| {
+            r.names
+                .iter()
+                .map(|(n, f, s)| format!("{n} {} {s:?}", f.path))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(a), names(b));
+        assert_eq!(a.shared.len(), b.shared.len());
+        assert_eq!(format!("{:?}", a.aws), format!("{:?}", b.aws));
+    }
+
+    #[test]
+    fn the_fast_path_reads_every_example_exactly_as_the_careful_one() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut files = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d)
+                .expect("examples are readable")
+                .flatten()
+            {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "toml") {
+                    files.push(p);
+                }
+            }
+        }
+        assert!(files.len() >= 6, "examples found: {files:?}");
+        for path in files {
+            let text = std::fs::read_to_string(&path).expect("example is readable");
+            let (fast, careful) = both(&text);
+            let fast = fast.unwrap_or_else(|| panic!("{} took the careful path", path.display()));
+            same(&fast, &careful);
+        }
+    }
+
+    #[test]
+    fn spans_of_every_entry_shape_match() {
+        let text = "version = 1\nname = \"t\"\naws = { profiles = { \"1\" = \"p\" }, trust_policy_limit = 4096 }\n\
+            clusters.inline = { kind = \"generic\", issuer = \"https://i\" }\n\n\
+            [clusters.dev]\nkind = \"eks\"\naccount = \"111122223333\"\n\n\
+            [[workload]]\ncluster = \"dev\"\nnamespace = \"n\"\nservice_account = \"a\"\naws.role = \"r\"\n\n\
+            [[workload]] # second\n  cluster = \"inline\"\nnamespace = \"n\"\nservice_account = \"b\"\n\
+            [workload.kubernetes]\nrules = []\n";
+        let (fast, careful) = both(text);
+        same(&fast.expect("a valid file takes the fast path"), &careful);
+    }
+
+    #[test]
+    fn anything_the_careful_path_would_report_sends_the_file_there() {
+        let head = "version = 1\nname = \"t\"\n";
+        let workload =
+            "[[workload]]\ncluster = \"c\"\nnamespace = \"n\"\nservice_account = \"a\"\n";
+        for text in [
+            format!("{head}{workload}typo = 1\n"),
+            format!("{head}extra = 1\n"),
+            format!("version = 2\nname = \"t\"\n{workload}"),
+            format!("version = 1\n{workload}"),
+            format!("version = 1\nname = 3\n"),
+            format!("{head}aws.trust_policy_limit = 10\n"),
+            format!(
+                "{head}workload = [{{ cluster = \"c\", namespace = \"n\", service_account = \"a\" }}]\n"
+            ),
+            format!("{head}[clusters.c]\nkind = \"nope\"\n"),
+            format!("{head}clusters = 1\n"),
+            format!("{head}[[workload]\n"),
+        ] {
+            let (fast, _) = both(&text);
+            assert!(fast.is_none(), "took the fast path:\n{text}");
+        }
+    }
+}
