@@ -140,12 +140,12 @@ pub struct EksCluster {
 pub use wid_core::FieldIssue;
 
 static ROLE_NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[\w+=,.@-]+$").expect("static regex is valid"));
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_+=,.@-]+$").expect("static regex is valid"));
 static ACCOUNT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\d{12}$").expect("static regex is valid"));
+    LazyLock::new(|| Regex::new(r"^[0-9]{12}$").expect("static regex is valid"));
 static POLICY_ARN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"^arn:aws(-cn|-us-gov)?:iam::(aws|\d{12}):policy/([\x21-\x7E]*/)?[\w+=,.@-]{1,128}$",
+        r"^arn:aws(-cn|-us-gov)?:iam::(aws|[0-9]{12}):policy/([\x21-\x7E]*/)?[A-Za-z0-9_+=,.@-]{1,128}$",
     )
     .expect("static regex is valid")
 });
@@ -153,6 +153,18 @@ static ROLE_PATH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^/([\x21-\x7E]+/)?$").expect("static regex is valid"));
 static TAG_CHARS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$").expect("static regex is valid"));
+
+/// Whether every character is one IAM allows in tags (letters, digits and spaces of any
+/// script, `_.:/=+-@`). ASCII text, nearly every tag, is checked without building the
+/// Unicode automaton.
+fn tag_chars_ok(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" _.:/=+-@".contains(&b))
+    } else {
+        TAG_CHARS.is_match(s)
+    }
+}
 
 /// Why a role name is invalid, or `None`.
 pub fn role_name_issue(name: &str) -> Option<String> {
@@ -307,7 +319,7 @@ fn check_inline_policies(block: &AwsBlock, plan_dir: &Path, issues: &mut Vec<Fie
 fn check_tags(block: &AwsBlock, issues: &mut Vec<FieldIssue>) {
     for (key, value) in &block.tags {
         let path = ["tags", key.as_str()];
-        if key.is_empty() || key.chars().count() > 128 || !TAG_CHARS.is_match(key) {
+        if key.is_empty() || key.chars().count() > 128 || !tag_chars_ok(key) {
             issues.push(FieldIssue::new(
                 &path,
                 format!("tag key {key:?} must be 1-128 letters, digits, spaces and _.:/=+-@"),
@@ -323,7 +335,7 @@ fn check_tags(block: &AwsBlock, issues: &mut Vec<FieldIssue>) {
                 format!("tag key {key:?} is reserved for wid's own tags; wid sets them itself"),
             ));
         }
-        if value.chars().count() > 256 || !TAG_CHARS.is_match(value) {
+        if value.chars().count() > 256 || !tag_chars_ok(value) {
             issues.push(FieldIssue::new(
                 &path,
                 format!(
@@ -376,6 +388,19 @@ mod tests {
 
     fn paths(issues: &[FieldIssue]) -> Vec<String> {
         issues.iter().map(|i| i.path.join(".")).collect()
+    }
+
+    #[test]
+    fn names_and_accounts_are_ascii_as_iam_requires() {
+        assert!(role_name_issue("orders+prod=1,a.b@c_d-e").is_none());
+        assert!(role_name_issue("r\u{00f4}le").is_some());
+        assert!(tag_chars_ok("team: payments/eu-1 +@="));
+        assert!(tag_chars_ok("\u{00e9}quipe \u{4e2d}\u{6587}"));
+        assert!(!tag_chars_ok("tab\there"));
+        assert!(!tag_chars_ok("semi;colon"));
+        let arabic_digits = "\u{0661}".repeat(12);
+        assert!(!ACCOUNT.is_match(&arabic_digits));
+        assert!(ACCOUNT.is_match("111122223333"));
     }
 
     #[test]

@@ -27,19 +27,23 @@ fn re(pattern: &str) -> Regex {
 }
 
 static IDENTITY: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$"));
-static RESOURCE_GROUP: LazyLock<Regex> = LazyLock::new(|| re(r"^[-\w._()]{0,89}[-\w_()]$"));
+/// Resource group characters (letters and digits of any script, `_-.()`), not ending with
+/// `.`; the length (1-90) is checked apart, since a counted repetition of a Unicode class
+/// costs a large automaton to build.
+static RESOURCE_GROUP: LazyLock<Regex> = LazyLock::new(|| re(r"^[-\w._()]*[-\w_()]$"));
 static FIC: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,119}$"));
 static GUID: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 });
 static LOCATION: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z][a-zA-Z0-9 ]{1,49}$"));
 /// An ARM scope: a management group, a subscription, a resource group, or a resource
-/// (provider namespace, then type/name pairs, child types included).
+/// (provider namespace, then type/name pairs, child types included). Group names are
+/// 1-90 characters, checked apart (see [`RESOURCE_GROUP`]).
 static SCOPE: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
-        r"(?i)^(/providers/Microsoft\.Management/managementGroups/[\w().-]{1,90}",
+        r"(?i)^(/providers/Microsoft\.Management/managementGroups/(?<group>[\w().-]+)",
         r"|/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        r"(/resourceGroups/[-\w._()]{1,90}",
+        r"(/resourceGroups/(?<rg>[-\w._()]+)",
         r"(/providers/[A-Za-z][\w.]*(/[^/?#\s]+/[^/?#\s]+)+)?)?)$"
     ))
 });
@@ -57,7 +61,7 @@ pub fn identity_issue(name: &str) -> Option<String> {
 /// Why a resource group name is invalid, or `None`: 1-90 letters, digits, `_`, `-`, `.`,
 /// `(` and `)`, not ending with `.`.
 pub fn resource_group_issue(name: &str) -> Option<String> {
-    (!RESOURCE_GROUP.is_match(name)).then(|| {
+    (!(RESOURCE_GROUP.is_match(name) && name.chars().count() <= 90)).then(|| {
         format!(
             "resource group name {name:?} must be 1-90 letters, digits and _-.(), not ending with '.'"
         )
@@ -96,7 +100,15 @@ pub fn normalize_location(location: &str) -> String {
 
 /// Why a role assignment scope is invalid, or `None`.
 pub fn scope_issue(scope: &str) -> Option<String> {
-    (!SCOPE.is_match(scope.trim_end_matches('/'))).then(|| {
+    let valid = SCOPE
+        .captures(scope.trim_end_matches('/'))
+        .is_some_and(|c| {
+            ["group", "rg"]
+                .iter()
+                .filter_map(|n| c.name(n))
+                .all(|m| m.as_str().chars().count() <= 90)
+        });
+    (!valid).then(|| {
         format!(
             "scope {scope:?} is not an ARM scope; use /subscriptions/SUB, /subscriptions/SUB/resourceGroups/RG, a resource id under it, or /providers/Microsoft.Management/managementGroups/NAME"
         )
@@ -279,6 +291,19 @@ pub fn tag_issue(key: &str, value: &str, reserved: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_names_take_any_script_and_at_most_90_characters() {
+        assert!(resource_group_issue("rg-\u{00e9}t\u{00e9}(1)").is_none());
+        assert!(resource_group_issue(&"\u{00e9}".repeat(90)).is_none());
+        assert!(resource_group_issue(&"a".repeat(91)).is_some());
+        assert!(resource_group_issue("ends.").is_some());
+        let sub = "/subscriptions/6d9a1f3e-2b7c-4e58-9a01-3c5d7e9f1b20/resourceGroups/";
+        assert!(scope_issue(&format!("{sub}{}", "r".repeat(90))).is_none());
+        assert!(scope_issue(&format!("{sub}{}", "r".repeat(91))).is_some());
+        let mg = "/providers/Microsoft.Management/managementGroups/";
+        assert!(scope_issue(&format!("{mg}{}", "g".repeat(91))).is_some());
+    }
 
     #[test]
     fn identity_and_group_names() {
