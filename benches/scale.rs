@@ -25,6 +25,10 @@ use wid_core::{
 };
 use wid_sandbox::{Fault, FaultAction};
 
+/// The allocator the `wid` binary uses (src/main.rs), so the numbers are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The API prefixes the sandbox counts, with the provider that calls them.
 const APIS: [(&str, &str); 6] = [
     ("k8s:", "k8s"),

@@ -4,6 +4,12 @@
 use clap::Parser as _;
 use wid::cli::{self, Cli};
 
+/// mimalloc rather than the system allocator: a plan of thousands of workloads is
+/// hundreds of thousands of small allocations, which glibc's allocator spends about a
+/// third of wid's CPU on (`benches/RESULTS.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // Usage errors exit 1, not clap's default 2: 2 means "changes pending" here.
     let cli = match Cli::try_parse() {

@@ -70,7 +70,10 @@ pub async fn run(args: RenderArgs) -> Result<ExitCode, CliError> {
                 .collect();
             let observed = session.providers.observe(&cloud, &owner).await?;
             for r in &mut desired.resources {
-                *r = wid_core::resolve_observed(r, &observed);
+                if let std::borrow::Cow::Owned(resolved) = wid_core::resolve_observed(r, &observed)
+                {
+                    *r = resolved;
+                }
             }
         }
     }

@@ -3,6 +3,7 @@
 //! Providers normalize what they read so that values compare exactly; the diff then only
 //! compares what wid manages, decides ownership conflicts, and lists deletes for prune.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -58,20 +59,25 @@ pub fn diff(desired: &[Resource], observed: &Observed, prune: bool) -> Vec<Chang
 }
 
 /// `desired` with every unknown attribute whose source exists filled from the source's
-/// observed outputs.
-pub fn resolve_observed(desired: &Resource, observed: &Observed) -> Resource {
+/// observed outputs; borrowed as it is when there is nothing to fill (nearly always).
+pub fn resolve_observed<'a>(desired: &'a Resource, observed: &Observed) -> Cow<'a, Resource> {
+    let output_of = |value: &AttrValue| match value {
+        AttrValue::Unknown { from, output } => observed
+            .resources
+            .get(from)
+            .and_then(|o| o.outputs.get(output.as_str())),
+        AttrValue::Known(_) => None,
+    };
+    if !desired.attrs.values().any(|v| output_of(v).is_some()) {
+        return Cow::Borrowed(desired);
+    }
     let mut out = desired.clone();
     for value in out.attrs.values_mut() {
-        if let AttrValue::Unknown { from, output } = value
-            && let Some(v) = observed
-                .resources
-                .get(from)
-                .and_then(|o| o.outputs.get(output.as_str()))
-        {
+        if let Some(v) = output_of(value) {
             *value = AttrValue::Known(Value::String(v.clone()));
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 fn diff_one(
