@@ -233,7 +233,7 @@ mod tests {
             format!("{head}extra = 1\n"),
             format!("version = 2\nname = \"t\"\n{workload}"),
             format!("version = 1\n{workload}"),
-            format!("version = 1\nname = 3\n"),
+            "version = 1\nname = 3\n".to_owned(),
             format!("{head}aws.trust_policy_limit = 10\n"),
             format!(
                 "{head}workload = [{{ cluster = \"c\", namespace = \"n\", service_account = \"a\" }}]\n"
