@@ -1,7 +1,8 @@
 //! Applying a policy change: one read-modify-write of the whole policy with its etag.
 //!
 //! The policy observe read (and its etag) is the starting point, so a run reads each
-//! policy once and writes it at most once. Only wid's member changes are made; on
+//! policy once and writes it at most once; the policy of a service account this run
+//! creates starts from the empty policy and its known etag, so it is not read at all. Only wid's member changes are made; on
 //! `ABORTED` (someone wrote the policy between wid's read and write) wid re-reads it and
 //! re-applies just those member changes, a bounded number of times. After the write,
 //! the plan's record gains the bindings wid added and loses the ones it removed; a record
@@ -61,6 +62,12 @@ impl GcpProvider {
             .map(|r| r.policy);
         let mut policy = match cached {
             Some(p) => Some(p),
+            // The plan saw no such account: this run creates it (the policy change depends
+            // on the create), and a new account's policy is empty, etag `ACAB`. Writing
+            // with that etag is the read-modify-write without the read: if anything wrote
+            // the policy since, the etag no longer matches, the write is `ABORTED`, and the
+            // loop below re-reads it.
+            None if fresh_account(change, &of) => Some(empty_policy()),
             None => self.read_policy(id).await?,
         };
         let mut attempt = 0;
@@ -254,6 +261,23 @@ impl GcpProvider {
         }
         Ok(())
     }
+}
+
+/// The etag of a policy never written (`ACAB` in base64), as IAM returns it for a new
+/// service account.
+const EMPTY_POLICY_ETAG: [u8; 3] = [0x00, 0x20, 0x01];
+
+/// A policy never written: no bindings, [`EMPTY_POLICY_ETAG`].
+fn empty_policy() -> Policy {
+    Policy::new().set_etag(bytes::Bytes::from_static(&EMPTY_POLICY_ETAG))
+}
+
+/// Whether `change` adds to the policy of a service account the plan saw no trace of (its
+/// policy was not observed, so the account did not exist).
+fn fresh_account(change: &Change, of: &PolicyOf) -> bool {
+    matches!(of, PolicyOf::ServiceAccount { .. })
+        && change.kind == ChangeKind::Create
+        && change.observed.is_none()
 }
 
 /// How a policy write failed.
