@@ -330,3 +330,62 @@ async fn a_new_accounts_policy_written_by_someone_else_first_is_re_read_and_kept
             .all(|c| c.kind == ChangeKind::NoOp)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_changes_applied_together_share_their_record_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sandbox, provider) = start(tmp.path()).await;
+    let blocks: Vec<(GcpBlock, String)> = (0..10)
+        .map(|i| {
+            (
+                impersonating(&format!("worker-{i:02}"), "roles/pubsub.subscriber"),
+                format!("ksa-{i}"),
+            )
+        })
+        .collect();
+    let blocks: Vec<(GcpBlock, &str)> = blocks
+        .iter()
+        .map(|(b, k)| (b.clone(), k.as_str()))
+        .collect();
+    let resources = desired(&blocks);
+    let changes = plan(&provider, &resources).await;
+    let (accounts, policies): (Vec<Change>, Vec<Change>) = changes
+        .into_iter()
+        .filter(|c| c.kind != ChangeKind::NoOp)
+        .partition(|c| c.id.kind() == "service-account");
+    execute(&provider, &accounts).await;
+    let record_writes = || {
+        count(&sandbox, "gcp:iam.serviceAccounts.create")
+            + count(&sandbox, "gcp:iam.serviceAccounts.patch")
+    };
+    // Record writes take a while, as they do against IAM: the changes that finish while
+    // one is in flight wait for the next.
+    for api in [
+        "gcp:iam.serviceAccounts.create",
+        "gcp:iam.serviceAccounts.patch",
+    ] {
+        sandbox.inject(Fault {
+            api: api.into(),
+            action: FaultAction::Latency { ms: 100 },
+            times: None,
+        });
+    }
+    let before = record_writes();
+    assert_eq!(policies.len(), 11, "ten account policies and the project's");
+    let own = owner();
+    let results = futures::future::join_all(policies.iter().map(|c| provider.apply(c, &own))).await;
+    for r in results {
+        r.unwrap();
+    }
+    let writes = record_writes() - before;
+    assert!(
+        (1..=3).contains(&writes),
+        "11 policy changes at once made {writes} record writes"
+    );
+    // The record holds every binding: the next plan has nothing to do.
+    let again = plan(&provider, &resources).await;
+    assert!(
+        again.iter().all(|c| c.kind == ChangeKind::NoOp),
+        "{again:?}"
+    );
+}
