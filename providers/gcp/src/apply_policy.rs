@@ -215,12 +215,13 @@ impl GcpProvider {
                 }
             }
         }
-        result.await.unwrap_or_else(|_| {
-            Err(ProviderError::new(
+        match result.await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ProviderError::new(
                 ErrorKind::Transient,
                 "the record write that carried this change was cancelled",
-            ))
-        })
+            )),
+        }
     }
 
     /// Makes the record writes of one plan, in order.
