@@ -170,9 +170,15 @@ fn observe_lower_bound(desired: &[Resource]) -> BTreeMap<&'static str, usize> {
     reads.into_iter().map(|(k, v)| (k, v.len())).collect()
 }
 
-/// The fewest writes that make `changes`: one per change, plus one per managed and
-/// inline policy of a new role (IAM attaches them one call at a time) and one record
-/// write per new role with policies (the create can only say "incomplete").
+/// The fewest writes that make `changes`: one per change, plus, for an object created with
+/// parts that are separate API resources, one call per part and one record write (the
+/// create can only record "incomplete", so a failure between the parts never reads as
+/// drift):
+/// - an IAM role: one call per managed and inline policy (IAM attaches them one at a
+///   time);
+/// - an Azure managed identity: one PUT per role assignment (each is its own ARM
+///   resource, made against the principal the identity's create returns), and the tag
+///   write.
 fn apply_lower_bound(changes: &[Change]) -> BTreeMap<&'static str, usize> {
     let mut out: BTreeMap<&'static str, usize> = BTreeMap::new();
     for c in changes.iter().filter(|c| c.kind != ChangeKind::NoOp) {
@@ -188,6 +194,10 @@ fn apply_lower_bound(changes: &[Change]) -> BTreeMap<&'static str, usize> {
             ("iam-role", ChangeKind::Create) => {
                 let policies = count("managed_policies") + count("inline_policies");
                 1 + policies + usize::from(policies > 0)
+            }
+            ("managed-identity", ChangeKind::Create) => {
+                let assignments = count("role_assignments");
+                1 + assignments + usize::from(assignments > 0)
             }
             _ => 1,
         };
@@ -232,6 +242,17 @@ fn ideal(calls: &BTreeMap<&'static str, u64>, session: &Session, latency: u64) -
         })
         .max()
         .unwrap_or_default()
+}
+
+/// Calls per API since `before`, as `api n` pairs.
+fn per_api(now: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> String {
+    now.iter()
+        .filter_map(|(api, n)| {
+            let n = n - before.get(api).copied().unwrap_or(0);
+            (n > 0).then(|| format!("{api} {n}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn total<V: Copy + Into<u64>>(m: &BTreeMap<&'static str, V>) -> u64 {
@@ -341,6 +362,11 @@ async fn plan_and_apply(n: usize, latency: u64) {
             ratio(sequential, wall),
         );
     }
+    println!("  plan calls per API: {}", per_api(&after_plan, &before));
+    println!(
+        "  apply calls per API: {}",
+        per_api(&after_apply, &after_plan)
+    );
     println!(
         "  no-op plan: {left} changes left, calls {} ({}), wall {:.2}s; peak memory so far {} MiB",
         total(&noop_calls),

@@ -322,8 +322,10 @@ impl Session {
     /// plan does not spell out, and whether the clusters can serve workload identity at
     /// all (an error names the cluster). The plan's own `issuer` settings win.
     pub async fn preflight(&self) -> Result<Preflight, ProviderError> {
-        let mut out = Preflight::default();
         let plan = self.selection.apply_to(&self.plan);
+        // The clouds are asked concurrently (each within its own concurrency), and their
+        // answers merged in `clouds::ALL` order; the first error in that order wins.
+        let mut asks = Vec::new();
         for cloud in clouds::ALL {
             let Some(provider) = self.providers.get(cloud.name()) else {
                 continue;
@@ -337,8 +339,12 @@ impl Session {
             if clusters.is_empty() {
                 continue;
             }
-            let found = retried(&self.limits.retry, || provider.preflight(&clusters)).await?;
-            out.extend(found);
+            let retry = &self.limits.retry;
+            asks.push(async move { retried(retry, || provider.preflight(&clusters)).await });
+        }
+        let mut out = Preflight::default();
+        for found in futures::future::join_all(asks).await {
+            out.extend(found?);
         }
         for (name, c) in &self.plan.clusters {
             if let Some(issuer) = &c.spec.issuer {

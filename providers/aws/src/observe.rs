@@ -6,8 +6,9 @@
 //! (it returns the tags), `ListAttachedRolePolicies`, `ListRolePolicies` and one
 //! `GetRolePolicy` per inline policy, or, for accounts with many wanted roles, a few pages
 //! of `GetAccountAuthorizationDetails` and `ListRoles` ([`crate::observe_bulk`]); per
-//! association one list (filtered by namespace and
-//! KSA) and one describe. Prune looks in every account the plan names (its EKS clusters',
+//! namespace with several wanted associations one list (filtered by namespace, 100 a
+//! page), per other association one list (filtered by namespace and KSA), and one
+//! describe per association found. The three kinds are read concurrently. Prune looks in every account the plan names (its EKS clusters',
 //! its `[aws.profiles]`, its roles' `aws.account`) and adds, per account, `ListRoles`,
 //! and `ListRoleTags` only for candidates: roles whose description starts with wid's
 //! (`Managed by wid`) or whose path is one the plan's roles use, other than `/`. Tags stay
@@ -17,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use wid_core::{
     APPLIED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observed, ObservedResource, Owner, Ownership,
@@ -131,12 +133,70 @@ impl AwsProvider {
                 .map(|r| ids::account_of(&r.id).to_owned())
                 .collect()
         };
-        for account in &oidc_accounts {
-            self.observe_oidc(account, &providers, owner, &mut observed)
-                .await?;
-        }
-
         let roles = by_kind(KIND_ROLE);
+        let associations = by_kind(KIND_ASSOCIATION);
+        // OIDC providers, roles and associations need nothing of each other: they are read
+        // together, all within the provider's one concurrency limit, and merged in this
+        // order, so the result and the first error are the same every run.
+        // Boxed: the three nested state machines together are too deep for the
+        // compiler's layout of `observe`.
+        let (oidc, roles_found, assocs) = futures::join!(
+            self.observe_oidc_accounts(&oidc_accounts, &providers, owner)
+                .boxed(),
+            self.observe_roles(&roles, &accounts, owner).boxed(),
+            async {
+                let mut observed = Observed::default();
+                self.observe_associations(&associations, owner, &mut observed)
+                    .await
+                    .map(|()| observed)
+            }
+            .boxed(),
+        );
+        observed.extend(oidc?);
+        let (found, trusted_by) = roles_found?;
+        for live in found {
+            observed.insert(live);
+        }
+        if owner.prune {
+            let wanted_ids: BTreeSet<&ResourceId> = wanted.iter().map(|r| &r.id).collect();
+            keep_trusted_providers(&mut observed, &wanted_ids, &trusted_by);
+        }
+        observed.extend(assocs?);
+        Ok(observed)
+    }
+
+    /// The OIDC providers of each account, accounts read concurrently, merged in order.
+    async fn observe_oidc_accounts(
+        &self,
+        accounts: &BTreeSet<String>,
+        providers: &[&Resource],
+        owner: &Owner,
+    ) -> Result<Observed, ProviderError> {
+        let found: Vec<Observed> = futures::stream::iter(accounts.iter().cloned())
+            .map(|account| async move {
+                let mut observed = Observed::default();
+                self.observe_oidc(&account, providers, owner, &mut observed)
+                    .await
+                    .map(|()| observed)
+            })
+            .buffered(self.calls.concurrency())
+            .try_collect()
+            .await?;
+        let mut observed = Observed::default();
+        for o in found {
+            observed.extend(o);
+        }
+        Ok(observed)
+    }
+
+    /// The wanted roles, and with prune this plan's roles that left it, with the OIDC
+    /// providers each role of the plan's accounts trusts (by provider).
+    async fn observe_roles(
+        &self,
+        roles: &[&Resource],
+        accounts: &BTreeSet<String>,
+        owner: &Owner,
+    ) -> Result<(Vec<ObservedResource>, TrustedBy), ProviderError> {
         let names: Vec<(String, String, BTreeSet<String>)> = roles
             .iter()
             .map(|r| {
@@ -147,37 +207,36 @@ impl AwsProvider {
                 )
             })
             .collect();
-        for live in self.read_roles(names, &owner.plan).await? {
-            observed.insert(live);
+        let mut out = self.read_roles(names, &owner.plan).await?;
+        let mut trusted_by = TrustedBy::new();
+        if !owner.prune {
+            return Ok((out, trusted_by));
         }
-        if owner.prune {
-            let wanted_ids: BTreeSet<&ResourceId> = wanted.iter().map(|r| &r.id).collect();
-            let mut trusted_by: BTreeMap<ResourceId, BTreeSet<ResourceId>> = BTreeMap::new();
-            for account in &accounts {
-                let paths: BTreeSet<String> = roles
-                    .iter()
-                    .filter(|r| ids::account_of(&r.id) == account)
-                    .filter_map(|r| r.str_attr("path").map(str::to_owned))
-                    .filter(|p| p != "/")
-                    .collect();
-                let (found, trusts) = self
-                    .prune_roles(account, &paths, &wanted_ids, owner)
-                    .await?;
-                for live in found {
-                    observed.insert(live);
-                }
-                for (role, providers) in trusts {
-                    for provider in providers {
-                        trusted_by.entry(provider).or_default().insert(role.clone());
-                    }
+        let wanted_ids: BTreeSet<&ResourceId> = roles.iter().map(|r| &r.id).collect();
+        let scans: Vec<(Vec<ObservedResource>, Trusts)> =
+            futures::stream::iter(accounts.iter().cloned())
+                .map(|account| {
+                    let paths: BTreeSet<String> = roles
+                        .iter()
+                        .filter(|r| ids::account_of(&r.id) == account)
+                        .filter_map(|r| r.str_attr("path").map(str::to_owned))
+                        .filter(|p| p != "/")
+                        .collect();
+                    let wanted_ids = &wanted_ids;
+                    async move { self.prune_roles(&account, &paths, wanted_ids, owner).await }
+                })
+                .buffered(self.calls.concurrency())
+                .try_collect()
+                .await?;
+        for (found, trusts) in scans {
+            out.extend(found);
+            for (role, providers) in trusts {
+                for provider in providers {
+                    trusted_by.entry(provider).or_default().insert(role.clone());
                 }
             }
-            keep_trusted_providers(&mut observed, &wanted_ids, &trusted_by);
         }
-
-        self.observe_associations(&by_kind(KIND_ASSOCIATION), owner, &mut observed)
-            .await?;
-        Ok(observed)
+        Ok((out, trusted_by))
     }
 
     /// Reads one role: `None` when it does not exist. `wanted_tags` are the tag keys the
@@ -422,6 +481,9 @@ impl AwsProvider {
 
 /// Roles of an account with the OIDC providers each trusts.
 type Trusts = Vec<(ResourceId, Vec<ResourceId>)>;
+
+/// The roles that trust each OIDC provider.
+type TrustedBy = BTreeMap<ResourceId, BTreeSet<ResourceId>>;
 
 /// Prune never deletes an OIDC provider of this plan that a role staying behind still
 /// trusts (another plan's role, a hand-made one, or one of this plan's roles it keeps):

@@ -1,5 +1,6 @@
 //! Reading IAM OIDC providers (listed once per account) and EKS Pod Identity associations
-//! (found by cluster, namespace and KSA; the list has no role, so one describe each).
+//! (listed per namespace where the plan wants several, else found by cluster, namespace
+//! and KSA; the list has no role, so one describe each).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -200,14 +201,70 @@ impl AwsProvider {
                 r.id.part(2).into(),
             ));
         }
-        // One list (and at most one describe) per association, as many at once as the
-        // provider allows; results in the plan's order, so the first error is always the
-        // same one.
+        // A namespace with at least LIST_THRESHOLD wanted associations is listed once
+        // (filtered by namespace, 100 a page); elsewhere each association is found by its
+        // own filtered list. Then one describe per association found (the list has no
+        // role). As many calls at once as the provider allows; results in the plan's
+        // order, so the first error is always the same one.
         let plan = owner.plan.as_str();
-        let ids: Vec<ResourceId> = wanted.iter().map(|r| r.id.clone()).collect();
-        let found: Vec<_> = futures::stream::iter(ids)
-            .map(|id| async move {
-                let result = self.find_association(&id, plan).await;
+        let mut per_ns: BTreeMap<Namespace, usize> = BTreeMap::new();
+        for r in wanted {
+            *per_ns.entry(namespace_of(&r.id)).or_default() += 1;
+        }
+        let listed: Vec<Namespace> = per_ns
+            .into_iter()
+            .filter(|(_, n)| *n >= LIST_THRESHOLD)
+            .map(|(ns, _)| ns)
+            .collect();
+        let listings: Vec<(Namespace, Result<Listing, ProviderError>)> =
+            futures::stream::iter(listed)
+                .map(|ns| async move {
+                    let found = self.namespace_associations(&ns).await;
+                    (ns, found)
+                })
+                .buffered(self.calls.concurrency())
+                .collect()
+                .await;
+        let mut listings_ok: BTreeMap<Namespace, Listing> = BTreeMap::new();
+        let mut gone: BTreeSet<Namespace> = BTreeSet::new();
+        for (ns, found) in listings {
+            match found {
+                Ok(found) => {
+                    listings_ok.insert(ns, found);
+                }
+                Err(e) if e.kind() == wid_core::ErrorKind::NotFound => {
+                    gone.insert(ns);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let lookups: Vec<(ResourceId, Lookup)> = wanted
+            .iter()
+            .map(|r| {
+                let ns = namespace_of(&r.id);
+                let lookup = if gone.contains(&ns) {
+                    Lookup::ClusterGone
+                } else if let Some(found) = listings_ok.get(&ns) {
+                    Lookup::Listed(found.get(r.id.part(4)).cloned())
+                } else {
+                    Lookup::Find
+                };
+                (r.id.clone(), lookup)
+            })
+            .collect();
+        let found: Vec<_> = futures::stream::iter(lookups)
+            .map(|(id, lookup)| async move {
+                let result = match lookup {
+                    Lookup::Find => self.find_association(&id, plan).await,
+                    Lookup::Listed(None) => Ok(None),
+                    Lookup::Listed(Some(assoc_id)) => {
+                        self.describe_association(&id, &assoc_id, plan).await
+                    }
+                    Lookup::ClusterGone => Err(ProviderError::new(
+                        wid_core::ErrorKind::NotFound,
+                        format!("EKS cluster {} does not exist", id.part(2)),
+                    )),
+                };
                 (id, result)
             })
             .buffered(self.calls.concurrency())
@@ -277,6 +334,75 @@ impl AwsProvider {
             }
         }
         Ok(())
+    }
+}
+
+/// A namespace with this many wanted associations is listed whole rather than one KSA at
+/// a time: a listing page holds 100, so it costs no more calls unless the namespace holds
+/// 100 × this many associations the plan does not want.
+const LIST_THRESHOLD: usize = 3;
+
+/// A namespace of an EKS cluster: (account, region, cluster, namespace).
+type Namespace = (String, String, String, String);
+
+fn namespace_of(id: &ResourceId) -> Namespace {
+    (
+        id.part(0).to_owned(),
+        id.part(1).to_owned(),
+        id.part(2).to_owned(),
+        id.part(3).to_owned(),
+    )
+}
+
+/// The associations of one namespace: association id by KSA.
+type Listing = BTreeMap<String, String>;
+
+/// How one wanted association is found.
+enum Lookup {
+    /// Its namespace was listed: the association id, if it has one.
+    Listed(Option<String>),
+    /// Its own list, filtered by namespace and KSA.
+    Find,
+    /// Its cluster does not exist.
+    ClusterGone,
+}
+
+impl AwsProvider {
+    /// The associations of one namespace, association id by KSA (pages of 100).
+    async fn namespace_associations(
+        &self,
+        (account_id, region, cluster, ns): &Namespace,
+    ) -> Result<Listing, ProviderError> {
+        let eks = self.account(account_id).await?.eks(region);
+        let list = Call::new(
+            "eks:ListPodIdentityAssociations",
+            format!(
+                "list the pod identity associations of namespace {ns} on EKS cluster {cluster} in account {account_id}"
+            ),
+            ids::cluster_arn(account_id, region, cluster),
+        );
+        let mut out = BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .fetch(&list, || {
+                    let call = eks.list_pod_identity_associations().cluster_name(cluster);
+                    call.namespace(ns)
+                        .max_results(100)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
+            for a in page.associations() {
+                if let (Some(ksa), Some(assoc_id)) = (a.service_account(), a.association_id()) {
+                    out.insert(ksa.to_owned(), assoc_id.to_owned());
+                }
+            }
+            match page.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(out),
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The [`Provider`] implementation: routes each resource kind to its observe and apply.
 
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
 use wid_core::{
     Change, ErrorKind, Observed, Outputs, Owner, Preflight, Provider, ProviderError, Resource,
 };
@@ -15,7 +16,7 @@ impl Provider for AwsProvider {
     }
 
     /// Discovers the issuer of every named EKS cluster whose plan entry does not set one
-    /// (one `eks:DescribeCluster` each).
+    /// (one `eks:DescribeCluster` each, concurrently).
     async fn preflight(&self, clusters: &[String]) -> Result<Preflight, ProviderError> {
         let known: Vec<crate::EksCluster> = {
             let map = self
@@ -27,14 +28,20 @@ impl Provider for AwsProvider {
                 .filter_map(|c| map.get(c).cloned())
                 .collect()
         };
+        // The clusters are described concurrently; the first error in plan order wins.
+        let found: Vec<(String, String)> = futures::stream::iter(known)
+            .map(|cluster| async move {
+                let issuer = match &cluster.issuer {
+                    Some(issuer) => issuer.clone(),
+                    None => self.discover_issuer(&cluster).await?,
+                };
+                Ok::<_, ProviderError>((cluster.plan_name, issuer))
+            })
+            .buffered(self.calls.concurrency())
+            .try_collect()
+            .await?;
         let mut out = Preflight::default();
-        for cluster in known {
-            let issuer = match &cluster.issuer {
-                Some(issuer) => issuer.clone(),
-                None => self.discover_issuer(&cluster).await?,
-            };
-            out.issuers.insert(cluster.plan_name.clone(), issuer);
-        }
+        out.issuers.extend(found);
         Ok(out)
     }
 

@@ -337,3 +337,69 @@ async fn an_owned_oidc_provider_records_what_was_applied() {
         Some(wanted_record(&desired, &provider_id))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_with_several_associations_is_listed_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sandbox, p, cluster) = start(dir.path()).await;
+    let clusters = [cluster];
+    let mut b = block("wid-pods");
+    b.mechanism = Mechanism::PodIdentity;
+    // Four in `batch` (listed whole), one in `web` (found by its own filtered list).
+    let mut workloads: Vec<_> = (0..4)
+        .map(|i| wl(0, "batch", &format!("job{i}"), b.clone()))
+        .collect();
+    workloads.push(wl(0, "web", "front", b.clone()));
+    let desired = compile_plan(&workloads, &clusters, "pods");
+    let own = owner("pods", false);
+    let lists = || {
+        sandbox
+            .calls()
+            .get("eks:ListPodIdentityAssociations")
+            .copied()
+            .unwrap_or(0)
+    };
+    let describes = || {
+        sandbox
+            .calls()
+            .get("eks:DescribePodIdentityAssociation")
+            .copied()
+            .unwrap_or(0)
+    };
+    let (_, changes) = plan(&p, &desired, &own).await;
+    assert_eq!(lists(), 2, "one list per namespace");
+    assert_eq!(describes(), 0);
+    assert_eq!(
+        changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Create)
+            .count(),
+        6
+    );
+    apply(&p, &changes, &own).await;
+    // A hand-made association in the listed namespace is not the plan's business.
+    let eks = aws_sdk_eks::Client::new(&sdk_config(&sandbox.cloud_url(), ACCOUNT).await);
+    eks.create_pod_identity_association()
+        .cluster_name("dev")
+        .namespace("batch")
+        .service_account("other")
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/wid-pods"))
+        .send()
+        .await
+        .expect("hand-made association");
+    let (before_lists, before_describes) = (lists(), describes());
+    let (observed, changes) = plan(&p, &desired, &own).await;
+    assert!(all_noop(&changes), "{:?}", kinds(&changes));
+    assert_eq!(lists() - before_lists, 2);
+    assert_eq!(describes() - before_describes, 5, "one describe per wanted");
+    for w in &workloads {
+        let id = wid_aws::ids::association_id(ACCOUNT, "us-east-1", "dev", &w.namespace, &w.ksa);
+        assert_eq!(
+            observed.resources[&id].ownership,
+            wid_core::Ownership::Ours,
+            "{id}"
+        );
+    }
+    let other = wid_aws::ids::association_id(ACCOUNT, "us-east-1", "dev", "batch", "other");
+    assert!(!observed.resources.contains_key(&other));
+}

@@ -28,6 +28,7 @@ use crate::block::AksCluster;
 use crate::bounded::BoundedClient;
 use crate::credential::{Chain, StaticToken};
 use crate::error::{ArmFailure, Call, Failure};
+use crate::roles::RoleSlot;
 
 /// Azure Resource Manager in the public cloud.
 pub const ARM: &str = "https://management.azure.com";
@@ -88,7 +89,7 @@ pub struct AzureProvider {
     pub(crate) live: Mutex<BTreeMap<String, LiveIdentity>>,
     /// Role definition GUIDs by (scope lowercase, role name lowercase): resolved once per
     /// scope per run.
-    pub(crate) roles: tokio::sync::Mutex<BTreeMap<(String, String), String>>,
+    pub(crate) roles: std::sync::Mutex<BTreeMap<(String, String), RoleSlot>>,
     /// Resource group locations by (subscription, group), lowercase.
     pub(crate) locations: tokio::sync::Mutex<BTreeMap<(String, String), String>>,
 }
@@ -207,7 +208,7 @@ impl AzureProvider {
             clusters: Mutex::new(BTreeMap::new()),
             groups: Mutex::new(BTreeMap::new()),
             live: Mutex::new(BTreeMap::new()),
-            roles: tokio::sync::Mutex::new(BTreeMap::new()),
+            roles: std::sync::Mutex::new(BTreeMap::new()),
             locations: tokio::sync::Mutex::new(BTreeMap::new()),
         }
     }

@@ -153,31 +153,39 @@ impl AzureProvider {
         let mut observed = Observed::default();
         let id = &target.id;
         // Role names are resolved even for an identity that does not exist yet, so a
-        // misspelt role fails the plan rather than an apply half-way.
-        if let Some(d) = target.desired {
-            for (scope, role) in wanted_roles(d) {
-                self.role_guid(&scope, &role, id).await?;
-            }
-        }
-        let path = ids::identity_path(id);
-        let body = match target.body {
-            Some(b) => b,
-            None => {
-                let call = Call::new(
-                    IDENTITY_GET,
-                    format!(
-                        "read identity {} in resource group {}",
-                        id.part(2),
-                        id.part(1)
-                    ),
-                    &path,
-                )
-                .id(id);
-                match self.read(&call, &path, MSI_API).await? {
-                    Some(body) => body,
-                    None => return Ok(observed),
+        // misspelt role fails the plan rather than an apply half-way; together with the
+        // identity's read.
+        let resolve = async {
+            if let Some(d) = target.desired {
+                for (scope, role) in wanted_roles(d) {
+                    self.role_guid(&scope, &role, id).await?;
                 }
             }
+            Ok::<(), ProviderError>(())
+        };
+        let path = ids::identity_path(id);
+        let read = async {
+            match target.body {
+                Some(b) => Ok(Some(b)),
+                None => {
+                    let call = Call::new(
+                        IDENTITY_GET,
+                        format!(
+                            "read identity {} in resource group {}",
+                            id.part(2),
+                            id.part(1)
+                        ),
+                        &path,
+                    )
+                    .id(id);
+                    self.read(&call, &path, MSI_API).await
+                }
+            }
+        };
+        let (resolved, body) = futures::join!(resolve, read);
+        resolved?;
+        let Some(body) = body? else {
+            return Ok(observed);
         };
         let tags = tags_of(&body);
         let standing = record::standing(&tags, &owner.plan);

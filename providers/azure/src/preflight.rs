@@ -1,8 +1,11 @@
 //! Preflight: before any identity call, read each AKS cluster that has azure workloads.
 //! A cluster without the OIDC issuer or the workload identity webhook fails the plan,
 //! naming it; otherwise its `issuerURL` (exactly as AKS reports it, trailing slash
-//! included) becomes the issuer its federated credentials trust. Then the resource
-//! groups whose location an identity defaults to are read, once each per run.
+//! included) becomes the issuer its federated credentials trust. The resource
+//! groups whose location an identity defaults to are read, once each per run, together
+//! with the clusters.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{StreamExt, TryStreamExt};
 use wid_core::{ErrorKind, Preflight, ProviderError};
@@ -24,27 +27,51 @@ impl AzureProvider {
                 .expect("cluster map lock is never poisoned");
             names.iter().filter_map(|n| known.get(n).cloned()).collect()
         };
-        let reads: Vec<_> = clusters.iter().map(|c| self.read_cluster(c)).collect();
-        let issuers = futures::stream::iter(reads)
-            .buffered(self.calls.concurrency())
-            .try_collect::<Vec<_>>()
-            .await?;
-        let mut out = Preflight::default();
-        for (cluster, issuer) in clusters.iter().zip(issuers) {
-            out.issuers.insert(cluster.plan_name.clone(), issuer);
-            let groups = self
+        let groups: Vec<BTreeSet<String>> = {
+            let known = self
                 .groups
                 .lock()
-                .expect("group map lock is never poisoned")
-                .get(&cluster.plan_name)
-                .cloned()
-                .unwrap_or_default();
+                .expect("group map lock is never poisoned");
+            clusters
+                .iter()
+                .map(|c| known.get(&c.plan_name).cloned().unwrap_or_default())
+                .collect()
+        };
+        // Each resource group once, read together with the clusters (neither needs the
+        // other); results are merged in plan order.
+        let mut distinct: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+        for (cluster, groups) in clusters.iter().zip(&groups) {
             for group in groups {
-                let location = self.group_location(&cluster.subscription, &group).await?;
-                out.facts
-                    .entry(cluster.plan_name.clone())
-                    .or_default()
-                    .insert(location_fact(&group), location);
+                distinct
+                    .entry(group_key(&cluster.subscription, group))
+                    .or_insert_with(|| (cluster.subscription.clone(), group.clone()));
+            }
+        }
+        let reads: Vec<_> = clusters.iter().map(|c| self.read_cluster(c)).collect();
+        let reads = futures::stream::iter(reads)
+            .buffered(self.calls.concurrency())
+            .try_collect::<Vec<_>>();
+        let locations: Vec<_> = distinct
+            .into_iter()
+            .map(|(key, (sub, group))| async move {
+                Ok::<_, ProviderError>((key, self.group_location(&sub, &group).await?))
+            })
+            .collect();
+        let locations = futures::stream::iter(locations)
+            .buffered(self.calls.concurrency())
+            .try_collect::<BTreeMap<_, _>>();
+        let (issuers, locations) = futures::join!(reads, locations);
+        let (issuers, locations) = (issuers?, locations?);
+        let mut out = Preflight::default();
+        for ((cluster, issuer), groups) in clusters.iter().zip(issuers).zip(groups) {
+            out.issuers.insert(cluster.plan_name.clone(), issuer);
+            for group in groups {
+                if let Some(location) = locations.get(&group_key(&cluster.subscription, &group)) {
+                    out.facts
+                        .entry(cluster.plan_name.clone())
+                        .or_default()
+                        .insert(location_fact(&group), location.clone());
+                }
             }
         }
         Ok(out)
@@ -115,18 +142,14 @@ impl AzureProvider {
         }
     }
 
-    /// A resource group's location, read once per run.
+    /// A resource group's location, read once per run (callers ask for each group once).
     async fn group_location(
         &self,
         subscription: &str,
         group: &str,
     ) -> Result<String, ProviderError> {
-        let key = (
-            subscription.to_ascii_lowercase(),
-            group.to_ascii_lowercase(),
-        );
-        let mut cache = self.locations.lock().await;
-        if let Some(l) = cache.get(&key) {
+        let key = group_key(subscription, group);
+        if let Some(l) = self.locations.lock().await.get(&key) {
             return Ok(l.clone());
         }
         let path = format!("/subscriptions/{subscription}/resourcegroups/{group}");
@@ -149,7 +172,15 @@ impl AzureProvider {
                 ))
             })?;
         let location = body["location"].as_str().unwrap_or_default().to_owned();
-        cache.insert(key, location.clone());
+        self.locations.lock().await.insert(key, location.clone());
         Ok(location)
     }
+}
+
+/// A resource group's key: subscription and name, case-folded as ARM compares them.
+fn group_key(subscription: &str, group: &str) -> (String, String) {
+    (
+        subscription.to_ascii_lowercase(),
+        group.to_ascii_lowercase(),
+    )
 }

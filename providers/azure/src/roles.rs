@@ -2,11 +2,16 @@
 //! per scope per run (`roleDefinitions?$filter=roleName eq '…'` at the assignment's
 //! scope, where custom roles are assignable); a GUID or role definition id needs no call.
 
+use std::sync::Arc;
+
 use wid_core::{ErrorKind, ProviderError, ResourceId};
 
 use crate::client::{AUTHORIZATION_API, AzureProvider};
 use crate::error::{Call, ROLE_DEFINITION_LIST};
 use crate::names::{self, RoleRef};
+
+/// One role's GUID once looked up (a failed lookup leaves it empty for the next reader).
+pub(crate) type RoleSlot = Arc<tokio::sync::Mutex<Option<String>>>;
 
 impl AzureProvider {
     /// The role definition GUID of `role` (as written in the plan) at `scope`.
@@ -22,9 +27,17 @@ impl AzureProvider {
             Err(why) => return Err(ProviderError::new(ErrorKind::Invalid, why).with_resource(id)),
         };
         let key = (scope.to_ascii_lowercase(), name.to_ascii_lowercase());
-        // Held across the lookup, so concurrent readers of one role wait for one call.
-        let mut cache = self.roles.lock().await;
-        if let Some(guid) = cache.get(&key) {
+        // One slot per role and scope, held across its lookup: concurrent readers of one
+        // role wait for one call, readers of other roles do not wait at all.
+        let slot = self
+            .roles
+            .lock()
+            .expect("role cache lock is never poisoned")
+            .entry(key)
+            .or_default()
+            .clone();
+        let mut cached = slot.lock().await;
+        if let Some(guid) = cached.as_ref() {
             return Ok(guid.clone());
         }
         let call = Call::new(
@@ -61,7 +74,7 @@ impl AzureProvider {
                     "check the role's name (`az role definition list --name {name:?} --scope {scope}`) in `azure.roles`, or give its role definition GUID"
                 ))
             })?;
-        cache.insert(key, guid.clone());
+        *cached = Some(guid.clone());
         Ok(guid)
     }
 }

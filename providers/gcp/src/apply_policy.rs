@@ -1,13 +1,15 @@
 //! Applying a policy change: one read-modify-write of the whole policy with its etag.
 //!
 //! The policy observe read (and its etag) is the starting point, so a run reads each
-//! policy once and writes it at most once. Only wid's member changes are made; on
+//! policy once and writes it at most once; the policy of a service account this run
+//! creates starts from the empty policy and its known etag, so it is not read at all. Only wid's member changes are made; on
 //! `ABORTED` (someone wrote the policy between wid's read and write) wid re-reads it and
 //! re-applies just those member changes, a bounded number of times. After the write,
-//! the plan's record gains the bindings wid added and loses the ones it removed; a record
-//! write that fails leaves the change partly applied.
+//! the plan's record gains the bindings wid added and loses the ones it removed (changes
+//! that finish while a record write is in flight share the next one); a record write that
+//! fails leaves the change partly applied.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use google_cloud_iam_admin_v1::model::ServiceAccount;
 use google_cloud_iam_v1::model::Policy;
@@ -61,6 +63,12 @@ impl GcpProvider {
             .map(|r| r.policy);
         let mut policy = match cached {
             Some(p) => Some(p),
+            // The plan saw no such account: this run creates it (the policy change depends
+            // on the create), and a new account's policy is empty, etag `ACAB`. Writing
+            // with that etag is the read-modify-write without the read: if anything wrote
+            // the policy since, the etag no longer matches, the write is `ABORTED`, and the
+            // loop below re-reads it.
+            None if fresh_account(change, &of) => Some(empty_policy()),
             None => self.read_policy(id).await?,
         };
         let mut attempt = 0;
@@ -152,7 +160,11 @@ impl GcpProvider {
     }
 
     /// Brings the plan's record up to date with the bindings just added and removed on
-    /// `resource`. Record writes are serialized: they share the record's accounts.
+    /// `resource`, and returns once a record write that includes them has succeeded (or
+    /// failed). Record writes are serialized (they share the record's accounts) and
+    /// grouped: the updates that arrive while one record write is in flight are written
+    /// together by the next, so a burst of policy changes costs a few record writes, not
+    /// one each. Every change of a group gets the group's result.
     pub(crate) async fn write_record(
         &self,
         owner: &Owner,
@@ -160,16 +172,64 @@ impl GcpProvider {
         add: &BTreeSet<String>,
         remove: &BTreeSet<String>,
     ) -> Result<(), ProviderError> {
-        let mut record = self.record.lock().await;
-        if !record.loaded {
-            return Err(ProviderError::new(
-                ErrorKind::Invalid,
-                "the plan's record of bindings was not read before apply",
-            ));
-        }
         let fallback = resource.split('/').nth(1).unwrap_or_default();
-        let home = self.home_project(fallback);
-        let writes = record.plan_writes(&owner.plan, &home, add, remove);
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.record_queue
+            .lock()
+            .expect("record queue lock is never poisoned")
+            .push(RecordUpdate {
+                plan: owner.plan.clone(),
+                home: self.home_project(fallback),
+                add: add.clone(),
+                remove: remove.clone(),
+                done,
+            });
+        {
+            let mut record = self.record.lock().await;
+            let batch = std::mem::take(
+                &mut *self
+                    .record_queue
+                    .lock()
+                    .expect("record queue lock is never poisoned"),
+            );
+            let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+            for u in batch {
+                let g = groups.entry((u.plan, u.home)).or_default();
+                g.add.extend(u.add);
+                g.remove.extend(u.remove);
+                g.waiting.push(u.done);
+            }
+            for ((plan, home), g) in groups {
+                let outcome = if record.loaded {
+                    let writes = record.plan_writes(&plan, &home, &g.add, &g.remove);
+                    self.send_record_writes(&plan, writes).await
+                } else {
+                    Err(ProviderError::new(
+                        ErrorKind::Invalid,
+                        "the plan's record of bindings was not read before apply",
+                    ))
+                };
+                for w in g.waiting {
+                    // A waiter that is gone (its run was cancelled) needs no answer.
+                    let _ = w.send(outcome.clone());
+                }
+            }
+        }
+        match result.await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ProviderError::new(
+                ErrorKind::Transient,
+                "the record write that carried this change was cancelled",
+            )),
+        }
+    }
+
+    /// Makes the record writes of one plan, in order.
+    async fn send_record_writes(
+        &self,
+        plan: &str,
+        writes: Vec<RecordWrite>,
+    ) -> Result<(), ProviderError> {
         let clients = self.clients().await?;
         for w in writes {
             match w {
@@ -180,7 +240,7 @@ impl GcpProvider {
                 } => {
                     let call = Call::new(
                         "iam.serviceAccounts.create",
-                        format!("create record account {account_id} of plan {}", owner.plan),
+                        format!("create record account {account_id} of plan {plan}"),
                         format!("projects/{project}"),
                     );
                     self.counter.count(call.op);
@@ -191,7 +251,7 @@ impl GcpProvider {
                         .set_account_id(&account_id)
                         .set_service_account(
                             ServiceAccount::new()
-                                .set_display_name(record::record_display_name(&owner.plan))
+                                .set_display_name(record::record_display_name(plan))
                                 .set_description(entries.join(" ")),
                         )
                         .send();
@@ -208,7 +268,7 @@ impl GcpProvider {
                     );
                     let call = Call::new(
                         "iam.serviceAccounts.update",
-                        format!("update record account {account_id} of plan {}", owner.plan),
+                        format!("update record account {account_id} of plan {}", plan),
                         &name,
                     );
                     self.counter.count(call.op);
@@ -238,7 +298,7 @@ impl GcpProvider {
                         "iam.serviceAccounts.delete",
                         format!(
                             "delete the emptied record account {account_id} of plan {}",
-                            owner.plan
+                            plan
                         ),
                         &name,
                     );
@@ -254,6 +314,42 @@ impl GcpProvider {
         }
         Ok(())
     }
+}
+
+/// The etag of a policy never written (`ACAB` in base64), as IAM returns it for a new
+/// service account.
+const EMPTY_POLICY_ETAG: [u8; 3] = [0x00, 0x20, 0x01];
+
+/// A policy never written: no bindings, [`EMPTY_POLICY_ETAG`].
+fn empty_policy() -> Policy {
+    Policy::new().set_etag(bytes::Bytes::from_static(&EMPTY_POLICY_ETAG))
+}
+
+/// Whether `change` adds to the policy of a service account the plan saw no trace of (its
+/// policy was not observed, so the account did not exist).
+fn fresh_account(change: &Change, of: &PolicyOf) -> bool {
+    matches!(of, PolicyOf::ServiceAccount { .. })
+        && change.kind == ChangeKind::Create
+        && change.observed.is_none()
+}
+
+/// One change's record update, waiting for the next record write.
+#[derive(Debug)]
+pub(crate) struct RecordUpdate {
+    plan: String,
+    /// The project new record accounts go to.
+    home: String,
+    add: BTreeSet<String>,
+    remove: BTreeSet<String>,
+    done: tokio::sync::oneshot::Sender<Result<(), ProviderError>>,
+}
+
+/// The updates of one plan and home project written together.
+#[derive(Default)]
+struct Group {
+    add: BTreeSet<String>,
+    remove: BTreeSet<String>,
+    waiting: Vec<tokio::sync::oneshot::Sender<Result<(), ProviderError>>>,
 }
 
 /// How a policy write failed.

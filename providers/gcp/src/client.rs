@@ -98,6 +98,8 @@ pub struct GcpProvider {
     pub(crate) policies: Mutex<BTreeMap<ResourceId, ReadPolicy>>,
     /// The plan's record of the bindings it added (see [`crate::record`]).
     pub(crate) record: tokio::sync::Mutex<crate::bindings::Record>,
+    /// Record updates waiting to be written together (see `write_record`).
+    pub(crate) record_queue: Mutex<Vec<crate::apply_policy::RecordUpdate>>,
 }
 
 /// `Authorization: Bearer sandbox`: the sandbox accepts any bearer token.
@@ -138,6 +140,7 @@ impl GcpProvider {
             projects: Mutex::new(BTreeSet::new()),
             policies: Mutex::new(BTreeMap::new()),
             record: tokio::sync::Mutex::new(crate::bindings::Record::default()),
+            record_queue: Mutex::new(Vec::new()),
         }
     }
 

@@ -3,6 +3,7 @@
 //! about node pools whose pods would get the node's identity instead; look up project
 //! numbers the plan does not give; report each cluster's issuer.
 
+use futures::{StreamExt, TryStreamExt};
 use google_cloud_container_v1::model::workload_metadata_config::Mode;
 use wid_core::{ErrorKind, Preflight, ProviderError};
 
@@ -23,22 +24,39 @@ impl GcpProvider {
                 .expect("cluster map lock is never poisoned");
             names.iter().filter_map(|n| map.get(n).cloned()).collect()
         };
+        // The clusters are read concurrently and merged in plan order, so warnings and the
+        // first error come out the same way every run.
+        let found: Vec<Preflight> = futures::stream::iter(known)
+            .map(|cluster| self.preflight_cluster(cluster))
+            .buffered(self.calls.concurrency())
+            .try_collect()
+            .await?;
         let mut out = Preflight::default();
-        for cluster in known {
-            self.check_cluster(&cluster, &mut out).await?;
-            let number = match &cluster.project_number {
-                Some(n) => n.clone(),
-                None => self.project_number(&cluster.project).await?,
-            };
-            out.facts
-                .entry(cluster.plan_name.clone())
-                .or_default()
-                .insert("project_number".to_owned(), number);
-            out.issuers.insert(
-                cluster.plan_name.clone(),
-                gke_issuer(&cluster.project, &cluster.location, &cluster.name),
-            );
+        for one in found {
+            out.extend(one);
         }
+        Ok(out)
+    }
+
+    /// One cluster's part of pre-flight: its check and its project number, read together.
+    async fn preflight_cluster(&self, cluster: GkeCluster) -> Result<Preflight, ProviderError> {
+        let mut out = Preflight::default();
+        let number = async {
+            match &cluster.project_number {
+                Some(n) => Ok(n.clone()),
+                None => self.project_number(&cluster.project).await,
+            }
+        };
+        let (checked, number) = futures::join!(self.check_cluster(&cluster, &mut out), number);
+        checked?;
+        out.facts
+            .entry(cluster.plan_name.clone())
+            .or_default()
+            .insert("project_number".to_owned(), number?);
+        out.issuers.insert(
+            cluster.plan_name.clone(),
+            gke_issuer(&cluster.project, &cluster.location, &cluster.name),
+        );
         Ok(out)
     }
 

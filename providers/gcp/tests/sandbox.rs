@@ -1,6 +1,7 @@
 //! The GCP provider against the embedded sandbox, in process: one read and at most one
-//! write per policy per run, an etag conflict between wid's read and its write, and an
-//! injected `ABORTED`.
+//! write per policy per run, an etag conflict between wid's read and its write, an
+//! injected `ABORTED`, and a new account's policy written without a read (with the empty
+//! policy's etag, re-read only when someone wrote it first).
 
 use std::path::Path;
 
@@ -218,5 +219,173 @@ async fn an_injected_aborted_is_re_read_and_applied() {
             .await
             .iter()
             .all(|c| c.kind == ChangeKind::NoOp)
+    );
+}
+
+/// Applies the changes in [`execute`]'s order, calling `between` after the accounts are
+/// created and before any policy is written.
+async fn execute_with(provider: &GcpProvider, changes: &[Change], between: impl FnOnce()) {
+    let (accounts, policies): (Vec<Change>, Vec<Change>) = changes
+        .iter()
+        .cloned()
+        .partition(|c| c.id.kind() == "service-account");
+    execute(provider, &accounts).await;
+    between();
+    execute(provider, &policies).await;
+}
+
+fn sa_members(sandbox: &Sandbox, email: &str) -> Vec<(String, String)> {
+    sandbox.shared().read(|s| {
+        s.gcp.projects["acme-prod"]
+            .service_accounts
+            .values()
+            .find(|a| a.email == email)
+            .unwrap()
+            .policy
+            .bindings
+            .iter()
+            .flat_map(|b| b.members.iter().map(|m| (b.role.clone(), m.clone())))
+            .collect()
+    })
+}
+
+const ORDERS: &str = "orders-app@acme-prod.iam.gserviceaccount.com";
+
+#[tokio::test]
+async fn a_new_accounts_policy_is_written_with_the_empty_etag_and_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sandbox, provider) = start(tmp.path()).await;
+    let resources = desired(&[(
+        impersonating("orders-app", "roles/pubsub.subscriber"),
+        "orders",
+    )]);
+    let changes = plan(&provider, &resources).await;
+    execute(&provider, &changes).await;
+    assert_eq!(count(&sandbox, "gcp:iam.serviceAccounts.getIamPolicy"), 0);
+    assert_eq!(count(&sandbox, "gcp:iam.serviceAccounts.setIamPolicy"), 1);
+    assert_eq!(sa_members(&sandbox, ORDERS).len(), 1);
+    assert!(
+        plan(&provider, &resources)
+            .await
+            .iter()
+            .all(|c| c.kind == ChangeKind::NoOp)
+    );
+}
+
+#[tokio::test]
+async fn a_new_accounts_policy_written_by_someone_else_first_is_re_read_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sandbox, provider) = start(tmp.path()).await;
+    let resources = desired(&[(
+        impersonating("orders-app", "roles/pubsub.subscriber"),
+        "orders",
+    )]);
+    let changes = plan(&provider, &resources).await;
+    // Between the account's create and wid's write of its policy, someone grants a role
+    // on the new account: the empty policy's etag no longer matches.
+    execute_with(&provider, &changes, || {
+        sandbox.shared().write(|s| {
+            let sa = s
+                .gcp
+                .projects
+                .get_mut("acme-prod")
+                .unwrap()
+                .service_accounts
+                .values_mut()
+                .find(|a| a.email == ORDERS)
+                .unwrap();
+            sa.policy.bindings.push(wid_sandbox::gcp::Binding {
+                role: "roles/iam.serviceAccountTokenCreator".into(),
+                members: vec!["user:alice@example.com".into()],
+                condition: None,
+            });
+            sa.policy.etag = "BwYAAAAAAAk=".into();
+        });
+    })
+    .await;
+    let members = sa_members(&sandbox, ORDERS);
+    assert!(
+        members.contains(&(
+            "roles/iam.serviceAccountTokenCreator".into(),
+            "user:alice@example.com".into()
+        )),
+        "{members:?}"
+    );
+    assert!(
+        members
+            .iter()
+            .any(|(role, _)| role == "roles/iam.workloadIdentityUser"),
+        "{members:?}"
+    );
+    assert_eq!(
+        count(&sandbox, "gcp:iam.serviceAccounts.getIamPolicy"),
+        1,
+        "read only after the conflict"
+    );
+    assert_eq!(count(&sandbox, "gcp:iam.serviceAccounts.setIamPolicy"), 2);
+    assert!(
+        plan(&provider, &resources)
+            .await
+            .iter()
+            .all(|c| c.kind == ChangeKind::NoOp)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_changes_applied_together_share_their_record_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sandbox, provider) = start(tmp.path()).await;
+    let blocks: Vec<(GcpBlock, String)> = (0..10)
+        .map(|i| {
+            (
+                impersonating(&format!("worker-{i:02}"), "roles/pubsub.subscriber"),
+                format!("ksa-{i}"),
+            )
+        })
+        .collect();
+    let blocks: Vec<(GcpBlock, &str)> = blocks
+        .iter()
+        .map(|(b, k)| (b.clone(), k.as_str()))
+        .collect();
+    let resources = desired(&blocks);
+    let changes = plan(&provider, &resources).await;
+    let (accounts, policies): (Vec<Change>, Vec<Change>) = changes
+        .into_iter()
+        .filter(|c| c.kind != ChangeKind::NoOp)
+        .partition(|c| c.id.kind() == "service-account");
+    execute(&provider, &accounts).await;
+    let record_writes = || {
+        count(&sandbox, "gcp:iam.serviceAccounts.create")
+            + count(&sandbox, "gcp:iam.serviceAccounts.patch")
+    };
+    // Record writes take a while, as they do against IAM: the changes that finish while
+    // one is in flight wait for the next.
+    for api in [
+        "gcp:iam.serviceAccounts.create",
+        "gcp:iam.serviceAccounts.patch",
+    ] {
+        sandbox.inject(Fault {
+            api: api.into(),
+            action: FaultAction::Latency { ms: 100 },
+            times: None,
+        });
+    }
+    let before = record_writes();
+    assert_eq!(policies.len(), 11, "ten account policies and the project's");
+    let own = owner();
+    let results = futures::future::join_all(policies.iter().map(|c| provider.apply(c, &own))).await;
+    for r in results {
+        r.unwrap();
+    }
+    let writes = record_writes() - before;
+    assert!(
+        (1..=3).contains(&writes),
+        "11 policy changes at once made {writes} record writes"
+    );
+    // The record holds every binding: the next plan has nothing to do.
+    let again = plan(&provider, &resources).await;
+    assert!(
+        again.iter().all(|c| c.kind == ChangeKind::NoOp),
+        "{again:?}"
     );
 }
