@@ -41,6 +41,22 @@ impl Call<'_> {
     }
 }
 
+/// Whether a transport timeout (connect, read or write) is anywhere in `err`'s chain.
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let io = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+        let text = e.to_string();
+        if io || text.contains("timed out") || text.contains("deadline has elapsed") {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// Classifies `err` and names what failed.
 ///
 /// A 409 on a write that replaces the object's state (server-side apply, patch, update)
@@ -104,7 +120,15 @@ pub(crate) fn map_error(err: Error, call: &Call<'_>) -> ProviderError {
             };
             (kind, detail)
         }
-        // Connection refused or reset, timeouts, dropped streams: worth another try.
+        // A read or connect timeout: said as such, not as an opaque transport error.
+        Error::HyperError(_) | Error::Service(_) | Error::ReadEvents(_) if timed_out(&err) => {
+            message.push_str(
+                ": the API server stopped answering (nothing received within the read timeout)",
+            );
+            hint = Some("the API server accepted the call but stalled; check it is reachable and healthy, or raise --call-timeout (it also sets the read timeout, at most 30s)".to_owned());
+            (ErrorKind::Transient, err.to_string())
+        }
+        // Connection refused or reset, dropped streams: worth another try.
         Error::HyperError(_) | Error::Service(_) | Error::ReadEvents(_) => {
             (ErrorKind::Transient, err.to_string())
         }

@@ -88,8 +88,12 @@ impl KubernetesProvider {
             config.default_retry = false;
             let bounds = &limits.bounds;
             config.connect_timeout = Some(bounds.connect_timeout);
-            config.read_timeout = Some(bounds.read_timeout);
-            config.write_timeout = Some(bounds.read_timeout);
+            // A read timeout as long as the call's deadline would race it (and win with a
+            // vaguer message); the deadline alone then bounds the call.
+            let silence =
+                (bounds.read_timeout < bounds.call_timeout).then_some(bounds.read_timeout);
+            config.read_timeout = silence;
+            config.write_timeout = silence;
             // Time a pooled connection sat idle must not count against the next answer.
             config.reset_reader_on_write = true;
             let client = ClientBuilder::try_from(config)

@@ -98,6 +98,35 @@ async fn a_stalled_api_server_fails_within_the_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_is_named_when_the_read_timeout_ends_the_call_first() {
+    let url = server(|mut s, _| {
+        read_head(&mut s);
+        std::thread::sleep(Duration::from_secs(120));
+    });
+    let mut limits = limits(Duration::from_secs(3), 1 << 20);
+    limits.bounds.read_timeout = Duration::from_millis(500);
+    let start = Instant::now();
+    let e = observe(url, limits).await.unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(e.kind(), ErrorKind::Transient);
+    assert!(
+        e.to_string().contains(
+            "the API server stopped answering (nothing received within the read timeout)"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("--call-timeout"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_trickles_forever_ends_at_the_deadline() {
     let url = server(|mut s, _| {
         read_head(&mut s);
