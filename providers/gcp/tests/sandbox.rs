@@ -109,6 +109,17 @@ async fn execute(provider: &GcpProvider, changes: &[Change]) {
     }
 }
 
+/// The next plan of `resources` has nothing left to do.
+async fn assert_converged(provider: &GcpProvider, resources: &[Resource]) {
+    let left: Vec<_> = plan(provider, resources)
+        .await
+        .into_iter()
+        .filter(|c| c.kind != ChangeKind::NoOp)
+        .map(|c| c.id)
+        .collect();
+    assert!(left.is_empty(), "changes left: {left:?}");
+}
+
 fn count(sandbox: &Sandbox, api: &str) -> u64 {
     sandbox.calls().get(api).copied().unwrap_or(0)
 }
@@ -190,12 +201,7 @@ async fn an_etag_conflict_between_read_and_write_is_re_read_and_both_changes_sur
         "read, then re-read after the conflict"
     );
     assert_eq!(count(&sandbox, "gcp:crm.projects.setIamPolicy"), 2);
-    assert!(
-        plan(&provider, &resources)
-            .await
-            .iter()
-            .all(|c| c.kind == ChangeKind::NoOp)
-    );
+    assert_converged(&provider, &resources).await;
 }
 
 #[tokio::test]
@@ -214,12 +220,7 @@ async fn an_injected_aborted_is_re_read_and_applied() {
     });
     execute(&provider, &changes).await;
     assert_eq!(count(&sandbox, "gcp:crm.projects.setIamPolicy"), 2);
-    assert!(
-        plan(&provider, &resources)
-            .await
-            .iter()
-            .all(|c| c.kind == ChangeKind::NoOp)
-    );
+    assert_converged(&provider, &resources).await;
 }
 
 /// Applies the changes in [`execute`]'s order, calling `between` after the accounts are
@@ -264,12 +265,7 @@ async fn a_new_accounts_policy_is_written_with_the_empty_etag_and_not_read() {
     assert_eq!(count(&sandbox, "gcp:iam.serviceAccounts.getIamPolicy"), 0);
     assert_eq!(count(&sandbox, "gcp:iam.serviceAccounts.setIamPolicy"), 1);
     assert_eq!(sa_members(&sandbox, ORDERS).len(), 1);
-    assert!(
-        plan(&provider, &resources)
-            .await
-            .iter()
-            .all(|c| c.kind == ChangeKind::NoOp)
-    );
+    assert_converged(&provider, &resources).await;
 }
 
 #[tokio::test]
@@ -323,12 +319,7 @@ async fn a_new_accounts_policy_written_by_someone_else_first_is_re_read_and_kept
         "read only after the conflict"
     );
     assert_eq!(count(&sandbox, "gcp:iam.serviceAccounts.setIamPolicy"), 2);
-    assert!(
-        plan(&provider, &resources)
-            .await
-            .iter()
-            .all(|c| c.kind == ChangeKind::NoOp)
-    );
+    assert_converged(&provider, &resources).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
