@@ -78,7 +78,7 @@ fn plan_text(scenario: Scenario, ksas: usize) -> String {
 /// Kubernetes, one namespace LIST per cluster and one LIST per namespace and kind; AWS,
 /// one DescribeCluster per EKS cluster, one OIDC provider listing per account and one
 /// GetRole per role.
-fn observe_lower_bound(desired: &[Resource]) -> usize {
+fn observe_lower_bound(desired: &[std::sync::Arc<Resource>]) -> usize {
     let mut lists = std::collections::BTreeSet::new();
     for r in desired {
         let id = &r.id;

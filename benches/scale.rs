@@ -136,7 +136,7 @@ impl Progress for Quiet {
 /// namespace LIST, per namespace and kind one LIST; per AWS account one OIDC provider
 /// listing, per EKS cluster one DescribeCluster, per role one read (the bulk read needs
 /// fewer once roles exist; none do yet); per GCP and Azure object one read.
-fn observe_lower_bound(desired: &[Resource]) -> BTreeMap<&'static str, usize> {
+fn observe_lower_bound(desired: &[std::sync::Arc<Resource>]) -> BTreeMap<&'static str, usize> {
     let mut reads: BTreeMap<&'static str, std::collections::BTreeSet<String>> = BTreeMap::new();
     for r in desired {
         let id = &r.id;

@@ -419,9 +419,12 @@ impl Session {
                     (desired, observed, changes)
                 }
                 PlanMode::Destroy => {
-                    let mut observed = providers.observe(&[], &owner).await?;
+                    let mut observed = providers
+                        .observe(&[] as &[&wid_core::Resource], &owner)
+                        .await?;
                     for r in &desired.resources {
                         if let Some(live) = observed.resources.get_mut(&r.id) {
+                            let live = Arc::make_mut(live);
                             for dep in &r.depends_on {
                                 if !live.depends_on.contains(dep) {
                                     live.depends_on.push(dep.clone());
@@ -429,7 +432,7 @@ impl Session {
                             }
                         }
                     }
-                    let changes = wid_core::diff(&[], &observed, true);
+                    let changes = wid_core::diff::<wid_core::Resource>(&[], &observed, true);
                     let desired = Desired {
                         resources: Vec::new(),
                         groups: desired.groups,

@@ -485,11 +485,12 @@ fn expected(plan: &Plan, cluster: Option<&str>) -> Result<Expected, CliError> {
         }
     };
     // Every scope of the plan (each team's workloads), compiled as it is applied.
-    let resources: Vec<wid_core::Resource> = model::compile_scopes(plan, &model::offline(plan))
-        .map_err(CliError::Plan)?
-        .into_iter()
-        .flat_map(|(_, d)| d.resources)
-        .collect();
+    let resources: Vec<std::sync::Arc<wid_core::Resource>> =
+        model::compile_scopes(plan, &model::offline(plan))
+            .map_err(CliError::Plan)?
+            .into_iter()
+            .flat_map(|(_, d)| d.resources)
+            .collect();
     const IDENTITY: &[&str] = &[
         "annotations.eks.amazonaws.com/role-arn",
         "annotations.iam.gke.io/gcp-service-account",

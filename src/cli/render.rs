@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use wid_core::Owner;
@@ -62,17 +63,17 @@ pub async fn run(args: RenderArgs) -> Result<ExitCode, CliError> {
                 plan: scope.clone(),
                 prune: false,
             };
-            let cloud: Vec<wid_core::Resource> = desired
+            let cloud: Vec<&wid_core::Resource> = desired
                 .resources
                 .iter()
                 .filter(|r| r.id.provider() != "k8s")
-                .cloned()
+                .map(|r| &**r)
                 .collect();
             let observed = session.providers.observe(&cloud, &owner).await?;
             for r in &mut desired.resources {
                 if let std::borrow::Cow::Owned(resolved) = wid_core::resolve_observed(r, &observed)
                 {
-                    *r = resolved;
+                    *r = resolved.into();
                 }
             }
         }
@@ -85,10 +86,11 @@ pub async fn run(args: RenderArgs) -> Result<ExitCode, CliError> {
             plan: scope,
             prune: false,
         };
-        let k8s: Vec<_> = desired
+        let k8s: Vec<wid_core::Resource> = desired
             .resources
             .into_iter()
             .filter(|r| r.id.provider() == "k8s" && seen.insert(r.id.clone()))
+            .map(Arc::unwrap_or_clone)
             .collect();
         for (cluster, objects) in wid_kubernetes::manifests(&k8s, &owner)? {
             for object in objects {

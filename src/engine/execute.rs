@@ -320,8 +320,13 @@ fn resolve(change: &Change, schedule: &Schedule<'_>, outputs: &[Option<Outputs>]
             *value = AttrValue::Known(Value::String(v.clone()));
         }
     };
-    if let Some(desired) = change.desired.as_mut() {
-        desired.attrs.values_mut().for_each(fill);
+    if let Some(desired) = change.desired.as_mut()
+        && desired
+            .attrs
+            .values()
+            .any(|v| matches!(v, AttrValue::Unknown { .. }))
+    {
+        Arc::make_mut(desired).attrs.values_mut().for_each(fill);
     }
     for attr in &mut change.attrs {
         if let Some(after) = attr.after.as_mut() {

@@ -5,6 +5,7 @@ mod execute;
 mod retry;
 mod stop;
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -52,11 +53,12 @@ impl Providers {
     /// retryable error its own retries did not spend is run again ([`retried`]).
     pub async fn observe(
         &self,
-        desired: &[Resource],
+        desired: &[impl Borrow<Resource>],
         owner: &Owner,
     ) -> Result<Observed, ProviderError> {
         let mut by_provider: BTreeMap<&str, Vec<&Resource>> = BTreeMap::new();
         for r in desired {
+            let r: &Resource = r.borrow();
             by_provider.entry(r.id.provider()).or_default().push(r);
         }
         let mut calls = Vec::new();

@@ -2,6 +2,7 @@
 //! the cloud providers' KSA annotations flow into the Kubernetes side.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use wid_core::{AttrValue, Contribution, Mode, Preflight, Resource, ResourceId, WorkloadRef};
 
@@ -14,8 +15,8 @@ pub type Issuers = BTreeMap<String, String>;
 /// Everything a plan wants.
 #[derive(Debug, Default)]
 pub struct Desired {
-    /// The resources, sorted by id.
-    pub resources: Vec<Resource>,
+    /// The resources, sorted by id; shared with the changes that describe them.
+    pub resources: Vec<Arc<Resource>>,
     /// The workload each resource serves (`cluster/namespace/sa`), or `cluster NAME` for
     /// cluster-wide resources; used to group the plan's output.
     pub groups: BTreeMap<ResourceId, String>,
@@ -170,6 +171,7 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
             (r.id.clone(), group)
         })
         .collect();
+    let resources = resources.into_iter().map(Arc::new).collect();
     Ok(Desired { resources, groups })
 }
 

@@ -383,7 +383,7 @@ mod tests {
             id: id.clone(),
             kind: ChangeKind::Conflict,
             reason: Reason::Blocked(hostile.into()),
-            desired: Some(Resource::new(id)),
+            desired: Some(Resource::new(id).into()),
             observed: None,
             attrs: Vec::new(),
         };

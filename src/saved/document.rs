@@ -196,7 +196,7 @@ pub fn fingerprint(planned: &Planned, prune: bool) -> BTreeMap<ResourceId, LiveS
         let state = if let Some(why) = observed.blockers.get(&r.id) {
             LiveState::Blocked(why.clone())
         } else if let Some(live) = observed.resources.get(&r.id) {
-            LiveState::Present(live.clone())
+            LiveState::Present((**live).clone())
         } else {
             LiveState::Absent
         };
@@ -205,7 +205,7 @@ pub fn fingerprint(planned: &Planned, prune: bool) -> BTreeMap<ResourceId, LiveS
     if prune {
         for (id, live) in &observed.resources {
             out.entry(id.clone())
-                .or_insert_with(|| LiveState::Present(live.clone()));
+                .or_insert_with(|| LiveState::Present((**live).clone()));
         }
     }
     out
@@ -411,7 +411,7 @@ mod tests {
             id: id.clone(),
             kind: ChangeKind::Create,
             reason: Reason::Missing,
-            desired: Some(Resource::new(id).attr("a", value.clone())),
+            desired: Some(Resource::new(id).attr("a", value.clone()).into()),
             observed: None,
             attrs: vec![AttrChange {
                 key: "a".into(),

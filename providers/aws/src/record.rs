@@ -52,8 +52,8 @@ mod tests {
             id: id.clone(),
             kind: ChangeKind::Update,
             reason: Reason::Differs,
-            desired: Some(Resource::new(id).attr("path", "/").mode(mode)),
-            observed: Some(live),
+            desired: Some(Resource::new(id).attr("path", "/").mode(mode).into()),
+            observed: Some(live.into()),
             attrs: Vec::new(),
         }
     }

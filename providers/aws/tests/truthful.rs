@@ -437,7 +437,7 @@ async fn an_association_made_after_observe_is_never_taken_over_without_aws_adopt
         .find(|r| r.id == assoc.id)
         .map(|r| {
             let mut c = assoc.clone();
-            c.desired = Some(r.clone());
+            c.desired = Some(r.clone().into());
             c
         })
         .expect("association");

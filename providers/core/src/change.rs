@@ -1,5 +1,7 @@
 //! Changes: the diff's output and the executor's input.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -88,10 +90,10 @@ pub struct Change {
     pub kind: ChangeKind,
     /// Why.
     pub reason: Reason,
-    /// The wanted state (absent for deletes).
-    pub desired: Option<Resource>,
-    /// The live state (absent for creates).
-    pub observed: Option<ObservedResource>,
+    /// The wanted state (absent for deletes), shared with the plan's resources.
+    pub desired: Option<Arc<Resource>>,
+    /// The live state (absent for creates), shared with what observe returned.
+    pub observed: Option<Arc<ObservedResource>>,
     /// The attributes that differ, sorted by key (all of them for a create).
     pub attrs: Vec<AttrChange>,
 }

@@ -3,8 +3,9 @@
 //! Providers normalize what they read so that values compare exactly; the diff then only
 //! compares what wid manages, decides ownership conflicts, and lists deletes for prune.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::borrow::{Borrow, Cow};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -13,34 +14,58 @@ use crate::{
     Ownership, Reason, Resource, ResourceId,
 };
 
+/// A desired resource as the diff takes it: a plan's shared resource, which every change
+/// about it shares, or a lone one, copied once into its change.
+pub trait Wanted: Borrow<Resource> {
+    /// The resource as its change holds it.
+    fn share(&self) -> Arc<Resource>;
+}
+
+impl Wanted for Arc<Resource> {
+    fn share(&self) -> Arc<Resource> {
+        Arc::clone(self)
+    }
+}
+
+impl Wanted for Resource {
+    fn share(&self) -> Arc<Resource> {
+        Arc::new(self.clone())
+    }
+}
+
 /// Diffs every desired resource against its live state, and (with `prune`) lists a delete
 /// for each observed object owned by this plan that the plan no longer has.
 ///
 /// The result is sorted by id. Resources with a blocker become conflicts. An unknown
 /// attribute whose source object exists is filled from that object's observed outputs
 /// first, so it compares (and shows) as the real value.
-pub fn diff(desired: &[Resource], observed: &Observed, prune: bool) -> Vec<Change> {
-    let wanted: BTreeMap<&ResourceId, &Resource> = desired.iter().map(|r| (&r.id, r)).collect();
+pub fn diff<W: Wanted>(desired: &[W], observed: &Observed, prune: bool) -> Vec<Change> {
     let mut changes: Vec<Change> = desired
         .iter()
         .map(|r| {
+            let want = match resolve_observed(r.borrow(), observed) {
+                Cow::Borrowed(_) => r.share(),
+                Cow::Owned(filled) => Arc::new(filled),
+            };
+            let id = &want.id;
             diff_one(
-                &resolve_observed(r, observed),
+                &want,
                 observed,
-                observed.resources.get(&r.id),
-                observed.blockers.get(&r.id),
+                observed.resources.get(id),
+                observed.blockers.get(id),
             )
         })
         .collect();
     if prune {
+        let wanted: BTreeSet<&ResourceId> = desired.iter().map(|r| &r.borrow().id).collect();
         for (id, live) in &observed.resources {
-            if !wanted.contains_key(id) && live.ownership == Ownership::Ours {
+            if !wanted.contains(id) && live.ownership == Ownership::Ours {
                 changes.push(Change {
                     id: id.clone(),
                     kind: ChangeKind::Delete,
                     reason: Reason::LeftPlan,
                     desired: None,
-                    observed: Some(live.clone()),
+                    observed: Some(Arc::clone(live)),
                     attrs: live
                         .attrs
                         .iter()
@@ -54,7 +79,11 @@ pub fn diff(desired: &[Resource], observed: &Observed, prune: bool) -> Vec<Chang
             }
         }
     }
-    changes.sort_by(|a, b| a.id.cmp(&b.id));
+    // A plan's resources come sorted; only a prune's deletes (or a caller's own order)
+    // need the sort.
+    if !changes.is_sorted_by(|a, b| a.id <= b.id) {
+        changes.sort_by(|a, b| a.id.cmp(&b.id));
+    }
     changes
 }
 
@@ -81,16 +110,17 @@ pub fn resolve_observed<'a>(desired: &'a Resource, observed: &Observed) -> Cow<'
 }
 
 fn diff_one(
-    desired: &Resource,
+    shared: &Arc<Resource>,
     observed: &Observed,
-    live: Option<&ObservedResource>,
+    live: Option<&Arc<ObservedResource>>,
     blocker: Option<&String>,
 ) -> Change {
+    let desired: &Resource = shared;
     let change = |kind, reason, attrs| Change {
         id: desired.id.clone(),
         kind,
         reason,
-        desired: Some(desired.clone()),
+        desired: Some(Arc::clone(shared)),
         observed: live.cloned(),
         attrs,
     };
@@ -520,8 +550,8 @@ mod tests {
             live(sa("theirs"), Ownership::Unowned, &[]),
             live(sa("other"), Ownership::OtherPlan("b".into()), &[]),
         ]);
-        assert!(diff(&[], &o, false).is_empty());
-        let changes = diff(&[], &o, true);
+        assert!(diff::<Resource>(&[], &o, false).is_empty());
+        let changes = diff::<Resource>(&[], &o, true);
         assert_eq!(changes.len(), 1);
         assert_eq!(
             (changes[0].id.clone(), changes[0].kind),

@@ -8,6 +8,7 @@
 //! and hands each change back to its provider's [`apply`](Provider::apply). Providers never
 //! diff: they normalize what they read so that the engine's one diff function is exact.
 
+mod attr_map;
 mod body;
 mod bounds;
 mod calls;
@@ -22,6 +23,7 @@ mod provider;
 mod resource;
 mod serde_exact;
 
+pub use attr_map::AttrMap;
 pub use body::{BodyLimit, BoundedBody};
 pub use bounds::{
     Bounds, MAX_REFERENCED_FILE_BYTES, MAX_RETRY_AFTER, human_duration, parse_duration,
@@ -29,7 +31,7 @@ pub use bounds::{
 };
 pub use calls::{Calls, Limits, Pace, PacePermit, RetryPolicy};
 pub use change::{AttrChange, Change, ChangeKind, Reason};
-pub use diff::{diff, resolve_observed};
+pub use diff::{Wanted, diff, resolve_observed};
 pub use error::{ErrorKind, ProviderError};
 pub use id::ResourceId;
 pub use issue::FieldIssue;

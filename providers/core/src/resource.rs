@@ -1,11 +1,12 @@
 //! Desired and observed resources: the two inputs of the diff.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ResourceId;
+use crate::{AttrMap, ResourceId};
 
 /// One attribute of a desired resource: a value known now, or one that only exists after
 /// a dependency is applied (an Azure identity's client id).
@@ -45,9 +46,9 @@ impl<T: Into<Value>> From<T> for AttrValue {
 
 /// Desired attributes, keyed by a flat attribute path (`automountServiceAccountToken`,
 /// `annotations.eks.amazonaws.com/role-arn`, `trust_policy`).
-pub type Attrs = BTreeMap<String, AttrValue>;
+pub type Attrs = AttrMap<AttrValue>;
 /// Observed attributes, always known. A missing key means the field is unset.
-pub type ObservedAttrs = BTreeMap<String, Value>;
+pub type ObservedAttrs = AttrMap<Value>;
 
 /// How much of an object wid manages.
 #[derive(
@@ -285,8 +286,9 @@ pub fn applied_hash(attrs: &Attrs) -> Option<String> {
 /// that carries this plan's mark (so prune can find what left the plan).
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
-    /// Live objects by id. A wanted id that is absent here does not exist.
-    pub resources: BTreeMap<ResourceId, ObservedResource>,
+    /// Live objects by id. A wanted id that is absent here does not exist. Shared with
+    /// the changes that describe them.
+    pub resources: BTreeMap<ResourceId, Arc<ObservedResource>>,
     /// Problems found while observing that are not errors of the call (a namespace the
     /// plan needs that does not exist): each one blocks its resource.
     pub blockers: BTreeMap<ResourceId, String>,
@@ -295,7 +297,8 @@ pub struct Observed {
 impl Observed {
     /// Records one live object.
     pub fn insert(&mut self, resource: ObservedResource) {
-        self.resources.insert(resource.id.clone(), resource);
+        self.resources
+            .insert(resource.id.clone(), Arc::new(resource));
     }
 
     /// Merges another provider's or call's observations.

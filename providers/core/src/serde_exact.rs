@@ -63,8 +63,8 @@ mod tests {
                 id: id("a"),
                 kind: ChangeKind::Update,
                 reason: Reason::Blocked("why | `x`".into()),
-                desired: Some(desired),
-                observed: Some(observed.clone()),
+                desired: Some(desired.into()),
+                observed: Some(observed.clone().into()),
                 attrs: vec![
                     AttrChange {
                         key: "live-null".into(),
@@ -93,14 +93,14 @@ mod tests {
                 kind: ChangeKind::Delete,
                 reason: Reason::LeftPlan,
                 desired: None,
-                observed: Some(ObservedResource::new(id("gone"), Ownership::Ours)),
+                observed: Some(ObservedResource::new(id("gone"), Ownership::Ours).into()),
                 attrs: Vec::new(),
             },
             Change {
                 id: id("new"),
                 kind: ChangeKind::Create,
                 reason: Reason::Missing,
-                desired: Some(Resource::new(id("new"))),
+                desired: Some(Resource::new(id("new")).into()),
                 observed: None,
                 attrs: Vec::new(),
             },

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use wid_core::{
-    AttrValue, Change, ChangeKind, Observed, ObservedResource, Ownership, Resource, ResourceId,
-    diff,
+    AttrValue, Change, ChangeKind, Observed, ObservedAttrs, ObservedResource, Ownership, Resource,
+    ResourceId, diff,
 };
 
 fn id(name: &str) -> ResourceId {
@@ -60,7 +60,7 @@ fn observed(ownership: impl Strategy<Value = Ownership>) -> impl Strategy<Value 
         let mut o = Observed::default();
         for (name, (attrs, own)) in m {
             let mut live = ObservedResource::new(id(&name), own);
-            live.attrs = attrs;
+            live.attrs = attrs.into_iter().collect();
             o.insert(live);
         }
         o
@@ -84,10 +84,11 @@ fn apply(observed: &Observed, changes: &[Change]) -> Observed {
                 out.insert(live);
             }
             ChangeKind::Update => {
-                let live = out
-                    .resources
-                    .get_mut(&c.id)
-                    .expect("an update has a live object");
+                let live = std::sync::Arc::make_mut(
+                    out.resources
+                        .get_mut(&c.id)
+                        .expect("an update has a live object"),
+                );
                 live.ownership = Ownership::Ours;
                 for a in &c.attrs {
                     match &a.after {
@@ -143,7 +144,7 @@ proptest! {
             again.iter().filter(|c| c.kind != ChangeKind::NoOp).collect::<Vec<_>>()
         );
         // A live null is an absent attribute, as the diff reads it.
-        let present = |m: &BTreeMap<String, Value>| -> BTreeMap<String, Value> {
+        let present = |m: &ObservedAttrs| -> ObservedAttrs {
             m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         for r in &want {

@@ -102,7 +102,7 @@ fn create(key: &str, deps: &[&str]) -> Change {
         id: id(key),
         kind: ChangeKind::Create,
         reason: Reason::Missing,
-        desired: Some(r),
+        desired: Some(r.into()),
         observed: None,
         attrs: Vec::new(),
     }
@@ -116,7 +116,7 @@ fn delete(key: &str, deps: &[&str]) -> Change {
         kind: ChangeKind::Delete,
         reason: Reason::LeftPlan,
         desired: None,
-        observed: Some(o),
+        observed: Some(o.into()),
         attrs: Vec::new(),
     }
 }
@@ -199,7 +199,7 @@ async fn serialization_keys_run_one_at_a_time() {
     let changes: Vec<Change> = (0..6)
         .map(|i| {
             let mut c = create(&format!("f{i}"), &[]);
-            c.desired.as_mut().unwrap().serialize_key = Some("identity-1".into());
+            Arc::make_mut(c.desired.as_mut().unwrap()).serialize_key = Some("identity-1".into());
             c
         })
         .collect();
@@ -223,7 +223,7 @@ async fn deletes_run_under_the_live_objects_serialization_key() {
                 kind: ChangeKind::Delete,
                 reason: Reason::LeftPlan,
                 desired: None,
-                observed: Some(live),
+                observed: Some(live.into()),
                 attrs: Vec::new(),
             }
         })
@@ -306,7 +306,7 @@ async fn unknown_values_are_filled_from_dependency_outputs() {
         ..Default::default()
     });
     let mut b = create("b", &["a"]);
-    b.desired.as_mut().unwrap().attrs.insert(
+    Arc::make_mut(b.desired.as_mut().unwrap()).attrs.insert(
         "v".into(),
         AttrValue::Unknown {
             from: id("a"),
@@ -331,9 +331,7 @@ async fn a_retried_create_that_half_happened_continues_as_an_update() {
         .unwrap()
         .insert("a".into(), vec![ErrorKind::Throttled]);
     let mut a = create("a", &[]);
-    a.desired
-        .as_mut()
-        .unwrap()
+    Arc::make_mut(a.desired.as_mut().unwrap())
         .attrs
         .insert("v".into(), AttrValue::Known(serde_json::json!(1)));
     let report = run(p.clone(), &[a]).await;
@@ -358,7 +356,8 @@ fn irsa_shaped(n: usize) -> Vec<Change> {
         let role = format!("role{i:06}");
         let mut c = create(&role, &["oidc"]);
         if i % 5 < 2 {
-            c.desired.as_mut().unwrap().serialize_key = Some(format!("key{}", i / 5));
+            Arc::make_mut(c.desired.as_mut().unwrap()).serialize_key =
+                Some(format!("key{}", i / 5));
         }
         changes.push(c);
         changes.push(create(&format!("ksa{i:06}"), &[&role]));
