@@ -1,7 +1,9 @@
 //! GKE through the CLI: examples/gke converges on the sandbox; a cluster without Workload
 //! Identity fails the plan before any IAM call; bindings made by others with gcloud
 //! survive apply, prune and destroy; drift made by hand shows as drift and apply fixes
-//! it; each hint names the plan key that fixes the problem, and applying it works.
+//! it; each hint names the plan key that fixes the problem, and applying it works; an
+//! apply writes the record once per record account, and one whose policy write fails
+//! leaves a record that holds exactly the bindings made.
 
 mod common;
 
@@ -341,4 +343,88 @@ fn hints_name_the_plan_key_and_applying_them_works() {
     std::fs::write(&plan, missing.replace("gcp.create = false\n", "")).unwrap();
     expect_code(&run(&["apply", "plan.toml", "--auto-approve"]), 0);
     expect_code(&run(&["plan", "plan.toml", "--detailed-exitcode"]), 0);
+}
+
+/// Reads the GCP state a sandbox directory holds.
+fn gcp_state<T>(dir: &Path, read: impl FnOnce(&wid_sandbox::gcp::GcpState) -> T) -> T {
+    let state: wid_sandbox::State =
+        serde_json::from_value(wid_sandbox::read_state(dir).unwrap()).unwrap();
+    read(&state.gcp)
+}
+
+/// The plan's record entries and the entries of every binding in acme-prod's policies.
+fn record_and_bindings(
+    dir: &Path,
+    plan: &str,
+) -> (
+    std::collections::BTreeSet<String>,
+    std::collections::BTreeSet<String>,
+) {
+    let prefix = wid_gcp::record::record_account(plan, 0);
+    let prefix = prefix.trim_end_matches('0').to_owned();
+    gcp_state(dir, |gcp| {
+        let project = &gcp.projects["acme-prod"];
+        let record = project
+            .service_accounts
+            .values()
+            .filter(|a| a.email.starts_with(&prefix))
+            .flat_map(|a| wid_gcp::record::parse_entries(&a.description))
+            .collect();
+        let mut policies = vec![("projects/acme-prod".to_owned(), &project.policy)];
+        for a in project.service_accounts.values() {
+            let resource = format!("projects/acme-prod/serviceAccounts/{}", a.email);
+            policies.push((resource, &a.policy));
+        }
+        let mut bound = std::collections::BTreeSet::new();
+        for (resource, policy) in policies {
+            for b in policy.bindings.iter().filter(|b| b.condition.is_none()) {
+                for m in &b.members {
+                    bound.insert(wid_gcp::record::entry(&resource, &b.role, m));
+                }
+            }
+        }
+        (record, bound)
+    })
+}
+
+#[test]
+fn apply_writes_the_record_once_per_account_and_keeps_it_exact_when_a_policy_write_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = tmp.path().join("sb");
+    let mut text = PLAN.split("[[workload]]").next().unwrap().to_owned();
+    for i in 0..30 {
+        text.push_str(&format!(
+            "[[workload]]\ncluster = \"gke-prod\"\nnamespace = \"shop\"\nservice_account = \"w{i}\"\ngcp.service_account = \"worker-{i:02}\"\ngcp.roles = [\"roles/pubsub.subscriber\"]\n\n"
+        ));
+    }
+    std::fs::write(tmp.path().join("plan.toml"), text).unwrap();
+    std::fs::create_dir_all(&sb).unwrap();
+    // worker-05's policy write is refused once (not retryable): that change fails, the
+    // other 30 policy changes are made.
+    std::fs::write(
+        sb.join("faults.json"),
+        r#"[{"api": "gcp:iam.serviceAccounts.setIamPolicy", "object": "worker-05@", "action": "forbidden", "times": 1}]"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| sandboxed(tmp.path(), &sb, args);
+    let apply = run(&["apply", "plan.toml", "--auto-approve"]);
+    expect_code(&apply, 1);
+    assert!(stdout(&apply).contains("worker-05@"), "{}", stdout(&apply));
+    // 60 entries (30 account policy lines, 30 project lines): three record accounts,
+    // created once each, written ahead of the policies. After the run, worker-05's entry
+    // is removed (its policy, read again, does not hold the line): one update.
+    assert_eq!(gcp_calls(&sb, "gcp:iam.serviceAccounts.create"), 30 + 3);
+    assert_eq!(gcp_calls(&sb, "gcp:iam.serviceAccounts.patch"), 1);
+    assert_eq!(gcp_calls(&sb, "gcp:iam.serviceAccounts.delete"), 0);
+    let (record, bound) = record_and_bindings(&sb, "gke-cli");
+    assert_eq!(record, bound, "the record holds exactly the bindings made");
+    assert_eq!(record.len(), 59);
+
+    // The re-run makes the one binding left, writing its entry ahead (one update).
+    expect_code(&run(&["apply", "plan.toml", "--auto-approve"]), 0);
+    assert_eq!(gcp_calls(&sb, "gcp:iam.serviceAccounts.patch"), 2);
+    expect_code(&run(&["plan", "plan.toml", "--detailed-exitcode"]), 0);
+    let (record, bound) = record_and_bindings(&sb, "gke-cli");
+    assert_eq!(record, bound);
+    assert_eq!(record.len(), 60);
 }

@@ -221,6 +221,9 @@ pub(super) async fn run_changes(
     if failed + skipped > 0 {
         return Err(CliError::Incomplete { failed, skipped });
     }
+    if !report.errors.is_empty() {
+        return Err(CliError::AfterRun(report.errors.len()));
+    }
     Ok(ExitCode::Success)
 }
 

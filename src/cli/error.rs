@@ -60,6 +60,9 @@ pub enum CliError {
         /// Changes skipped because a dependency failed.
         skipped: usize,
     },
+    /// Every change ran, but the clean-up after the last one failed; the report says how.
+    #[error("apply did not complete: {0} error(s) after the last change")]
+    AfterRun(usize),
     /// The plan deletes more than the mass-delete guard allows in some scope.
     #[error("{}", mass_delete_message(.0))]
     MassDelete(Vec<crate::session::MassDelete>),

@@ -74,6 +74,9 @@ pub struct Report {
     pub steps: Vec<Step>,
     /// Why the run stopped early, if it was asked to.
     pub stopped: Option<StopReason>,
+    /// Errors of the run itself rather than of one change: a provider's clean-up after
+    /// the last change (see [`wid_core::Provider::run_ended`]) that failed.
+    pub errors: Vec<ProviderError>,
 }
 
 impl Report {
@@ -112,11 +115,13 @@ impl Report {
         })
     }
 
-    /// Whether every step was done.
+    /// Whether every step was done and the run had no error of its own.
     pub fn succeeded(&self) -> bool {
-        self.steps
-            .iter()
-            .all(|s| matches!(s.outcome, Outcome::Done { .. }))
+        self.errors.is_empty()
+            && self
+                .steps
+                .iter()
+                .all(|s| matches!(s.outcome, Outcome::Done { .. }))
     }
 }
 
@@ -214,6 +219,18 @@ pub async fn execute_scoped(
 ) -> Report {
     let mut schedule = Schedule::new(changes);
     let total = schedule.len();
+    // Each provider learns its share of the run before anything is scheduled.
+    for name in schedule.providers() {
+        let Some(provider) = providers.get(name) else {
+            continue;
+        };
+        let mine: Vec<(&Change, &Owner)> = (0..total)
+            .map(|i| schedule.change(i))
+            .filter(|c| c.id.provider() == *name)
+            .map(|c| (c, owners.of(&c.id)))
+            .collect();
+        provider.run_starting(&mine);
+    }
     // One adaptive limit per provider: halved by throttles, grown by successes, never
     // above the provider's concurrency or --parallelism.
     let paces: Vec<Arc<Pace>> = schedule
@@ -299,6 +316,43 @@ pub async fn execute_scoped(
     Report {
         steps: steps.into_iter().flatten().collect(),
         stopped: stop.reason(),
+        errors: run_ended(providers, &schedule, &stop).await,
+    }
+}
+
+/// Lets each provider of the run clean up after its last change, unless a second Ctrl-C
+/// aborted the run (it wants out at once: nothing more is sent). A second Ctrl-C during
+/// the clean-up stops waiting for it.
+async fn run_ended(
+    providers: &Providers,
+    schedule: &Schedule<'_>,
+    stop: &Stop,
+) -> Vec<ProviderError> {
+    if stop.aborted_by() == Some(StopReason::Interrupted) {
+        return Vec::new();
+    }
+    let mut errors = Vec::new();
+    for name in schedule.providers() {
+        let Some(provider) = providers.get(name) else {
+            continue;
+        };
+        let ended = tokio::select! {
+            biased;
+            () = interrupted_abort(stop) => return errors,
+            ended = provider.run_ended() => ended,
+        };
+        if let Err(e) = ended {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+/// Resolves once a second Ctrl-C aborts the run (never when `--timeout` does).
+async fn interrupted_abort(stop: &Stop) {
+    stop.reached(StopLevel::Abort).await;
+    if stop.aborted_by() != Some(StopReason::Interrupted) {
+        std::future::pending::<()>().await;
     }
 }
 

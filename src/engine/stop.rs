@@ -30,13 +30,25 @@ pub enum StopLevel {
 /// Cheap to clone; clones share the switch.
 #[derive(Debug, Clone)]
 pub struct Stop {
-    tx: watch::Sender<(StopLevel, Option<StopReason>)>,
+    tx: watch::Sender<State>,
+}
+
+/// The level, the first reason, and what raised it to [`StopLevel::Abort`].
+#[derive(Debug, Clone, Copy)]
+struct State {
+    level: StopLevel,
+    reason: Option<StopReason>,
+    aborted_by: Option<StopReason>,
 }
 
 impl Default for Stop {
     fn default() -> Self {
         Self {
-            tx: watch::Sender::new((StopLevel::Run, None)),
+            tx: watch::Sender::new(State {
+                level: StopLevel::Run,
+                reason: None,
+                aborted_by: None,
+            }),
         }
     }
 }
@@ -50,31 +62,40 @@ impl Stop {
     /// Raises the stop to `level` for `reason` (a stop never goes back down, and the
     /// first reason stays).
     pub fn request(&self, level: StopLevel, reason: StopReason) {
-        self.tx.send_if_modified(|(current, why)| {
-            if level <= *current {
+        self.tx.send_if_modified(|state| {
+            if level <= state.level {
                 return false;
             }
-            *current = level;
-            why.get_or_insert(reason);
+            state.level = level;
+            state.reason.get_or_insert(reason);
+            if level == StopLevel::Abort {
+                state.aborted_by = Some(reason);
+            }
             true
         });
     }
 
     /// The level now.
     pub fn level(&self) -> StopLevel {
-        self.tx.borrow().0
+        self.tx.borrow().level
     }
 
     /// Why the run stops, once it does.
     pub fn reason(&self) -> Option<StopReason> {
-        self.tx.borrow().1
+        self.tx.borrow().reason
+    }
+
+    /// What aborted the run (a second Ctrl-C, the `--timeout` deadline), once something
+    /// did; the first reason may be another (Ctrl-C drained it, then the deadline passed).
+    pub fn aborted_by(&self) -> Option<StopReason> {
+        self.tx.borrow().aborted_by
     }
 
     /// Waits until the level is at least `level`.
     pub async fn reached(&self, level: StopLevel) {
         let mut rx = self.tx.subscribe();
         // The sender lives as long as `self`, so the wait cannot fail.
-        let _ = rx.wait_for(|(current, _)| *current >= level).await;
+        let _ = rx.wait_for(|state| state.level >= level).await;
     }
 }
 
@@ -94,6 +115,10 @@ mod tests {
         stop.request(StopLevel::Drain, StopReason::Interrupted);
         assert_eq!(stop.level(), StopLevel::Abort);
         assert_eq!(stop.reason(), Some(StopReason::Interrupted));
+        assert_eq!(
+            stop.aborted_by(),
+            Some(StopReason::TimedOut(Duration::from_secs(1)))
+        );
         stop.reached(StopLevel::Drain).await;
         stop.reached(StopLevel::Abort).await;
     }

@@ -280,12 +280,18 @@ pub fn render_report(report: &Report, calls: u64, style: Style) -> String {
             Outcome::Done { .. } | Outcome::NotStarted => {}
         }
     }
+    for error in &report.errors {
+        let _ = writeln!(out, "{} after the last change:", style.red("✗"));
+        for line in render_error(error, style).lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
     let (done, failed, skipped) = report.counts();
     let (not_started, abandoned) = report.not_run();
     let head = match report.stopped {
         Some(StopReason::Interrupted) => style.red("Apply interrupted:"),
         Some(StopReason::TimedOut(_)) => style.red("Apply timed out:"),
-        None if failed + skipped == 0 => style.green("Apply complete:"),
+        None if failed + skipped == 0 && report.errors.is_empty() => style.green("Apply complete:"),
         None => style.red("Apply incomplete:"),
     };
     let mut stopped = String::new();

@@ -32,6 +32,10 @@ pub struct ReportDocument {
     /// Resources a failed change left partly applied: the next plan shows them as an
     /// incomplete apply, and applying again finishes them.
     pub incomplete: Vec<String>,
+    /// Errors of the run itself rather than of one change (a provider's clean-up after the
+    /// last change that failed); absent when there were none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub run_errors: Vec<ErrorDoc>,
     /// API calls made by the whole run (reading the live state included).
     pub api_calls: u64,
     /// API calls by operation.
@@ -114,6 +118,18 @@ pub struct ErrorDoc {
     pub detail: Option<String>,
 }
 
+impl ErrorDoc {
+    fn of(error: &wid_core::ProviderError) -> Self {
+        Self {
+            kind: error.kind(),
+            message: error.message().to_owned(),
+            operation: error.operation.clone(),
+            hint: error.hint.clone(),
+            detail: error.detail.clone(),
+        }
+    }
+}
+
 /// Builds the document.
 pub fn report_document(
     plan: &str,
@@ -142,13 +158,7 @@ pub fn report_document(
                     OutcomeDoc::Failed {
                         attempts: *attempts,
                         partly_applied: *partial,
-                        error: ErrorDoc {
-                            kind: error.kind(),
-                            message: error.message().to_owned(),
-                            operation: error.operation.clone(),
-                            hint: error.hint.clone(),
-                            detail: error.detail.clone(),
-                        },
+                        error: ErrorDoc::of(error),
                     }
                 }
                 Outcome::Skipped { because } => {
@@ -185,6 +195,7 @@ pub fn report_document(
         summary,
         steps,
         incomplete: report.partial().map(ToString::to_string).collect(),
+        run_errors: report.errors.iter().map(ErrorDoc::of).collect(),
         api_calls: calls.values().sum(),
         api_calls_by_operation: calls.clone(),
     }

@@ -193,4 +193,23 @@ pub trait Provider: Send + Sync {
     /// Carries out one change (never a no-op or a conflict) and returns the outputs
     /// dependents need. Unknown attributes of `change.desired` are already filled in.
     async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError>;
+
+    /// Learns, before the first change of an apply run is scheduled, every change of this
+    /// provider the run will carry out, each with its owner (attributes that come from
+    /// other changes' outputs may still be unknown). A provider whose changes share
+    /// bookkeeping (a record of what it added) can plan it for the whole run here and
+    /// write it once, from its first [`apply`](Self::apply). It must not call any API
+    /// here. A run is bracketed by this and [`run_ended`](Self::run_ended); runs of one
+    /// provider never overlap.
+    fn run_starting(&self, changes: &[(&Change, &Owner)]) {
+        let _ = changes;
+    }
+
+    /// Called once the run's last change has ended (after a run to the end, a drain by
+    /// Ctrl-C and a `--timeout`; not after a second Ctrl-C, which drops everything):
+    /// undoes bookkeeping the provider wrote ahead for changes that did not happen. An
+    /// error is reported as an error of the run.
+    async fn run_ended(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
 }

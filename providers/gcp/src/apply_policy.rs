@@ -4,10 +4,14 @@
 //! policy once and writes it at most once; the policy of a service account this run
 //! creates starts from the empty policy and its known etag, so it is not read at all. Only wid's member changes are made; on
 //! `ABORTED` (someone wrote the policy between wid's read and write) wid re-reads it and
-//! re-applies just those member changes, a bounded number of times. After the write,
-//! the plan's record gains the bindings wid added and loses the ones it removed (changes
-//! that finish while a record write is in flight share the next one); a record write that
-//! fails leaves the change partly applied.
+//! re-applies just those member changes, a bounded number of times.
+//!
+//! Before the first policy write of a run, the plan's record gains the entries of every
+//! binding the run adds, in one batch ([`crate::record_run`]); a change whose batch write
+//! fails fails without touching its policy, and the next one tries the batch again.
+//! After the write, the record loses the bindings wid removed (changes that finish while
+//! a record write is in flight share the next one); a record write that fails there
+//! leaves the change partly applied.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +24,7 @@ use crate::client::GcpProvider;
 use crate::error::Call;
 use crate::ids::{self, PolicyOf};
 use crate::record;
+use crate::record_run::Reached;
 
 /// How many times a write that lost an etag race is re-read and retried.
 const ABORTED_ATTEMPTS: usize = 5;
@@ -55,6 +60,10 @@ impl GcpProvider {
         // taken over; removals are only lines observe proved are wid's.
         let add = pairs(&wanted);
         let remove = pairs(have.difference(&wanted));
+        // The record holds every binding wid adds before any policy does.
+        self.write_ahead(id, owner, &resource, &add)
+            .await
+            .map_err(|e| e.with_resource(id))?;
         let cached = self
             .policies
             .lock()
@@ -88,6 +97,7 @@ impl GcpProvider {
             if !edit(&mut current, &add, &remove) {
                 break;
             }
+            self.reached(id, Reached::Sent);
             match self.write_policy(&of, &resource, id, current).await {
                 Ok(()) => break,
                 Err(WriteError::Aborted(e)) if attempt < ABORTED_ATTEMPTS => {
@@ -108,11 +118,13 @@ impl GcpProvider {
                 Err(WriteError::Other(e)) => return Err(e),
             }
         }
-        let added = entries(&resource, &wanted);
+        self.reached(id, Reached::Made);
         let removed = entries(&resource, have.difference(&wanted));
-        self.write_record(owner, &resource, &added, &removed)
-            .await
-            .map_err(|e| e.partly_applied().with_resource(id))?;
+        if !removed.is_empty() {
+            self.write_record(owner, &resource, &BTreeSet::new(), &removed)
+                .await
+                .map_err(|e| e.partly_applied().with_resource(id))?;
+        }
         Ok(Outputs::new())
     }
 
@@ -201,8 +213,17 @@ impl GcpProvider {
             }
             for ((plan, home), g) in groups {
                 let outcome = if record.loaded {
-                    let writes = record.plan_writes(&plan, &home, &g.add, &g.remove);
-                    self.send_record_writes(&plan, writes).await
+                    let mut draft = record.clone();
+                    let writes = draft.plan_writes(&plan, &home, &g.add, &g.remove);
+                    let mut outcome = Ok(());
+                    for w in writes {
+                        if let Err(e) = self.send_record_write(&plan, &w).await {
+                            outcome = Err(e);
+                            break;
+                        }
+                        record.apply(&w);
+                    }
+                    outcome
                 } else {
                     Err(ProviderError::new(
                         ErrorKind::Invalid,
@@ -224,15 +245,15 @@ impl GcpProvider {
         }
     }
 
-    /// Makes the record writes of one plan, in order.
-    async fn send_record_writes(
+    /// Makes one record write of a plan.
+    pub(crate) async fn send_record_write(
         &self,
         plan: &str,
-        writes: Vec<RecordWrite>,
+        write: &RecordWrite,
     ) -> Result<(), ProviderError> {
         let clients = self.clients().await?;
-        for w in writes {
-            match w {
+        {
+            match write.clone() {
                 RecordWrite::Create {
                     project,
                     account_id,

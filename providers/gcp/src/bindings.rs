@@ -49,6 +49,41 @@ pub(crate) enum RecordWrite {
 }
 
 impl Record {
+    /// Brings `self` up to date with a write that succeeded.
+    pub fn apply(&mut self, write: &RecordWrite) {
+        match write {
+            RecordWrite::Create {
+                project,
+                account_id,
+                entries,
+            }
+            | RecordWrite::Update {
+                project,
+                account_id,
+                entries,
+            } => {
+                match self
+                    .chunks
+                    .iter_mut()
+                    .find(|c| &c.project == project && &c.account_id == account_id)
+                {
+                    Some(c) => c.entries.clone_from(entries),
+                    None => self.chunks.push(Chunk {
+                        project: project.clone(),
+                        account_id: account_id.clone(),
+                        entries: entries.clone(),
+                    }),
+                }
+            }
+            RecordWrite::Delete {
+                project,
+                account_id,
+            } => self
+                .chunks
+                .retain(|c| !(&c.project == project && &c.account_id == account_id)),
+        }
+    }
+
     /// Whether the binding's entry is in the record.
     pub fn has(&self, entry: &str) -> bool {
         self.chunks
@@ -351,5 +386,35 @@ mod tests {
             matches!(&writes[0], RecordWrite::Delete { account_id, .. } if account_id.ends_with("-1"))
         );
         assert_eq!(record.chunks.len(), 1);
+    }
+
+    #[test]
+    fn applying_the_planned_writes_gives_the_planned_record() {
+        let empty = Record {
+            loaded: true,
+            chunks: Vec::new(),
+        };
+        let many: BTreeSet<String> = (0..30)
+            .map(|i| record::entry("r", "x", &i.to_string()))
+            .collect();
+        let mut planned = empty.clone();
+        let writes = planned.plan_writes("plan", "home-proj", &many, &BTreeSet::new());
+        let mut applied = empty.clone();
+        for w in &writes {
+            applied.apply(w);
+        }
+        assert_eq!(applied.chunks, planned.chunks);
+        // A removal that empties an account, then an update of the other.
+        let first: BTreeSet<String> = planned.chunks[0].entries.iter().take(3).cloned().collect();
+        let second: BTreeSet<String> = planned.chunks[1].entries.iter().cloned().collect();
+        let gone: BTreeSet<String> = first.union(&second).cloned().collect();
+        let writes = planned.plan_writes("plan", "home-proj", &BTreeSet::new(), &gone);
+        assert_eq!(writes.len(), 2);
+        for w in &writes {
+            applied.apply(w);
+        }
+        assert_eq!(applied.chunks, planned.chunks);
+        assert_eq!(applied.chunks.len(), 1);
+        assert_eq!(applied.chunks[0].entries.len(), ENTRIES_PER_RECORD - 3);
     }
 }

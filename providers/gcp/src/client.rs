@@ -100,6 +100,8 @@ pub struct GcpProvider {
     pub(crate) record: tokio::sync::Mutex<crate::bindings::Record>,
     /// Record updates waiting to be written together (see `write_record`).
     pub(crate) record_queue: Mutex<Vec<crate::apply_policy::RecordUpdate>>,
+    /// The record state of the apply run in progress (see [`crate::record_run`]).
+    pub(crate) run: Mutex<crate::record_run::RunRecord>,
 }
 
 /// `Authorization: Bearer sandbox`: the sandbox accepts any bearer token.
@@ -141,6 +143,7 @@ impl GcpProvider {
             policies: Mutex::new(BTreeMap::new()),
             record: tokio::sync::Mutex::new(crate::bindings::Record::default()),
             record_queue: Mutex::new(Vec::new()),
+            run: Mutex::new(crate::record_run::RunRecord::default()),
         }
     }
 

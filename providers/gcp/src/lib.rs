@@ -30,3 +30,4 @@ mod apply_policy;
 mod observe;
 mod preflight;
 mod provider;
+mod record_run;

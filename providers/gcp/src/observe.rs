@@ -45,6 +45,27 @@ fn is_record(sa: &ServiceAccount, plan: &str) -> bool {
         && sa.display_name == record::record_display_name(plan)
 }
 
+/// The plan's record among listed accounts, by project.
+fn record_of(listed: &BTreeMap<String, Vec<ServiceAccount>>, plan: &str) -> Record {
+    let mut record = Record {
+        loaded: true,
+        chunks: Vec::new(),
+    };
+    for (project, accounts) in listed {
+        for sa in accounts.iter().filter(|sa| is_record(sa, plan)) {
+            record.chunks.push(Chunk {
+                project: project.clone(),
+                account_id: account_id_of(&sa.email).to_owned(),
+                entries: record::parse_entries(&sa.description),
+            });
+        }
+    }
+    record
+        .chunks
+        .sort_by(|a, b| (&a.project, &a.account_id).cmp(&(&b.project, &b.account_id)));
+    record
+}
+
 /// A live service account as compile writes it.
 fn observed_account(id: ResourceId, sa: &ServiceAccount, plan: &str) -> ObservedResource {
     let parsed = record::parse(&sa.description);
@@ -112,6 +133,9 @@ impl GcpProvider {
                     .cloned(),
             );
         }
+        // The record is held from its listing until it is replaced, so a record write of a
+        // run in progress (a retry re-observes) can never land between the two and be lost.
+        let mut held = self.record.lock().await;
         let listed: BTreeMap<String, Vec<ServiceAccount>> = futures::stream::iter(projects)
             .map(|p| async move { self.list_accounts(&p).await.map(|a| (p, a)) })
             .buffer_unordered(self.calls.concurrency())
@@ -122,22 +146,7 @@ impl GcpProvider {
             .flatten()
             .map(|sa| (sa.email.as_str(), sa))
             .collect();
-        let mut record = Record {
-            loaded: true,
-            chunks: Vec::new(),
-        };
-        for (project, accounts) in &listed {
-            for sa in accounts.iter().filter(|sa| is_record(sa, plan)) {
-                record.chunks.push(Chunk {
-                    project: project.clone(),
-                    account_id: account_id_of(&sa.email).to_owned(),
-                    entries: record::parse_entries(&sa.description),
-                });
-            }
-        }
-        record
-            .chunks
-            .sort_by(|a, b| (&a.project, &a.account_id).cmp(&(&b.project, &b.account_id)));
+        let record = record_of(&listed, plan);
 
         for id in wanted_accounts.keys() {
             if let Some(sa) = by_email.get(ids::sa_email(id).as_str()) {
@@ -303,8 +312,23 @@ impl GcpProvider {
             live.attrs = attrs.into_iter().map(|(k, v)| (k, json!(v))).collect();
             observed.insert(live);
         }
-        *self.record.lock().await = record;
+        *held = record;
         Ok(observed)
+    }
+
+    /// Reads the plan's record again from the record accounts in `projects` (one list
+    /// per project), when wid no longer knows what a failed record write left.
+    pub(crate) async fn read_record(
+        &self,
+        plan: &str,
+        projects: BTreeSet<String>,
+    ) -> Result<Record, ProviderError> {
+        let listed: BTreeMap<String, Vec<ServiceAccount>> = futures::stream::iter(projects)
+            .map(|p| async move { self.list_accounts(&p).await.map(|a| (p, a)) })
+            .buffer_unordered(self.calls.concurrency())
+            .try_collect()
+            .await?;
+        Ok(record_of(&listed, plan))
     }
 
     /// Every service account of a project (`iam.serviceAccounts.list`, 100 a page, each

@@ -43,4 +43,17 @@ impl Provider for GcpProvider {
             .with_resource(&change.id)),
         }
     }
+
+    /// Notes the entries of every binding the run's policy changes add: the first policy
+    /// change writes them all to the record before its policy (see
+    /// [`crate::record_run`]).
+    fn run_starting(&self, changes: &[(&Change, &Owner)]) {
+        self.start_run(changes);
+    }
+
+    /// Removes from the record the entries written ahead for bindings the run did not
+    /// make.
+    async fn run_ended(&self) -> Result<(), ProviderError> {
+        self.compensate().await
+    }
 }

@@ -13,6 +13,14 @@
 //!   in base32. A binding is wid's only when its entry is in the plan's record: wid never
 //!   removes a binding it cannot prove it added, whoever the member is. Record accounts have
 //!   no keys and no roles; nobody can act as them.
+//!
+//! An apply writes the entries of every binding it adds *ahead* of its first policy write,
+//! in one batch, and removes after its last change the entries of bindings it did not
+//! make (`record_run.rs`). One case leaves entries without their binding: a second
+//! Ctrl-C (or SIGKILL) drops the run at once, before that clean-up, so the entries written
+//! ahead for policy changes that had not yet written their policy stay. The next plan of
+//! the same plan reads each as a binding of the plan missing from its policy, and its
+//! apply makes it; a binding the plan no longer wants stays recorded without existing.
 
 use sha2::{Digest, Sha256};
 

@@ -3,126 +3,12 @@
 //! injected `ABORTED`, and a new account's policy written without a read (with the empty
 //! policy's etag, re-read only when someone wrote it first).
 
-use std::path::Path;
+mod common;
 
-use wid_core::{CallCounter, Change, ChangeKind, Owner, Provider, Resource, WorkloadRef, diff};
-use wid_gcp::{
-    Endpoints, GcpBlock, GcpOptions, GcpProvider, GcpWorkload, GkeCluster, RoleGrant, compile,
-};
-use wid_sandbox::{ClusterDecl, ClusterKind, Fault, FaultAction, GkeDecl, Sandbox};
-
-const PLAN: &str = "gcp-tests";
-
-fn cluster() -> GkeCluster {
-    GkeCluster {
-        plan_name: "gke-prod".into(),
-        project: "acme-prod".into(),
-        project_number: Some("123456789012".into()),
-        location: "us-central1".into(),
-        name: "prod".into(),
-    }
-}
-
-async fn start(dir: &Path) -> (Sandbox, GcpProvider) {
-    let c = cluster();
-    let decl = ClusterDecl {
-        name: c.plan_name.clone(),
-        kind: ClusterKind::Gke,
-        eks: None,
-        gke: Some(GkeDecl {
-            project: c.project.clone(),
-            project_number: c.project_number.clone(),
-            location: c.location.clone(),
-            name: c.name.clone(),
-        }),
-        aks: None,
-    };
-    let sandbox = Sandbox::start(dir, &[decl]).await.unwrap();
-    let provider = GcpProvider::new(
-        GcpOptions {
-            endpoints: Some(Endpoints::sandbox(&sandbox.cloud_url())),
-            sandbox: true,
-            ..GcpOptions::default()
-        },
-        CallCounter::default(),
-    );
-    provider.know_plan(&[c], []);
-    (sandbox, provider)
-}
-
-fn impersonating(account: &str, role: &str) -> GcpBlock {
-    GcpBlock {
-        service_account: Some(account.into()),
-        create: None,
-        display_name: None,
-        description: None,
-        direct: false,
-        roles: vec![RoleGrant::OnClusterProject(role.into())],
-        adopt: false,
-    }
-}
-
-fn desired(blocks: &[(GcpBlock, &str)]) -> Vec<Resource> {
-    let c = cluster();
-    let items: Vec<GcpWorkload> = blocks
-        .iter()
-        .map(|(b, ksa)| GcpWorkload {
-            block: b,
-            cluster: &c,
-            workload: WorkloadRef {
-                cluster: c.plan_name.clone(),
-                namespace: "shop".into(),
-                service_account: (*ksa).into(),
-            },
-            origin: format!("gke-prod/shop/{ksa}"),
-        })
-        .collect();
-    compile(&items, PLAN).unwrap().resources
-}
-
-fn owner() -> Owner {
-    Owner {
-        plan: PLAN.into(),
-        prune: false,
-    }
-}
-
-async fn plan(provider: &GcpProvider, resources: &[Resource]) -> Vec<Change> {
-    let wanted: Vec<&Resource> = resources.iter().collect();
-    let observed = provider.observe(&wanted, &owner()).await.unwrap();
-    diff(resources, &observed, false)
-}
-
-/// Applies the changes as the executor would: accounts before the policies that name
-/// them.
-async fn execute(provider: &GcpProvider, changes: &[Change]) {
-    let mut todo: Vec<&Change> = changes
-        .iter()
-        .filter(|c| c.kind != ChangeKind::NoOp)
-        .collect();
-    todo.sort_by_key(|c| (c.id.kind() != "service-account", c.id.clone()));
-    for c in todo {
-        provider
-            .apply(c, &owner())
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e:?}", c.id));
-    }
-}
-
-/// The next plan of `resources` has nothing left to do.
-async fn assert_converged(provider: &GcpProvider, resources: &[Resource]) {
-    let left: Vec<_> = plan(provider, resources)
-        .await
-        .into_iter()
-        .filter(|c| c.kind != ChangeKind::NoOp)
-        .map(|c| c.id)
-        .collect();
-    assert!(left.is_empty(), "changes left: {left:?}");
-}
-
-fn count(sandbox: &Sandbox, api: &str) -> u64 {
-    sandbox.calls().get(api).copied().unwrap_or(0)
-}
+use common::*;
+use wid_core::{Change, ChangeKind, Provider};
+use wid_gcp::{GcpBlock, GcpProvider};
+use wid_sandbox::{Fault, FaultAction, Sandbox};
 
 #[tokio::test]
 async fn ten_workloads_on_one_project_cost_one_read_and_one_write_of_its_policy() {
@@ -326,30 +212,14 @@ async fn a_new_accounts_policy_written_by_someone_else_first_is_re_read_and_kept
 async fn policy_changes_applied_together_share_their_record_writes() {
     let tmp = tempfile::tempdir().unwrap();
     let (sandbox, provider) = start(tmp.path()).await;
-    let blocks: Vec<(GcpBlock, String)> = (0..10)
-        .map(|i| {
-            (
-                impersonating(&format!("worker-{i:02}"), "roles/pubsub.subscriber"),
-                format!("ksa-{i}"),
-            )
-        })
-        .collect();
-    let blocks: Vec<(GcpBlock, &str)> = blocks
-        .iter()
-        .map(|(b, k)| (b.clone(), k.as_str()))
-        .collect();
-    let resources = desired(&blocks);
+    let resources = workers(10);
     let changes = plan(&provider, &resources).await;
     let (accounts, policies): (Vec<Change>, Vec<Change>) = changes
         .into_iter()
         .filter(|c| c.kind != ChangeKind::NoOp)
         .partition(|c| c.id.kind() == "service-account");
     execute(&provider, &accounts).await;
-    let record_writes = || {
-        count(&sandbox, "gcp:iam.serviceAccounts.create")
-            + count(&sandbox, "gcp:iam.serviceAccounts.patch")
-    };
-    // Record writes take a while, as they do against IAM: the changes that finish while
+    // Record writes take a while, as they do against IAM: the changes that arrive while
     // one is in flight wait for the next.
     for api in [
         "gcp:iam.serviceAccounts.create",
@@ -361,14 +231,16 @@ async fn policy_changes_applied_together_share_their_record_writes() {
             times: None,
         });
     }
-    let before = record_writes();
+    let before = account_writes(&sandbox);
     assert_eq!(policies.len(), 11, "ten account policies and the project's");
+    // Applied without announcing the run first (no `run_starting`): each change writes
+    // its own entries ahead, and those waiting for the record share the next write.
     let own = owner();
     let results = futures::future::join_all(policies.iter().map(|c| provider.apply(c, &own))).await;
     for r in results {
         r.unwrap();
     }
-    let writes = record_writes() - before;
+    let writes = account_writes(&sandbox) - before;
     assert!(
         (1..=3).contains(&writes),
         "11 policy changes at once made {writes} record writes"

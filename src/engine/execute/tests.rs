@@ -26,6 +26,12 @@ struct Scripted {
     half_done: bool,
     max_running: AtomicUsize,
     limit: usize,
+    /// The changes `run_starting` was given, and how many applies had run by then.
+    announced: Mutex<Option<(Vec<ResourceId>, usize)>>,
+    /// How many times `run_ended` was called.
+    ended: AtomicUsize,
+    /// What `run_ended` fails with.
+    end_error: Option<ErrorKind>,
 }
 
 #[async_trait]
@@ -86,6 +92,19 @@ impl Provider for Scripted {
             ));
         }
         Ok(BTreeMap::from([("arn".to_owned(), format!("arn:{key}"))]))
+    }
+
+    fn run_starting(&self, changes: &[(&Change, &Owner)]) {
+        let ids = changes.iter().map(|(c, _)| c.id.clone()).collect();
+        *self.announced.lock().unwrap() = Some((ids, self.log.lock().unwrap().len()));
+    }
+
+    async fn run_ended(&self) -> Result<(), ProviderError> {
+        self.ended.fetch_add(1, Ordering::SeqCst);
+        match self.end_error {
+            Some(kind) => Err(ProviderError::new(kind, "scripted clean-up failure")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -467,6 +486,7 @@ struct StopAfter {
     stop: Stop,
     after: usize,
     level: StopLevel,
+    reason: StopReason,
 }
 
 impl Progress for StopAfter {
@@ -474,12 +494,16 @@ impl Progress for StopAfter {
     fn retrying(&self, _: &ResourceId, _: u32, _: &ProviderError, _: Duration) {}
     fn finished(&self, _: &Step, finished: usize, _: usize) {
         if finished == self.after {
-            self.stop.request(self.level, StopReason::Interrupted);
+            self.stop.request(self.level, self.reason);
         }
     }
 }
 
 async fn run_stopped(level: StopLevel) -> (Arc<Scripted>, Report) {
+    run_stopped_by(level, StopReason::Interrupted).await
+}
+
+async fn run_stopped_by(level: StopLevel, reason: StopReason) -> (Arc<Scripted>, Report) {
     let p = Arc::new(Scripted {
         limit: 2,
         ..Default::default()
@@ -492,6 +516,7 @@ async fn run_stopped(level: StopLevel) -> (Arc<Scripted>, Report) {
         stop: stop.clone(),
         after: 1,
         level,
+        reason,
     };
     let options = ExecuteOptions {
         retry: fast(),
@@ -517,13 +542,49 @@ async fn a_drain_lets_calls_in_flight_finish_and_starts_nothing_new() {
     assert_eq!(not_started, 8);
     assert_eq!(p.log.lock().unwrap().len(), 2, "nothing else was called");
     assert_eq!(report.steps.len(), 10, "every change is in the report");
+    assert_eq!(p.ended.load(Ordering::SeqCst), 1, "the provider cleaned up");
 }
 
 #[tokio::test]
 async fn an_abort_drops_calls_in_flight_and_says_so() {
-    let (_, report) = run_stopped(StopLevel::Abort).await;
+    let (p, report) = run_stopped(StopLevel::Abort).await;
     let (done, _, _) = report.counts();
     let (not_started, abandoned) = report.not_run();
     assert_eq!((done, abandoned, not_started), (1, 1, 8));
     assert!(!report.succeeded());
+    assert_eq!(
+        p.ended.load(Ordering::SeqCst),
+        0,
+        "a second Ctrl-C sends nothing more"
+    );
+}
+
+#[tokio::test]
+async fn a_timed_out_run_still_cleans_up() {
+    let (p, report) = run_stopped_by(
+        StopLevel::Abort,
+        StopReason::TimedOut(Duration::from_secs(1)),
+    )
+    .await;
+    assert_eq!(report.not_run().0, 8);
+    assert_eq!(p.ended.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn providers_learn_the_run_before_it_and_its_clean_up_errors_are_the_runs() {
+    let p = Arc::new(Scripted {
+        limit: 8,
+        end_error: Some(ErrorKind::Permission),
+        ..Default::default()
+    });
+    let changes = [create("b", &["a"]), create("a", &[]), delete("x", &[])];
+    let report = run(p.clone(), &changes).await;
+    let (announced, applied_before) = p.announced.lock().unwrap().clone().unwrap();
+    assert_eq!(announced, vec![id("a"), id("b"), id("x")]);
+    assert_eq!(applied_before, 0, "announced before the first change");
+    assert_eq!(p.ended.load(Ordering::SeqCst), 1);
+    assert_eq!(report.counts(), (3, 0, 0));
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].kind(), ErrorKind::Permission);
+    assert!(!report.succeeded(), "a failed clean-up fails the run");
 }
