@@ -34,7 +34,7 @@ pub struct ReportDocument {
     pub incomplete: Vec<String>,
     /// Errors of the run itself rather than of one change (a provider's clean-up after the
     /// last change that failed); absent when there were none.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub run_errors: Vec<ErrorDoc>,
     /// API calls made by the whole run (reading the live state included).
     pub api_calls: u64,

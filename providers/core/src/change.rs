@@ -90,9 +90,10 @@ pub struct Change {
     pub kind: ChangeKind,
     /// Why.
     pub reason: Reason,
-    /// The wanted state (absent for deletes), shared with the plan's resources.
+    // Shared with the plan's resources, and `observed` with what observe returned.
+    /// The wanted state (absent for deletes).
     pub desired: Option<Arc<Resource>>,
-    /// The live state (absent for creates), shared with what observe returned.
+    /// The live state (absent for creates).
     pub observed: Option<Arc<ObservedResource>>,
     /// The attributes that differ, sorted by key (all of them for a create).
     pub attrs: Vec<AttrChange>,
