@@ -12,7 +12,7 @@ use crate::block::{AwsBlock, EksCluster, FieldIssue, Mechanism};
 use crate::ids;
 use crate::policy::{
     DEFAULT_TRUST_POLICY_LIMIT, STS_AUDIENCE, irsa_statement, json_len_without_whitespace,
-    normalize_policy, pod_identity_statement,
+    normalize_policy, normalize_policy_value, pod_identity_statement,
 };
 
 /// The KSA annotation IRSA's webhook reads.
@@ -362,7 +362,7 @@ fn trust_document(trust: &Trust) -> Value {
     let mut doc = Map::new();
     doc.insert("Version".into(), json!("2012-10-17"));
     doc.insert("Statement".into(), Value::Array(statements));
-    normalize_policy(&Value::Object(doc).to_string())
+    normalize_policy_value(Value::Object(doc))
         .expect("a trust policy built from json! values is a valid policy")
 }
 

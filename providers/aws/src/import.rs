@@ -25,7 +25,9 @@ use crate::ids;
 use crate::import_trust::{Grants, grants};
 use crate::observe::ownership;
 use crate::observe_other::LiveAssociation;
-use crate::policy::{irsa_statement, normalize_policy, pod_identity_statement};
+use crate::policy::{
+    irsa_statement, normalize_policy, normalize_policy_value, pod_identity_statement,
+};
 use crate::{EksCluster, Mechanism};
 
 /// IAM's default maximum session duration, which the plan leaves unsaid.
@@ -486,8 +488,8 @@ impl RoleFacts<'_> {
             let ksas: Vec<String> = ksas.iter().cloned().collect();
             statements.push(pod_identity_statement(cluster_arn, namespace, &ksas));
         }
-        let doc = json!({"Version": "2012-10-17", "Statement": statements});
-        normalize_policy(&doc.to_string()).unwrap_or(doc)
+        normalize_policy_value(json!({"Version": "2012-10-17", "Statement": statements}))
+            .expect("a trust policy built from json! values is a valid policy")
     }
 
     /// What the trust policy wid would write for `kept` adds to or takes from the live

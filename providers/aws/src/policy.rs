@@ -31,6 +31,11 @@ pub fn normalize_policy(doc: &str) -> Result<Value, String> {
             serde_json::from_str(&decoded).map_err(|e| format!("not JSON: {e}"))?
         }
     };
+    normalize_policy_value(parsed)
+}
+
+/// [`normalize_policy`] of a document already parsed (or built) as JSON.
+pub fn normalize_policy_value(parsed: Value) -> Result<Value, String> {
     let Value::Object(obj) = parsed else {
         return Err("a policy must be a JSON object".into());
     };
@@ -49,12 +54,17 @@ pub fn normalize_policy(doc: &str) -> Result<Value, String> {
                 };
                 statements.push(normalize_statement(s));
             }
-            // Sort by the canonical text so order never matters, then drop exact repeats.
-            let mut keyed: BTreeMap<String, Value> = BTreeMap::new();
-            for s in statements {
-                keyed.insert(s.to_string(), s);
+            // Sort by the canonical text so order never matters, then drop exact repeats
+            // (one statement is already both).
+            if statements.len() < 2 {
+                Value::Array(statements)
+            } else {
+                let mut keyed: BTreeMap<String, Value> = BTreeMap::new();
+                for s in statements {
+                    keyed.insert(s.to_string(), s);
+                }
+                Value::Array(keyed.into_values().collect())
             }
-            Value::Array(keyed.into_values().collect())
         } else {
             canonical(value)
         };
@@ -338,6 +348,21 @@ mod tests {
             t["Statement"][0]["Condition"]["StringEquals"][format!("{ISSUER}:aud")],
             json!(STS_AUDIENCE)
         );
+    }
+
+    #[test]
+    fn a_built_document_normalizes_as_its_text_does() {
+        let statement =
+            json!({"Resource": ["b", "a", "a"], "Effect": "Allow", "Action": "s3:GetObject"});
+        for statements in [vec![statement.clone()], vec![statement.clone(), statement]] {
+            let doc = json!({"Statement": statements, "Version": "2012-10-17"});
+            let built = normalize_policy_value(doc.clone()).unwrap();
+            assert_eq!(built, normalize_policy(&doc.to_string()).unwrap());
+            assert_eq!(
+                built.to_string(),
+                r#"{"Statement":[{"Action":["s3:GetObject"],"Effect":"Allow","Resource":["a","b"]}],"Version":"2012-10-17"}"#
+            );
+        }
     }
 
     #[test]
