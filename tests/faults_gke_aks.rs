@@ -13,7 +13,7 @@ use wid_sandbox::FaultAction;
 #[path = "common/fault_kit.rs"]
 mod fault_kit;
 
-use fault_kit::{apply, inject, not_retried, pending};
+use fault_kit::{apply, inject, not_retried, pending, run};
 
 /// A session on a GKE and an AKS cluster with `workloads`.
 async fn session(dir: &Path, workloads: &str) -> Session {
@@ -135,27 +135,6 @@ const WRITES: &[&str] = &[
     "azure:roleAssignments.create",
     "azure:roleAssignments.delete",
 ];
-
-/// Runs `test` on a runtime whose threads have room for the Google clients' deep
-/// futures (a test thread's default 2 MiB stack is too small for them in debug builds;
-/// `wid` itself runs on the main thread's 8 MiB).
-fn run<F: std::future::Future<Output = ()> + Send + 'static>(test: F) {
-    const STACK: usize = 16 * 1024 * 1024;
-    std::thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(STACK)
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(test);
-        })
-        .expect("thread")
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
-}
 
 #[test]
 fn one_throttle_on_every_gcp_and_azure_read_api_and_the_plan_still_succeeds() {

@@ -14,6 +14,8 @@ use wid_core::{Change, ProviderError, ResourceId};
 
 #[path = "common/fault_kit.rs"]
 mod fault_kit;
+#[path = "common/gcp_ledger.rs"]
+mod gcp_ledger;
 
 const PLAN: &str = "gcp-record";
 
@@ -27,26 +29,6 @@ fn plan_text(workloads: usize) -> String {
         ));
     }
     text
-}
-
-/// Runs `test` on a runtime whose threads have room for the Google clients' deep futures
-/// in debug builds.
-fn run<F: std::future::Future<Output = ()> + Send + 'static>(test: F) {
-    const STACK: usize = 16 * 1024 * 1024;
-    std::thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(STACK)
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(test);
-        })
-        .expect("thread")
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
 }
 
 /// Pulls the stop to a drain, as a first Ctrl-C does, when the first GCP policy change
@@ -67,37 +49,15 @@ impl Progress for DrainAfterFirstPolicy {
 
 /// The plan's record entries and the entries of every binding in acme-prod's policies.
 fn record_and_bindings(session: &Session) -> (BTreeSet<String>, BTreeSet<String>) {
-    let prefix = wid_gcp::record::record_account(PLAN, 0);
-    let prefix = prefix.trim_end_matches('0').to_owned();
     let sandbox = session.sandbox().expect("in-process sandbox");
-    sandbox.shared().read(|s| {
-        let project = &s.gcp.projects["acme-prod"];
-        let record = project
-            .service_accounts
-            .values()
-            .filter(|a| a.email.starts_with(&prefix))
-            .flat_map(|a| wid_gcp::record::parse_entries(&a.description))
-            .collect();
-        let mut policies = vec![("projects/acme-prod".to_owned(), &project.policy)];
-        for a in project.service_accounts.values() {
-            let resource = format!("projects/acme-prod/serviceAccounts/{}", a.email);
-            policies.push((resource, &a.policy));
-        }
-        let mut bound = BTreeSet::new();
-        for (resource, policy) in policies {
-            for b in policy.bindings.iter().filter(|b| b.condition.is_none()) {
-                for m in &b.members {
-                    bound.insert(wid_gcp::record::entry(&resource, &b.role, m));
-                }
-            }
-        }
-        (record, bound)
-    })
+    sandbox
+        .shared()
+        .read(|s| gcp_ledger::record_and_bindings(&s.gcp, PLAN))
 }
 
 #[test]
 fn a_drained_apply_leaves_no_record_entry_for_bindings_not_made() {
-    run(drained());
+    fault_kit::run(drained());
 }
 
 async fn drained() {

@@ -6,6 +6,8 @@
 //! leaves a record that holds exactly the bindings made.
 
 mod common;
+#[path = "common/gcp_ledger.rs"]
+mod gcp_ledger;
 
 use std::path::Path;
 
@@ -360,31 +362,7 @@ fn record_and_bindings(
     std::collections::BTreeSet<String>,
     std::collections::BTreeSet<String>,
 ) {
-    let prefix = wid_gcp::record::record_account(plan, 0);
-    let prefix = prefix.trim_end_matches('0').to_owned();
-    gcp_state(dir, |gcp| {
-        let project = &gcp.projects["acme-prod"];
-        let record = project
-            .service_accounts
-            .values()
-            .filter(|a| a.email.starts_with(&prefix))
-            .flat_map(|a| wid_gcp::record::parse_entries(&a.description))
-            .collect();
-        let mut policies = vec![("projects/acme-prod".to_owned(), &project.policy)];
-        for a in project.service_accounts.values() {
-            let resource = format!("projects/acme-prod/serviceAccounts/{}", a.email);
-            policies.push((resource, &a.policy));
-        }
-        let mut bound = std::collections::BTreeSet::new();
-        for (resource, policy) in policies {
-            for b in policy.bindings.iter().filter(|b| b.condition.is_none()) {
-                for m in &b.members {
-                    bound.insert(wid_gcp::record::entry(&resource, &b.role, m));
-                }
-            }
-        }
-        (record, bound)
-    })
+    gcp_state(dir, |gcp| gcp_ledger::record_and_bindings(gcp, plan))
 }
 
 #[test]

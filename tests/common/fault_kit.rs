@@ -107,3 +107,24 @@ pub fn not_retried(
         .map(|api| format!("{api}: {:?} -> {:?}", before.get(*api), after.get(*api)))
         .collect()
 }
+
+/// Runs `test` on a runtime whose threads have room for the Google clients' deep
+/// futures (a test thread's default 2 MiB stack is too small for them in debug builds;
+/// `wid` itself runs on the main thread's 8 MiB).
+pub fn run<F: std::future::Future<Output = ()> + Send + 'static>(test: F) {
+    const STACK: usize = 16 * 1024 * 1024;
+    std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_stack_size(STACK)
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(test);
+        })
+        .expect("thread")
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+}

@@ -7,26 +7,14 @@ mod common;
 
 use common::*;
 use wid_core::{Change, ChangeKind, Provider};
-use wid_gcp::{GcpBlock, GcpProvider};
+use wid_gcp::GcpProvider;
 use wid_sandbox::{Fault, FaultAction, Sandbox};
 
 #[tokio::test]
 async fn ten_workloads_on_one_project_cost_one_read_and_one_write_of_its_policy() {
     let tmp = tempfile::tempdir().unwrap();
     let (sandbox, provider) = start(tmp.path()).await;
-    let blocks: Vec<(GcpBlock, String)> = (0..10)
-        .map(|i| {
-            (
-                impersonating(&format!("worker-{i:02}"), "roles/pubsub.subscriber"),
-                format!("ksa-{i}"),
-            )
-        })
-        .collect();
-    let blocks: Vec<(GcpBlock, &str)> = blocks
-        .iter()
-        .map(|(b, k)| (b.clone(), k.as_str()))
-        .collect();
-    let resources = desired(&blocks);
+    let resources = workers(10);
     let project_policy = resources
         .iter()
         .find(|r| r.id.to_string() == "gcp/iam-policy/projects/acme-prod")
