@@ -382,7 +382,7 @@ fn resolve(change: &Change, schedule: &Schedule<'_>, outputs: &[Option<Outputs>]
     {
         Arc::make_mut(desired).attrs.values_mut().for_each(fill);
     }
-    for attr in &mut change.attrs {
+    for attr in &mut change.changed {
         if let Some(after) = attr.after.as_mut() {
             fill(after);
         }

@@ -80,14 +80,15 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
 
     // Cloud side first: it decides the KSA annotations.
     let mut contributions: BTreeMap<usize, Vec<Contribution>> = BTreeMap::new();
-    let mut resources = Vec::new();
+    // Shared from the start: sorting moves pointers, not resources.
+    let mut resources: Vec<Arc<Resource>> = Vec::new();
     for cloud in clouds::ALL {
         if !plan.workloads.iter().any(|w| cloud.used_by(&w.spec)) {
             continue;
         }
         match cloud.compile(plan, found) {
             Ok(compiled) => {
-                resources.extend(compiled.resources);
+                resources.extend(compiled.resources.into_iter().map(Arc::new));
                 for (i, c) in compiled.contributions {
                     contributions.entry(i).or_default().push(c);
                 }
@@ -143,7 +144,11 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
             }
         })
         .collect();
-    resources.extend(wid_kubernetes::compile(&clusters, &ksas));
+    resources.extend(
+        wid_kubernetes::compile(&clusters, &ksas)
+            .into_iter()
+            .map(Arc::new),
+    );
     if !diags.is_empty() {
         diags.sort();
         return Err(diags);
@@ -171,7 +176,6 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
             (r.id.clone(), group)
         })
         .collect();
-    let resources = resources.into_iter().map(Arc::new).collect();
     Ok(Desired { resources, groups })
 }
 

@@ -217,14 +217,14 @@ fn describe(c: &Change, out: &mut String) {
         let _ = write!(out, ": {why}");
     }
     out.push('\n');
-    for a in &c.attrs {
-        let after = match &a.after {
+    for a in c.attr_changes() {
+        let after = match a.after {
             Some(AttrValue::Known(v)) if c.kind == ChangeKind::Create && v.is_null() => continue,
             Some(AttrValue::Known(v)) => value(v),
             Some(AttrValue::Unknown { .. }) => "(known after apply)".to_owned(),
             None => "(removed)".to_owned(),
         };
-        let line = match (&a.before, c.kind) {
+        let line = match (a.before, c.kind) {
             (_, ChangeKind::Create) => format!("{}: {after}", a.key),
             (Some(b), ChangeKind::Delete) => format!("{}: {}", a.key, value(b)),
             (Some(b), _) => format!("{}: {} → {after}", a.key, value(b)),

@@ -180,25 +180,25 @@ pub fn render_plan(plan: &str, planned: &Planned, calls: u64, style: Style) -> S
                 style.dim(&note)
             };
             let _ = writeln!(out, "  {} {}  {note}", marker(c.kind, style), c.id);
-            for a in &c.attrs {
-                let known_after = a.after.as_ref().and_then(AttrValue::known);
+            for a in c.attr_changes() {
+                let known_after = a.after.and_then(AttrValue::known);
                 if c.kind == ChangeKind::Create && known_after.is_some_and(Value::is_null) {
                     continue;
                 }
-                if let Some(lines) = structured(c.kind, a.before.as_ref(), known_after, style) {
+                if let Some(lines) = structured(c.kind, a.before, known_after, style) {
                     let _ = writeln!(out, "      {}:", a.key);
                     for line in lines {
                         let _ = writeln!(out, "        {line}");
                     }
                     continue;
                 }
-                let line = match (c.kind, &a.before, &a.after) {
+                let line = match (c.kind, a.before, a.after) {
                     (ChangeKind::Create, _, Some(v)) => format!("{}: {}", a.key, after(v)),
                     (ChangeKind::Delete, Some(b), _) => format!("{}: {}", a.key, value(b)),
                     (_, Some(b), Some(v)) => format!("{}: {} → {}", a.key, value(b), after(v)),
                     (_, None, Some(v)) => format!("{}: (unset) → {}", a.key, after(v)),
                     (_, Some(b), None) => format!("{}: {} → (removed)", a.key, value(b)),
-                    (_, None, None) => a.key.clone(),
+                    (_, None, None) => a.key.to_owned(),
                 };
                 let _ = writeln!(out, "      {line}");
             }

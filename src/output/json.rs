@@ -112,12 +112,11 @@ pub fn plan_document(plan: &str, planned: &Planned, calls: &BTreeMap<String, u64
                 .cloned()
                 .unwrap_or_else(|| "left the plan".into()),
             attributes: c
-                .attrs
-                .iter()
+                .attr_changes()
                 .map(|a| AttrDoc {
-                    key: a.key.clone(),
-                    before: a.before.clone(),
-                    after: a.after.as_ref().and_then(|v| v.known().cloned()),
+                    key: a.key.to_owned(),
+                    before: a.before.cloned(),
+                    after: a.after.and_then(|v| v.known().cloned()),
                     after_known: !matches!(a.after, Some(AttrValue::Unknown { .. })),
                 })
                 .collect(),

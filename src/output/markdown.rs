@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use wid_core::{AttrChange, AttrValue, Change, ChangeKind, Reason};
+use wid_core::{AttrChangeRef, AttrValue, Change, ChangeKind, Reason};
 
 use super::Style;
 use super::human::{is_long, line_diff, pretty_lines};
@@ -260,19 +260,18 @@ fn details(group: &Group<'_>) -> String {
     out.push_str("| --- | --- | --- | --- | --- |\n");
     let mut diffs = String::new();
     for c in &group.changes {
-        let attrs: Vec<&AttrChange> = c
-            .attrs
-            .iter()
-            .filter(|a| !(c.kind == ChangeKind::Create && known(a).is_some_and(Value::is_null)))
+        let attrs: Vec<AttrChangeRef<'_>> = c
+            .attr_changes()
+            .filter(|a| !(c.kind == ChangeKind::Create && known(*a).is_some_and(Value::is_null)))
             .collect();
         let first = format!("{} | {}", label_cell(c), cell_code(&c.id.to_string()));
         if attrs.is_empty() {
             let _ = writeln!(out, "| {first} | | | |");
             continue;
         }
-        for (i, a) in attrs.iter().enumerate() {
+        for (i, &a) in attrs.iter().enumerate() {
             let lead = if i == 0 { first.as_str() } else { " | " };
-            let long = a.before.as_ref().is_some_and(is_long) || known(a).is_some_and(is_long);
+            let long = a.before.is_some_and(is_long) || known(a).is_some_and(is_long);
             let (mut before, mut after) = (before_cell(c, a), after_cell(a));
             if long {
                 diffs.push_str(&diff_block(c, a));
@@ -287,7 +286,7 @@ fn details(group: &Group<'_>) -> String {
             let _ = writeln!(
                 out,
                 "| {lead} | {} | {before} | {after} |",
-                cell_code(&a.key)
+                cell_code(a.key)
             );
         }
     }
@@ -304,8 +303,8 @@ fn label_cell(c: &Change) -> String {
     }
 }
 
-fn known(a: &AttrChange) -> Option<&Value> {
-    a.after.as_ref().and_then(AttrValue::known)
+fn known(a: AttrChangeRef<'_>) -> Option<&Value> {
+    a.after.and_then(AttrValue::known)
 }
 
 fn value_cell(v: &Value) -> String {
@@ -317,16 +316,16 @@ fn value_cell(v: &Value) -> String {
     out
 }
 
-fn before_cell(c: &Change, a: &AttrChange) -> String {
-    match (&a.before, c.kind) {
+fn before_cell(c: &Change, a: AttrChangeRef<'_>) -> String {
+    match (a.before, c.kind) {
         (Some(v), _) => value_cell(v),
         (None, ChangeKind::Create) => String::new(),
         (None, _) => "*(unset)*".to_owned(),
     }
 }
 
-fn after_cell(a: &AttrChange) -> String {
-    match &a.after {
+fn after_cell(a: AttrChangeRef<'_>) -> String {
+    match a.after {
         Some(AttrValue::Known(v)) => value_cell(v),
         Some(AttrValue::Unknown { .. }) => "*(known after apply)*".to_owned(),
         None => "*(removed)*".to_owned(),
@@ -335,8 +334,8 @@ fn after_cell(a: &AttrChange) -> String {
 
 /// A long structured value (a policy) as a `diff` block: every line added for a create,
 /// removed for a delete, a line diff of the pretty forms for an update.
-fn diff_block(c: &Change, a: &AttrChange) -> String {
-    let before = a.before.as_ref().map(pretty_lines).unwrap_or_default();
+fn diff_block(c: &Change, a: AttrChangeRef<'_>) -> String {
+    let before = a.before.map(pretty_lines).unwrap_or_default();
     let after = known(a).map(pretty_lines).unwrap_or_default();
     let lines = line_diff(&before, &after, Style::plain());
     let total = lines.len();
@@ -355,7 +354,7 @@ fn diff_block(c: &Change, a: &AttrChange) -> String {
     format!(
         "{} {}:\n\n{}\n",
         code(&c.id.to_string()),
-        code(&a.key),
+        code(a.key),
         fence("diff", &body)
     )
 }
@@ -385,7 +384,7 @@ mod tests {
             reason: Reason::Blocked(hostile.into()),
             desired: Some(Resource::new(id).into()),
             observed: None,
-            attrs: Vec::new(),
+            changed: Vec::new(),
         };
         let planned = Planned {
             desired: Desired::default(),

@@ -413,7 +413,7 @@ mod tests {
             reason: Reason::Missing,
             desired: Some(Resource::new(id).attr("a", value.clone()).into()),
             observed: None,
-            attrs: vec![AttrChange {
+            changed: vec![AttrChange {
                 key: "a".into(),
                 before: None,
                 after: Some(value),

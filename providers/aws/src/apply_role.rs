@@ -48,7 +48,7 @@ impl<'a> Sides<'a> {
     }
 
     fn changed(&self, key: &str) -> bool {
-        self.change.attrs.iter().any(|a| a.key == key)
+        self.change.changes_attr(key)
     }
 }
 

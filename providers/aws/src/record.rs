@@ -54,7 +54,7 @@ mod tests {
             reason: Reason::Differs,
             desired: Some(Resource::new(id).attr("path", "/").mode(mode).into()),
             observed: Some(live.into()),
-            attrs: Vec::new(),
+            changed: Vec::new(),
         }
     }
 

@@ -389,7 +389,7 @@ async fn the_no_op_plan_of_1000_irsa_roles_reads_iam_in_a_handful_of_calls() {
     assert!(
         odd.is_none(),
         "{:#?}",
-        odd.map(|c| (&c.id, &c.reason, &c.attrs))
+        odd.map(|c| (&c.id, &c.reason, c.owned_attr_changes()))
     );
     // One provider listing and read, one page of role details, one page of ListRoles.
     assert!(

@@ -84,7 +84,7 @@ async fn pod_identity_creates_updates_and_prunes_the_association() {
         .expect("association change");
     assert_eq!(c.kind, ChangeKind::Update);
     assert_eq!(c.reason, wid_core::Reason::PlanChanged);
-    assert_eq!(c.attrs[0].key, "role_arn");
+    assert_eq!(c.owned_attr_changes()[0].key, "role_arn");
     apply(&p, &changes, &own).await;
     // The update call takes no tags: recording the new plan is one TagResource.
     assert_eq!(tag_calls(), 1);

@@ -79,9 +79,8 @@ async fn a_create_failing_on_attach_is_an_incomplete_apply_then_converges_and_dr
         .iter()
         .find(|c| c.id == role)
         .expect("role change")
-        .attrs
-        .iter()
-        .map(|a| a.key.as_str())
+        .attr_changes()
+        .map(|a| a.key)
         .collect();
     assert_eq!(keys, ["inline_policies", "managed_policies"]);
 
@@ -133,7 +132,7 @@ async fn a_failed_seal_is_an_incomplete_apply_finished_by_one_tag_call() {
         (c.kind, &c.reason),
         (ChangeKind::Update, &Reason::Incomplete)
     );
-    assert!(c.attrs.is_empty(), "{:?}", c.attrs);
+    assert!(c.changed.is_empty(), "{:?}", c.changed);
     let tags_before = sandbox.calls().get("iam:TagRole").copied().unwrap_or(0);
     apply(&p, &changes, &own).await;
     assert_eq!(
@@ -243,8 +242,11 @@ async fn an_adopted_role_keeps_foreign_tags_and_wid_removes_only_its_own() {
     let (_, changes) = plan(&p, &desired, &own).await;
     let adopt = changes.iter().find(|c| c.id == role).expect("role");
     assert_eq!(adopt.reason, Reason::Adopt);
-    let tags = adopt.attrs.iter().find(|a| a.key == "tags").expect("tags");
-    assert_eq!(tags.before, Some(json!({})), "foreign tags are not wid's");
+    let tags = adopt
+        .attr_changes()
+        .find(|a| a.key == "tags")
+        .expect("tags");
+    assert_eq!(tags.before, Some(&json!({})), "foreign tags are not wid's");
     apply(&p, &changes, &own).await;
     let live = role_tags(&iam, "legacy").await;
     assert_eq!(live["alpha.eksctl.io/cluster-name"], "dev");
@@ -278,8 +280,8 @@ async fn an_adopted_role_keeps_foreign_tags_and_wid_removes_only_its_own() {
     let (_, changes) = plan(&p, &desired, &own).await;
     let c = changes.iter().find(|c| c.id == role).expect("role");
     assert_eq!(c.reason, Reason::PlanChanged);
-    let tags = c.attrs.iter().find(|a| a.key == "tags").expect("tags");
-    assert_eq!(tags.before, Some(json!({"cost": "42", "team": "orders"})));
+    let tags = c.attr_changes().find(|a| a.key == "tags").expect("tags");
+    assert_eq!(tags.before, Some(&json!({"cost": "42", "team": "orders"})));
     apply(&p, &changes, &own).await;
     let live = role_tags(&iam, "legacy").await;
     assert!(!live.contains_key("cost"), "{live:?}");

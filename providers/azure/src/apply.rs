@@ -205,7 +205,7 @@ impl AzureProvider {
         adopting: bool,
     ) -> Result<Outputs, ProviderError> {
         let observed = change.observed.as_ref().expect("an update has a live side");
-        if change.attrs.iter().any(|a| a.key == "location") {
+        if change.changes_attr("location") {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,
                 format!(

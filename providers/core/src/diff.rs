@@ -66,7 +66,7 @@ pub fn diff<W: Wanted>(desired: &[W], observed: &Observed, prune: bool) -> Vec<C
                     reason: Reason::LeftPlan,
                     desired: None,
                     observed: Some(Arc::clone(live)),
-                    attrs: live
+                    changed: live
                         .attrs
                         .iter()
                         .map(|(k, v)| AttrChange {
@@ -116,13 +116,13 @@ fn diff_one(
     blocker: Option<&String>,
 ) -> Change {
     let desired: &Resource = shared;
-    let change = |kind, reason, attrs| Change {
+    let change = |kind, reason, changed| Change {
         id: desired.id.clone(),
         kind,
         reason,
         desired: Some(Arc::clone(shared)),
         observed: live.cloned(),
-        attrs,
+        changed,
     };
     if let Some(why) = blocker {
         return change(
@@ -132,16 +132,8 @@ fn diff_one(
         );
     }
     let Some(live) = live else {
-        let attrs = desired
-            .attrs
-            .iter()
-            .map(|(k, v)| AttrChange {
-                key: k.clone(),
-                before: None,
-                after: Some(v.clone()),
-            })
-            .collect();
-        return change(ChangeKind::Create, Reason::Missing, attrs);
+        // Every desired attribute, read from the desired resource (`attr_changes`).
+        return change(ChangeKind::Create, Reason::Missing, Vec::new());
     };
     let attrs = attr_changes(desired, live, observed);
     let adopting = match (&live.ownership, desired.mode) {
@@ -288,7 +280,7 @@ mod tests {
         // The source does not exist yet: the value stays unknown.
         let changes = diff(std::slice::from_ref(&want), &Observed::default(), false);
         assert!(matches!(
-            changes[0].attrs[0].after,
+            changes[0].owned_attr_changes()[0].after,
             Some(AttrValue::Unknown { .. })
         ));
         // It exists: the KSA is compared with the real value, which differs.
@@ -302,7 +294,10 @@ mod tests {
         let changes = diff(&[want], &observed(vec![source, have]), false);
         let ksa = changes.iter().find(|c| c.id == sa("a")).unwrap();
         assert_eq!(ksa.kind, ChangeKind::Update);
-        assert_eq!(ksa.attrs[0].after, Some(AttrValue::Known(json!("cid-1"))));
+        assert_eq!(
+            ksa.owned_attr_changes()[0].after,
+            Some(AttrValue::Known(json!("cid-1")))
+        );
         assert_eq!(
             ksa.desired
                 .as_ref()
@@ -317,8 +312,8 @@ mod tests {
         let want = Resource::new(sa("a")).attr("automount", false);
         let changes = diff(&[want], &Observed::default(), false);
         assert_eq!(changes[0].kind, ChangeKind::Create);
-        assert_eq!(changes[0].attrs.len(), 1);
-        assert_eq!(changes[0].attrs[0].before, None);
+        assert_eq!(changes[0].attr_changes().count(), 1);
+        assert_eq!(changes[0].owned_attr_changes()[0].before, None);
     }
 
     #[test]
@@ -327,7 +322,7 @@ mod tests {
         let have = live(sa("a"), Ownership::Ours, &[("automount", json!(false))]);
         let changes = diff(&[want], &observed(vec![have]), false);
         assert_eq!(changes[0].kind, ChangeKind::NoOp);
-        assert!(changes[0].attrs.is_empty());
+        assert!(changes[0].attr_changes().next().is_none());
     }
 
     #[test]
@@ -337,9 +332,9 @@ mod tests {
         let changes = diff(&[want], &observed(vec![have]), false);
         assert_eq!(changes[0].kind, ChangeKind::Update);
         assert_eq!(changes[0].reason, Reason::Differs);
-        assert_eq!(changes[0].attrs[0].before, Some(json!(true)));
+        assert_eq!(changes[0].owned_attr_changes()[0].before, Some(json!(true)));
         assert_eq!(
-            changes[0].attrs[0].after,
+            changes[0].owned_attr_changes()[0].after,
             Some(AttrValue::Known(json!(false)))
         );
     }
@@ -378,7 +373,7 @@ mod tests {
             (c.kind, &c.reason),
             (ChangeKind::Update, &Reason::Incomplete)
         );
-        assert!(c.attrs.is_empty());
+        assert!(c.attr_changes().next().is_none());
         assert_eq!(
             AppliedRecord::parse(&AppliedRecord::Incomplete(hash.clone()).to_text()),
             AppliedRecord::Incomplete(hash.clone())
@@ -433,7 +428,7 @@ mod tests {
         let have = live(sa("a"), Ownership::Ours, &[("labels.team", json!("x"))]);
         let changes = diff(&[want], &observed(vec![have]), false);
         assert_eq!(changes[0].kind, ChangeKind::Update);
-        assert_eq!(changes[0].attrs[0].after, None);
+        assert_eq!(changes[0].owned_attr_changes()[0].after, None);
     }
 
     #[test]
@@ -462,7 +457,7 @@ mod tests {
         let changed = adopt.attr("automount", true);
         let c = &diff(&[changed], &o, false)[0];
         assert_eq!((c.kind, &c.reason), (ChangeKind::Update, &Reason::Adopt));
-        assert_eq!(c.attrs.len(), 1);
+        assert_eq!(c.attr_changes().count(), 1);
     }
 
     #[test]
@@ -482,12 +477,12 @@ mod tests {
         let o = observed(vec![have]);
         let c = &diff(std::slice::from_ref(&want), &o, false)[0];
         assert_eq!((c.kind, &c.reason), (ChangeKind::NoOp, &Reason::UpToDate));
-        assert!(c.attrs.is_empty());
+        assert!(c.attr_changes().next().is_none());
         // Once something else must change, the mark is written with it.
         let changed = want.attr("automount", true);
         let c = &diff(&[changed], &o, false)[0];
         assert_eq!((c.kind, &c.reason), (ChangeKind::Update, &Reason::Adopt));
-        let keys: Vec<&str> = c.attrs.iter().map(|a| a.key.as_str()).collect();
+        let keys: Vec<&str> = c.attr_changes().map(|a| a.key).collect();
         assert_eq!(keys, ["automount", "description"]);
         // On an object wid owns, a changed mark is a change like any other.
         let mut ours = live(sa("a"), Ownership::Ours, &[("automount", json!(false))]);

@@ -30,7 +30,7 @@ pub use bounds::{
     parse_retry_after, read_referenced_file,
 };
 pub use calls::{Calls, Limits, Pace, PacePermit, RetryPolicy};
-pub use change::{AttrChange, Change, ChangeKind, Reason};
+pub use change::{AttrChange, AttrChangeRef, Change, ChangeKind, Reason};
 pub use diff::{Wanted, diff, resolve_observed};
 pub use error::{ErrorKind, ProviderError};
 pub use id::ResourceId;

@@ -65,7 +65,7 @@ mod tests {
                 reason: Reason::Blocked("why | `x`".into()),
                 desired: Some(desired.into()),
                 observed: Some(observed.clone().into()),
-                attrs: vec![
+                changed: vec![
                     AttrChange {
                         key: "live-null".into(),
                         before: Some(json!(null)),
@@ -94,7 +94,7 @@ mod tests {
                 reason: Reason::LeftPlan,
                 desired: None,
                 observed: Some(ObservedResource::new(id("gone"), Ownership::Ours).into()),
-                attrs: Vec::new(),
+                changed: Vec::new(),
             },
             Change {
                 id: id("new"),
@@ -102,7 +102,7 @@ mod tests {
                 reason: Reason::Missing,
                 desired: Some(Resource::new(id("new")).into()),
                 observed: None,
-                attrs: Vec::new(),
+                changed: Vec::new(),
             },
         ]
     }

@@ -306,9 +306,9 @@ mod tests {
         assert_eq!(o.applied.as_deref(), Some(RECORD));
         let changes = diff(&[desired], &observed(o), false);
         assert_eq!(changes[0].reason, wid_core::Reason::PlanChanged);
-        assert_eq!(changes[0].attrs.len(), 1);
-        assert_eq!(changes[0].attrs[0].key, "annotations.old");
-        assert_eq!(changes[0].attrs[0].after, None);
+        assert_eq!(changes[0].attr_changes().count(), 1);
+        assert_eq!(changes[0].owned_attr_changes()[0].key, "annotations.old");
+        assert_eq!(changes[0].owned_attr_changes()[0].after, None);
     }
 
     #[test]

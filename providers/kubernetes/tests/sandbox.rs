@@ -93,9 +93,9 @@ async fn labels_others_set_survive_and_dropped_ones_go() {
     );
     let changes = plan(&e.provider, &second, &own).await;
     assert_eq!(changes.len(), 1);
-    let keys: Vec<_> = changes[0].attrs.iter().map(|a| a.key.as_str()).collect();
+    let keys: Vec<_> = changes[0].attr_changes().map(|a| a.key).collect();
     assert_eq!(keys, ["labels.tier"], "{changes:#?}");
-    assert_eq!(changes[0].attrs[0].after, None);
+    assert_eq!(changes[0].owned_attr_changes()[0].after, None);
     apply(&e.provider, &changes, &own).await;
 
     let labels = &e.get_sa("apps", "orders").await.unwrap()["metadata"]["labels"];
@@ -125,7 +125,7 @@ async fn drift_on_automount_shows_before_and_after_and_apply_fixes_it() {
         (ChangeKind::Update, &Reason::Drift),
         "wid applied this same plan, so the change is drift"
     );
-    let a = &changes[0].attrs[0];
+    let a = &changes[0].owned_attr_changes()[0];
     assert_eq!(a.key, "automountServiceAccountToken");
     assert_eq!(a.before, Some(json!(true)));
     assert_eq!(a.after, Some(json!(false).into()));

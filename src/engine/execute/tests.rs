@@ -123,7 +123,7 @@ fn create(key: &str, deps: &[&str]) -> Change {
         reason: Reason::Missing,
         desired: Some(r.into()),
         observed: None,
-        attrs: Vec::new(),
+        changed: Vec::new(),
     }
 }
 
@@ -136,7 +136,7 @@ fn delete(key: &str, deps: &[&str]) -> Change {
         reason: Reason::LeftPlan,
         desired: None,
         observed: Some(o.into()),
-        attrs: Vec::new(),
+        changed: Vec::new(),
     }
 }
 
@@ -243,7 +243,7 @@ async fn deletes_run_under_the_live_objects_serialization_key() {
                 reason: Reason::LeftPlan,
                 desired: None,
                 observed: Some(live.into()),
-                attrs: Vec::new(),
+                changed: Vec::new(),
             }
         })
         .collect();

@@ -111,7 +111,7 @@ pub async fn irsa_flow(
         .map(|c| {
             (
                 c.id.to_string(),
-                c.attrs.iter().map(|a| a.key.clone()).collect(),
+                c.attr_changes().map(|a| a.key.to_owned()).collect(),
             )
         })
         .collect();
@@ -138,7 +138,7 @@ pub async fn irsa_flow(
         .iter()
         .find(|c| c.id == orders)
         .expect("orders change")
-        .attrs[0]
+        .owned_attr_changes()[0]
         .clone();
     assert_eq!(
         managed.before,
@@ -156,7 +156,7 @@ pub async fn irsa_flow(
         .iter()
         .find(|c| c.id == orders)
         .expect("orders change")
-        .attrs[1]
+        .owned_attr_changes()[1]
         .clone();
     assert!(
         trust
@@ -169,7 +169,7 @@ pub async fn irsa_flow(
         .iter()
         .find(|c| c.id.part(1) == "wid-shared-reader")
         .expect("shared change")
-        .attrs[0];
+        .owned_attr_changes()[0];
     assert_eq!(tags.before, Some(json!({})));
     assert_eq!(
         tags.after.as_ref().and_then(|a| a.known().cloned()),
