@@ -22,6 +22,7 @@ use super::toml_spans::Seg;
 
 /// What one file adds to [`Raw`], committed only once the whole file has read cleanly.
 struct FileParts {
+    version_ok: bool,
     name: Option<(String, Range<usize>)>,
     aws: Option<AwsSettings>,
     clusters: Vec<(String, Entry<ClusterSpec>)>,
@@ -50,7 +51,50 @@ pub(super) fn read_file(file: &SourceFile, dir: &Path, raw: &mut Raw) -> bool {
 }
 
 fn parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
-    let root = DeTable::parse(file.text.as_str()).ok()?.into_inner();
+    in_parts(file, dir, raw).or_else(|| whole(file, file.text.as_str(), dir, raw))
+}
+
+/// Reads the file one `[[workload]]` section at a time, so the parser's tokens and tables
+/// never exist for the whole file at once: each section becomes its spec, and its memory
+/// is reused for the next.
+///
+/// The file is cut only where a line starts with the header. A cut inside a multi-line
+/// string or array leaves that value unterminated in the part before it, which then does
+/// not parse; so when every part parses, and the parts after the first hold nothing but
+/// `workload` tables, the parts together say exactly what the file says. Otherwise the
+/// file is read whole.
+fn in_parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
+    let text = file.text.as_str();
+    let mut cuts: Vec<usize> = Vec::new();
+    if text.starts_with(WORKLOAD_HEADER) {
+        cuts.push(0);
+    }
+    cuts.extend(
+        text.match_indices(&format!("\n{WORKLOAD_HEADER}"))
+            .map(|(at, _)| at + 1),
+    );
+    let head_end = cuts.first().copied().unwrap_or(text.len());
+    let mut out = whole(file, &text[..head_end], dir, raw)?;
+    for (i, &start) in cuts.iter().enumerate() {
+        let end = cuts.get(i + 1).copied().unwrap_or(text.len());
+        let mut root = DeTable::parse(&text[start..end]).ok()?.into_inner();
+        let value = root.remove("workload")?;
+        if !root.is_empty() {
+            return None;
+        }
+        workloads(file, dir, value, start, &mut out)?;
+    }
+    // A file with workloads must name its scope; one without may leave it out.
+    let complete = out.version_ok && (out.name.is_some() || out.workloads.is_empty());
+    complete.then_some(out)
+}
+
+/// The line that opens a workload: where the file is cut into parts.
+const WORKLOAD_HEADER: &str = "[[workload]]";
+
+/// What `text`, the whole file or the part before its first `[[workload]]` line, says.
+fn whole(file: &SourceFile, text: &str, dir: &Path, raw: &Raw) -> Option<FileParts> {
+    let root = DeTable::parse(text).ok()?.into_inner();
     if root
         .keys()
         .any(|k| !TOP_KEYS.contains(&k.get_ref().as_ref()))
@@ -58,17 +102,17 @@ fn parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
         return None;
     }
     let mut out = FileParts {
+        version_ok: false,
         name: None,
         aws: None,
         clusters: Vec::new(),
         workloads: Vec::new(),
     };
-    let mut version_ok = false;
     for (key, value) in root {
         let span = value.span();
         match key.get_ref().as_ref() {
             "version" => {
-                version_ok = value
+                out.version_ok = value
                     .get_ref()
                     .as_integer()
                     .is_some_and(|i| i.as_str() == "1" && i.radix() == 10);
@@ -104,39 +148,51 @@ fn parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
                     ));
                 }
             }
-            "workload" => {
-                let DeValue::Array(tables) = value.into_inner() else {
-                    return None;
-                };
-                out.workloads.reserve(tables.len());
-                for (index, table) in tables.into_iter().enumerate() {
-                    let span = table.span();
-                    // `[[workload]]` sections only: an inline array of tables is an error
-                    // the careful path reports.
-                    if !table.get_ref().is_table()
-                        || !file
-                            .text
-                            .get(span.clone())
-                            .is_some_and(|h| h.starts_with("[["))
-                    {
-                        return None;
-                    }
-                    let spec: WorkloadSpec = deserialize(table)?;
-                    out.workloads.push(Entry::new(
-                        spec,
-                        file.clone(),
-                        vec![Seg::Key("workload".into()), Seg::Index(index)],
-                        span,
-                        dir.to_path_buf(),
-                    ));
-                }
-            }
+            "workload" => workloads(file, dir, value, 0, &mut out)?,
             _ => return None,
         }
     }
-    // A file with workloads must name its scope; one without may leave it out.
-    let complete = version_ok && (out.name.is_some() || out.workloads.is_empty());
+    let complete = out.version_ok && (out.name.is_some() || out.workloads.is_empty());
     complete.then_some(out)
+}
+
+/// Adds the `[[workload]]` tables of `value`, the `workload` key of the part of the file
+/// that starts at byte `offset`.
+fn workloads(
+    file: &SourceFile,
+    dir: &Path,
+    value: Spanned<DeValue<'_>>,
+    offset: usize,
+    out: &mut FileParts,
+) -> Option<()> {
+    let DeValue::Array(tables) = value.into_inner() else {
+        return None;
+    };
+    out.workloads.reserve(tables.len());
+    for table in tables {
+        let span = table.span();
+        let span = span.start + offset..span.end + offset;
+        // `[[workload]]` sections only: an inline array of tables is an error the
+        // careful path reports.
+        if !table.get_ref().is_table()
+            || !file
+                .text
+                .get(span.clone())
+                .is_some_and(|h| h.starts_with("[["))
+        {
+            return None;
+        }
+        let spec: WorkloadSpec = deserialize(table)?;
+        let index = out.workloads.len();
+        out.workloads.push(Entry::new(
+            spec,
+            file.clone(),
+            vec![Seg::Key("workload".into()), Seg::Index(index)],
+            span,
+            dir.to_path_buf(),
+        ));
+    }
+    Some(())
 }
 
 fn deserialize<'a, T: Deserialize<'a>>(value: Spanned<DeValue<'a>>) -> Option<T> {
@@ -221,6 +277,111 @@ mod tests {
             [workload.kubernetes]\nrules = []\n";
         let (fast, careful) = both(text);
         same(&fast.expect("a valid file takes the fast path"), &careful);
+    }
+
+    /// Reads `text` both ways: what the fast path made of it (if it took it), what the
+    /// careful path made of it, and whether the careful path had anything to report.
+    fn both_checked(text: &str) -> (Option<Raw>, Raw, bool) {
+        let file = SourceFile::new("plan.toml", text.to_owned());
+        let mut fast = Raw::default();
+        let fast = read_file(&file, Path::new("d"), &mut fast).then_some(fast);
+        let mut careful = Raw::default();
+        let mut diags = Diagnostics::default();
+        super::super::load::read_file(&file, PathBuf::from("d"), &mut careful, &mut diags);
+        (fast, careful, diags.is_empty())
+    }
+
+    #[test]
+    fn cutting_the_file_at_workload_headers_never_changes_what_it_says() {
+        let head =
+            "version = 1\nname = \"t\"\n[clusters.c]\nkind = \"generic\"\nissuer = \"https://i\"\n";
+        let w = |sa: &str| {
+            format!(
+                "[[workload]]\ncluster = \"c\"\nnamespace = \"n\"\nservice_account = \"{sa}\"\n"
+            )
+        };
+        let spaced = |sa: &str| w(sa).replace("[[workload]]", "[[ workload ]] # spaced");
+        // Each clean file, and whether it can be read in parts.
+        let clean = [
+            (format!("{head}{}{}", w("a"), w("b")), true),
+            // Tables after a workload belong to it, or to the file (read whole).
+            (
+                format!(
+                    "{head}{}[workload.kubernetes]\nrules = []\n{}",
+                    w("a"),
+                    w("b")
+                ),
+                true,
+            ),
+            (
+                format!(
+                    "{head}{}[clusters.d]\nkind = \"generic\"\nissuer = \"https://j\"\n{}",
+                    w("a"),
+                    w("b")
+                ),
+                false,
+            ),
+            // Headers the cut does not see, before and between the ones it does.
+            (
+                format!("{head}{}{}{}{}", spaced("s"), w("a"), spaced("t"), w("b")),
+                true,
+            ),
+            // Windows line ends, a header with a comment, a header inside a string value.
+            (
+                format!("{head}{}{}", w("a"), w("b")).replace('\n', "\r\n"),
+                true,
+            ),
+            (
+                format!("{head}{}", w("a").replace("]]\n", "]] # first\n")),
+                true,
+            ),
+            (
+                format!(
+                    "{head}{}annotations.x = \"\\n[[workload]]\"\n{}",
+                    w("a"),
+                    w("b")
+                ),
+                true,
+            ),
+            // A header line inside a multi-line string or array: the part before the cut
+            // does not parse, so the file is read whole.
+            (
+                format!(
+                    "{head}{}annotations.a = '''\n[[workload]]\ncluster = \"x\"\n'''\n{}",
+                    w("a"),
+                    w("b")
+                ),
+                false,
+            ),
+            (
+                format!(
+                    "{head}{}annotations.a = \"\"\"\n'''\n[[workload]]\n'''\n\"\"\"\n",
+                    w("a")
+                ),
+                false,
+            ),
+        ];
+        for (text, parts) in clean {
+            let (fast, careful, ok) = both_checked(&text);
+            assert!(ok, "the careful path reports on a clean file:\n{text}");
+            same(&fast.expect("a clean file takes the fast path"), &careful);
+            let file = SourceFile::new("plan.toml", text.clone());
+            let read = in_parts(&file, Path::new("d"), &Raw::default()).is_some();
+            assert_eq!(read, parts, "read in parts: {read}\n{text}");
+        }
+        // Whatever is wrong across or within parts is the careful path's to report.
+        let wrong = [
+            format!("{head}{}labels.x = [\n[[workload]]\n]\n", w("a")),
+            format!("{}{head}", w("a")),
+            format!("{head}{}namespace = \"m\"\n", w("a")),
+            format!("{head}{}[workload]\nx = 1\n", w("a")),
+            format!("{head}{}[clusters.c]\nkind = \"generic\"\n", w("a")),
+        ];
+        for text in wrong {
+            let (fast, _, ok) = both_checked(&text);
+            assert!(!ok, "the careful path found nothing in:\n{text}");
+            assert!(fast.is_none(), "read fast:\n{text}");
+        }
     }
 
     #[test]
