@@ -278,7 +278,14 @@ async fn config_for(name: &str, conn: &ClusterConn) -> Result<Config, ProviderEr
                 )
                 .with_detail(e.to_string())
             })?;
-            Ok(Config::new(uri))
+            let mut config = Config::new(uri);
+            // A plain-http server (the sandbox's) is never asked for a certificate; an
+            // empty trust store spares each client the loading of the system's roots
+            // (about 2.5 ms of CPU per cluster).
+            if url.starts_with("http://") {
+                config.root_cert = Some(Vec::new());
+            }
+            Ok(config)
         }
         ClusterConn::Kubeconfig { path, context } => {
             if let Some(p) = path {
