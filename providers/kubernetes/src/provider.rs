@@ -418,6 +418,21 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn only_a_plain_http_server_goes_without_the_system_roots() {
+        let http = config_for("c", &ClusterConn::Url("http://127.0.0.1:1".into()))
+            .await
+            .unwrap();
+        assert_eq!(http.root_cert, Some(Vec::new()));
+        let https = config_for("c", &ClusterConn::Url("https://127.0.0.1:1".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            https.root_cert, None,
+            "an https server is checked against them"
+        );
+    }
+
+    #[tokio::test]
     async fn a_missing_context_names_the_cluster_and_lists_the_available_ones() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kubeconfig");
