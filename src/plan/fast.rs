@@ -29,6 +29,15 @@ struct FileParts {
     workloads: Vec<Entry<WorkloadSpec>>,
 }
 
+impl FileParts {
+    /// The parts, if they make a whole file: a version, and a file with workloads must
+    /// name its scope (one without may leave it out).
+    fn complete(self) -> Option<Self> {
+        let complete = self.version_ok && (self.name.is_some() || self.workloads.is_empty());
+        complete.then_some(self)
+    }
+}
+
 /// Reads `file` into `raw` if nothing in it needs a diagnostic; returns false (and leaves
 /// `raw` as it was) otherwise, for the careful path to report.
 pub(super) fn read_file(file: &SourceFile, dir: &Path, raw: &mut Raw) -> bool {
@@ -84,9 +93,7 @@ fn in_parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
         }
         workloads(file, dir, value, start, &mut out)?;
     }
-    // A file with workloads must name its scope; one without may leave it out.
-    let complete = out.version_ok && (out.name.is_some() || out.workloads.is_empty());
-    complete.then_some(out)
+    out.complete()
 }
 
 /// The line that opens a workload: where the file is cut into parts.
@@ -152,8 +159,7 @@ fn whole(file: &SourceFile, text: &str, dir: &Path, raw: &Raw) -> Option<FilePar
             _ => return None,
         }
     }
-    let complete = out.version_ok && (out.name.is_some() || out.workloads.is_empty());
-    complete.then_some(out)
+    out.complete()
 }
 
 /// Adds the `[[workload]]` tables of `value`, the `workload` key of the part of the file
