@@ -13,7 +13,7 @@ use wid_sandbox::{ClusterDecl, EksDecl};
 use super::import::{ClusterHints, ImportRequest, missing, notes, pick};
 use super::{Cloud, CompileIssues, Compiled, ConnectEnv};
 use crate::cli::CliError;
-use crate::model::{Issuers, workload_origin, workload_ref};
+use crate::model::{Issuers, workload_ref};
 use crate::plan::{ClusterKind, ClusterSpec, Entry, Plan, WorkloadSpec};
 use wid_core::Preflight;
 
@@ -82,7 +82,12 @@ impl Cloud for Aws {
         ))
     }
 
-    fn compile(&self, plan: &Plan, found: &Preflight) -> Result<Compiled, CompileIssues> {
+    fn compile(
+        &self,
+        plan: &Plan,
+        found: &Preflight,
+        origins: &[Arc<str>],
+    ) -> Result<Compiled, CompileIssues> {
         let clusters = eks_clusters(plan, &found.issuers);
         let mut index = Vec::new();
         let mut items = Vec::new();
@@ -98,7 +103,7 @@ impl Cloud for Aws {
                 cluster,
                 workload: workload_ref(w),
                 plan_dir: w.dir.clone(),
-                origin: workload_origin(w),
+                origin: origins[i].clone(),
             });
         }
         let options = CompileOptions {

@@ -14,7 +14,7 @@ use wid_sandbox::{AksDecl, ClusterDecl};
 use super::import::{ClusterHints, ImportRequest, missing, notes, pick};
 use super::{Cloud, CompileIssues, Compiled, ConnectEnv};
 use crate::cli::CliError;
-use crate::model::{Issuers, workload_origin, workload_ref};
+use crate::model::{Issuers, workload_ref};
 use crate::plan::{ClusterKind, ClusterSpec, Entry, Plan, WorkloadSpec};
 
 /// The Azure entry of [`super::ALL`].
@@ -88,7 +88,12 @@ impl Cloud for Azure {
         ))
     }
 
-    fn compile(&self, plan: &Plan, found: &Preflight) -> Result<Compiled, CompileIssues> {
+    fn compile(
+        &self,
+        plan: &Plan,
+        found: &Preflight,
+        origins: &[Arc<str>],
+    ) -> Result<Compiled, CompileIssues> {
         let clusters = aks_clusters(plan, &found.issuers);
         let mut index = Vec::new();
         let mut items = Vec::new();
@@ -103,7 +108,7 @@ impl Cloud for Azure {
                 block,
                 cluster,
                 workload: workload_ref(w),
-                origin: workload_origin(w),
+                origin: origins[i].clone(),
             });
         }
         let location = |cluster: &str, fact: &str| found.fact(cluster, fact).map(str::to_owned);

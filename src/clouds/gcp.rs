@@ -14,7 +14,7 @@ use wid_sandbox::{ClusterDecl, GkeDecl};
 use super::import::{ClusterHints, ImportRequest, missing, notes, pick};
 use super::{Cloud, CompileIssues, Compiled, ConnectEnv};
 use crate::cli::CliError;
-use crate::model::{workload_origin, workload_ref};
+use crate::model::workload_ref;
 use crate::plan::{ClusterKind, ClusterSpec, Entry, Plan, WorkloadSpec};
 
 /// The GCP entry of [`super::ALL`].
@@ -102,7 +102,12 @@ impl Cloud for Gcp {
         BTreeMap::from([("project_number".to_owned(), "0".repeat(12))])
     }
 
-    fn compile(&self, plan: &Plan, found: &Preflight) -> Result<Compiled, CompileIssues> {
+    fn compile(
+        &self,
+        plan: &Plan,
+        found: &Preflight,
+        origins: &[Arc<str>],
+    ) -> Result<Compiled, CompileIssues> {
         let clusters = gke_clusters(plan, Some(found));
         let mut index = Vec::new();
         let mut items = Vec::new();
@@ -117,7 +122,7 @@ impl Cloud for Gcp {
                 block,
                 cluster,
                 workload: workload_ref(w),
-                origin: workload_origin(w),
+                origin: origins[i].clone(),
             });
         }
         match wid_gcp::compile(&items, &plan.name) {

@@ -100,7 +100,14 @@ pub trait Cloud: Send + Sync {
 
     /// Compiles every block of the plan at once (shared identities need all of them),
     /// with the issuers and facts preflight found (or their offline stand-ins).
-    fn compile(&self, plan: &Plan, found: &Preflight) -> Result<Compiled, CompileIssues>;
+    /// `origins` holds each workload's [`workload_origin`](crate::model::workload_origin),
+    /// shared by every resource it compiles to.
+    fn compile(
+        &self,
+        plan: &Plan,
+        found: &Preflight,
+        origins: &[Arc<str>],
+    ) -> Result<Compiled, CompileIssues>;
 
     /// How the plan output groups a resource that serves no single workload (a shared
     /// OIDC provider); `None` for the default grouping.

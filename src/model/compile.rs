@@ -76,7 +76,12 @@ pub fn workload_origin(w: &Entry<WorkloadSpec>) -> String {
 pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
     let mut diags = Diagnostics::default();
     let refs: Vec<WorkloadRef> = plan.workloads.iter().map(workload_ref).collect();
-    let origins: Vec<String> = plan.workloads.iter().map(workload_origin).collect();
+    // One text per workload, shared by each resource it compiles to.
+    let origins: Vec<Arc<str>> = plan
+        .workloads
+        .iter()
+        .map(|w| Arc::from(workload_origin(w)))
+        .collect();
 
     // Cloud side first: it decides the KSA annotations.
     let mut contributions: BTreeMap<usize, Vec<Contribution>> = BTreeMap::new();
@@ -86,7 +91,7 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
         if !plan.workloads.iter().any(|w| cloud.used_by(&w.spec)) {
             continue;
         }
-        match cloud.compile(plan, found) {
+        match cloud.compile(plan, found, &origins) {
             Ok(compiled) => {
                 resources.extend(compiled.resources.into_iter().map(Arc::new));
                 for (i, c) in compiled.contributions {
@@ -169,7 +174,7 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
             let group = match (&r.origin, r.id.provider()) {
                 (_, "k8s") if cluster_wide => format!("cluster {}", r.id.part(0)),
                 _ if shared.is_some() => shared.unwrap_or_default(),
-                (Some(origin), _) => origin.clone(),
+                (Some(origin), _) => origin.to_string(),
                 (None, "k8s") => format!("cluster {}", r.id.part(0)),
                 (None, provider) => format!("{provider} shared"),
             };
@@ -216,7 +221,7 @@ pub fn compile_scopes(
             if !owned && r.attrs == seen.attrs && r.mode == seen.mode {
                 continue;
             }
-            let at = |r: &Resource| r.origin.clone().unwrap_or_else(|| "the plan".to_owned());
+            let at = |r: &Resource| r.origin.as_deref().unwrap_or("the plan").to_owned();
             let why = if owned {
                 "an object wid owns belongs to one scope: declare it in one team's file only"
             } else {

@@ -39,7 +39,7 @@ pub struct AwsWorkload<'a> {
     /// relative to it).
     pub plan_dir: PathBuf,
     /// Where the block is (`identities/orders.toml:12`), for messages.
-    pub origin: String,
+    pub origin: std::sync::Arc<str>,
 }
 
 /// What the aws blocks of a plan compile to.
@@ -107,7 +107,7 @@ pub fn compile_with(
     options: &CompileOptions,
 ) -> Result<Compiled, Vec<(usize, FieldIssue)>> {
     let mut issues = Vec::new();
-    let mut roles: BTreeMap<ResourceId, (usize, RoleSpec, String)> = BTreeMap::new();
+    let mut roles: BTreeMap<ResourceId, (usize, RoleSpec, std::sync::Arc<str>)> = BTreeMap::new();
     let mut trusts: BTreeMap<ResourceId, Trust> = BTreeMap::new();
     let mut providers: BTreeMap<ResourceId, usize> = BTreeMap::new();
     let mut associations = Vec::new();

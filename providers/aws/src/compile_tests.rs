@@ -46,7 +46,7 @@ fn item<'a>(block: &'a AwsBlock, cluster: &'a EksCluster, ns: &str, ksa: &str) -
             service_account: ksa.into(),
         },
         plan_dir: PathBuf::from("."),
-        origin: format!("plan.toml:{ksa}"),
+        origin: format!("plan.toml:{ksa}").into(),
     }
 }
 

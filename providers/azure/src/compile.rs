@@ -35,7 +35,7 @@ pub struct AzureWorkload<'a> {
     /// The workload's KSA.
     pub workload: WorkloadRef,
     /// Where the block is (`identities/orders.toml:12`), for messages.
-    pub origin: String,
+    pub origin: std::sync::Arc<str>,
 }
 
 /// What the azure blocks of a plan compile to.
@@ -69,7 +69,7 @@ struct IdentityAcc {
     /// (scope, role text) → as written, deduplicated case-insensitively.
     roles: BTreeMap<(String, String), (String, String)>,
     /// Workloads with a credential on it, by origin.
-    workloads: Vec<String>,
+    workloads: Vec<std::sync::Arc<str>>,
 }
 
 /// Compiles every azure block at once. `location` answers a resource group's location

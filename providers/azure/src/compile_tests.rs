@@ -46,7 +46,7 @@ fn item<'a>(
             namespace: ns.into(),
             service_account: ksa.into(),
         },
-        origin: format!("{}/{ns}/{ksa} (p.toml:1:1)", cluster.plan_name),
+        origin: format!("{}/{ns}/{ksa} (p.toml:1:1)", cluster.plan_name).into(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Resource ids: what a resource is, stable across runs.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,12 +11,29 @@ use serde::{Deserialize, Serialize};
 /// `k8s/serviceaccount/eks-prod/production/orders`) is stable and is what users see in
 /// plans, reports and JSON. Ordering is by provider, kind, then key, so every collection
 /// of ids prints in the same order on every run.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// An id is shared: a clone (a dependency, a map key, a group label's key) is a reference
+/// count, not a copy of its parts, since a plan of 10,000 workloads names each of its
+/// 25,000 resources several times over.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
-pub struct ResourceId {
+pub struct ResourceId(Arc<Parts>);
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Parts {
     provider: String,
     kind: String,
     key: Vec<String>,
+}
+
+impl fmt::Debug for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceId")
+            .field("provider", &self.0.provider)
+            .field("kind", &self.0.kind)
+            .field("key", &self.0.key)
+            .finish()
+    }
 }
 
 impl ResourceId {
@@ -25,38 +43,38 @@ impl ResourceId {
         kind: impl Into<String>,
         key: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
-        Self {
+        Self(Arc::new(Parts {
             provider: provider.into(),
             kind: kind.into(),
             key: key.into_iter().map(Into::into).collect(),
-        }
+        }))
     }
 
     /// The provider prefix, e.g. `k8s` or `aws`.
     pub fn provider(&self) -> &str {
-        &self.provider
+        &self.0.provider
     }
 
     /// The resource kind, e.g. `serviceaccount` or `iam-role`.
     pub fn kind(&self) -> &str {
-        &self.kind
+        &self.0.kind
     }
 
     /// The key parts after the kind.
     pub fn key(&self) -> &[String] {
-        &self.key
+        &self.0.key
     }
 
     /// One key part by position, or "" when the id has fewer parts.
     pub fn part(&self, index: usize) -> &str {
-        self.key.get(index).map_or("", String::as_str)
+        self.0.key.get(index).map_or("", String::as_str)
     }
 }
 
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.provider, self.kind)?;
-        for part in &self.key {
+        write!(f, "{}/{}", self.0.provider, self.0.kind)?;
+        for part in &self.0.key {
             write!(f, "/{part}")?;
         }
         Ok(())
@@ -80,14 +98,14 @@ impl TryFrom<String> for ResourceId {
         let provider = parts.next().filter(|s| !s.is_empty());
         let kind = parts.next().filter(|s| !s.is_empty());
         match (provider, kind) {
-            (Some(p), Some(k)) => Ok(Self {
+            (Some(p), Some(k)) => Ok(Self(Arc::new(Parts {
                 provider: p.to_owned(),
                 kind: k.to_owned(),
                 key: parts
                     .next()
                     .map(|rest| rest.split('/').map(str::to_owned).collect())
                     .unwrap_or_default(),
-            }),
+            }))),
             _ => Err(format!("not a resource id: {value:?}")),
         }
     }

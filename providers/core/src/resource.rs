@@ -1,5 +1,6 @@
 //! Desired and observed resources: the two inputs of the diff.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -96,7 +97,7 @@ pub struct Resource {
     /// The plan key that sets [`adopt`](Self::adopt) for this resource (`adopt`,
     /// `aws.adopt`), named in the conflict message of an object wid did not create;
     /// `None` when the plan cannot adopt it.
-    pub adopt_key: Option<String>,
+    pub adopt_key: Option<Cow<'static, str>>,
     /// Attributes that carry wid's ownership mark rather than anything the plan describes
     /// (an AWS role's description `Managed by wid (plan NAME)`, by which prune finds it):
     /// written whenever wid writes the object, but never by themselves a reason to write
@@ -108,7 +109,7 @@ pub struct Resource {
     pub serialize_key: Option<String>,
     /// Where in the plan this resource comes from (`identities/payments.toml:12`), for
     /// messages.
-    pub origin: Option<String>,
+    pub origin: Option<Arc<str>>,
 }
 
 impl Resource {
@@ -152,7 +153,7 @@ impl Resource {
 
     /// Lets the plan adopt the object when `adopt` is set, through the plan key `key`.
     #[must_use]
-    pub fn adoptable(mut self, key: impl Into<String>, adopt: bool) -> Self {
+    pub fn adoptable(mut self, key: impl Into<Cow<'static, str>>, adopt: bool) -> Self {
         self.adopt_key = Some(key.into());
         self.adopt = adopt;
         self

@@ -48,7 +48,7 @@ pub struct GcpWorkload<'a> {
     /// The KSA.
     pub workload: WorkloadRef,
     /// `cluster/ns/sa (file:line:col)`, for messages and grouping.
-    pub origin: String,
+    pub origin: std::sync::Arc<str>,
 }
 
 /// What compile produces.
@@ -75,7 +75,7 @@ struct AccountSpec {
 struct PolicyLines {
     lines: BTreeMap<String, String>,
     depends_on: BTreeSet<ResourceId>,
-    origins: BTreeSet<String>,
+    origins: BTreeSet<std::sync::Arc<str>>,
     /// Some workload adding lines to it says `adopt`: lines that already exist without
     /// wid's record are used as they are.
     adopt: bool,

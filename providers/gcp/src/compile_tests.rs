@@ -34,7 +34,7 @@ fn item<'a>(b: &'a GcpBlock, c: &'a GkeCluster, ns: &str, ksa: &str) -> GcpWorkl
             namespace: ns.into(),
             service_account: ksa.into(),
         },
-        origin: format!("{}/{ns}/{ksa} (plan.toml:1:1)", c.plan_name),
+        origin: format!("{}/{ns}/{ksa} (plan.toml:1:1)", c.plan_name).into(),
     }
 }
 

@@ -42,7 +42,7 @@ pub struct KsaSpec {
     /// Cloud resources the annotations point at; the KSA is applied after them.
     pub depends_on: Vec<ResourceId>,
     /// Where in the plan the KSA comes from (`plans/team.toml:12`), for messages.
-    pub origin: String,
+    pub origin: std::sync::Arc<str>,
 }
 
 /// The name of the Role and RoleBinding wid creates for `ksa`. The plan layer rejects
@@ -73,7 +73,9 @@ pub fn default_sa_id(cluster: &str, namespace: &str) -> ResourceId {
 pub fn compile(clusters: &[ClusterOptions], ksas: &[KsaSpec]) -> Vec<Resource> {
     let options: BTreeMap<&str, &ClusterOptions> =
         clusters.iter().map(|c| (c.name.as_str(), c)).collect();
-    let mut out: BTreeMap<ResourceId, Resource> = BTreeMap::new();
+    // A namespace (and its default SA) serves every KSA in it: made once, its id shared.
+    let mut namespaces: BTreeMap<(&str, &str), ResourceId> = BTreeMap::new();
+    let mut out: Vec<Resource> = Vec::with_capacity(ksas.len());
     for ksa in ksas {
         let w = &ksa.workload;
         let cluster = options.get(w.cluster.as_str());
@@ -81,14 +83,17 @@ pub fn compile(clusters: &[ClusterOptions], ksas: &[KsaSpec]) -> Vec<Resource> {
         let hardens = cluster.is_some_and(|c| c.harden_default_service_accounts);
         let origin = Some(ksa.origin.clone());
 
-        let ns_id = namespace_id(&w.cluster, &w.namespace);
-        if creates_ns {
-            out.entry(ns_id.clone()).or_insert_with(|| {
-                // Shared: an existing namespace is used as it is, whoever made it.
-                let mut r = Resource::new(ns_id.clone()).mode(Mode::Shared);
-                r.origin = origin.clone();
-                r
-            });
+        let key = (w.cluster.as_str(), w.namespace.as_str());
+        let first_in_namespace = !namespaces.contains_key(&key);
+        let ns_id = namespaces
+            .entry(key)
+            .or_insert_with(|| namespace_id(&w.cluster, &w.namespace))
+            .clone();
+        if creates_ns && first_in_namespace {
+            // Shared: an existing namespace is used as it is, whoever made it.
+            let mut r = Resource::new(ns_id.clone()).mode(Mode::Shared);
+            r.origin = origin.clone();
+            out.push(r);
         }
         let after_ns = |mut r: Resource| {
             if creates_ns {
@@ -110,7 +115,7 @@ pub fn compile(clusters: &[ClusterOptions], ksas: &[KsaSpec]) -> Vec<Resource> {
         }
         sa = sa.adoptable("adopt", ksa.adopt);
         sa.origin = origin.clone();
-        out.insert(sa_id.clone(), sa);
+        out.push(sa);
 
         if !ksa.rules.is_empty() {
             let name = role_name(&w.service_account);
@@ -120,7 +125,7 @@ pub fn compile(clusters: &[ClusterOptions], ksas: &[KsaSpec]) -> Vec<Resource> {
             role.origin = origin.clone();
             let binding_id = object_id(ROLEBINDING, &w.cluster, &w.namespace, &name);
             let mut binding = after_ns(
-                Resource::new(binding_id.clone())
+                Resource::new(binding_id)
                     .attr("roleRef", role_ref(&name))
                     .attr(
                         "subjects",
@@ -134,20 +139,22 @@ pub fn compile(clusters: &[ClusterOptions], ksas: &[KsaSpec]) -> Vec<Resource> {
             .depends_on(&role_id)
             .depends_on(&sa_id);
             binding.origin = origin.clone();
-            out.insert(role_id, role);
-            out.insert(binding_id, binding);
+            out.push(role);
+            out.push(binding);
         }
 
-        if hardens {
+        if hardens && first_in_namespace {
             let id = default_sa_id(&w.cluster, &w.namespace);
-            out.entry(id.clone()).or_insert_with(|| {
-                let mut r = after_ns(Resource::new(id).attr(AUTOMOUNT, false).mode(Mode::Fields));
-                r.origin = origin.clone();
-                r
-            });
+            let mut r = after_ns(Resource::new(id).attr(AUTOMOUNT, false).mode(Mode::Fields));
+            r.origin = origin;
+            out.push(r);
         }
     }
-    out.into_values().collect()
+    // Sorted by id; of two KSAs with one id (validation reports them) the later wins.
+    out.reverse();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out.dedup_by(|a, b| a.id == b.id);
+    out
 }
 
 /// The `roleRef` of the binding for Role `name`, as compile and observe both write it.
@@ -312,6 +319,36 @@ mod tests {
             assert!(r.depends_on.contains(&ns), "{} must wait for {ns}", r.id);
         }
         assert_eq!(out.iter().filter(|r| r.id == ns).count(), 1);
+    }
+
+    #[test]
+    fn resources_come_sorted_by_id_one_per_id_the_later_ksa_winning() {
+        let mut again = ksa("dev", "apps", "orders");
+        again.automount = true;
+        let out = compile(
+            &[cluster("dev", true, true), cluster("prod", false, false)],
+            &[
+                ksa("prod", "web", "z"),
+                ksa("dev", "apps", "orders"),
+                ksa("dev", "apps", "billing"),
+                again,
+            ],
+        );
+        let got = ids(&out);
+        let mut sorted = got.clone();
+        sorted.sort_by(|a, b| {
+            ResourceId::try_from(a.clone())
+                .unwrap()
+                .cmp(&ResourceId::try_from(b.clone()).unwrap())
+        });
+        sorted.dedup();
+        assert_eq!(got, sorted, "sorted by id, no id twice");
+        assert_eq!(got.len(), 5, "{got:?}");
+        let orders = out
+            .iter()
+            .find(|r| r.id.to_string() == "k8s/serviceaccount/dev/apps/orders")
+            .unwrap();
+        assert_eq!(orders.attrs[AUTOMOUNT], AttrValue::Known(json!(true)));
     }
 
     #[test]

@@ -347,7 +347,7 @@ mod tests {
             }],
             adopt: false,
             depends_on: Vec::new(),
-            origin: String::new(),
+            origin: "".into(),
         };
         let desired = compile(&[] as &[ClusterOptions], &[spec]);
         let marks = json!({MANAGED_BY_KEY: "wid", PLAN_KEY: "p"});

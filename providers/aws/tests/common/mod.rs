@@ -172,7 +172,7 @@ pub fn compile_plan(workloads: &[Wl], clusters: &[EksCluster], plan: &str) -> Ve
                 service_account: w.ksa.clone(),
             },
             plan_dir: PathBuf::from("."),
-            origin: format!("plan.toml:{}", w.ksa),
+            origin: format!("plan.toml:{}", w.ksa).into(),
         })
         .collect();
     match compile(&items, plan) {

@@ -73,7 +73,7 @@ pub fn desired(blocks: &[(GcpBlock, &str)]) -> Vec<Resource> {
                 namespace: "shop".into(),
                 service_account: (*ksa).into(),
             },
-            origin: format!("gke-prod/shop/{ksa}"),
+            origin: format!("gke-prod/shop/{ksa}").into(),
         })
         .collect();
     compile(&items, PLAN).unwrap().resources
