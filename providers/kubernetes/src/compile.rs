@@ -4,6 +4,7 @@
 //! dependencies. No I/O: `wid validate` and `wid render` run it without a cluster.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use serde_json::{Value, json};
 use wid_core::{AttrValue, Mode, Resource, ResourceId, WorkloadRef};
@@ -83,12 +84,13 @@ pub fn compile(clusters: &[ClusterOptions], ksas: &[KsaSpec]) -> Vec<Resource> {
         let hardens = cluster.is_some_and(|c| c.harden_default_service_accounts);
         let origin = Some(ksa.origin.clone());
 
-        let key = (w.cluster.as_str(), w.namespace.as_str());
-        let first_in_namespace = !namespaces.contains_key(&key);
-        let ns_id = namespaces
-            .entry(key)
-            .or_insert_with(|| namespace_id(&w.cluster, &w.namespace))
-            .clone();
+        let (ns_id, first_in_namespace) = match namespaces.entry((&w.cluster, &w.namespace)) {
+            Entry::Occupied(e) => (e.get().clone(), false),
+            Entry::Vacant(e) => (
+                e.insert(namespace_id(&w.cluster, &w.namespace)).clone(),
+                true,
+            ),
+        };
         if creates_ns && first_in_namespace {
             // Shared: an existing namespace is used as it is, whoever made it.
             let mut r = Resource::new(ns_id.clone()).mode(Mode::Shared);
