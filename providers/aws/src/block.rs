@@ -59,12 +59,13 @@ impl InlinePolicy {
     /// The policy text, reading the file (relative to `plan_dir`) if it is one. Only a
     /// regular file of at most [`POLICY_FILE_LIMIT`] bytes is read: `/dev/zero`, a FIFO, a
     /// directory or a huge file is an error, never a hang or an endless read.
-    pub fn text(&self, plan_dir: &Path) -> Result<String, String> {
+    pub fn text(&self, plan_dir: &Path) -> Result<std::borrow::Cow<'_, str>, String> {
         match self {
-            Self::Json(s) => Ok(s.clone()),
+            Self::Json(s) => Ok(s.into()),
             Self::File { file } => {
                 let path = plan_dir.join(file);
                 wid_core::read_referenced_file(&path, POLICY_FILE_LIMIT)
+                    .map(Into::into)
                     .map_err(|e| format!("cannot use policy file: {e}"))
             }
         }

@@ -1,7 +1,7 @@
 //! IAM policy documents as data: normalization (so an unchanged policy never shows as a
 //! change) and the trust policies wid writes for IRSA and EKS Pod Identity.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
@@ -34,20 +34,22 @@ pub fn normalize_policy(doc: &str) -> Result<Value, String> {
     normalize_policy_value(parsed)
 }
 
-/// [`normalize_policy`] of a document already parsed (or built) as JSON.
+/// [`normalize_policy`] of a document already parsed (or built) as JSON. Objects are
+/// sorted in place (no map is rebuilt), and a set of plain strings is sorted as strings
+/// (no text made per item).
 pub fn normalize_policy_value(parsed: Value) -> Result<Value, String> {
-    let Value::Object(obj) = parsed else {
+    let Value::Object(mut obj) = parsed else {
         return Err("a policy must be a JSON object".into());
     };
-    let mut out = Map::new();
-    for (key, value) in sorted(obj) {
-        let value = if key == "Statement" {
-            let list = match value {
+    sort_exact(&mut obj);
+    for (key, value) in obj.iter_mut() {
+        if key == "Statement" {
+            let list = match std::mem::take(value) {
                 Value::Array(a) => a,
-                Value::Object(_) => vec![value],
+                v @ Value::Object(_) => vec![v],
                 _ => return Err("\"Statement\" must be an object or a list of objects".into()),
             };
-            let mut statements = Vec::new();
+            let mut statements = Vec::with_capacity(list.len());
             for s in list {
                 let Value::Object(s) = s else {
                     return Err("every statement must be a JSON object".into());
@@ -56,85 +58,111 @@ pub fn normalize_policy_value(parsed: Value) -> Result<Value, String> {
             }
             // Sort by the canonical text so order never matters, then drop exact repeats
             // (one statement is already both).
-            if statements.len() < 2 {
-                Value::Array(statements)
-            } else {
-                let mut keyed: BTreeMap<String, Value> = BTreeMap::new();
-                for s in statements {
-                    keyed.insert(s.to_string(), s);
-                }
-                Value::Array(keyed.into_values().collect())
+            if statements.len() > 1 {
+                let mut keyed: Vec<(String, Value)> =
+                    statements.into_iter().map(|s| (s.to_string(), s)).collect();
+                keyed.sort_by(|a, b| a.0.cmp(&b.0));
+                keyed.dedup_by(|a, b| a.0 == b.0);
+                statements = keyed.into_iter().map(|(_, s)| s).collect();
             }
+            *value = Value::Array(statements);
         } else {
-            canonical(value)
-        };
-        out.insert(key, value);
+            canonical(value);
+        }
     }
-    Ok(Value::Object(out))
+    Ok(Value::Object(obj))
 }
 
-fn normalize_statement(statement: Map<String, Value>) -> Value {
-    let mut out = Map::new();
-    for (key, value) in sorted(statement) {
-        let value = if SET_FIELDS.contains(&key.as_str()) {
-            string_set(value)
-        } else if key == "Principal" || key == "NotPrincipal" {
+fn normalize_statement(mut statement: Map<String, Value>) -> Value {
+    sort_exact(&mut statement);
+    for (key, value) in statement.iter_mut() {
+        if SET_FIELDS.contains(&key.as_str()) {
+            string_set(value);
+        } else if key == "Principal" || key == "NotPrincipal" || key == "Condition" {
             match value {
                 // "*" means everyone and has no list form.
+                Value::Object(m) if key == "Condition" => {
+                    sort_exact(m);
+                    for keys in m.values_mut() {
+                        match keys {
+                            Value::Object(m) => map_of_sets(m),
+                            other => canonical(other),
+                        }
+                    }
+                }
                 Value::Object(m) => map_of_sets(m),
                 other => canonical(other),
             }
-        } else if key == "Condition" {
-            match value {
-                Value::Object(ops) => Value::Object(
-                    sorted(ops)
-                        .map(|(op, keys)| match keys {
-                            Value::Object(m) => (op, map_of_sets(m)),
-                            other => (op, canonical(other)),
-                        })
-                        .collect(),
-                ),
-                other => canonical(other),
-            }
         } else {
-            canonical(value)
-        };
-        out.insert(key, value);
+            canonical(value);
+        }
     }
-    Value::Object(out)
+    Value::Object(statement)
 }
 
-fn map_of_sets(m: Map<String, Value>) -> Value {
-    Value::Object(sorted(m).map(|(k, v)| (k, string_set(v))).collect())
+fn map_of_sets(m: &mut Map<String, Value>) {
+    sort_exact(m);
+    m.values_mut().for_each(string_set);
 }
 
-/// A string or a list of scalars becomes a sorted list without duplicates. Other values
-/// are kept (canonicalized): IAM would reject them, and the diff should show them as is.
-fn string_set(value: Value) -> Value {
-    let items = match value {
+/// A string or a list of scalars becomes a sorted list without duplicates, in the order of
+/// their JSON texts. Other values are kept (canonicalized): IAM would reject them, and the
+/// diff should show them as is.
+fn string_set(value: &mut Value) {
+    let mut items = match std::mem::take(value) {
         Value::Array(a) => a,
-        Value::Object(_) => return canonical(value),
+        object @ Value::Object(_) => {
+            *value = object;
+            return canonical(value);
+        }
         scalar => vec![scalar],
     };
-    let mut set: BTreeMap<String, Value> = BTreeMap::new();
-    for item in items {
-        let item = canonical(item);
-        set.insert(item.to_string(), item);
+    if items.iter().all(sorts_as_its_text) {
+        items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        items.dedup();
+    } else {
+        let mut keyed: Vec<(String, Value)> = items
+            .into_iter()
+            .map(|mut item| {
+                canonical(&mut item);
+                (item.to_string(), item)
+            })
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        items = keyed.into_iter().map(|(_, item)| item).collect();
     }
-    Value::Array(set.into_values().collect())
+    *value = Value::Array(items);
 }
 
-/// Sorts object keys recursively (the workspace's serde_json preserves insertion order).
-fn canonical(value: Value) -> Value {
+/// Whether a value is a string whose order among such strings is the order of its JSON
+/// text: no byte that JSON escapes or that sorts before the closing quote (`"`, `\`, and
+/// every byte up to `"`), so the text is the string in quotes and a prefix sorts first in
+/// both.
+fn sorts_as_its_text(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|s| s.bytes().all(|b| b > b'"' && b != b'\\'))
+}
+
+/// Sorts an object's keys (the workspace's serde_json preserves insertion order) into a
+/// map of exactly their number: a parsed or built map holds up to three times the room it
+/// needs, and a plan's policies stay in memory as long as the plan.
+fn sort_exact(m: &mut Map<String, Value>) {
+    m.sort_keys();
+    *m = std::mem::take(m).into_iter().collect();
+}
+
+/// Sorts object keys recursively.
+fn canonical(value: &mut Value) {
     match value {
-        Value::Object(m) => Value::Object(sorted(m).map(|(k, v)| (k, canonical(v))).collect()),
-        Value::Array(a) => Value::Array(a.into_iter().map(canonical).collect()),
-        other => other,
+        Value::Object(m) => {
+            sort_exact(m);
+            m.values_mut().for_each(canonical);
+        }
+        Value::Array(a) => a.iter_mut().for_each(canonical),
+        _ => {}
     }
-}
-
-fn sorted(m: Map<String, Value>) -> impl Iterator<Item = (String, Value)> {
-    m.into_iter().collect::<BTreeMap<_, _>>().into_iter()
 }
 
 /// The policy language versions IAM accepts.
@@ -234,7 +262,20 @@ pub fn check_identity_policy(doc: &Value) -> Result<(), String> {
 /// The length IAM counts for a policy quota: the compact JSON text, whitespace outside
 /// strings not counted.
 pub fn json_len_without_whitespace(doc: &Value) -> usize {
-    serde_json::to_string(doc).map_or(0, |s| s.chars().count())
+    /// Counts the characters written (every UTF-8 byte that does not continue a
+    /// character), keeping none of the text.
+    struct Chars(usize);
+    impl std::io::Write for Chars {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut chars = Chars(0);
+    serde_json::to_writer(&mut chars, doc).map_or(0, |()| chars.0)
 }
 
 /// The documented IRSA trust policy (one statement) for the OIDC provider `provider_arn`
@@ -398,6 +439,23 @@ mod tests {
             normalize_policy(list).unwrap()
         );
     }
+
+    /// The canonical text is what fingerprints hash: it must not change between versions
+    /// of wid. Sets sort by their JSON text (`"ab "` before `"ab"`, since a space sorts
+    /// before the closing quote), objects by key, statements by their text.
+    #[test]
+    fn the_canonical_text_is_stable() {
+        let doc = r#"{"Version":"2012-10-17","Id":{"z":1,"a":[{"y":2,"b":3}]},"Statement":[
+            {"Sid":"two","Effect":"Allow","Action":["s3:b","ab","ab ","ab!","a\"q","a\\s","A","ab"],
+             "Resource":["arn:2",1,true,"arn:1"],"Principal":{"AWS":["r2","r1"],"Service":"s"},
+             "Condition":{"StringLike":{"k2":["v2","v1"],"k1":"v"},"Bool":{"aws:SecureTransport":false}}},
+            {"Effect":"Deny","NotAction":"iam:*","NotResource":{"b":1,"a":2},"Principal":"*"},
+            {"Effect":"Deny","NotAction":"iam:*","NotResource":{"a":2,"b":1},"Principal":"*"}]}"#;
+        let text = normalize_policy(doc).unwrap().to_string();
+        assert_eq!(text, EXPECTED_CANONICAL);
+    }
+
+    const EXPECTED_CANONICAL: &str = r#"{"Id":{"a":[{"b":3,"y":2}],"z":1},"Statement":[{"Action":["A","a\"q","a\\s","ab ","ab!","ab","s3:b"],"Condition":{"Bool":{"aws:SecureTransport":[false]},"StringLike":{"k1":["v"],"k2":["v1","v2"]}},"Effect":"Allow","Principal":{"AWS":["r1","r2"],"Service":["s"]},"Resource":["arn:1","arn:2",1,true],"Sid":"two"},{"Effect":"Deny","NotAction":["iam:*"],"NotResource":{"a":2,"b":1},"Principal":"*"}],"Version":"2012-10-17"}"#;
 
     #[test]
     fn different_policies_stay_different() {

@@ -285,11 +285,9 @@ pub fn compile(items: &[GcpWorkload], plan: &str) -> Result<Compiled, Vec<(usize
         for (key, value) in p.lines {
             r = r.attr(key, value);
         }
-        for dep in &p.depends_on {
-            if dep != &id {
-                r = r.depends_on(dep);
-            }
-        }
+        // Already a set: one push each, not a search of the list per dependency (a
+        // project's policy waits for up to a thousand accounts).
+        r.depends_on = p.depends_on.into_iter().filter(|dep| dep != &id).collect();
         if p.origins.len() == 1 {
             r.origin = p.origins.into_iter().next();
         }
