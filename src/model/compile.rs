@@ -84,7 +84,7 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
         .collect();
 
     // Cloud side first: it decides the KSA annotations.
-    let mut contributions: BTreeMap<usize, Vec<Contribution>> = BTreeMap::new();
+    let mut contributions: Vec<Vec<Contribution>> = vec![Vec::new(); plan.workloads.len()];
     // Shared from the start: sorting moves pointers, not resources.
     let mut resources: Vec<Arc<Resource>> = Vec::new();
     for cloud in clouds::ALL {
@@ -95,7 +95,7 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
             Ok(compiled) => {
                 resources.extend(compiled.resources.into_iter().map(Arc::new));
                 for (i, c) in compiled.contributions {
-                    contributions.entry(i).or_default().push(c);
+                    contributions[i].push(c);
                 }
             }
             Err(issues) => {
@@ -128,7 +128,7 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
                 .map(|(k, v)| (k.clone(), AttrValue::from(v.clone())))
                 .collect();
             let mut depends_on = Vec::new();
-            for c in contributions.remove(&i).unwrap_or_default() {
+            for c in std::mem::take(&mut contributions[i]) {
                 annotations.extend(c.ksa_annotations);
                 depends_on.extend(c.ksa_depends_on);
             }

@@ -2,6 +2,7 @@
 //! account and issuer, one role per account and name (its trust policy gathers every
 //! workload that names it), and one Pod Identity association per pod-identity workload.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -87,6 +88,16 @@ struct RoleSpec {
     adopt: bool,
 }
 
+/// A role as compile gathers it: the first block that names it (the one others must
+/// agree with) and who it trusts.
+#[derive(Debug)]
+struct RoleAcc {
+    first: usize,
+    spec: RoleSpec,
+    origin: std::sync::Arc<str>,
+    trust: Trust,
+}
+
 /// Who a role trusts, gathered over the workloads that name it.
 #[derive(Debug, Default)]
 struct Trust {
@@ -107,8 +118,7 @@ pub fn compile_with(
     options: &CompileOptions,
 ) -> Result<Compiled, Vec<(usize, FieldIssue)>> {
     let mut issues = Vec::new();
-    let mut roles: BTreeMap<ResourceId, (usize, RoleSpec, std::sync::Arc<str>)> = BTreeMap::new();
-    let mut trusts: BTreeMap<ResourceId, Trust> = BTreeMap::new();
+    let mut roles: BTreeMap<ResourceId, RoleAcc> = BTreeMap::new();
     let mut providers: BTreeMap<ResourceId, usize> = BTreeMap::new();
     let mut associations = Vec::new();
     let mut contributions = Vec::new();
@@ -130,12 +140,17 @@ pub fn compile_with(
                 continue;
             }
         };
-        match roles.get(&role_id) {
-            None => {
-                roles.insert(role_id.clone(), (index, spec, item.origin.clone()));
-            }
-            Some((_, first, origin)) => {
-                for field in disagreements(first, &spec) {
+        let acc = match roles.entry(role_id.clone()) {
+            Entry::Vacant(e) => e.insert(RoleAcc {
+                first: index,
+                spec,
+                origin: item.origin.clone(),
+                trust: Trust::default(),
+            }),
+            Entry::Occupied(e) => {
+                let acc = e.into_mut();
+                let origin = &acc.origin;
+                for field in disagreements(&acc.spec, &spec) {
                     issues.push((
                         index,
                         FieldIssue::new(
@@ -148,9 +163,10 @@ pub fn compile_with(
                         .help("every workload that names a role must describe it the same way; make the blocks agree or use another role"),
                     ));
                 }
+                acc
             }
-        }
-        let trust = trusts.entry(role_id.clone()).or_default();
+        };
+        let trust = &mut acc.trust;
         let mut contribution = Contribution::default();
         match block.mechanism {
             Mechanism::Irsa => {
@@ -231,8 +247,14 @@ pub fn compile_with(
         r.origin = Some(items[*first].origin.clone());
         resources.push(r);
     }
-    for (id, (first, spec, origin)) in roles {
-        let trust = trusts.remove(&id).unwrap_or_default();
+    let description = role_description(plan);
+    for (id, acc) in roles {
+        let RoleAcc {
+            first,
+            spec,
+            origin,
+            trust,
+        } = acc;
         let doc = trust_document(&trust);
         let size = json_len_without_whitespace(&doc);
         if size > options.trust_policy_limit {
@@ -257,7 +279,10 @@ pub fn compile_with(
         }
         let mut r = Resource::new(id.clone())
             .attr("trust_policy", doc)
-            .attr("managed_policies", json!(spec.managed))
+            .attr(
+                "managed_policies",
+                Value::Array(spec.managed.into_iter().map(Value::String).collect()),
+            )
             .attr(
                 "inline_policies",
                 Value::Object(spec.inline.into_iter().collect()),
@@ -270,8 +295,8 @@ pub fn compile_with(
             .attr("path", spec.path)
             // The description is how prune finds wid's roles without reading every
             // role's tags: part of the mark, never a reason to touch an adopted role.
-            .mark("description", role_description(plan))
-            .attr("tags", json!(spec.tags));
+            .mark("description", description.clone())
+            .attr("tags", string_map(spec.tags));
         for p in &trust.providers {
             r = r.depends_on(p);
         }
@@ -289,6 +314,15 @@ pub fn compile_with(
         resources,
         contributions,
     })
+}
+
+/// A map of strings as a JSON object, moved rather than serialized.
+fn string_map(map: BTreeMap<String, String>) -> Value {
+    Value::Object(
+        map.into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
 }
 
 fn role_spec(item: &AwsWorkload) -> Result<RoleSpec, Vec<FieldIssue>> {

@@ -218,7 +218,14 @@ pub fn compile(
         }
         let mut r = Resource::new(id.clone())
             .attr("location", acc.spec.location.clone())
-            .attr("tags", json!(acc.spec.tags))
+            .attr(
+                "tags",
+                Value::Object(
+                    (acc.spec.tags.into_iter())
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect(),
+                ),
+            )
             .attr("role_assignments", roles_value(acc.roles.into_values()))
             .adoptable(ADOPT_KEY, acc.spec.adopt);
         r.origin = Some(items[acc.first].origin.clone());
