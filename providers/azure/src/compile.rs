@@ -84,6 +84,7 @@ pub fn compile(
 ) -> Result<Compiled, Vec<(usize, FieldIssue)>> {
     let mut issues = Vec::new();
     let mut identities: BTreeMap<ResourceId, IdentityAcc> = BTreeMap::new();
+    let mut valid_defaults: BTreeSet<String> = BTreeSet::new();
     let mut fics: Vec<Resource> = Vec::new();
     let mut contributions = Vec::new();
     for (index, item) in items.iter().enumerate() {
@@ -139,15 +140,20 @@ pub fn compile(
                 names::normalize_scope,
             );
             let key = (scope.to_ascii_lowercase(), role.text().to_ascii_lowercase());
-            if names::scope_issue(&scope).is_some() {
-                issues.push((
-                    index,
-                    FieldIssue::new(
-                        &["roles", &i.to_string(), "scope"],
-                        format!("the default scope {scope:?} is not a valid ARM scope"),
-                    ),
-                ));
-                continue;
+            // A scope the plan wrote was checked by validate_block; a default one is
+            // checked here, once per scope.
+            if r.scope.is_none() && !valid_defaults.contains(&scope) {
+                if names::scope_issue(&scope).is_some() {
+                    issues.push((
+                        index,
+                        FieldIssue::new(
+                            &["roles", &i.to_string(), "scope"],
+                            format!("the default scope {scope:?} is not a valid ARM scope"),
+                        ),
+                    ));
+                    continue;
+                }
+                valid_defaults.insert(scope.clone());
             }
             acc.roles
                 .entry(key)
