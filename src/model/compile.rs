@@ -75,7 +75,6 @@ pub fn workload_origin(w: &Entry<WorkloadSpec>) -> String {
 /// size limit).
 pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
     let mut diags = Diagnostics::default();
-    let refs: Vec<WorkloadRef> = plan.workloads.iter().map(workload_ref).collect();
     // One text per workload, shared by each resource it compiles to.
     let origins: Vec<Arc<str>> = plan
         .workloads
@@ -133,7 +132,7 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
                 depends_on.extend(c.ksa_depends_on);
             }
             wid_kubernetes::KsaSpec {
-                workload: refs[i].clone(),
+                workload: workload_ref(w),
                 labels: w.spec.labels.clone(),
                 annotations,
                 automount: w.spec.automount_token,
@@ -150,7 +149,7 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
         })
         .collect();
     resources.extend(
-        wid_kubernetes::compile(&clusters, &ksas)
+        wid_kubernetes::compile(&clusters, ksas)
             .into_iter()
             .map(Arc::new),
     );

@@ -71,13 +71,18 @@ pub fn default_sa_id(cluster: &str, namespace: &str) -> ResourceId {
 ///
 /// A KSA whose cluster is not in `clusters` gets no namespace creation and no hardening;
 /// the plan layer reports undeclared clusters before compile runs.
-pub fn compile(clusters: &[ClusterOptions], ksas: &[KsaSpec]) -> Vec<Resource> {
+pub fn compile(clusters: &[ClusterOptions], mut ksas: Vec<KsaSpec>) -> Vec<Resource> {
     let options: BTreeMap<&str, &ClusterOptions> =
         clusters.iter().map(|c| (c.name.as_str(), c)).collect();
     // A namespace (and its default SA) serves every KSA in it: made once, its id shared.
     let mut namespaces: BTreeMap<(&str, &str), ResourceId> = BTreeMap::new();
     let mut out: Vec<Resource> = Vec::with_capacity(ksas.len());
-    for ksa in ksas {
+    for ksa in ksas.iter_mut() {
+        // Labels and annotations move into the KSA's attributes; the rest is read where
+        // it is (the namespaces map keeps pointing into it).
+        let labels = std::mem::take(&mut ksa.labels);
+        let annotations = std::mem::take(&mut ksa.annotations);
+        let ksa: &KsaSpec = ksa;
         let w = &ksa.workload;
         let cluster = options.get(w.cluster.as_str());
         let creates_ns = cluster.is_some_and(|c| c.create_namespaces);
@@ -106,11 +111,11 @@ pub fn compile(clusters: &[ClusterOptions], ksas: &[KsaSpec]) -> Vec<Resource> {
 
         let sa_id = w.ksa_id();
         let mut sa = after_ns(Resource::new(sa_id.clone()).attr(AUTOMOUNT, ksa.automount));
-        for (k, v) in &ksa.labels {
-            sa = sa.attr(format!("labels.{k}"), v.as_str());
+        for (k, v) in labels {
+            sa = sa.attr(format!("labels.{k}"), v);
         }
-        for (k, v) in &ksa.annotations {
-            sa = sa.attr(format!("annotations.{k}"), v.clone());
+        for (k, v) in annotations {
+            sa = sa.attr(format!("annotations.{k}"), v);
         }
         for dep in &ksa.depends_on {
             sa = sa.depends_on(dep);
@@ -251,7 +256,7 @@ mod tests {
         );
         k.depends_on.push(role.clone());
         k.adopt = true;
-        let out = compile(&[cluster("dev", false, false)], &[k]);
+        let out = compile(&[cluster("dev", false, false)], vec![k]);
         assert_eq!(ids(&out), ["k8s/serviceaccount/dev/apps/orders"]);
         let sa = &out[0];
         assert_eq!(sa.mode, Mode::Owned);
@@ -274,7 +279,7 @@ mod tests {
     fn rules_add_a_role_and_a_binding_after_the_role_and_the_ksa() {
         let mut k = ksa("dev", "apps", "orders");
         k.rules = vec![rule(&[""], &["configmaps"], &["get"])];
-        let out = compile(&[], &[k]);
+        let out = compile(&[], vec![k]);
         assert_eq!(
             ids(&out),
             [
@@ -311,7 +316,7 @@ mod tests {
         k.rules = vec![rule(&[""], &["pods"], &["get"])];
         let out = compile(
             &[cluster("dev", true, true)],
-            &[k, ksa("dev", "apps", "billing")],
+            vec![k, ksa("dev", "apps", "billing")],
         );
         let ns = namespace_id("dev", "apps");
         let n = out.iter().find(|r| r.id == ns).unwrap();
@@ -329,7 +334,7 @@ mod tests {
         again.automount = true;
         let out = compile(
             &[cluster("dev", true, true), cluster("prod", false, false)],
-            &[
+            vec![
                 ksa("prod", "web", "z"),
                 ksa("dev", "apps", "orders"),
                 ksa("dev", "apps", "billing"),
@@ -357,7 +362,7 @@ mod tests {
     fn hardening_covers_only_namespaces_the_plan_touches_in_hardening_clusters() {
         let out = compile(
             &[cluster("a", false, true), cluster("b", false, false)],
-            &[
+            vec![
                 ksa("a", "one", "x"),
                 ksa("a", "one", "y"),
                 ksa("a", "two", "z"),

@@ -349,7 +349,7 @@ mod tests {
             depends_on: Vec::new(),
             origin: "".into(),
         };
-        let desired = compile(&[] as &[ClusterOptions], &[spec]);
+        let desired = compile(&[] as &[ClusterOptions], vec![spec]);
         let marks = json!({MANAGED_BY_KEY: "wid", PLAN_KEY: "p"});
         let role = json!({
             "metadata": {"name": "wid-orders", "namespace": "prod", "labels": marks},

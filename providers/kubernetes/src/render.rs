@@ -102,7 +102,7 @@ mod tests {
         }];
         let resources = compile(
             &clusters,
-            &[spec("a", "apps", "orders"), spec("b", "x", "y")],
+            vec![spec("a", "apps", "orders"), spec("b", "x", "y")],
         );
         let out = manifests(&resources, &owner()).unwrap();
         assert_eq!(out.keys().collect::<Vec<_>>(), ["a", "b"]);
@@ -147,7 +147,7 @@ mod tests {
             create_namespaces: true,
             harden_default_service_accounts: true,
         }];
-        let resources = compile(&clusters, &[spec("a", "apps", "orders")]);
+        let resources = compile(&clusters, vec![spec("a", "apps", "orders")]);
         let out = manifests(&resources, &owner()).unwrap();
         let by_name = |kind: &str, name: &str| {
             out["a"]
@@ -179,7 +179,7 @@ mod tests {
         other
             .annotations
             .insert("eks.amazonaws.com/role-arn".into(), AttrValue::from("arn"));
-        let out = manifests(&compile(&[], &[s, other]), &owner()).unwrap();
+        let out = manifests(&compile(&[], vec![s, other]), &owner()).unwrap();
         let by_name = |name: &str| {
             out["a"]
                 .iter()
@@ -201,7 +201,7 @@ mod tests {
                 output: "client_id".into(),
             },
         );
-        let err = manifests(&compile(&[], &[s]), &owner()).unwrap_err();
+        let err = manifests(&compile(&[], vec![s]), &owner()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Invalid);
         assert_eq!(
             err.resource.unwrap().to_string(),

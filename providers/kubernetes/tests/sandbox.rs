@@ -22,7 +22,7 @@ async fn create_then_observe_is_a_noop() {
         "eks.amazonaws.com/role-arn",
         "arn:aws:iam::111122223333:role/orders",
     );
-    let desired = compile(&[cluster(false, true)], &[k]);
+    let desired = compile(&[cluster(false, true)], vec![k]);
     let changes = plan(&e.provider, &desired, &own).await;
     assert_eq!(
         kinds(&changes),
@@ -72,7 +72,7 @@ async fn labels_others_set_survive_and_dropped_ones_go() {
     let own = owner("payments", false);
     let first = compile(
         &[cluster(false, false)],
-        &[label(
+        vec![label(
             label(ksa("apps", "orders"), "team", "payments"),
             "tier",
             "gold",
@@ -89,7 +89,7 @@ async fn labels_others_set_survive_and_dropped_ones_go() {
     // The plan drops `tier`: the diff shows its removal and nothing about `cost-center`.
     let second = compile(
         &[cluster(false, false)],
-        &[label(ksa("apps", "orders"), "team", "payments")],
+        vec![label(ksa("apps", "orders"), "team", "payments")],
     );
     let changes = plan(&e.provider, &second, &own).await;
     assert_eq!(changes.len(), 1);
@@ -110,7 +110,7 @@ async fn drift_on_automount_shows_before_and_after_and_apply_fixes_it() {
     let e = env().await;
     e.create_namespace("apps").await;
     let own = owner("payments", false);
-    let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    let desired = compile(&[cluster(false, false)], vec![ksa("apps", "orders")]);
     apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
 
     e.merge_patch_sa(
@@ -171,7 +171,7 @@ async fn the_applied_record_tells_drift_from_a_plan_change() {
         "eks.amazonaws.com/role-arn",
         "arn:aws:iam::111122223333:role/orders",
     );
-    let desired = compile(&[cluster(true, true)], std::slice::from_ref(&k));
+    let desired = compile(&[cluster(true, true)], vec![k.clone()]);
     let changes = plan(&e.provider, &desired, &own).await;
     let writes = changes
         .iter()
@@ -231,7 +231,7 @@ async fn the_applied_record_tells_drift_from_a_plan_change() {
     assert!(all_noop(&plan(&e.provider, &desired, &own).await));
 
     // The plan changes the KSA: a plan change, and the record follows the new plan.
-    let changed = compile(&[cluster(true, true)], &[label(k, "team", "payments")]);
+    let changed = compile(&[cluster(true, true)], vec![label(k, "team", "payments")]);
     let changes = plan(&e.provider, &changed, &own).await;
     let updates: Vec<_> = changes
         .iter()
@@ -284,7 +284,7 @@ async fn gitops_applied_manifests_carry_the_record() {
     let own = owner("payments", false);
     let desired = compile(
         &[cluster(true, true)],
-        &[label(with_rules(ksa("apps", "orders")), "team", "payments")],
+        vec![label(with_rules(ksa("apps", "orders")), "team", "payments")],
     );
     // A GitOps tool applies the rendered manifests under its own field manager.
     let rendered = manifests(&desired, &own).expect("render");
@@ -316,7 +316,7 @@ async fn prune_deletes_only_objects_this_plan_marked() {
     let own = owner("payments", true);
     let both = compile(
         &[cluster(false, false)],
-        &[with_rules(ksa("apps", "orders")), ksa("apps", "billing")],
+        vec![with_rules(ksa("apps", "orders")), ksa("apps", "billing")],
     );
     apply(&e.provider, &plan(&e.provider, &both, &own).await, &own).await;
     e.create_sa("apps", "manual", json!({})).await;
@@ -327,7 +327,7 @@ async fn prune_deletes_only_objects_this_plan_marked() {
     )
     .await;
 
-    let one = compile(&[cluster(false, false)], &[ksa("apps", "billing")]);
+    let one = compile(&[cluster(false, false)], vec![ksa("apps", "billing")]);
     let changes = plan(&e.provider, &one, &own).await;
     assert_eq!(
         kinds(&changes),
@@ -364,7 +364,7 @@ async fn prune_deletes_only_objects_this_plan_marked() {
     let keep = owner("payments", false);
     let two = compile(
         &[cluster(false, false)],
-        &[ksa("apps", "billing"), ksa("apps", "gone")],
+        vec![ksa("apps", "billing"), ksa("apps", "gone")],
     );
     apply(&e.provider, &plan(&e.provider, &two, &keep).await, &keep).await;
     let changes = plan(&e.provider, &one, &keep).await;
@@ -376,7 +376,7 @@ async fn a_delete_refuses_an_object_changed_since_the_plan() {
     let e = env().await;
     e.create_namespace("apps").await;
     let own = owner("payments", true);
-    let first = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    let first = compile(&[cluster(false, false)], vec![ksa("apps", "orders")]);
     apply(&e.provider, &plan(&e.provider, &first, &own).await, &own).await;
     let changes = plan(&e.provider, &[], &own).await;
     assert_eq!(changes[0].kind, ChangeKind::Delete);
@@ -396,7 +396,7 @@ async fn a_delete_refuses_an_object_changed_since_the_plan() {
 async fn a_missing_namespace_is_a_blocker_unless_wid_creates_it() {
     let e = env().await;
     let own = owner("payments", false);
-    let desired = compile(&[cluster(false, true)], &[ksa("nope", "orders")]);
+    let desired = compile(&[cluster(false, true)], vec![ksa("nope", "orders")]);
     let changes = plan(&e.provider, &desired, &own).await;
     assert!(changes.iter().all(|c| c.kind == ChangeKind::Conflict));
     let Reason::Blocked(why) = &changes[0].reason else {
@@ -407,7 +407,7 @@ async fn a_missing_namespace_is_a_blocker_unless_wid_creates_it() {
         "namespace nope does not exist in cluster dev; create it or set create_namespaces = true on the cluster"
     );
 
-    let created = compile(&[cluster(true, true)], &[ksa("nope", "orders")]);
+    let created = compile(&[cluster(true, true)], vec![ksa("nope", "orders")]);
     let changes = plan(&e.provider, &created, &own).await;
     assert_eq!(
         kinds(&changes),
@@ -435,7 +435,7 @@ async fn an_unowned_existing_ksa_is_a_conflict_until_adopted() {
     e.create_sa("apps", "orders", json!({"team": "legacy"}))
         .await;
     let own = owner("payments", false);
-    let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    let desired = compile(&[cluster(false, false)], vec![ksa("apps", "orders")]);
     let changes = plan(&e.provider, &desired, &own).await;
     assert_eq!(changes[0].kind, ChangeKind::Conflict);
     // The message names the key the next step sets: the workload's own `adopt`.
@@ -448,7 +448,7 @@ async fn an_unowned_existing_ksa_is_a_conflict_until_adopted() {
 
     let mut adopt = ksa("apps", "orders");
     adopt.adopt = true;
-    let desired = compile(&[cluster(false, false)], &[adopt]);
+    let desired = compile(&[cluster(false, false)], vec![adopt]);
     let changes = plan(&e.provider, &desired, &own).await;
     assert_eq!(
         (changes[0].kind, &changes[0].reason),
@@ -466,7 +466,7 @@ async fn tokens_carry_the_requested_audience() {
     let e = env().await;
     e.create_namespace("apps").await;
     let own = owner("payments", false);
-    let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    let desired = compile(&[cluster(false, false)], vec![ksa("apps", "orders")]);
     apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
 
     let opts = TokenOptions {
@@ -514,7 +514,7 @@ async fn observe_makes_one_list_per_namespace_and_kind() {
         .iter()
         .flat_map(|ns| ["a", "b", "c"].map(|n| with_rules(ksa(ns, n))))
         .collect();
-    let desired = compile(&[cluster(false, false)], &ksas);
+    let desired = compile(&[cluster(false, false)], ksas.clone());
     assert_eq!(desired.len(), 18);
     apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
 
@@ -541,7 +541,7 @@ async fn a_token_bound_to_a_pod_names_the_pod() {
     let e = env().await;
     e.create_namespace("apps").await;
     let own = owner("payments", false);
-    let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    let desired = compile(&[cluster(false, false)], vec![ksa("apps", "orders")]);
     apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
     let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
         "metadata": {"name": "orders-0"},
@@ -584,7 +584,7 @@ async fn api_faults_map_to_kinds_without_hidden_retries() {
     let e = env().await;
     e.create_namespace("apps").await;
     let own = owner("payments", false);
-    let desired = compile(&[cluster(false, false)], &[ksa("apps", "orders")]);
+    let desired = compile(&[cluster(false, false)], vec![ksa("apps", "orders")]);
     let wanted: Vec<_> = desired.iter().collect();
 
     // A provider that reads once: the error's kind shows instead of a retry.
@@ -674,7 +674,7 @@ async fn a_kubeconfig_context_reaches_the_cluster() {
     .await
     .expect("connect through the kubeconfig");
     let own = owner("payments", false);
-    let desired = compile(&[cluster(false, false)], &[ksa("default", "orders")]);
+    let desired = compile(&[cluster(false, false)], vec![ksa("default", "orders")]);
     let changes = plan(&p, &desired, &own).await;
     assert_eq!(changes[0].kind, ChangeKind::Create, "{changes:#?}");
     assert_eq!(counter.total(), 2);
