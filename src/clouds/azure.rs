@@ -75,7 +75,7 @@ impl Cloud for Azure {
         workload
             .spec
             .azure
-            .as_ref()
+            .as_deref()
             .map(wid_azure::validate_block)
             .unwrap_or_default()
     }

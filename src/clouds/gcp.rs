@@ -88,7 +88,7 @@ impl Cloud for Gcp {
         workload
             .spec
             .gcp
-            .as_ref()
+            .as_deref()
             .map(wid_gcp::validate_block)
             .unwrap_or_default()
     }
