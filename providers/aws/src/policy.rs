@@ -34,9 +34,9 @@ pub fn normalize_policy(doc: &str) -> Result<Value, String> {
     normalize_policy_value(parsed)
 }
 
-/// [`normalize_policy`] of a document already parsed (or built) as JSON. Objects are
-/// sorted in place (no map is rebuilt), and a set of plain strings is sorted as strings
-/// (no text made per item).
+/// [`normalize_policy`] of a document already parsed (or built) as JSON. Values are
+/// normalized where they are, each object sorted and rebuilt once at its exact size, and
+/// a set of plain strings sorted as strings (no text made per item).
 pub fn normalize_policy_value(parsed: Value) -> Result<Value, String> {
     let Value::Object(mut obj) = parsed else {
         return Err("a policy must be a JSON object".into());
@@ -59,11 +59,7 @@ pub fn normalize_policy_value(parsed: Value) -> Result<Value, String> {
             // Sort by the canonical text so order never matters, then drop exact repeats
             // (one statement is already both).
             if statements.len() > 1 {
-                let mut keyed: Vec<(String, Value)> =
-                    statements.into_iter().map(|s| (s.to_string(), s)).collect();
-                keyed.sort_by(|a, b| a.0.cmp(&b.0));
-                keyed.dedup_by(|a, b| a.0 == b.0);
-                statements = keyed.into_iter().map(|(_, s)| s).collect();
+                statements = sorted_by_text(statements);
             }
             *value = Value::Array(statements);
         } else {
@@ -78,19 +74,23 @@ fn normalize_statement(mut statement: Map<String, Value>) -> Value {
     for (key, value) in statement.iter_mut() {
         if SET_FIELDS.contains(&key.as_str()) {
             string_set(value);
-        } else if key == "Principal" || key == "NotPrincipal" || key == "Condition" {
+        } else if key == "Principal" || key == "NotPrincipal" {
             match value {
                 // "*" means everyone and has no list form.
-                Value::Object(m) if key == "Condition" => {
-                    sort_exact(m);
-                    for keys in m.values_mut() {
+                Value::Object(m) => map_of_sets(m),
+                other => canonical(other),
+            }
+        } else if key == "Condition" {
+            match value {
+                Value::Object(ops) => {
+                    sort_exact(ops);
+                    for keys in ops.values_mut() {
                         match keys {
                             Value::Object(m) => map_of_sets(m),
                             other => canonical(other),
                         }
                     }
                 }
-                Value::Object(m) => map_of_sets(m),
                 other => canonical(other),
             }
         } else {
@@ -109,30 +109,29 @@ fn map_of_sets(m: &mut Map<String, Value>) {
 /// their JSON texts. Other values are kept (canonicalized): IAM would reject them, and the
 /// diff should show them as is.
 fn string_set(value: &mut Value) {
+    if value.is_object() {
+        return canonical(value);
+    }
     let mut items = match std::mem::take(value) {
         Value::Array(a) => a,
-        object @ Value::Object(_) => {
-            *value = object;
-            return canonical(value);
-        }
         scalar => vec![scalar],
     };
     if items.iter().all(sorts_as_its_text) {
         items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
         items.dedup();
     } else {
-        let mut keyed: Vec<(String, Value)> = items
-            .into_iter()
-            .map(|mut item| {
-                canonical(&mut item);
-                (item.to_string(), item)
-            })
-            .collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        keyed.dedup_by(|a, b| a.0 == b.0);
-        items = keyed.into_iter().map(|(_, item)| item).collect();
+        items.iter_mut().for_each(canonical);
+        items = sorted_by_text(items);
     }
     *value = Value::Array(items);
+}
+
+/// Canonical values sorted by their JSON text, exact repeats dropped.
+fn sorted_by_text(items: Vec<Value>) -> Vec<Value> {
+    let mut keyed: Vec<(String, Value)> = items.into_iter().map(|v| (v.to_string(), v)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.dedup_by(|a, b| a.0 == b.0);
+    keyed.into_iter().map(|(_, v)| v).collect()
 }
 
 /// Whether a value is a string whose order among such strings is the order of its JSON

@@ -227,7 +227,9 @@ pub fn compile(
             .attr(
                 "tags",
                 Value::Object(
-                    (acc.spec.tags.into_iter())
+                    acc.spec
+                        .tags
+                        .into_iter()
                         .map(|(k, v)| (k, Value::String(v)))
                         .collect(),
                 ),
