@@ -242,6 +242,10 @@ impl Shared {
                     Ok(Err(e)) => {
                         tracing::error!("sandbox: failed to write {}: {e}", shared.dir.display())
                     }
+                    // The runtime is shutting down (the process is exiting): stopping
+                    // or dropping the sandbox writes what is pending, so this is no
+                    // failure to report (it printed an ERROR line under a CLI error).
+                    Err(e) if e.is_cancelled() => return,
                     Err(e) => tracing::error!("sandbox: flush task failed: {e}"),
                 }
                 tokio::time::sleep(MIN_GAP).await;
