@@ -2,7 +2,8 @@
 //! credential writes are serialized per identity and overlap across identities; drift is
 //! told from plan changes and incomplete applies; adopted identities keep what others put
 //! on them; prune and destroy remove exactly what the plan owns; a new principal Azure
-//! RBAC does not see yet is waited for; preflight and plan-time conflicts name the fix.
+//! RBAC does not see yet is waited for; preflight and plan-time conflicts name the fix;
+//! identities and role assignments are read in bulk, one by one when the lists are denied.
 
 #[path = "aks/flow.rs"]
 mod flow;
@@ -580,4 +581,94 @@ async fn a_foreign_credential_trusting_the_same_ksa_is_a_plan_time_conflict() {
         why.contains("federated credential by-hand of identity legacy"),
         "{why}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_and_their_role_assignments_are_read_in_bulk_or_one_by_one_when_denied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workloads: String = (0..10)
+        .map(|i| {
+            workload(
+                &format!("ksa-{i}"),
+                &format!("id-{i}"),
+                "azure.roles = [{ role = \"Reader\" }]",
+            )
+        })
+        .collect();
+    let session = open(tmp.path(), &plan_text("listed", &workloads)).await;
+    let shared = shared(&session);
+    let counts = |name: &str| session.counter.snapshot().get(name).copied().unwrap_or(0);
+    const LIST: &str = "azure:userAssignedIdentities.listByResourceGroup";
+    const GET: &str = "azure:userAssignedIdentities.get";
+    const ROLES: &str = "azure:roleAssignments.list";
+    let reads = || (counts(LIST), counts(GET), counts(ROLES));
+    let since = |(l, g, r): (u64, u64, u64)| {
+        let (l2, g2, r2) = reads();
+        (l2 - l, g2 - g, r2 - r)
+    };
+
+    // Nothing exists yet: one list of the group says so for all ten.
+    let planned = plan(&session, false).await;
+    assert_eq!(
+        pending(&planned).len(),
+        10 * 3 + 1,
+        "{:#?}",
+        pending(&planned)
+    );
+    assert_eq!(reads(), (1, 0, 0));
+    converge(&session, false).await;
+
+    // The drift gate: one list reads the ten identities, one the role assignments of the
+    // subscription.
+    let before = reads();
+    assert!(pending(&plan(&session, false).await).is_empty());
+    assert_eq!(since(before), (1, 0, 1));
+
+    // An identity the list does not hold does not exist: it is created again.
+    shared.write(|s| {
+        let rg = s.azure.subscriptions.get_mut(SUB).unwrap();
+        rg.resource_groups
+            .get_mut("rg-aks")
+            .unwrap()
+            .identities
+            .remove("id-2");
+    });
+    let left = pending(&plan(&session, false).await);
+    assert!(
+        left.iter()
+            .any(|(id, kind, _)| id.ends_with("/id-2") && *kind == ChangeKind::Create),
+        "{left:#?}"
+    );
+    converge(&session, false).await;
+
+    // Denied a list, wid reads one by one and sees the same world. Role assignments are
+    // listed in bulk only for identities a list showed exist.
+    let sandbox = session.sandbox().expect("in-process sandbox");
+    let deny = |api: &str| {
+        sandbox.inject(wid_sandbox::Fault {
+            api: api.into(),
+            action: wid_sandbox::FaultAction::Forbidden,
+            times: Some(1),
+        })
+    };
+    deny(LIST);
+    let before = reads();
+    assert!(pending(&plan(&session, false).await).is_empty());
+    assert_eq!(since(before), (1, 10, 10));
+    deny(ROLES);
+    let before = reads();
+    assert!(pending(&plan(&session, false).await).is_empty());
+    assert_eq!(since(before), (1, 0, 1 + 10));
+
+    // Throttled, the lists are retried.
+    for api in [LIST, ROLES] {
+        sandbox.inject(wid_sandbox::Fault {
+            api: api.into(),
+            action: wid_sandbox::FaultAction::Throttle,
+            times: Some(1),
+        });
+    }
+    let before = reads();
+    assert!(pending(&plan(&session, false).await).is_empty());
+    assert_eq!(since(before), (2, 0, 2));
 }

@@ -35,6 +35,7 @@ ops! {
     IDENTITY_PATCH = "azure:userAssignedIdentities.update", "Microsoft.ManagedIdentity/userAssignedIdentities/write", "Managed Identity Contributor";
     IDENTITY_DELETE = "azure:userAssignedIdentities.delete", "Microsoft.ManagedIdentity/userAssignedIdentities/delete", "Managed Identity Contributor";
     IDENTITY_LIST_SUB = "azure:userAssignedIdentities.listBySubscription", "Microsoft.ManagedIdentity/userAssignedIdentities/read", "Reader";
+    IDENTITY_LIST_RG = "azure:userAssignedIdentities.listByResourceGroup", "Microsoft.ManagedIdentity/userAssignedIdentities/read", "Reader";
     FIC_PUT = "azure:federatedIdentityCredentials.createOrUpdate", "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write", "Managed Identity Contributor";
     FIC_LIST = "azure:federatedIdentityCredentials.list", "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/read", "Reader";
     FIC_DELETE = "azure:federatedIdentityCredentials.delete", "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/delete", "Managed Identity Contributor";

@@ -24,6 +24,7 @@ pub mod ids;
 mod import;
 pub mod names;
 mod observe;
+mod observe_bulk;
 mod preflight;
 mod provider;
 pub mod record;

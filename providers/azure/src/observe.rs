@@ -2,10 +2,15 @@
 //! credentials, and the role assignments of its principal; with prune, every identity in
 //! the plan's subscriptions that carries this plan's mark.
 //!
-//! Calls per run: one GET per wanted identity; for each identity that exists, one list
-//! of its federated credentials and one role assignment list per subscription its
-//! assignments live in (filtered by principal); one role definition lookup per role name
-//! and scope. Prune adds one identity list per subscription.
+//! Calls per run: the wanted identities of a resource group read with one list of the
+//! group when the plan wants at least
+//! [`LIST_THRESHOLD`](crate::observe_bulk::LIST_THRESHOLD) of them there, else one GET
+//! each; for each identity that exists, one list of its federated credentials; its role
+//! assignments from one list per subscription they live in, of all principals when at
+//! least [`ASSIGNMENT_LIST_THRESHOLD`](crate::observe_bulk::ASSIGNMENT_LIST_THRESHOLD)
+//! existing identities share the subscription, else filtered by principal per identity
+//! (see [`crate::observe_bulk`]); one role definition lookup per role name and scope.
+//! Prune lists the identities of each subscription instead, which reads every target.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +25,7 @@ use crate::compile::{roles_value, wanted_roles};
 use crate::error::{ASSIGNMENT_LIST, Call, FIC_LIST, IDENTITY_GET, IDENTITY_LIST_SUB};
 use crate::ids::{self, KIND_FIC, KIND_IDENTITY};
 use crate::names::{self, scope_subscription};
+use crate::observe_bulk::BulkAssignments;
 use crate::record::{self, Standing, TAG_APPLIED};
 
 /// The description wid gives its role assignments: on an identity wid adopted, only
@@ -29,15 +35,43 @@ pub fn assignment_description(plan: &str) -> String {
 }
 
 /// An identity to read, with what the plan wants of it.
-struct Target<'a> {
-    id: ResourceId,
-    desired: Option<&'a Resource>,
+pub(crate) struct Target<'a> {
+    pub(crate) id: ResourceId,
+    pub(crate) desired: Option<&'a Resource>,
     fics: Vec<&'a Resource>,
-    /// Already read (by the prune scan).
-    body: Option<Value>,
+    pub(crate) seen: Seen,
 }
 
-fn tags_of(body: &Value) -> BTreeMap<String, String> {
+/// Where an identity's role assignments are listed: its own subscription, and each
+/// subscription (or other scope, as written) the plan grants it roles in.
+pub(crate) fn assignment_locations(
+    identity: &ResourceId,
+    want: &BTreeSet<(String, String)>,
+) -> BTreeSet<String> {
+    let mut at = BTreeSet::new();
+    at.insert(format!(
+        "/subscriptions/{}",
+        identity.part(0).to_ascii_lowercase()
+    ));
+    for (scope, _) in want {
+        match scope_subscription(scope) {
+            Some(sub) => at.insert(format!("/subscriptions/{}", sub.to_ascii_lowercase())),
+            None => at.insert(scope.clone()),
+        };
+    }
+    at
+}
+
+/// What a list read already said of an identity.
+pub(crate) enum Seen {
+    /// Nothing yet: read it on its own.
+    Unread,
+    /// Its body as a list of its resource group or subscription gave it; `None` when the
+    /// list did not hold it, so it does not exist.
+    Listed(Option<Value>),
+}
+
+pub(crate) fn tags_of(body: &Value) -> BTreeMap<String, String> {
     body["tags"]
         .as_object()
         .map(|m| {
@@ -62,7 +96,7 @@ impl AzureProvider {
                     id: r.id.clone(),
                     desired: Some(r),
                     fics: Vec::new(),
-                    body: None,
+                    seen: Seen::Unread,
                 },
             );
         }
@@ -74,24 +108,37 @@ impl AzureProvider {
                     id: identity,
                     desired: None,
                     fics: Vec::new(),
-                    body: None,
+                    seen: Seen::Unread,
                 })
                 .fics
                 .push(r);
         }
         if owner.prune {
-            for (key, (id, body)) in self.marked_identities(&targets, owner).await? {
-                targets.entry(key).or_insert(Target {
-                    id,
-                    desired: None,
-                    fics: Vec::new(),
-                    body: Some(body),
-                });
+            let (listed, mut items) = self.subscription_identities(&targets).await?;
+            for (key, t) in &mut targets {
+                if listed.contains(&t.id.part(0).to_ascii_lowercase()) {
+                    t.seen = Seen::Listed(items.remove(key).map(|(_, body)| body));
+                }
+            }
+            for (key, (id, body)) in items {
+                if record::standing(&tags_of(&body), &owner.plan).ownership == Ownership::Ours {
+                    targets.insert(
+                        key,
+                        Target {
+                            id,
+                            desired: None,
+                            fics: Vec::new(),
+                            seen: Seen::Listed(Some(body)),
+                        },
+                    );
+                }
             }
         }
+        self.list_resource_groups(&mut targets).await?;
+        let bulk = self.bulk_assignments(&targets, owner).await?;
         let reads: Vec<_> = targets
             .into_values()
-            .map(|t| self.read_identity(t, owner))
+            .map(|t| self.read_identity(t, owner, &bulk))
             .collect();
         let reads = futures::stream::iter(reads)
             .buffer_unordered(self.calls.concurrency())
@@ -104,12 +151,12 @@ impl AzureProvider {
         Ok(observed)
     }
 
-    /// Identities in the plan's subscriptions that carry this plan's mark, by folded id.
-    async fn marked_identities(
+    /// Every identity in the plan's subscriptions (its clusters' and its targets'), by
+    /// folded id, and the subscriptions listed (lowercase).
+    async fn subscription_identities(
         &self,
         targets: &BTreeMap<String, Target<'_>>,
-        owner: &Owner,
-    ) -> Result<BTreeMap<String, (ResourceId, Value)>, ProviderError> {
+    ) -> Result<(BTreeSet<String>, BTreeMap<String, (ResourceId, Value)>), ProviderError> {
         let mut subscriptions: BTreeSet<String> = self
             .clusters
             .lock()
@@ -119,7 +166,7 @@ impl AzureProvider {
             .collect();
         subscriptions.extend(targets.values().map(|t| t.id.part(0).to_ascii_lowercase()));
         let mut out = BTreeMap::new();
-        for sub in subscriptions {
+        for sub in &subscriptions {
             let path = format!(
                 "/subscriptions/{sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
             );
@@ -130,10 +177,6 @@ impl AzureProvider {
             );
             let items = self.list(&call, &path, &[("api-version", MSI_API)]).await?;
             for item in items {
-                let standing = record::standing(&tags_of(&item), &owner.plan);
-                if standing.ownership != Ownership::Ours {
-                    continue;
-                }
                 let Some((s, rg, name)) = item["id"].as_str().and_then(ids::parse_identity) else {
                     continue;
                 };
@@ -141,7 +184,7 @@ impl AzureProvider {
                 out.insert(ids::fold(&id), (id, item));
             }
         }
-        Ok(out)
+        Ok((subscriptions, out))
     }
 
     /// Reads one identity and what hangs off it.
@@ -149,6 +192,7 @@ impl AzureProvider {
         &self,
         target: Target<'_>,
         owner: &Owner,
+        bulk: &BulkAssignments,
     ) -> Result<Observed, ProviderError> {
         let mut observed = Observed::default();
         let id = &target.id;
@@ -165,9 +209,9 @@ impl AzureProvider {
         };
         let path = ids::identity_path(id);
         let read = async {
-            match target.body {
-                Some(b) => Ok(Some(b)),
-                None => {
+            match target.seen {
+                Seen::Listed(body) => Ok(body),
+                Seen::Unread => {
                     let call = Call::new(
                         IDENTITY_GET,
                         format!(
@@ -237,7 +281,7 @@ impl AzureProvider {
             let fics = self.read_fics(id, &standing, &target.fics, owner).await?;
             observed.extend(fics);
             let (value, ids) = self
-                .read_assignments(id, &principal, &standing, target.desired, owner)
+                .read_assignments(id, &principal, &standing, target.desired, owner, bulk)
                 .await?;
             live.attrs.insert("role_assignments".into(), value);
             assignments = ids;
@@ -380,6 +424,7 @@ impl AzureProvider {
         standing: &Standing,
         desired: Option<&Resource>,
         owner: &Owner,
+        bulk: &BulkAssignments,
     ) -> Result<(Value, BTreeMap<(String, String), String>), ProviderError> {
         let want = desired.map(wanted_roles).unwrap_or_default();
         // (scope lowercase, role GUID) → (scope, role text) as the plan writes them.
@@ -391,17 +436,6 @@ impl AzureProvider {
                 (scope.clone(), role.clone()),
             );
         }
-        let mut where_: BTreeSet<String> = BTreeSet::new();
-        where_.insert(format!(
-            "/subscriptions/{}",
-            identity.part(0).to_ascii_lowercase()
-        ));
-        for (scope, _) in &want {
-            match scope_subscription(scope) {
-                Some(sub) => where_.insert(format!("/subscriptions/{}", sub.to_ascii_lowercase())),
-                None => where_.insert(scope.clone()),
-            };
-        }
         if principal.is_empty() {
             return Ok((roles_value(Vec::new()), BTreeMap::new()));
         }
@@ -411,20 +445,24 @@ impl AzureProvider {
         let mut seen = BTreeSet::new();
         let mut pairs = Vec::new();
         let mut arm_ids = BTreeMap::new();
-        for at in where_ {
-            let call = Call::new(
-                ASSIGNMENT_LIST,
-                format!("list the role assignments of identity {}", identity.part(2)),
-                &at,
-            )
-            .id(identity);
-            let items = self
-                .list(
-                    &call,
-                    &format!("{at}/providers/Microsoft.Authorization/roleAssignments"),
-                    &[("$filter", &filter), ("api-version", AUTHORIZATION_API)],
-                )
-                .await?;
+        for at in assignment_locations(identity, &want) {
+            let items = match bulk.of(&at, principal) {
+                Some(items) => items,
+                None => {
+                    let call = Call::new(
+                        ASSIGNMENT_LIST,
+                        format!("list the role assignments of identity {}", identity.part(2)),
+                        &at,
+                    )
+                    .id(identity);
+                    self.list(
+                        &call,
+                        &format!("{at}/providers/Microsoft.Authorization/roleAssignments"),
+                        &[("$filter", &filter), ("api-version", AUTHORIZATION_API)],
+                    )
+                    .await?
+                }
+            };
             for item in items {
                 let arm_id = item["id"].as_str().unwrap_or_default().to_owned();
                 let p = &item["properties"];
