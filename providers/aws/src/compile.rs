@@ -6,14 +6,14 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use wid_core::{Contribution, Mode, Resource, ResourceId, WorkloadRef};
 
 use crate::block::{AwsBlock, EksCluster, FieldIssue, Mechanism};
 use crate::ids;
 use crate::policy::{
-    DEFAULT_TRUST_POLICY_LIMIT, STS_AUDIENCE, irsa_statement, json_len_without_whitespace,
-    normalize_policy, normalize_policy_value, pod_identity_statement,
+    self, DEFAULT_TRUST_POLICY_LIMIT, STS_AUDIENCE, irsa_statement, json_len_without_whitespace,
+    normalize_policy, pod_identity_statement,
 };
 
 /// The KSA annotation IRSA's webhook reads.
@@ -384,20 +384,14 @@ fn disagreements(a: &RoleSpec, b: &RoleSpec) -> Vec<&'static str> {
 /// listed under `StringEquals`, with the audience), one Pod Identity statement per cluster
 /// and namespace.
 fn trust_document(trust: &Trust) -> Value {
-    let mut statements = Vec::new();
+    let mut statements = Vec::with_capacity(trust.irsa.len() + trust.pods.len());
     for ((arn, host_path), subjects) in &trust.irsa {
-        let subjects: Vec<String> = subjects.iter().cloned().collect();
-        statements.push(irsa_statement(arn, host_path, &subjects));
+        statements.push(irsa_statement(arn, host_path, subjects));
     }
     for ((cluster_arn, namespace), ksas) in &trust.pods {
-        let ksas: Vec<String> = ksas.iter().cloned().collect();
-        statements.push(pod_identity_statement(cluster_arn, namespace, &ksas));
+        statements.push(pod_identity_statement(cluster_arn, namespace, ksas));
     }
-    let mut doc = Map::new();
-    doc.insert("Version".into(), json!("2012-10-17"));
-    doc.insert("Statement".into(), Value::Array(statements));
-    normalize_policy_value(Value::Object(doc))
-        .expect("a trust policy built from json! values is a valid policy")
+    policy::trust_document(statements)
 }
 
 #[cfg(test)]

@@ -25,9 +25,7 @@ use crate::ids;
 use crate::import_trust::{Grants, grants};
 use crate::observe::ownership;
 use crate::observe_other::LiveAssociation;
-use crate::policy::{
-    irsa_statement, normalize_policy, normalize_policy_value, pod_identity_statement,
-};
+use crate::policy::{irsa_statement, normalize_policy, pod_identity_statement, trust_document};
 use crate::{EksCluster, Mechanism};
 
 /// IAM's default maximum session duration, which the plan leaves unsaid.
@@ -481,15 +479,12 @@ impl RoleFacts<'_> {
         let mut statements = Vec::new();
         for (host_path, subjects) in &grants.irsa {
             let provider = ids::oidc_arn(partition, &ids::oidc_id(self.account, host_path));
-            let subjects: Vec<String> = subjects.iter().cloned().collect();
-            statements.push(irsa_statement(&provider, host_path, &subjects));
+            statements.push(irsa_statement(&provider, host_path, subjects));
         }
         for ((cluster_arn, namespace), ksas) in &grants.pods {
-            let ksas: Vec<String> = ksas.iter().cloned().collect();
-            statements.push(pod_identity_statement(cluster_arn, namespace, &ksas));
+            statements.push(pod_identity_statement(cluster_arn, namespace, ksas));
         }
-        normalize_policy_value(json!({"Version": "2012-10-17", "Statement": statements}))
-            .expect("a trust policy built from json! values is a valid policy")
+        trust_document(statements)
     }
 
     /// What the trust policy wid would write for `kept` adds to or takes from the live

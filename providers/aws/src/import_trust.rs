@@ -172,12 +172,11 @@ mod tests {
             crate::policy::irsa_statement(
                 PROVIDER,
                 HP,
-                &[
-                    "system:serviceaccount:a:x".into(),
-                    "system:serviceaccount:b:y".into()
-                ]
+                &["system:serviceaccount:a:x", "system:serviceaccount:b:y"]
+                    .map(String::from)
+                    .into()
             ),
-            crate::policy::pod_identity_statement(CLUSTER, "shop", &["orders".into()]),
+            crate::policy::pod_identity_statement(CLUSTER, "shop", &["orders".into()].into()),
         ]));
         let g = grants(&trust);
         assert_eq!(g.irsa[HP].len(), 2);

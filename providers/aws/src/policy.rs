@@ -280,19 +280,9 @@ pub fn json_len_without_whitespace(doc: &Value) -> usize {
 /// The documented IRSA trust policy (one statement) for the OIDC provider `provider_arn`
 /// of `issuer_host_path` (the issuer without `https://`): `sts:AssumeRoleWithWebIdentity`
 /// with `StringEquals` on the audience and on the subjects. One subject is written as a
-/// string, as in the EKS user guide; several as a list.
+/// string, as in the EKS user guide; several as a list. [`normalize_policy`] of it is what
+/// wid compiles for those subjects.
 pub fn trust_policy_irsa(provider_arn: &str, issuer_host_path: &str, subjects: &[String]) -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [irsa_statement(provider_arn, issuer_host_path, subjects)],
-    })
-}
-
-pub(crate) fn irsa_statement(
-    provider_arn: &str,
-    issuer_host_path: &str,
-    subjects: &[String],
-) -> Value {
     let subjects: BTreeSet<&String> = subjects.iter().collect();
     let sub = if subjects.len() == 1 {
         json!(subjects.iter().next())
@@ -303,30 +293,106 @@ pub(crate) fn irsa_statement(
     equals.insert(format!("{issuer_host_path}:aud"), json!(STS_AUDIENCE));
     equals.insert(format!("{issuer_host_path}:sub"), sub);
     json!({
-        "Effect": "Allow",
-        "Principal": {"Federated": provider_arn},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": equals},
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": equals},
+        }],
     })
 }
 
-/// The EKS Pod Identity statement for the KSAs of one namespace in one cluster: the
-/// `pods.eks.amazonaws.com` service may assume and tag, only with the session tags of that
-/// cluster, namespace and those service accounts. One statement per (cluster, namespace)
-/// keeps the grant exact: a namespace list and a KSA list in one statement would also allow
-/// every cross pair.
-pub(crate) fn pod_identity_statement(cluster_arn: &str, namespace: &str, ksas: &[String]) -> Value {
-    let ksas: BTreeSet<&String> = ksas.iter().collect();
-    json!({
-        "Effect": "Allow",
-        "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
-        "Action": ["sts:AssumeRole", "sts:TagSession"],
-        "Condition": {"StringEquals": {
-            "aws:RequestTag/eks-cluster-arn": cluster_arn,
-            "aws:RequestTag/kubernetes-namespace": namespace,
-            "aws:RequestTag/kubernetes-service-account": ksas,
-        }},
-    })
+/// A trust policy of wid's statements ([`irsa_statement`], [`pod_identity_statement`]),
+/// in normal form as built: no normalization pass over what is already normal (a plan of
+/// thousands of roles builds one each).
+pub(crate) fn trust_document(statements: Vec<Value>) -> Value {
+    let statements = if statements.len() > 1 {
+        sorted_by_text(statements)
+    } else {
+        statements
+    };
+    object([
+        ("Statement", Value::Array(statements)),
+        ("Version", json!("2012-10-17")),
+    ])
+}
+
+/// An object of `entries`, given in key order, at its exact size: the normal form.
+fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    debug_assert!(entries.is_sorted_by(|a, b| a.0 < b.0), "keys in order");
+    let mut m = Map::with_capacity(N);
+    for (k, v) in entries {
+        m.insert(k.to_owned(), v);
+    }
+    Value::Object(m)
+}
+
+/// A set of strings in normal form: a sorted list without repeats.
+fn set<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
+    let mut v = Value::Array(items.into_iter().map(|s| json!(s)).collect());
+    string_set(&mut v);
+    v
+}
+
+/// wid's IRSA statement for the OIDC provider `provider_arn` of `issuer_host_path` (the
+/// issuer without `https://`), in normal form: `sts:AssumeRoleWithWebIdentity` with
+/// `StringEquals` on the audience and on the subjects.
+pub(crate) fn irsa_statement(
+    provider_arn: &str,
+    issuer_host_path: &str,
+    subjects: &BTreeSet<String>,
+) -> Value {
+    // `…:aud` sorts before `…:sub`: the same prefix, then `a` before `s`.
+    let mut equals = Map::with_capacity(2);
+    equals.insert(format!("{issuer_host_path}:aud"), set([STS_AUDIENCE]));
+    equals.insert(
+        format!("{issuer_host_path}:sub"),
+        set(subjects.iter().map(String::as_str)),
+    );
+    object([
+        ("Action", set(["sts:AssumeRoleWithWebIdentity"])),
+        (
+            "Condition",
+            object([("StringEquals", Value::Object(equals))]),
+        ),
+        ("Effect", json!("Allow")),
+        ("Principal", object([("Federated", set([provider_arn]))])),
+    ])
+}
+
+/// The EKS Pod Identity statement for the KSAs of one namespace in one cluster, in normal
+/// form: the `pods.eks.amazonaws.com` service may assume and tag, only with the session
+/// tags of that cluster, namespace and those service accounts. One statement per
+/// (cluster, namespace) keeps the grant exact: a namespace list and a KSA list in one
+/// statement would also allow every cross pair.
+pub(crate) fn pod_identity_statement(
+    cluster_arn: &str,
+    namespace: &str,
+    ksas: &BTreeSet<String>,
+) -> Value {
+    object([
+        ("Action", set(["sts:AssumeRole", "sts:TagSession"])),
+        (
+            "Condition",
+            object([(
+                "StringEquals",
+                object([
+                    ("aws:RequestTag/eks-cluster-arn", set([cluster_arn])),
+                    ("aws:RequestTag/kubernetes-namespace", set([namespace])),
+                    (
+                        "aws:RequestTag/kubernetes-service-account",
+                        set(ksas.iter().map(String::as_str)),
+                    ),
+                ]),
+            )]),
+        ),
+        ("Effect", json!("Allow")),
+        (
+            "Principal",
+            object([("Service", set([POD_IDENTITY_PRINCIPAL]))]),
+        ),
+    ])
 }
 
 /// The string items of a JSON array attribute (absent or not an array: none).
@@ -455,6 +521,57 @@ mod tests {
     }
 
     const EXPECTED_CANONICAL: &str = r#"{"Id":{"a":[{"b":3,"y":2}],"z":1},"Statement":[{"Action":["A","a\"q","a\\s","ab ","ab!","ab","s3:b"],"Condition":{"Bool":{"aws:SecureTransport":[false]},"StringLike":{"k1":["v"],"k2":["v1","v2"]}},"Effect":"Allow","Principal":{"AWS":["r1","r2"],"Service":["s"]},"Resource":["arn:1","arn:2",1,true],"Sid":"two"},{"Effect":"Deny","NotAction":["iam:*"],"NotResource":{"a":2,"b":1},"Principal":"*"}],"Version":"2012-10-17"}"#;
+
+    #[test]
+    fn wids_trust_statements_are_built_in_normal_form() {
+        let subjects = |v: &[&str]| -> BTreeSet<String> { v.iter().map(|s| (*s).into()).collect() };
+        let provider = "arn:aws:iam::1:oidc-provider/o.example/id/A";
+        let cluster = "arn:aws:eks:us-east-1:1:cluster/prod";
+        for (irsa, pods) in [
+            (vec!["system:serviceaccount:a:x"], vec!["orders"]),
+            (
+                vec!["system:serviceaccount:b:y", "system:serviceaccount:a:x"],
+                vec!["z", "orders", "a b"],
+            ),
+        ] {
+            let built = trust_document(vec![
+                pod_identity_statement(cluster, "shop", &subjects(&pods)),
+                irsa_statement(provider, "o.example/id/A", &subjects(&irsa)),
+            ]);
+            assert_eq!(
+                built.to_string(),
+                normalize_policy_value(built.clone()).unwrap().to_string()
+            );
+            // The same as the documented form, and as the json! statements wid built before.
+            let documented = trust_policy_irsa(
+                provider,
+                "o.example/id/A",
+                &irsa.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            );
+            let one = trust_document(vec![irsa_statement(
+                provider,
+                "o.example/id/A",
+                &subjects(&irsa),
+            )]);
+            assert_eq!(one, normalize_policy_value(documented).unwrap());
+            let pods_json = json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {"StringEquals": {
+                    "aws:RequestTag/eks-cluster-arn": cluster,
+                    "aws:RequestTag/kubernetes-namespace": "shop",
+                    "aws:RequestTag/kubernetes-service-account": pods,
+                }},
+            }]});
+            let one = trust_document(vec![pod_identity_statement(
+                cluster,
+                "shop",
+                &subjects(&pods),
+            )]);
+            assert_eq!(one, normalize_policy_value(pods_json).unwrap());
+        }
+    }
 
     #[test]
     fn different_policies_stay_different() {
