@@ -173,7 +173,7 @@ pub fn pulled_in(
                 .desired
                 .groups
                 .get(&c.id)
-                .is_none_or(|g| !workload_groups.contains(g))
+                .is_none_or(|g| !workload_groups.contains(&**g))
         })
         .map(|c| c.id.clone())
         .collect()

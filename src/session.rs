@@ -503,7 +503,7 @@ impl Planned {
                 self.desired
                     .groups
                     .entry(c.id.clone())
-                    .or_insert_with(|| plan.group_label(scope, "left the plan"));
+                    .or_insert_with(|| plan.group_label(scope, "left the plan").into());
             }
             self.scopes.insert(c.id.clone(), scope.to_owned());
             self.changes.push(c);

@@ -19,7 +19,7 @@ pub struct Desired {
     pub resources: Vec<Arc<Resource>>,
     /// The workload each resource serves (`cluster/namespace/sa`), or `cluster NAME` for
     /// cluster-wide resources; used to group the plan's output.
-    pub groups: BTreeMap<ResourceId, String>,
+    pub groups: BTreeMap<ResourceId, Arc<str>>,
 }
 
 /// What compile would learn from preflight, with stand-ins of the real shape and length,
@@ -170,12 +170,13 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
         .map(|r| {
             let cluster_wide = matches!(r.id.kind(), "namespace" | "default-serviceaccount");
             let shared = clouds::by_name(r.id.provider()).and_then(|c| c.group(r));
-            let group = match (&r.origin, r.id.provider()) {
-                (_, "k8s") if cluster_wide => format!("cluster {}", r.id.part(0)),
-                _ if shared.is_some() => shared.unwrap_or_default(),
-                (Some(origin), _) => origin.to_string(),
-                (None, "k8s") => format!("cluster {}", r.id.part(0)),
-                (None, provider) => format!("{provider} shared"),
+            // A workload's resources share its origin text, the label of its group.
+            let group: Arc<str> = match (&r.origin, r.id.provider()) {
+                (_, "k8s") if cluster_wide => format!("cluster {}", r.id.part(0)).into(),
+                _ if shared.is_some() => shared.unwrap_or_default().into(),
+                (Some(origin), _) => origin.clone(),
+                (None, "k8s") => format!("cluster {}", r.id.part(0)).into(),
+                (None, provider) => format!("{provider} shared").into(),
             };
             (r.id.clone(), group)
         })
@@ -198,7 +199,7 @@ pub fn compile_scopes(
         match compile(&plan.scope(scope), found) {
             Ok(mut desired) => {
                 for label in desired.groups.values_mut() {
-                    *label = plan.group_label(scope, label);
+                    *label = plan.group_label(scope, label).into();
                 }
                 out.push((scope.clone(), desired));
             }

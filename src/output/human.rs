@@ -144,8 +144,7 @@ pub fn render_plan(plan: &str, planned: &Planned, calls: u64, style: Style) -> S
             .desired
             .groups
             .get(&c.id)
-            .cloned()
-            .unwrap_or_else(|| "left the plan".to_owned());
+            .map_or_else(|| "left the plan".to_owned(), |g| g.to_string());
         groups.entry(group).or_default().push(c);
     }
     let mut out = String::new();

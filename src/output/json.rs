@@ -109,8 +109,7 @@ pub fn plan_document(plan: &str, planned: &Planned, calls: &BTreeMap<String, u64
                 .desired
                 .groups
                 .get(&c.id)
-                .cloned()
-                .unwrap_or_else(|| "left the plan".into()),
+                .map_or_else(|| "left the plan".into(), |g| g.to_string()),
             attributes: c
                 .attr_changes()
                 .map(|a| AttrDoc {

@@ -222,8 +222,7 @@ impl<'a> PlanView<'a> {
             .desired
             .groups
             .get(&change.id)
-            .cloned()
-            .unwrap_or_else(|| "left the plan".to_owned())
+            .map_or_else(|| "left the plan".to_owned(), |g| g.to_string())
     }
 
     /// Counts for the whole plan.

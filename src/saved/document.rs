@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -44,7 +45,7 @@ pub struct SavedPlan {
     /// The fingerprint of the live world: the state of every object the diff read, by id.
     pub observed: BTreeMap<ResourceId, LiveState>,
     /// How the output groups each resource (by workload, or cluster).
-    pub groups: BTreeMap<ResourceId, String>,
+    pub groups: BTreeMap<ResourceId, Arc<str>>,
     /// Where each group is written in the plan files.
     pub places: Places,
     /// Preflight warnings.
