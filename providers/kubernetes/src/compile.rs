@@ -3,8 +3,8 @@
 //! It decides ids, attributes (in the normalized form observe reads back), modes and
 //! dependencies. No I/O: `wid validate` and `wid render` run it without a cluster.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 use wid_core::{AttrValue, Mode, Resource, ResourceId, WorkloadRef};
@@ -67,7 +67,8 @@ pub fn default_sa_id(cluster: &str, namespace: &str) -> ResourceId {
     ResourceId::new("k8s", DEFAULT_SA, [cluster, namespace])
 }
 
-/// Compiles every KSA into its resources, sorted by id.
+/// Compiles every KSA into its resources, in the order of the KSAs (each KSA's namespace
+/// first, where it is the first in it).
 ///
 /// A KSA whose cluster is not in `clusters` gets no namespace creation and no hardening;
 /// the plan layer reports undeclared clusters before compile runs.
@@ -157,10 +158,12 @@ pub fn compile(clusters: &[ClusterOptions], mut ksas: Vec<KsaSpec>) -> Vec<Resou
             out.push(r);
         }
     }
-    // Sorted by id; of two KSAs with one id (validation reports them) the later wins.
+    // Of two KSAs with one id (validation reports them) the later wins. Not sorted here:
+    // the plan's compile sorts every cloud's resources together, once.
+    let mut seen = HashSet::with_capacity(out.len());
     out.reverse();
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out.dedup_by(|a, b| a.id == b.id);
+    out.retain(|r| seen.insert(r.id.clone()));
+    out.reverse();
     out
 }
 
@@ -238,6 +241,13 @@ mod tests {
         }
     }
 
+    /// [`compile`]'s resources sorted by id, as the plan's compile sorts them.
+    fn sorted_compile(clusters: &[ClusterOptions], ksas: Vec<KsaSpec>) -> Vec<Resource> {
+        let mut out = compile(clusters, ksas);
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
     fn ids(resources: &[Resource]) -> Vec<String> {
         resources.iter().map(|r| r.id.to_string()).collect()
     }
@@ -256,7 +266,7 @@ mod tests {
         );
         k.depends_on.push(role.clone());
         k.adopt = true;
-        let out = compile(&[cluster("dev", false, false)], vec![k]);
+        let out = sorted_compile(&[cluster("dev", false, false)], vec![k]);
         assert_eq!(ids(&out), ["k8s/serviceaccount/dev/apps/orders"]);
         let sa = &out[0];
         assert_eq!(sa.mode, Mode::Owned);
@@ -279,7 +289,7 @@ mod tests {
     fn rules_add_a_role_and_a_binding_after_the_role_and_the_ksa() {
         let mut k = ksa("dev", "apps", "orders");
         k.rules = vec![rule(&[""], &["configmaps"], &["get"])];
-        let out = compile(&[], vec![k]);
+        let out = sorted_compile(&[], vec![k]);
         assert_eq!(
             ids(&out),
             [
@@ -314,7 +324,7 @@ mod tests {
     fn created_namespaces_come_first_and_are_shared() {
         let mut k = ksa("dev", "apps", "orders");
         k.rules = vec![rule(&[""], &["pods"], &["get"])];
-        let out = compile(
+        let out = sorted_compile(
             &[cluster("dev", true, true)],
             vec![k, ksa("dev", "apps", "billing")],
         );
@@ -329,10 +339,10 @@ mod tests {
     }
 
     #[test]
-    fn resources_come_sorted_by_id_one_per_id_the_later_ksa_winning() {
+    fn one_resource_per_id_the_later_ksa_winning() {
         let mut again = ksa("dev", "apps", "orders");
         again.automount = true;
-        let out = compile(
+        let out = sorted_compile(
             &[cluster("dev", true, true), cluster("prod", false, false)],
             vec![
                 ksa("prod", "web", "z"),
@@ -342,14 +352,9 @@ mod tests {
             ],
         );
         let got = ids(&out);
-        let mut sorted = got.clone();
-        sorted.sort_by(|a, b| {
-            ResourceId::try_from(a.clone())
-                .unwrap()
-                .cmp(&ResourceId::try_from(b.clone()).unwrap())
-        });
-        sorted.dedup();
-        assert_eq!(got, sorted, "sorted by id, no id twice");
+        let mut once = got.clone();
+        once.dedup();
+        assert_eq!(got, once, "no id twice");
         assert_eq!(got.len(), 5, "{got:?}");
         let orders = out
             .iter()
@@ -360,7 +365,7 @@ mod tests {
 
     #[test]
     fn hardening_covers_only_namespaces_the_plan_touches_in_hardening_clusters() {
-        let out = compile(
+        let out = sorted_compile(
             &[cluster("a", false, true), cluster("b", false, false)],
             vec![
                 ksa("a", "one", "x"),

@@ -349,7 +349,8 @@ mod tests {
             depends_on: Vec::new(),
             origin: "".into(),
         };
-        let desired = compile(&[] as &[ClusterOptions], vec![spec]);
+        let mut desired = compile(&[] as &[ClusterOptions], vec![spec]);
+        desired.sort_by(|a, b| a.id.cmp(&b.id));
         let marks = json!({MANAGED_BY_KEY: "wid", PLAN_KEY: "p"});
         let role = json!({
             "metadata": {"name": "wid-orders", "namespace": "prod", "labels": marks},
