@@ -60,13 +60,10 @@ pub fn workload_ref(w: &Entry<WorkloadSpec>) -> WorkloadRef {
 /// `cluster/namespace/sa (file:line:col)`: how messages and the plan output name a
 /// workload.
 pub fn workload_origin(w: &Entry<WorkloadSpec>) -> String {
-    let r = workload_ref(w);
+    let (line, col) = w.file.line_col(w.span.start);
     format!(
-        "{}/{}/{} ({})",
-        r.cluster,
-        r.namespace,
-        r.service_account,
-        w.origin()
+        "{}/{}/{} ({}:{line}:{col})",
+        w.spec.cluster, w.spec.namespace, w.spec.service_account, w.file.path
     )
 }
 
