@@ -60,11 +60,27 @@ pub fn workload_ref(w: &Entry<WorkloadSpec>) -> WorkloadRef {
 /// `cluster/namespace/sa (file:line:col)`: how messages and the plan output name a
 /// workload.
 pub fn workload_origin(w: &Entry<WorkloadSpec>) -> String {
+    use std::fmt::Write;
     let (line, col) = w.file.line_col(w.span.start);
-    format!(
-        "{}/{}/{} ({}:{line}:{col})",
-        w.spec.cluster, w.spec.namespace, w.spec.service_account, w.file.path
-    )
+    let s = &w.spec;
+    // Built piece by piece at its final size: `format!` guesses and grows (a plan of
+    // 10,000 workloads makes one each).
+    let mut out = String::with_capacity(
+        s.cluster.len() + s.namespace.len() + s.service_account.len() + w.file.path.len() + 30,
+    );
+    for part in [
+        &s.cluster,
+        "/",
+        &s.namespace,
+        "/",
+        &s.service_account,
+        " (",
+        &w.file.path,
+    ] {
+        out.push_str(part);
+    }
+    let _ = write!(out, ":{line}:{col})");
+    out
 }
 
 /// Compiles the plan with what preflight found (or [`offline`] stand-ins). Errors are

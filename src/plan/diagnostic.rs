@@ -38,7 +38,7 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let starts = self.lines.get_or_init(|| {
             std::iter::once(0)
-                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1))
                 .collect()
         });
         // The last line start at or before `offset`; `starts[0]` is 0, so there is one.

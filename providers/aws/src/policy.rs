@@ -261,21 +261,58 @@ pub fn check_identity_policy(doc: &Value) -> Result<(), String> {
 /// The length IAM counts for a policy quota: the compact JSON text, whitespace outside
 /// strings not counted.
 pub fn json_len_without_whitespace(doc: &Value) -> usize {
-    /// Counts the characters written (every UTF-8 byte that does not continue a
-    /// character), keeping none of the text.
-    struct Chars(usize);
-    impl std::io::Write for Chars {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.iter().filter(|&&b| b & 0xC0 != 0x80).count();
-            Ok(buf.len())
+    // Counted from the value, as `serde_json` would write it, without writing it: a plan
+    // of thousands of roles counts each trust policy and inline policy.
+    match doc {
+        Value::Null => 4,
+        Value::Bool(b) => {
+            if *b {
+                4
+            } else {
+                5
+            }
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+        Value::Number(n) => n.to_string().len(),
+        Value::String(s) => quoted_len(s),
+        Value::Array(items) => {
+            2 + items.len().saturating_sub(1)
+                + items.iter().map(json_len_without_whitespace).sum::<usize>()
+        }
+        Value::Object(m) => {
+            2 + m.len().saturating_sub(1)
+                + m.iter()
+                    .map(|(k, v)| quoted_len(k) + 1 + json_len_without_whitespace(v))
+                    .sum::<usize>()
         }
     }
-    let mut chars = Chars(0);
-    serde_json::to_writer(&mut chars, doc).map_or(0, |()| chars.0)
 }
+
+/// The characters of a JSON string as `serde_json` writes it: quoted, `"` and `\` and the
+/// control characters escaped (`\n` and its kind in two, the rest as `\u00XX` in six),
+/// everything else as is.
+fn quoted_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| usize::from(WRITTEN_CHARS[usize::from(b)]))
+        .sum::<usize>()
+}
+
+/// What one byte of a string adds to its written length in characters: a UTF-8
+/// continuation byte nothing (its character is counted at its first byte).
+const WRITTEN_CHARS: [u8; 256] = {
+    let mut t = [1u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            b'"' | b'\\' | 0x08 | 0x0c | b'\n' | b'\r' | b'\t' => 2,
+            0..=0x1f => 6,
+            0x80..=0xbf => 0,
+            _ => 1,
+        };
+        b += 1;
+    }
+    t
+};
 
 /// The documented IRSA trust policy (one statement) for the OIDC provider `provider_arn`
 /// of `issuer_host_path` (the issuer without `https://`): `sts:AssumeRoleWithWebIdentity`
@@ -598,6 +635,24 @@ mod tests {
             json_len_without_whitespace(&v),
             r#"{"Version":"2012-10-17"}"#.len()
         );
+    }
+
+    #[test]
+    fn size_counts_the_characters_serde_json_writes() {
+        let values = [
+            json!(null),
+            json!([true, false, 0, -12, 1.5, 1e300, u64::MAX, [], {}]),
+            json!({"q\"uote": "back\\slash", "ctl": "\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f}"}),
+            json!({"Statement": [{"Sid": "é — 日本 🦀", "Resource": ["a", "b"]}], "Version": "2012-10-17"}),
+            EXPECTED_CANONICAL.parse::<Value>().unwrap(),
+        ];
+        for v in values {
+            assert_eq!(
+                json_len_without_whitespace(&v),
+                v.to_string().chars().count(),
+                "{v}"
+            );
+        }
     }
 
     #[test]
