@@ -62,6 +62,20 @@ pub(crate) fn assignment_locations(
     at
 }
 
+/// Listed identities by folded id, with their ids (items without an identity id are
+/// left out).
+pub(crate) fn by_folded_id(items: Vec<Value>) -> BTreeMap<String, (ResourceId, Value)> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let Some((s, rg, name)) = item["id"].as_str().and_then(ids::parse_identity) else {
+            continue;
+        };
+        let id = ids::identity_id(&s, &rg, &name);
+        out.insert(ids::fold(&id), (id, item));
+    }
+    out
+}
+
 /// What a list read already said of an identity.
 pub(crate) enum Seen {
     /// Nothing yet: read it on its own.
@@ -176,13 +190,7 @@ impl AzureProvider {
                 format!("/subscriptions/{sub}"),
             );
             let items = self.list(&call, &path, &[("api-version", MSI_API)]).await?;
-            for item in items {
-                let Some((s, rg, name)) = item["id"].as_str().and_then(ids::parse_identity) else {
-                    continue;
-                };
-                let id = ids::identity_id(&s, &rg, &name);
-                out.insert(ids::fold(&id), (id, item));
-            }
+            out.extend(by_folded_id(items));
         }
         Ok((subscriptions, out))
     }

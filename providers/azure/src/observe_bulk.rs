@@ -29,8 +29,7 @@ use wid_core::{ErrorKind, Owner, Ownership, ProviderError};
 use crate::client::{AUTHORIZATION_API, AzureProvider, MSI_API};
 use crate::compile::wanted_roles;
 use crate::error::{ASSIGNMENT_LIST, Call, IDENTITY_LIST_RG};
-use crate::ids;
-use crate::observe::{Seen, Target, assignment_locations, tags_of};
+use crate::observe::{Seen, Target, assignment_locations, by_folded_id, tags_of};
 use crate::record;
 
 /// A plan that wants at least this many identities of one resource group lists the group.
@@ -119,14 +118,12 @@ impl AzureProvider {
             }
             Err(e) => return Err(e),
         };
-        let mut out = BTreeMap::new();
-        for item in items {
-            let Some((s, g, name)) = item["id"].as_str().and_then(ids::parse_identity) else {
-                continue;
-            };
-            out.insert(ids::fold(&ids::identity_id(&s, &g, &name)), item);
-        }
-        Ok(Some(out))
+        Ok(Some(
+            by_folded_id(items)
+                .into_iter()
+                .map(|(key, (_, item))| (key, item))
+                .collect(),
+        ))
     }
 
     /// Lists in bulk the role assignments of each subscription at least
