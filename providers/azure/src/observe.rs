@@ -76,6 +76,16 @@ pub(crate) fn by_folded_id(items: Vec<Value>) -> BTreeMap<String, (ResourceId, V
     out
 }
 
+/// Whether wid reads an identity's credentials and role assignments: its own, or one the
+/// plan adopts; never another plan's.
+pub(crate) fn reads_what_hangs_off(ownership: &Ownership, desired: Option<&Resource>) -> bool {
+    match ownership {
+        Ownership::Ours => true,
+        Ownership::Unowned => desired.is_some_and(|d| d.adopt),
+        Ownership::OtherPlan(_) => false,
+    }
+}
+
 /// What a list read already said of an identity.
 pub(crate) enum Seen {
     /// Nothing yet: read it on its own.
@@ -279,11 +289,7 @@ impl AzureProvider {
             "tags".into(),
             json!(record::managed_tags(&tags, &want_keys)),
         );
-        let readable = match &standing.ownership {
-            Ownership::Ours => true,
-            Ownership::Unowned => target.desired.is_some_and(|d| d.adopt),
-            Ownership::OtherPlan(_) => false,
-        };
+        let readable = reads_what_hangs_off(&standing.ownership, target.desired);
         let mut assignments = BTreeMap::new();
         if readable {
             let fics = self.read_fics(id, &standing, &target.fics, owner).await?;

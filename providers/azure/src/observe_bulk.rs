@@ -24,12 +24,14 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use wid_core::{ErrorKind, Owner, Ownership, ProviderError};
+use wid_core::{ErrorKind, Owner, ProviderError};
 
 use crate::client::{AUTHORIZATION_API, AzureProvider, MSI_API};
 use crate::compile::wanted_roles;
 use crate::error::{ASSIGNMENT_LIST, Call, IDENTITY_LIST_RG};
-use crate::observe::{Seen, Target, assignment_locations, by_folded_id, tags_of};
+use crate::observe::{
+    Seen, Target, assignment_locations, by_folded_id, reads_what_hangs_off, tags_of,
+};
 use crate::record;
 
 /// A plan that wants at least this many identities of one resource group lists the group.
@@ -139,12 +141,8 @@ impl AzureProvider {
             let Seen::Listed(Some(body)) = &t.seen else {
                 continue;
             };
-            let readable = match record::standing(&tags_of(body), &owner.plan).ownership {
-                Ownership::Ours => true,
-                Ownership::Unowned => t.desired.is_some_and(|d| d.adopt),
-                Ownership::OtherPlan(_) => false,
-            };
-            if !readable {
+            let ownership = record::standing(&tags_of(body), &owner.plan).ownership;
+            if !reads_what_hangs_off(&ownership, t.desired) {
                 continue;
             }
             let want = t.desired.map(wanted_roles).unwrap_or_default();
