@@ -2,7 +2,7 @@
 //! before wid makes a single network call. All problems are collected, never just the
 //! first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, hash_map};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -477,7 +477,10 @@ pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Vec<String> {
             seen.insert(cluster_name, entry);
         }
     }
-    let mut ksas: BTreeMap<(&str, &str, &str), &Entry<WorkloadSpec>> = BTreeMap::new();
+    // Hashed, each workload looked up once: a B-tree of 10,000 string triples cost 5% of
+    // reading a plan that size.
+    let mut ksas: HashMap<(&str, &str, &str), &Entry<WorkloadSpec>> =
+        HashMap::with_capacity(raw.workloads.len());
     for entry in &raw.workloads {
         let s = &entry.spec;
         let key = (
@@ -485,26 +488,29 @@ pub fn plan(raw: &Raw, diags: &mut Diagnostics) -> Vec<String> {
             s.namespace.as_str(),
             s.service_account.as_str(),
         );
-        if let Some(first) = ksas.get(&key) {
-            let span = entry.value_span(&segs(&["service_account"], []));
-            diags.push(
-                PlanDiagnostic::at(
-                    &entry.file,
-                    span,
-                    format!(
-                        "service account {}/{} in cluster `{}` is declared twice",
-                        s.namespace, s.service_account, s.cluster
-                    ),
-                )
-                .label("second declaration")
-                .help(format!(
-                    "first declared at {}; a KSA belongs to one workload",
-                    first.origin()
-                )),
-            );
-        } else {
-            ksas.insert(key, entry);
-        }
+        let first = match ksas.entry(key) {
+            hash_map::Entry::Vacant(e) => {
+                e.insert(entry);
+                continue;
+            }
+            hash_map::Entry::Occupied(e) => *e.get(),
+        };
+        let span = entry.value_span(&segs(&["service_account"], []));
+        diags.push(
+            PlanDiagnostic::at(
+                &entry.file,
+                span,
+                format!(
+                    "service account {}/{} in cluster `{}` is declared twice",
+                    s.namespace, s.service_account, s.cluster
+                ),
+            )
+            .label("second declaration")
+            .help(format!(
+                "first declared at {}; a KSA belongs to one workload",
+                first.origin()
+            )),
+        );
     }
     scopes.into_keys().map(str::to_owned).collect()
 }
