@@ -170,7 +170,8 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
         diags.sort();
         return Err(diags);
     }
-    resources.sort_by(|a, b| a.id.cmp(&b.id));
+    // Ids are unique (a repeat is refused below, and sorts next to its twin either way).
+    resources.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     if let Some(dup) = resources.windows(2).find(|w| w[0].id == w[1].id) {
         diags.push(PlanDiagnostic::general(format!(
             "two workloads compile to the same resource {}",

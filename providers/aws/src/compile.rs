@@ -2,8 +2,8 @@
 //! account and issuer, one role per account and name (its trust policy gathers every
 //! workload that names it), and one Pod Identity association per pod-identity workload.
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -46,8 +46,9 @@ pub struct AwsWorkload<'a> {
 /// What the aws blocks of a plan compile to.
 #[derive(Debug, Clone, Default)]
 pub struct Compiled {
-    /// Every AWS resource, deduplicated (a shared role or provider appears once), sorted
-    /// by id.
+    /// Every AWS resource, deduplicated (a shared role or provider appears once): the OIDC
+    /// providers, the roles and the associations, each in the order workloads first name
+    /// them. Not sorted: the plan's compile sorts every cloud's resources together, once.
     pub resources: Vec<Resource>,
     /// One per input workload, in the same order: the KSA annotation (IRSA) and the role
     /// the KSA waits for. Their `resources` are empty: every resource is in
@@ -118,7 +119,10 @@ pub fn compile_with(
     options: &CompileOptions,
 ) -> Result<Compiled, Vec<(usize, FieldIssue)>> {
     let mut issues = Vec::new();
-    let mut roles: BTreeMap<ResourceId, RoleAcc> = BTreeMap::new();
+    // Roles in the order workloads first name them, found by a hashed id: a B-tree keyed
+    // by id compared its strings a dozen times per workload.
+    let mut roles: Vec<(ResourceId, RoleAcc)> = Vec::new();
+    let mut role_at: HashMap<ResourceId, usize> = HashMap::with_capacity(items.len());
     let mut providers: BTreeMap<ResourceId, usize> = BTreeMap::new();
     let mut associations = Vec::new();
     let mut contributions = Vec::new();
@@ -140,15 +144,22 @@ pub fn compile_with(
                 continue;
             }
         };
-        let acc = match roles.entry(role_id.clone()) {
-            Entry::Vacant(e) => e.insert(RoleAcc {
-                first: index,
-                spec,
-                origin: item.origin.clone(),
-                trust: Trust::default(),
-            }),
+        let acc = match role_at.entry(role_id.clone()) {
+            Entry::Vacant(e) => {
+                e.insert(roles.len());
+                roles.push((
+                    role_id.clone(),
+                    RoleAcc {
+                        first: index,
+                        spec,
+                        origin: item.origin.clone(),
+                        trust: Trust::default(),
+                    },
+                ));
+                &mut roles.last_mut().expect("just pushed").1
+            }
             Entry::Occupied(e) => {
-                let acc = e.into_mut();
+                let acc = &mut roles[*e.get()].1;
                 let origin = &acc.origin;
                 for field in disagreements(&acc.spec, &spec) {
                     issues.push((
@@ -309,7 +320,6 @@ pub fn compile_with(
         issues.sort_by_key(|(i, _)| *i);
         return Err(issues);
     }
-    resources.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Compiled {
         resources,
         contributions,

@@ -9,6 +9,14 @@ use super::*;
 use crate::block::InlinePolicy;
 use crate::policy::trust_policy_irsa;
 
+/// [`super::compile`] with its resources sorted by id, as the plan's compile sorts them.
+fn compile(items: &[AwsWorkload], plan: &str) -> Result<Compiled, Vec<(usize, FieldIssue)>> {
+    super::compile(items, plan).map(|mut c| {
+        c.resources.sort_by(|a, b| a.id.cmp(&b.id));
+        c
+    })
+}
+
 const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC";
 
 fn cluster(name: &str, account: &str) -> EksCluster {

@@ -7,7 +7,7 @@
 //! credential carries its identity as serialization key: the engine runs them one at a
 //! time per identity and in parallel across identities.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 use wid_core::{AttrValue, Contribution, Resource, ResourceId, WorkloadRef};
@@ -41,7 +41,9 @@ pub struct AzureWorkload<'a> {
 /// What the azure blocks of a plan compile to.
 #[derive(Debug, Clone, Default)]
 pub struct Compiled {
-    /// Every Azure resource, each once, sorted by id.
+    /// Every Azure resource, each once: the federated credentials, then the identities,
+    /// in the order workloads name them. Not sorted: the plan's compile sorts every
+    /// cloud's resources together, once.
     pub resources: Vec<Resource>,
     /// One per input workload, in the same order: the KSA annotations and what the KSA
     /// waits for.
@@ -83,7 +85,9 @@ pub fn compile(
     location: &dyn Fn(&str, &str) -> Option<String>,
 ) -> Result<Compiled, Vec<(usize, FieldIssue)>> {
     let mut issues = Vec::new();
-    let mut identities: BTreeMap<ResourceId, IdentityAcc> = BTreeMap::new();
+    // Identities in the order workloads first name them, found by a hashed id.
+    let mut identities: Vec<(ResourceId, IdentityAcc)> = Vec::new();
+    let mut identity_at: HashMap<ResourceId, usize> = HashMap::with_capacity(items.len());
     let mut valid_defaults: BTreeSet<String> = BTreeSet::new();
     let mut fics: Vec<Resource> = Vec::new();
     let mut contributions = Vec::new();
@@ -106,14 +110,19 @@ pub fn compile(
             tags: block.tags.clone(),
             adopt: block.adopt,
         };
-        let acc = identities
-            .entry(identity.clone())
-            .or_insert_with(|| IdentityAcc {
-                first: index,
-                spec: spec.clone(),
-                roles: BTreeMap::new(),
-                workloads: Vec::new(),
-            });
+        let at = *identity_at.entry(identity.clone()).or_insert_with(|| {
+            identities.push((
+                identity.clone(),
+                IdentityAcc {
+                    first: index,
+                    spec: spec.clone(),
+                    roles: BTreeMap::new(),
+                    workloads: Vec::new(),
+                },
+            ));
+            identities.len() - 1
+        });
+        let acc = &mut identities[at].1;
         if acc.first != index {
             let origin = &items[acc.first].origin;
             for field in disagreements(&acc.spec, &spec, block.location.is_some()) {
@@ -243,7 +252,6 @@ pub fn compile(
         issues.sort_by_key(|(i, _)| *i);
         return Err(issues);
     }
-    resources.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Compiled {
         resources,
         contributions,

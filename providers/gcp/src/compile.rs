@@ -54,7 +54,8 @@ pub struct GcpWorkload<'a> {
 /// What compile produces.
 #[derive(Debug, Default)]
 pub struct Compiled {
-    /// Service accounts and policies, sorted by id.
+    /// Service accounts and policies, in a fixed order. Not sorted by id: the plan's
+    /// compile sorts every cloud's resources together, once.
     pub resources: Vec<Resource>,
     /// One contribution per workload, in input order.
     pub contributions: Vec<Contribution>,
@@ -297,7 +298,6 @@ pub fn compile(items: &[GcpWorkload], plan: &str) -> Result<Compiled, Vec<(usize
         issues.sort_by_key(|(i, _)| *i);
         return Err(issues);
     }
-    resources.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Compiled {
         resources,
         contributions,
