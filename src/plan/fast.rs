@@ -17,6 +17,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::SourceFile;
 use super::load::{Entry, Raw, TOP_KEYS};
+use super::sections::{self, Val};
 use super::spec::{AwsSettings, ClusterSpec, WorkloadSpec};
 use super::toml_spans::Seg;
 
@@ -35,6 +36,24 @@ impl FileParts {
     fn complete(self) -> Option<Self> {
         let complete = self.version_ok && (self.name.is_some() || self.workloads.is_empty());
         complete.then_some(self)
+    }
+
+    /// Adds the file's next workload, its header at `span`.
+    fn push_workload(
+        &mut self,
+        file: &SourceFile,
+        dir: &Path,
+        spec: WorkloadSpec,
+        span: Range<usize>,
+    ) {
+        let index = self.workloads.len();
+        self.workloads.push(Entry::new(
+            spec,
+            file.clone(),
+            vec![Seg::Key("workload".into()), Seg::Index(index)],
+            span,
+            dir.to_path_buf(),
+        ));
     }
 }
 
@@ -86,6 +105,11 @@ fn in_parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
     let mut out = whole(file, &text[..head_end], dir, raw)?;
     for (i, &start) in cuts.iter().enumerate() {
         let end = cuts.get(i + 1).copied().unwrap_or(text.len());
+        // Most sections are read by the section reader; what it leaves, `toml` reads.
+        if let Some(root) = sections::parse(&text[start..end], start) {
+            sectioned(file, dir, root, &mut out)?;
+            continue;
+        }
         let mut root = DeTable::parse(&text[start..end]).ok()?.into_inner();
         let value = root.remove("workload")?;
         if !root.is_empty() {
@@ -188,15 +212,33 @@ fn workloads(
         {
             return None;
         }
-        let spec: WorkloadSpec = deserialize(table)?;
-        let index = out.workloads.len();
-        out.workloads.push(Entry::new(
-            spec,
-            file.clone(),
-            vec![Seg::Key("workload".into()), Seg::Index(index)],
-            span,
-            dir.to_path_buf(),
-        ));
+        out.push_workload(file, dir, deserialize(table)?, span);
+    }
+    Some(())
+}
+
+/// Adds the `[[workload]]` tables of a part the section reader read: the part must hold
+/// nothing else.
+fn sectioned(
+    file: &SourceFile,
+    dir: &Path,
+    mut root: sections::Table<'_>,
+    out: &mut FileParts,
+) -> Option<()> {
+    let Val::Array(tables, true) = root.remove("workload")? else {
+        return None;
+    };
+    if !root.entries.is_empty() {
+        return None;
+    }
+    out.workloads.reserve(tables.len());
+    for table in tables {
+        let Val::Table(table) = table else {
+            return None;
+        };
+        let (start, end) = table.header?;
+        let spec = WorkloadSpec::deserialize(Val::Table(table)).ok()?;
+        out.push_workload(file, dir, spec, start..end);
     }
     Some(())
 }

@@ -7,6 +7,7 @@ mod diagnostic;
 mod fast;
 mod load;
 mod messages;
+mod sections;
 pub mod spec;
 mod toml_spans;
 mod validate;
