@@ -55,7 +55,8 @@ pub(super) struct Table<'a> {
 impl<'a> Table<'a> {
     fn new(made: Made) -> Self {
         Self {
-            entries: Vec::new(),
+            // A workload's table holds a handful of keys; grown once, not three times.
+            entries: Vec::with_capacity(if made == Made::Header { 8 } else { 0 }),
             made,
             header: None,
         }
@@ -183,6 +184,18 @@ fn open<'t, 'a>(
     Some(table)
 }
 
+/// The bytes of a bare key: ASCII letters and digits, `_` and `-`.
+const BARE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        c += 1;
+    }
+    table
+};
+
 struct Parser<'a> {
     text: &'a str,
     b: &'a [u8],
@@ -256,10 +269,7 @@ impl<'a> Parser<'a> {
             b'\'' => self.literal_string(),
             _ => {
                 let start = self.i;
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-                {
+                while self.b.get(self.i).is_some_and(|&c| BARE[usize::from(c)]) {
                     self.i += 1;
                 }
                 (self.i > start).then(|| Cow::Borrowed(&self.text[start..self.i]))
@@ -268,17 +278,26 @@ impl<'a> Parser<'a> {
     }
 
     /// `key.path = value` into `table`.
+    /// Each dotted part is entered as it is read (a line that turns out wrong fails the
+    /// whole read, so what it made on the way is never used).
     fn key_value(&mut self, table: &mut Table<'a>) -> Option<()> {
-        let path = self.key_path()?;
+        self.skip_ws();
+        let mut key = self.key()?;
+        let mut table = table;
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'.') {
+                break;
+            }
+            self.i += 1;
+            self.skip_ws();
+            table = table.dotted(key)?;
+            key = self.key()?;
+        }
         self.expect(b'=')?;
         self.skip_ws();
         let value = self.value()?;
-        let (last, parents) = path.split_last()?;
-        let mut table = table;
-        for key in parents {
-            table = table.dotted(key.clone())?;
-        }
-        table.insert(last.clone(), value)
+        table.insert(key, value)
     }
 
     fn value(&mut self) -> Option<Val<'a>> {
