@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use regex::Regex;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::policy::{check_identity_policy, json_len_without_whitespace, normalize_policy};
 
@@ -108,6 +109,38 @@ pub struct AwsBlock {
     /// conflict.
     #[serde(default)]
     pub adopt: bool,
+    /// The inline policies in normal form, once validation has read them all.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub normalized: Normalized,
+}
+
+/// A block's inline policies in normal form, as [`validate_block`] computed them: compile
+/// takes them from here instead of reading each policy (and its file) and normalizing it
+/// a second time, so both see the same text. Not part of what the block says: blocks
+/// compare equal with or without it, and it prints as `_`.
+#[derive(Clone, Default)]
+pub struct Normalized(OnceLock<BTreeMap<String, Value>>);
+
+impl Normalized {
+    /// The policies by name, if validation found every one of them valid.
+    pub fn get(&self) -> Option<&BTreeMap<String, Value>> {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Normalized {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Normalized {}
+
+impl std::fmt::Debug for Normalized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("_")
+    }
 }
 
 impl AwsBlock {
@@ -276,6 +309,8 @@ fn check_managed_policies(block: &AwsBlock, issues: &mut Vec<FieldIssue>) {
 
 fn check_inline_policies(block: &AwsBlock, plan_dir: &Path, issues: &mut Vec<FieldIssue>) {
     let mut total = 0;
+    let mut docs = BTreeMap::new();
+    let mut all_read = true;
     for (name, policy) in &block.inline_policies {
         let path = ["inline_policies", name.as_str()];
         if name.is_empty() || name.len() > 128 || !ROLE_NAME.is_match(name) {
@@ -288,6 +323,7 @@ fn check_inline_policies(block: &AwsBlock, plan_dir: &Path, issues: &mut Vec<Fie
             Ok(t) => t,
             Err(e) => {
                 issues.push(FieldIssue::new(&path, e));
+                all_read = false;
                 continue;
             }
         };
@@ -300,12 +336,20 @@ fn check_inline_policies(block: &AwsBlock, plan_dir: &Path, issues: &mut Vec<Fie
                             .help("see the IAM JSON policy elements reference: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements.html"),
                     );
                 }
+                docs.insert(name.clone(), doc);
             }
-            Err(e) => issues.push(
-                FieldIssue::new(&path, format!("policy {name:?} is not a valid policy: {e}"))
-                    .help("an IAM policy is a JSON object with \"Version\" and \"Statement\""),
-            ),
+            Err(e) => {
+                all_read = false;
+                issues.push(
+                    FieldIssue::new(&path, format!("policy {name:?} is not a valid policy: {e}"))
+                        .help("an IAM policy is a JSON object with \"Version\" and \"Statement\""),
+                );
+            }
         }
+    }
+    if all_read {
+        // Validation runs once per block; a second run finds them set and changes nothing.
+        let _ = block.normalized.0.set(docs);
     }
     if total > INLINE_POLICY_AGGREGATE_LIMIT {
         issues.push(FieldIssue::new(
@@ -384,6 +428,7 @@ mod tests {
             path: None,
             tags: BTreeMap::new(),
             adopt: false,
+            normalized: Default::default(),
         }
     }
 

@@ -337,22 +337,29 @@ fn string_map(map: BTreeMap<String, String>) -> Value {
 
 fn role_spec(item: &AwsWorkload) -> Result<RoleSpec, Vec<FieldIssue>> {
     let block = item.block;
-    let mut errs = Vec::new();
-    let mut inline = BTreeMap::new();
-    for (name, policy) in &block.inline_policies {
-        match policy
-            .text(&item.plan_dir)
-            .and_then(|t| normalize_policy(&t))
-        {
-            Ok(doc) => {
-                inline.insert(name.clone(), doc);
+    let inline = match block.normalized.get() {
+        // Validation read and normalized them.
+        Some(docs) => docs.clone(),
+        None => {
+            let mut inline = BTreeMap::new();
+            let mut errs = Vec::new();
+            for (name, policy) in &block.inline_policies {
+                match policy
+                    .text(&item.plan_dir)
+                    .and_then(|t| normalize_policy(&t))
+                {
+                    Ok(doc) => {
+                        inline.insert(name.clone(), doc);
+                    }
+                    Err(e) => errs.push(FieldIssue::new(&["inline_policies", name], e)),
+                }
             }
-            Err(e) => errs.push(FieldIssue::new(&["inline_policies", name], e)),
+            if !errs.is_empty() {
+                return Err(errs);
+            }
+            inline
         }
-    }
-    if !errs.is_empty() {
-        return Err(errs);
-    }
+    };
     Ok(RoleSpec {
         managed: block.managed_policies.iter().cloned().collect(),
         inline,

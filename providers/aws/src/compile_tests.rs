@@ -41,6 +41,7 @@ fn block(role: &str) -> AwsBlock {
         path: None,
         tags: BTreeMap::from([("team".into(), "orders".into())]),
         adopt: false,
+        normalized: Default::default(),
     }
 }
 
@@ -297,4 +298,50 @@ fn a_missing_issuer_is_reported() {
     let b = block("r");
     let errs = compile(&[item(&b, &c, "ns", "sa")], "p").unwrap_err();
     assert!(errs[0].1.message.contains("no OIDC issuer"));
+}
+
+#[test]
+fn compile_uses_the_inline_policies_validation_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("read.json");
+    let text = r#"{"Statement":[{"Resource":"*","Action":["s3:GetObject"],"Effect":"Allow"}],"Version":"2012-10-17"}"#;
+    std::fs::write(&file, text).expect("write policy");
+    let c = cluster("prod", "111122223333");
+    let mut b = block("reader");
+    b.inline_policies.insert(
+        "read".into(),
+        InlinePolicy::File {
+            file: "read.json".into(),
+        },
+    );
+    let unvalidated = b.clone();
+    assert!(b.normalized.get().is_none());
+    assert!(crate::block::validate_block(&b, dir.path()).is_empty());
+    assert!(
+        b.normalized.get().is_some(),
+        "validation keeps what it read"
+    );
+    assert_eq!(
+        b, unvalidated,
+        "what validation keeps is not part of the block"
+    );
+    // The file changes after validation: compile uses what validation read.
+    std::fs::remove_file(&file).expect("remove policy");
+    let at = |block| AwsWorkload {
+        plan_dir: dir.path().to_path_buf(),
+        ..item(block, &c, "ns", "sa")
+    };
+    let out = compile(&[at(&b)], "p").expect("compiles from what validation read");
+    let role = out
+        .resources
+        .iter()
+        .find(|r| r.id.kind() == "iam-role")
+        .expect("a role");
+    assert_eq!(
+        role.attrs["inline_policies"],
+        AttrValue::Known(json!({ "read": normalize_policy(text).expect("valid") }))
+    );
+    // A block compile meets unvalidated reads its policies itself.
+    let errs = compile(&[at(&unvalidated)], "p").expect_err("the file is gone");
+    assert_eq!(errs[0].1.path, ["inline_policies", "read"]);
 }

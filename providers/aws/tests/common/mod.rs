@@ -123,6 +123,7 @@ pub fn block(role: &str) -> AwsBlock {
         path: None,
         tags: BTreeMap::new(),
         adopt: false,
+        normalized: Default::default(),
     }
 }
 
