@@ -27,11 +27,10 @@ pub fn identity_id(subscription: &str, resource_group: &str, name: &str) -> Reso
 
 /// `azure/federated-credential/SUB/RG/IDENTITY/NAME`.
 pub fn fic_id(identity: &ResourceId, name: &str) -> ResourceId {
-    let k = identity.key();
     ResourceId::new(
         PROVIDER,
         KIND_FIC,
-        [k[0].as_str(), k[1].as_str(), k[2].as_str(), name],
+        [identity.part(0), identity.part(1), identity.part(2), name],
     )
 }
 

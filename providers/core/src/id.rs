@@ -16,48 +16,93 @@ use serde::{Deserialize, Serialize};
 /// count, not a copy of its parts, since a plan of 10,000 workloads names each of its
 /// 25,000 resources several times over.
 ///
-/// Equality, ordering and hashing use one byte string made when the id is (`order`), so
-/// comparing two ids is one comparison of bytes rather than one per part: sorting and
-/// looking up 25,000 ids of a large plan compared their parts a string at a time.
+/// An id is one string, its parts each ended by a 0 byte (`order`): equality, ordering
+/// and hashing compare it whole, and the parts are read out of it. Comparing two ids is
+/// one comparison of bytes rather than one per part, and an id is two allocations (a
+/// plan of 10,000 workloads makes about 60,000 ids; as a provider, a kind and a vector
+/// of key strings each id was seven).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct ResourceId(Arc<Parts>);
 
-#[derive(Debug)]
 struct Parts {
-    provider: String,
-    kind: String,
-    key: Vec<String>,
     /// Provider, kind and key parts, each ended by a 0 byte, their own 0 and 1 bytes
     /// escaped (as 1 1 and 1 2): ordered as the parts are (provider, then kind, then the
     /// key part by part, a shorter key first), and equal only when they are.
-    order: Box<[u8]>,
+    order: Box<str>,
+    /// Where each part ends in `order` (at its 0 byte), for the first `cut` parts.
+    ends: [u16; MAX_CUT],
+    cut: u8,
+    /// The parts as given, only when `order` cannot be cut into them: a part held a 0 or
+    /// 1 byte (no name a cloud or Kubernetes accepts does), or there are more than
+    /// [`MAX_CUT`] parts, or the id is longer than 65,535 bytes.
+    spelled: Option<Box<[String]>>,
 }
 
+/// How many parts an id keeps as positions in `order`: wid's ids have two to eight
+/// (provider, kind, up to six key parts).
+const MAX_CUT: usize = 8;
+
 impl Parts {
-    fn new(provider: String, kind: String, key: Vec<String>) -> Self {
-        let len = provider.len() + kind.len() + key.iter().map(|k| k.len() + 1).sum::<usize>();
-        let mut order = Vec::with_capacity(len + 2);
-        for part in [&provider, &kind].into_iter().chain(&key) {
-            let bytes = part.as_bytes();
-            if bytes.iter().all(|&b| b > 1) {
-                order.extend_from_slice(bytes);
+    fn new<'a>(parts: impl Iterator<Item = &'a str> + Clone) -> Self {
+        let len: usize = parts.clone().map(|p| p.len() + 1).sum();
+        let mut order = String::with_capacity(len);
+        let mut ends = [0u16; MAX_CUT];
+        let mut cut = 0;
+        let mut spelled = false;
+        for part in parts.clone() {
+            if part.bytes().all(|b| b > 1) {
+                order.push_str(part);
             } else {
-                for &b in bytes {
-                    match b {
-                        0 | 1 => order.extend_from_slice(&[1, b + 1]),
-                        _ => order.push(b),
+                spelled = true;
+                for c in part.chars() {
+                    match c {
+                        '\0' => order.push_str("\u{1}\u{1}"),
+                        '\u{1}' => order.push_str("\u{1}\u{2}"),
+                        c => order.push(c),
                     }
                 }
             }
-            order.push(0);
+            match (ends.get_mut(cut), u16::try_from(order.len())) {
+                (Some(end), Ok(at)) => {
+                    *end = at;
+                    cut += 1;
+                }
+                _ => spelled = true,
+            }
+            order.push('\0');
         }
         Self {
-            provider,
-            kind,
-            key,
-            order: order.into_boxed_slice(),
+            order: order.into_boxed_str(),
+            ends,
+            cut: u8::try_from(cut).unwrap_or_default(),
+            spelled: spelled.then(|| parts.map(str::to_owned).collect()),
         }
+    }
+
+    /// Part `index`: 0 the provider, 1 the kind, then the key parts.
+    fn part(&self, index: usize) -> Option<&str> {
+        if let Some(parts) = &self.spelled {
+            return parts.get(index).map(String::as_str);
+        }
+        let end = usize::from(*self.ends[..usize::from(self.cut)].get(index)?);
+        let start = match index {
+            0 => 0,
+            i => usize::from(self.ends[i - 1]) + 1,
+        };
+        self.order.get(start..end)
+    }
+
+    /// How many parts there are.
+    fn len(&self) -> usize {
+        self.spelled
+            .as_ref()
+            .map_or(usize::from(self.cut), |parts| parts.len())
+    }
+
+    /// Every part, provider and kind first.
+    fn all(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).filter_map(|i| self.part(i))
     }
 }
 
@@ -93,53 +138,55 @@ impl std::hash::Hash for ResourceId {
 impl fmt::Debug for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResourceId")
-            .field("provider", &self.0.provider)
-            .field("kind", &self.0.kind)
-            .field("key", &self.0.key)
+            .field("provider", &self.provider())
+            .field("kind", &self.kind())
+            .field("key", &self.key())
             .finish()
     }
 }
 
 impl ResourceId {
     /// Builds an id from its provider (`k8s`, `aws`), kind (`serviceaccount`) and key parts.
-    pub fn new(
-        provider: impl Into<String>,
-        kind: impl Into<String>,
-        key: impl IntoIterator<Item = impl Into<String>>,
+    pub fn new<K: AsRef<str>>(
+        provider: impl AsRef<str>,
+        kind: impl AsRef<str>,
+        key: impl IntoIterator<Item = K>,
     ) -> Self {
-        Self(Arc::new(Parts::new(
-            provider.into(),
-            kind.into(),
-            key.into_iter().map(Into::into).collect(),
-        )))
+        let key: Vec<K> = key.into_iter().collect();
+        let parts = [provider.as_ref(), kind.as_ref()]
+            .into_iter()
+            .chain(key.iter().map(AsRef::as_ref));
+        Self(Arc::new(Parts::new(parts)))
     }
 
     /// The provider prefix, e.g. `k8s` or `aws`.
     pub fn provider(&self) -> &str {
-        &self.0.provider
+        self.0.part(0).unwrap_or_default()
     }
 
     /// The resource kind, e.g. `serviceaccount` or `iam-role`.
     pub fn kind(&self) -> &str {
-        &self.0.kind
+        self.0.part(1).unwrap_or_default()
     }
 
     /// The key parts after the kind.
-    pub fn key(&self) -> &[String] {
-        &self.0.key
+    pub fn key(&self) -> Vec<&str> {
+        self.0.all().skip(2).collect()
     }
 
     /// One key part by position, or "" when the id has fewer parts.
     pub fn part(&self, index: usize) -> &str {
-        self.0.key.get(index).map_or("", String::as_str)
+        self.0.part(index + 2).unwrap_or_default()
     }
 }
 
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.0.provider, self.0.kind)?;
-        for part in &self.0.key {
-            write!(f, "/{part}")?;
+        for (i, part) in self.0.all().enumerate() {
+            if i > 0 {
+                f.write_str("/")?;
+            }
+            f.write_str(part)?;
         }
         Ok(())
     }
@@ -162,14 +209,11 @@ impl TryFrom<String> for ResourceId {
         let provider = parts.next().filter(|s| !s.is_empty());
         let kind = parts.next().filter(|s| !s.is_empty());
         match (provider, kind) {
-            (Some(p), Some(k)) => Ok(Self(Arc::new(Parts::new(
-                p.to_owned(),
-                k.to_owned(),
-                parts
-                    .next()
-                    .map(|rest| rest.split('/').map(str::to_owned).collect())
-                    .unwrap_or_default(),
-            )))),
+            (Some(p), Some(k)) => {
+                let key = parts.next().map(|rest| rest.split('/'));
+                let all = [p, k].into_iter().chain(key.into_iter().flatten());
+                Ok(Self(Arc::new(Parts::new(all))))
+            }
             _ => Err(format!("not a resource id: {value:?}")),
         }
     }
@@ -238,10 +282,28 @@ mod tests {
                 }
             }
         }
+        // More parts than an id keeps positions for.
+        ids.push(("a", "b", vec!["a"; 9]));
+        ids.push(("a", "b", vec!["a", "b", "c", "d", "e", "f", "g"]));
+        ids.push(("a", "b", vec!["a", "b", "c", "d", "e", "f", "g", "\0"]));
         let made: Vec<ResourceId> = ids
             .iter()
             .map(|(p, k, key)| ResourceId::new(*p, *k, key.iter().copied()))
             .collect();
+        for ((provider, kind, key), id) in ids.iter().zip(&made) {
+            assert_eq!(id.provider(), *provider);
+            assert_eq!(id.kind(), *kind);
+            assert_eq!(id.key(), *key);
+            for (i, part) in key.iter().enumerate() {
+                assert_eq!(id.part(i), *part);
+            }
+            assert_eq!(id.part(key.len()), "");
+            // The text form names no empty kind; every other id reads back as itself.
+            if !kind.is_empty() {
+                let back = ResourceId::try_from(id.to_string()).expect("parses");
+                assert_eq!(&back, id, "{id:?}");
+            }
+        }
         for (i, a) in ids.iter().enumerate() {
             for (j, b) in ids.iter().enumerate() {
                 assert_eq!(made[i].cmp(&made[j]), a.cmp(b), "{a:?} vs {b:?}");

@@ -46,14 +46,12 @@ pub enum PolicyOf {
 
 /// Which resource a policy id's policy belongs to; `None` for a kind wid does not know.
 pub fn policy_of(id: &ResourceId) -> Option<PolicyOf> {
-    match id.key() {
-        [p, project] if p == "projects" => Some(PolicyOf::Project(project.clone())),
-        [p, project, s, email] if p == "projects" && s == "serviceAccounts" => {
-            Some(PolicyOf::ServiceAccount {
-                project: project.clone(),
-                email: email.clone(),
-            })
-        }
+    match id.key()[..] {
+        ["projects", project] => Some(PolicyOf::Project(project.to_owned())),
+        ["projects", project, "serviceAccounts", email] => Some(PolicyOf::ServiceAccount {
+            project: project.to_owned(),
+            email: email.to_owned(),
+        }),
         _ => None,
     }
 }

@@ -82,21 +82,21 @@ impl Target {
         let at = |kind, ns: usize, name: &str| {
             Some(Self {
                 kind,
-                cluster: key[0].clone(),
-                namespace: Some(key[ns].clone()),
+                cluster: key[0].to_owned(),
+                namespace: Some(key[ns].to_owned()),
                 name: name.to_owned(),
             })
         };
         match (id.kind(), key.len()) {
             (NAMESPACE, 2) => Some(Self {
                 kind: Kind::Namespace,
-                cluster: key[0].clone(),
+                cluster: key[0].to_owned(),
                 namespace: None,
-                name: key[1].clone(),
+                name: key[1].to_owned(),
             }),
-            (SERVICEACCOUNT, 3) => at(Kind::ServiceAccount, 1, &key[2]),
-            (ROLE, 3) => at(Kind::Role, 1, &key[2]),
-            (ROLEBINDING, 3) => at(Kind::RoleBinding, 1, &key[2]),
+            (SERVICEACCOUNT, 3) => at(Kind::ServiceAccount, 1, key[2]),
+            (ROLE, 3) => at(Kind::Role, 1, key[2]),
+            (ROLEBINDING, 3) => at(Kind::RoleBinding, 1, key[2]),
             (DEFAULT_SA, 2) => at(Kind::ServiceAccount, 1, "default"),
             _ => None,
         }

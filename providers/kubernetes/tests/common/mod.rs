@@ -93,16 +93,16 @@ impl Env {
     pub async fn get(&self, id: &ResourceId) -> Option<Value> {
         let key = id.key();
         let (kind, namespace, name) = match (id.kind(), key.len()) {
-            ("namespace", 2) => ("Namespace", None, key[1].as_str()),
-            ("default-serviceaccount", 2) => ("ServiceAccount", Some(key[1].as_str()), "default"),
+            ("namespace", 2) => ("Namespace", None, key[1]),
+            ("default-serviceaccount", 2) => ("ServiceAccount", Some(key[1]), "default"),
             (kind, 3) => (
                 match kind {
                     "serviceaccount" => "ServiceAccount",
                     "role" => "Role",
                     _ => "RoleBinding",
                 },
-                Some(key[1].as_str()),
-                key[2].as_str(),
+                Some(key[1]),
+                key[2],
             ),
             _ => panic!("not a kubernetes id: {id}"),
         };
