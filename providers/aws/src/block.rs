@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use regex::Regex;
 use schemars::JsonSchema;
@@ -115,17 +115,43 @@ pub struct AwsBlock {
     pub normalized: Normalized,
 }
 
-/// A block's inline policies in normal form, as [`validate_block`] computed them: compile
-/// takes them from here instead of reading each policy (and its file) and normalizing it
-/// a second time, so both see the same text. Not part of what the block says: blocks
-/// compare equal with or without it, and it prints as `_`.
-#[derive(Clone, Default)]
-pub struct Normalized(OnceLock<BTreeMap<String, Value>>);
+/// A block's inline policies in normal form, as [`validate_block`] computed them: the
+/// first compile takes them from here instead of reading each policy (and its file) and
+/// normalizing it a second time, so validation and that compile see the same text; a
+/// later compile of the same block reads them again. Taken, not kept: a plan of 100,000
+/// workloads would otherwise hold every document twice. Not part of what the block says:
+/// blocks compare equal with or without it, and it prints as `_`.
+#[derive(Default)]
+pub struct Normalized(Mutex<Option<BTreeMap<String, Value>>>);
 
 impl Normalized {
-    /// The policies by name, if validation found every one of them valid.
-    pub fn get(&self) -> Option<&BTreeMap<String, Value>> {
-        self.0.get()
+    fn set(&self, docs: BTreeMap<String, Value>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(docs);
+    }
+
+    /// The policies by name, if validation found every one of them valid and no compile
+    /// took them yet.
+    pub fn take(&self) -> Option<BTreeMap<String, Value>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// Whether validation left the policies here.
+    pub fn is_set(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+}
+
+impl Clone for Normalized {
+    fn clone(&self) -> Self {
+        Self(Mutex::new(
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        ))
     }
 }
 
@@ -348,8 +374,7 @@ fn check_inline_policies(block: &AwsBlock, plan_dir: &Path, issues: &mut Vec<Fie
         }
     }
     if all_read {
-        // Validation runs once per block; a second run finds them set and changes nothing.
-        let _ = block.normalized.0.set(docs);
+        block.normalized.set(docs);
     }
     if total > INLINE_POLICY_AGGREGATE_LIMIT {
         issues.push(FieldIssue::new(

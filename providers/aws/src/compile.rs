@@ -337,9 +337,9 @@ fn string_map(map: BTreeMap<String, String>) -> Value {
 
 fn role_spec(item: &AwsWorkload) -> Result<RoleSpec, Vec<FieldIssue>> {
     let block = item.block;
-    let inline = match block.normalized.get() {
+    let inline = match block.normalized.take() {
         // Validation read and normalized them.
-        Some(docs) => docs.clone(),
+        Some(docs) => docs,
         None => {
             let mut inline = BTreeMap::new();
             let mut errs = Vec::new();
