@@ -1,5 +1,7 @@
-//! The fast path of reading a plan file: parsed once by `toml`'s borrowing parser and
-//! every entry deserialized straight out of it, without a copy.
+//! The fast path of reading a plan file: parsed once and every entry deserialized
+//! straight out of what was parsed, without a copy. Each `[[workload]]` section is read
+//! by the section reader (`sections.rs`) when it is written in the TOML that reader
+//! knows, by `toml`'s borrowing parser otherwise; the rest of the file by `toml`.
 //!
 //! Only a file that reads cleanly takes this path. At the first thing that would become a
 //! diagnostic it gives up, having changed nothing, and the careful path (`load.rs`:
