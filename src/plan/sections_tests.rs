@@ -299,3 +299,100 @@ fn random_edits_of_real_sections_are_read_as_toml_reads_them_or_left_to_it() {
     // Most edits break the section; enough must survive for the check to mean something.
     assert!(read * 10 > total, "read {read} of {total}");
 }
+
+/// A random document of the constructs the reader knows and a few it does not, with the
+/// header and key clashes TOML forbids: duplicate keys, tables defined twice, dotted keys
+/// into inline tables, arrays of tables mixed with tables.
+fn random_document(rng: &mut Rng) -> String {
+    const HEADERS: &[&str] = &[
+        "[[workload]]",
+        "[[ workload ]]",
+        "[workload.k]",
+        "[[workload.k.r]]",
+        "[workload.a]",
+        "[t]",
+        "[t.u]",
+        "['t'.\"u\"]",
+        "[[t]]",
+        "[workload]",
+    ];
+    const KEYS: &[&str] = &[
+        "a", "b", "c-1", "_", "\"a\"", "'b'", "\"é\"", "\"\"", "k", "t",
+    ];
+    const SCALARS: &[&str] = &[
+        "0",
+        "-1",
+        "+5",
+        "1_000",
+        "007",
+        "1.5",
+        "1e3",
+        "0x1f",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "true",
+        "false",
+        "\"x\"",
+        "\"a\\\"b\\\\c\"",
+        "\"\\u00e9\\U0001F600\"",
+        "\"\\e\"",
+        "'lit'",
+        "'''ml\nx'''",
+        "'''\nml'''",
+        "\"\"\"ml\"\"\"",
+        "''",
+        "1979-05-27",
+        "inf",
+    ];
+    fn value(rng: &mut Rng, depth: usize) -> String {
+        match rng.below(if depth > 1 { 1 } else { 4 }) {
+            0 | 1 => SCALARS[rng.below(SCALARS.len())].to_owned(),
+            2 => {
+                let items: Vec<String> = (0..rng.below(4)).map(|_| value(rng, depth + 1)).collect();
+                let sep = [", ", ",\n  ", " , "][rng.below(3)];
+                let trail = if rng.below(3) == 0 { "," } else { "" };
+                format!("[{}{trail}]", items.join(sep))
+            }
+            _ => {
+                let items: Vec<String> = (0..rng.below(4))
+                    .map(|_| format!("{} = {}", key(rng), value(rng, depth + 1)))
+                    .collect();
+                let trail = if rng.below(4) == 0 { ", " } else { " " };
+                format!("{{ {}{trail}}}", items.join(", "))
+            }
+        }
+    }
+    fn key(rng: &mut Rng) -> String {
+        let parts: Vec<&str> = (0..1 + rng.below(3))
+            .map(|_| KEYS[rng.below(KEYS.len())])
+            .collect();
+        parts.join([".", " . "][rng.below(2)])
+    }
+    let mut text = String::new();
+    for _ in 0..1 + rng.below(8) {
+        let line = match rng.below(6) {
+            0 => HEADERS[rng.below(HEADERS.len())].to_owned(),
+            1 => "# a comment".to_owned(),
+            2 => String::new(),
+            _ => format!("{} = {}", key(rng), value(rng, 0)),
+        };
+        text.push_str(&line);
+        text.push_str(["\n", "\r\n", " # c\n"][rng.below(3)]);
+    }
+    text
+}
+
+#[test]
+fn random_documents_are_read_as_toml_reads_them_or_left_to_it() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut read, mut total) = (0, 0);
+    for _ in 0..20_000 {
+        let text = random_document(&mut rng);
+        total += 1;
+        if agrees(&text) {
+            read += 1;
+        }
+    }
+    assert!(read * 5 > total, "read {read} of {total}");
+}
