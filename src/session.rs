@@ -361,6 +361,31 @@ impl Session {
     /// account and profile the plan names, in reverse dependency order.
     pub async fn plan(&self, mode: PlanMode) -> Result<Planned, CliError> {
         let prune = mode.prunes();
+        let selected = self.selection.apply_to(&self.plan);
+        // The Kubernetes reads follow from the plan alone: they run while the clouds
+        // answer preflight and the plan compiles, and observe takes what they read.
+        let _read_ahead = match mode {
+            PlanMode::Apply { .. } if !self.cloud_only => {
+                let scopes = selected
+                    .scopes
+                    .iter()
+                    .map(|scope| {
+                        let ids = if selected.scopes.len() == 1 {
+                            model::kubernetes_ids(&selected)
+                        } else {
+                            model::kubernetes_ids(&selected.scope(scope))
+                        };
+                        let owner = Owner {
+                            plan: scope.clone(),
+                            prune,
+                        };
+                        (ids, owner)
+                    })
+                    .collect();
+                Some(self.providers.read_ahead(scopes))
+            }
+            _ => None,
+        };
         let (preflight, found) = match mode {
             PlanMode::Apply { .. } => {
                 let preflight = self.preflight().await?;
@@ -372,7 +397,6 @@ impl Session {
         // Destroy compiles offline (no call): what the plan still describes orders the
         // deletes where a live object does not say what it depends on (a KSA names its
         // cloud role only in an annotation), and groups the output.
-        let selected = self.selection.apply_to(&self.plan);
         let scopes = model::compile_scopes(&selected, &found).map_err(CliError::Plan)?;
         // An object some scope wants is never deleted for another (a shared namespace),
         // nor one a workload outside `--target` wants.

@@ -14,7 +14,7 @@ pub use execute::{
 };
 pub use retry::{RetryPolicy, retried};
 pub use stop::{Stop, StopLevel, StopReason};
-use wid_core::{Observed, Owner, Provider, ProviderError, Resource};
+use wid_core::{Observed, Owner, Provider, ProviderError, Resource, ResourceId};
 
 /// The providers of one run, by the id prefix they serve (`k8s`, `aws`).
 #[derive(Clone, Default)]
@@ -46,6 +46,34 @@ impl Providers {
     /// The provider serving ids with this prefix.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
         self.by_name.get(name)
+    }
+
+    /// Starts each provider's [`read_ahead`](Provider::read_ahead) of the ids it serves,
+    /// one set per ownership scope, on tasks of their own (so that compile, which does
+    /// not yield, does not hold them up). What they read serves the observes until the
+    /// returned guard is dropped, which stops them and drops what is left.
+    pub fn read_ahead(&self, scopes: Vec<(Vec<ResourceId>, Owner)>) -> ReadAheads {
+        let mut out = ReadAheads::default();
+        for (name, provider) in &self.by_name {
+            let mut started = false;
+            for (ids, owner) in &scopes {
+                let ids: Vec<ResourceId> = ids
+                    .iter()
+                    .filter(|id| id.provider() == name.as_str())
+                    .cloned()
+                    .collect();
+                if ids.is_empty() && !owner.prune {
+                    continue;
+                }
+                let reads = Arc::clone(provider).read_ahead(ids, owner.clone());
+                out.tasks.push(tokio::spawn(reads));
+                started = true;
+            }
+            if started {
+                out.providers.push(Arc::clone(provider));
+            }
+        }
+        out
     }
 
     /// Observes every desired resource, each provider with its whole share at once (so it
@@ -81,5 +109,25 @@ impl Providers {
             observed.extend(result?);
         }
         Ok(observed)
+    }
+}
+
+/// Read-aheads under way ([`Providers::read_ahead`]); dropping it stops them and makes
+/// the providers forget what they read.
+#[derive(Default)]
+#[must_use = "dropping the guard drops what was read ahead"]
+pub struct ReadAheads {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    providers: Vec<Arc<dyn Provider>>,
+}
+
+impl Drop for ReadAheads {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for provider in &self.providers {
+            provider.forget_read_ahead();
+        }
     }
 }

@@ -119,50 +119,15 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
     }
 
     // Kubernetes side: every workload's KSA, with the clouds' annotations.
-    let clusters: Vec<wid_kubernetes::ClusterOptions> = plan
-        .clusters
-        .iter()
-        .map(|(name, c)| wid_kubernetes::ClusterOptions {
-            name: name.clone(),
-            create_namespaces: c.spec.create_namespaces,
-            harden_default_service_accounts: c.spec.harden_default_service_accounts,
-        })
-        .collect();
     let ksas: Vec<wid_kubernetes::KsaSpec> = plan
         .workloads
         .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let mut annotations: BTreeMap<String, AttrValue> = w
-                .spec
-                .annotations
-                .iter()
-                .map(|(k, v)| (k.clone(), AttrValue::from(v.clone())))
-                .collect();
-            let mut depends_on = Vec::new();
-            for c in std::mem::take(&mut contributions[i]) {
-                annotations.extend(c.ksa_annotations);
-                depends_on.extend(c.ksa_depends_on);
-            }
-            wid_kubernetes::KsaSpec {
-                workload: workload_ref(w),
-                labels: w.spec.labels.clone(),
-                annotations,
-                automount: w.spec.automount_token,
-                rules: w
-                    .spec
-                    .kubernetes
-                    .as_ref()
-                    .map(|k| k.rules.clone())
-                    .unwrap_or_default(),
-                adopt: w.spec.adopt,
-                depends_on,
-                origin: origins[i].clone(),
-            }
-        })
+        .zip(contributions)
+        .zip(&origins)
+        .map(|((w, c), origin)| ksa_spec(w, origin.clone(), c))
         .collect();
     resources.extend(
-        wid_kubernetes::compile(&clusters, ksas)
+        wid_kubernetes::compile(&cluster_options(plan), ksas)
             .into_iter()
             .map(Arc::new),
     );
@@ -196,6 +161,67 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
         })
         .collect();
     Ok(Desired { resources, groups })
+}
+
+/// The ids of the Kubernetes objects the plan wants. They follow from the plan alone (the
+/// clouds add only annotations and dependencies), so a plan can start reading them before
+/// preflight and compile.
+pub fn kubernetes_ids(plan: &Plan) -> Vec<ResourceId> {
+    let ksas = plan
+        .workloads
+        .iter()
+        .map(|w| ksa_spec(w, Arc::from(""), Vec::new()))
+        .collect();
+    wid_kubernetes::compile(&cluster_options(plan), ksas)
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+/// The plan's clusters as the Kubernetes side compiles them.
+fn cluster_options(plan: &Plan) -> Vec<wid_kubernetes::ClusterOptions> {
+    plan.clusters
+        .iter()
+        .map(|(name, c)| wid_kubernetes::ClusterOptions {
+            name: name.clone(),
+            create_namespaces: c.spec.create_namespaces,
+            harden_default_service_accounts: c.spec.harden_default_service_accounts,
+        })
+        .collect()
+}
+
+/// A workload's KSA with what the clouds contribute to it (annotations, dependencies).
+fn ksa_spec(
+    w: &Entry<WorkloadSpec>,
+    origin: Arc<str>,
+    contributions: Vec<Contribution>,
+) -> wid_kubernetes::KsaSpec {
+    let mut annotations: BTreeMap<String, AttrValue> = w
+        .spec
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), AttrValue::from(v.clone())))
+        .collect();
+    let mut depends_on = Vec::new();
+    for c in contributions {
+        annotations.extend(c.ksa_annotations);
+        depends_on.extend(c.ksa_depends_on);
+    }
+    wid_kubernetes::KsaSpec {
+        workload: workload_ref(w),
+        labels: w.spec.labels.clone(),
+        annotations,
+        automount: w.spec.automount_token,
+        rules: w
+            .spec
+            .kubernetes
+            .as_ref()
+            .map(|k| k.rules.clone())
+            .unwrap_or_default(),
+        adopt: w.spec.adopt,
+        depends_on,
+        origin,
+    }
 }
 
 /// Compiles each ownership scope of the plan on its own (each with its own name, which

@@ -3,5 +3,6 @@
 mod compile;
 
 pub use compile::{
-    Desired, Issuers, compile, compile_scopes, offline, workload_origin, workload_ref,
+    Desired, Issuers, compile, compile_scopes, kubernetes_ids, offline, workload_origin,
+    workload_ref,
 };

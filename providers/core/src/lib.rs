@@ -35,7 +35,7 @@ pub use diff::{Wanted, diff, resolve_observed};
 pub use error::{ErrorKind, ProviderError};
 pub use id::ResourceId;
 pub use issue::FieldIssue;
-pub use provider::{CallCounter, CallGuard, Outputs, Owner, Preflight, Provider};
+pub use provider::{CallCounter, CallGuard, Outputs, Owner, Preflight, Provider, ReadAhead};
 pub use resource::{
     AppliedRecord, AttrValue, Attrs, Contribution, Mode, Observed, ObservedAttrs, ObservedResource,
     Ownership, Resource, WorkloadRef, applied_hash,

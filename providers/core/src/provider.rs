@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use crate::{Change, Observed, ProviderError, Resource};
+use crate::{Change, Observed, ProviderError, Resource, ResourceId};
+
+/// The reads [`Provider::read_ahead`] started, to be driven to their end on their own task.
+pub type ReadAhead = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Values an applied resource hands to its dependents (`arn`, `client_id`).
 pub type Outputs = BTreeMap<String, String>;
@@ -189,6 +192,24 @@ pub trait Provider: Send + Sync {
     /// plan's mark (for prune). Takes the whole set so the provider can batch reads.
     async fn observe(&self, wanted: &[&Resource], owner: &Owner)
     -> Result<Observed, ProviderError>;
+
+    /// Starts the reads [`observe`](Self::observe) will make for `owner` when it is asked
+    /// for objects with these ids, before compile knows their attributes (the plan names
+    /// the ids; only a cloud's answers fill in the attributes), and keeps what they return
+    /// for that observe, which waits for a read still under way rather than making it
+    /// again. A read that failed here fails that observe as if observe had made it (the
+    /// engine's retry of observe then reads afresh). Every read is registered before this
+    /// returns, so an observe that starts before the future is polled never reads twice;
+    /// one observe takes all it needs, and nothing read ahead serves two. Providers whose
+    /// reads need compiled attributes keep the default: nothing.
+    fn read_ahead(self: Arc<Self>, ids: Vec<ResourceId>, owner: Owner) -> ReadAhead {
+        let _ = (ids, owner);
+        Box::pin(async {})
+    }
+
+    /// Drops whatever [`read_ahead`](Self::read_ahead) kept that observe did not use, so
+    /// that a later observe reads the world again.
+    fn forget_read_ahead(&self) {}
 
     /// Carries out one change (never a no-op or a conflict) and returns the outputs
     /// dependents need. Unknown attributes of `change.desired` are already filled in.

@@ -5,15 +5,20 @@
 //! one LIST (a KSA and its namespace's `default` SA share it); with prune, one LIST per
 //! prunable kind per cluster across namespaces, filtered by the plan's labels. The LISTs
 //! run concurrently.
+//!
+//! Which LISTs those are follows from the ids alone, so a plan starts them before compile
+//! ([`KubernetesProvider::read_ahead_lists`]): observe then takes each list that is done,
+//! or waits for one under way, instead of making it again.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
 use wid_core::{
     ErrorKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observed, Owner, Ownership, PLAN_KEY,
-    ProviderError, Resource, ResourceId,
+    ProviderError, ReadAhead, Resource, ResourceId,
 };
 
 use crate::compile::{default_sa_id, namespace_id, object_id};
@@ -27,7 +32,7 @@ pub(crate) const CONCURRENT_LISTS: usize = 8;
 
 /// One LIST call.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Job {
+pub(crate) enum Job {
     /// Every namespace of a cluster.
     Namespaces { cluster: String },
     /// Every object of a kind in one namespace.
@@ -36,9 +41,18 @@ enum Job {
         namespace: String,
         kind: Kind,
     },
-    /// Every object of a kind carrying this plan's marks, across namespaces.
-    Marked { cluster: String, kind: Kind },
+    /// Every object of a kind carrying the marks of the plan (scope) named `plan`, across
+    /// namespaces.
+    Marked {
+        cluster: String,
+        kind: Kind,
+        plan: String,
+    },
 }
+
+/// A list [`KubernetesProvider::read_ahead_lists`] started: locked while under way, then
+/// holding what it returned until observe takes it (empty if the read-ahead was dropped).
+pub(crate) type Slot = Arc<tokio::sync::Mutex<Option<Result<Vec<Value>, ProviderError>>>>;
 
 impl Job {
     fn cluster(&self) -> &str {
@@ -58,13 +72,87 @@ impl Job {
 }
 
 impl KubernetesProvider {
+    /// The LISTs that show every object of `targets` and its namespace, and with prune
+    /// every object carrying `owner`'s marks.
+    fn jobs<'a>(
+        &self,
+        targets: impl IntoIterator<Item = &'a Target>,
+        owner: &Owner,
+    ) -> BTreeSet<Job> {
+        let mut jobs = BTreeSet::new();
+        for target in targets {
+            jobs.insert(Job::Namespaces {
+                cluster: target.cluster.clone(),
+            });
+            if let Some(ns) = &target.namespace {
+                jobs.insert(Job::In {
+                    cluster: target.cluster.clone(),
+                    namespace: ns.clone(),
+                    kind: target.kind,
+                });
+            }
+        }
+        if owner.prune {
+            for cluster in self.clients.keys() {
+                for kind in Kind::PRUNABLE {
+                    jobs.insert(Job::Marked {
+                        cluster: cluster.clone(),
+                        kind,
+                        plan: owner.plan.clone(),
+                    });
+                }
+            }
+        }
+        jobs
+    }
+
+    /// Registers, then makes (on the returned future), the LISTs an observe of `ids` for
+    /// `owner` will make and no earlier read-ahead has started. Ids that are not objects
+    /// wid manages, or name a cluster without a client, are left to observe's errors.
+    pub(crate) fn read_ahead_lists(
+        self: Arc<Self>,
+        ids: Vec<ResourceId>,
+        owner: Owner,
+    ) -> ReadAhead {
+        let targets: Vec<Target> = ids
+            .iter()
+            .filter_map(Target::of)
+            .filter(|t| self.clients.contains_key(&t.cluster))
+            .collect();
+        let mut started = Vec::new();
+        {
+            let mut ahead = self
+                .ahead
+                .lock()
+                .expect("read-ahead lock is never poisoned");
+            for job in self.jobs(&targets, &owner) {
+                if ahead.contains_key(&job) {
+                    continue;
+                }
+                let slot = Slot::default();
+                let guard = Arc::clone(&slot)
+                    .try_lock_owned()
+                    .expect("a slot nobody has seen is free");
+                ahead.insert(job.clone(), slot);
+                started.push((job, guard));
+            }
+        }
+        Box::pin(async move {
+            stream::iter(started)
+                .for_each_concurrent(CONCURRENT_LISTS, |(job, mut slot)| {
+                    let this = &self;
+                    async move { *slot = Some(this.list(&job).await) }
+                })
+                .await;
+        })
+    }
+
     pub(crate) async fn observe_all(
         &self,
         wanted: &[&Resource],
         owner: &Owner,
     ) -> Result<Observed, ProviderError> {
         let mut by_id: BTreeMap<&ResourceId, (&Resource, Target)> = BTreeMap::new();
-        let mut jobs: BTreeSet<Job> = BTreeSet::new();
         for r in wanted {
             if r.id.provider() != "k8s" {
                 continue;
@@ -77,32 +165,36 @@ impl KubernetesProvider {
                 .with_resource(&r.id)
             })?;
             self.client_for(&target.cluster)?;
-            jobs.insert(Job::Namespaces {
-                cluster: target.cluster.clone(),
-            });
-            if let Some(ns) = &target.namespace {
-                jobs.insert(Job::In {
-                    cluster: target.cluster.clone(),
-                    namespace: ns.clone(),
-                    kind: target.kind,
-                });
-            }
             by_id.insert(&r.id, (r, target));
         }
-        if owner.prune {
-            for cluster in self.clients.keys() {
-                for kind in Kind::PRUNABLE {
-                    jobs.insert(Job::Marked {
-                        cluster: cluster.clone(),
-                        kind,
-                    });
-                }
-            }
-        }
+        // Each job takes what a read-ahead started for it, all at once, so that nothing
+        // it read is left for a later observe (even when this one fails half-way).
+        let jobs: Vec<(Job, Option<Slot>)> = {
+            let mut ahead = self
+                .ahead
+                .lock()
+                .expect("read-ahead lock is never poisoned");
+            self.jobs(by_id.values().map(|(_, t)| t), owner)
+                .into_iter()
+                .map(|job| {
+                    let slot = ahead.remove(&job);
+                    (job, slot)
+                })
+                .collect()
+        };
 
+        // A list a read-ahead made (or failed) counts as made here; one under way is
+        // waited for; one the read-ahead dropped unmade is made now.
         let lists: BTreeMap<Job, Vec<Value>> = stream::iter(jobs)
-            .map(|job| async move {
-                let items = self.list(&job, owner).await?;
+            .map(|(job, slot)| async move {
+                let read = match slot {
+                    Some(slot) => slot.lock().await.take(),
+                    None => None,
+                };
+                let items = match read {
+                    Some(read) => read?,
+                    None => self.list(&job).await?,
+                };
                 Ok::<_, ProviderError>((job, items))
             })
             .buffer_unordered(CONCURRENT_LISTS)
@@ -177,7 +269,7 @@ impl KubernetesProvider {
         Ok(observed)
     }
 
-    async fn list(&self, job: &Job, owner: &Owner) -> Result<Vec<Value>, ProviderError> {
+    async fn list(&self, job: &Job) -> Result<Vec<Value>, ProviderError> {
         let client = self.client_for(job.cluster())?.clone();
         let kind = job.kind();
         let ar = kind.api_resource();
@@ -187,10 +279,9 @@ impl KubernetesProvider {
                 Api::<DynamicObject>::namespaced_with(client, namespace, &ar),
                 Some(namespace.as_str()),
             ),
-            Job::Marked { .. } => {
+            Job::Marked { plan, .. } => {
                 params = params.labels(&format!(
-                    "{MANAGED_BY_KEY}={MANAGED_BY_VALUE},{PLAN_KEY}={}",
-                    owner.plan
+                    "{MANAGED_BY_KEY}={MANAGED_BY_VALUE},{PLAN_KEY}={plan}"
                 ));
                 (Api::all_with(client, &ar), None)
             }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
@@ -12,7 +12,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use wid_core::{
     CallCounter, Calls, Change, ChangeKind, ErrorKind, Limits, Observed, Outputs, Owner, Ownership,
-    Provider, ProviderError, Resource, ResourceId,
+    Provider, ProviderError, ReadAhead, Resource, ResourceId,
 };
 
 use crate::bounded::BoundLayer;
@@ -20,6 +20,7 @@ use crate::bounded::BoundLayer;
 use crate::errors::{Call, map_error};
 use crate::kinds::{Kind, Target, build};
 use crate::live::FIELD_MANAGER;
+use crate::observe::{Job, Slot};
 
 /// How to reach one cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,8 @@ pub struct KubernetesProvider {
     /// uid and resourceVersion of every object observe saw, so a delete can insist on
     /// deleting exactly the object the plan showed. Not attributes: they are not diffed.
     pub(crate) live: Mutex<BTreeMap<ResourceId, LiveMeta>>,
+    /// The LISTs read-ahead started, for the observe that needs them.
+    pub(crate) ahead: Mutex<BTreeMap<Job, Slot>>,
 }
 
 impl std::fmt::Debug for KubernetesProvider {
@@ -113,6 +116,7 @@ impl KubernetesProvider {
             calls: limits.calls(counter.clone(), crate::observe::CONCURRENT_LISTS),
             counter,
             live: Mutex::new(BTreeMap::new()),
+            ahead: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -370,6 +374,17 @@ impl Provider for KubernetesProvider {
         owner: &Owner,
     ) -> Result<Observed, ProviderError> {
         self.observe_all(wanted, owner).await
+    }
+
+    fn read_ahead(self: Arc<Self>, ids: Vec<ResourceId>, owner: Owner) -> ReadAhead {
+        self.read_ahead_lists(ids, owner)
+    }
+
+    fn forget_read_ahead(&self) {
+        self.ahead
+            .lock()
+            .expect("read-ahead lock is never poisoned")
+            .clear();
     }
 
     async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {

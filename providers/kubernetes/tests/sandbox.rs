@@ -537,6 +537,94 @@ async fn observe_makes_one_list_per_namespace_and_kind() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_ahead_serves_observe_once_without_a_second_list() {
+    use std::sync::Arc;
+    use wid_core::{Limits, RetryPolicy};
+    use wid_sandbox::{Fault, FaultAction};
+    let e = env().await;
+    e.create_namespace("one").await;
+    e.create_namespace("two").await;
+    let own = owner("payments", true);
+    let ksas: Vec<_> = ["one", "two"]
+        .iter()
+        .flat_map(|ns| ["a", "b"].map(|n| with_rules(ksa(ns, n))))
+        .collect();
+    let desired = compile(&[cluster(false, true)], ksas);
+    apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
+    e.create_sa("one", "someone-elses", json!({})).await;
+    let wanted: Vec<_> = desired.iter().collect();
+    let ids: Vec<_> = desired.iter().map(|r| r.id.clone()).collect();
+    let read = e.provider.observe(&wanted, &own).await.expect("observe");
+
+    let url = e.sandbox.kube_url(CLUSTER).expect("cluster is served");
+    let connect = |limits: Limits| {
+        let url = url.clone();
+        async move {
+            let counter = wid_core::CallCounter::default();
+            let p = wid_kubernetes::KubernetesProvider::connect_with(
+                std::collections::BTreeMap::from([(
+                    CLUSTER.to_owned(),
+                    wid_kubernetes::ClusterConn::Url(url),
+                )]),
+                counter.clone(),
+                &limits,
+            )
+            .await
+            .expect("connect");
+            (Arc::new(p), counter)
+        }
+    };
+    let (ahead, counter) = connect(Limits::default()).await;
+    // Observe is polled first: the lists were registered when the read-ahead was made,
+    // so it waits for them instead of listing again.
+    let reads = Arc::clone(&ahead).read_ahead(ids.clone(), own.clone());
+    let (observed, ()) = tokio::join!(ahead.observe(&wanted, &own), reads);
+    let observed = observed.expect("observe after a read-ahead");
+    assert_eq!(observed.resources, read.resources);
+    assert_eq!(observed.blockers, read.blockers);
+    // One LIST of namespaces, one per namespace and kind (serviceaccounts, roles,
+    // rolebindings), one per prunable kind across namespaces: no list twice.
+    let once = 1 + 2 * 3 + 3;
+    assert_eq!(counter.total(), once, "{:?}", counter.snapshot());
+
+    // What a read-ahead read serves one observe: the next reads the world again, and
+    // so does one after a read-ahead was forgotten.
+    ahead.observe(&wanted, &own).await.expect("observe");
+    assert_eq!(counter.total(), 2 * once);
+    Arc::clone(&ahead)
+        .read_ahead(ids.clone(), own.clone())
+        .await;
+    ahead.forget_read_ahead();
+    ahead.observe(&wanted, &own).await.expect("observe");
+    assert_eq!(counter.total(), 4 * once);
+
+    // A list that failed during the read-ahead fails the observe that needed it, as if
+    // observe had made it (no second try hidden behind the first), and is not kept.
+    let (single, counter) = connect(Limits {
+        retry: RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    e.sandbox.inject(Fault {
+        api: "k8s:list serviceaccounts".into(),
+        action: FaultAction::ServerError,
+        times: Some(1),
+    });
+    Arc::clone(&single)
+        .read_ahead(ids.clone(), own.clone())
+        .await;
+    let err = single.observe(&wanted, &own).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert_eq!(counter.total(), once);
+    let again = single.observe(&wanted, &own).await.expect("read again");
+    assert_eq!(again.resources, read.resources);
+    assert_eq!(counter.total(), 2 * once);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_bound_to_a_pod_names_the_pod() {
     let e = env().await;
     e.create_namespace("apps").await;
