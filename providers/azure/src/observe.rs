@@ -158,7 +158,25 @@ impl AzureProvider {
                 }
             }
         }
-        self.list_resource_groups(&mut targets).await?;
+        // The roles the plan names are looked up while the groups are listed (each once
+        // per scope; every identity's read below finds them known).
+        let roles: BTreeMap<(String, String), ResourceId> = targets
+            .values()
+            .filter_map(|t| Some((t.desired?, &t.id)))
+            .flat_map(|(d, id)| {
+                wanted_roles(d)
+                    .into_iter()
+                    .map(move |pair| (pair, id.clone()))
+            })
+            .collect();
+        let lookups = futures::future::try_join_all(
+            roles
+                .iter()
+                .map(|((scope, role), id)| self.role_guid(scope, role, id)),
+        );
+        let (listed, looked_up) = futures::join!(self.list_resource_groups(&mut targets), lookups);
+        listed?;
+        looked_up?;
         let bulk = self.bulk_assignments(&targets, owner).await?;
         let reads: Vec<_> = targets
             .into_values()
