@@ -94,6 +94,18 @@ impl GcpProvider {
             .unwrap_or_else(|| fallback.to_owned())
     }
 
+    /// Reads these policies concurrently (`None`: the resource does not exist).
+    async fn read_policies(
+        &self,
+        ids: impl IntoIterator<Item = ResourceId>,
+    ) -> Result<Vec<(ResourceId, Option<Policy>)>, ProviderError> {
+        futures::stream::iter(ids)
+            .map(|id| async move { self.read_policy(&id).await.map(|p| (id, p)) })
+            .buffer_unordered(self.calls.concurrency())
+            .try_collect()
+            .await
+    }
+
     pub(crate) async fn observe_all(
         &self,
         wanted: &[&Resource],
@@ -133,14 +145,33 @@ impl GcpProvider {
                     .cloned(),
             );
         }
+        // Policies of what is not a service account (projects) are read while the accounts
+        // are listed: whether they exist does not hang on the list.
+        let mut early: BTreeSet<ResourceId> = wanted_policies
+            .keys()
+            .filter(|id| !matches!(ids::policy_of(id), Some(PolicyOf::ServiceAccount { .. })))
+            .map(|id| (*id).clone())
+            .collect();
+        if owner.prune {
+            for p in self
+                .projects
+                .lock()
+                .expect("project set lock is never poisoned")
+                .iter()
+            {
+                early.insert(ids::policy_id(&format!("projects/{p}")));
+            }
+        }
         // The record is held from its listing until it is replaced, so a record write of a
         // run in progress (a retry re-observes) can never land between the two and be lost.
         let mut held = self.record.lock().await;
-        let listed: BTreeMap<String, Vec<ServiceAccount>> = futures::stream::iter(projects)
+        let listing = futures::stream::iter(projects)
             .map(|p| async move { self.list_accounts(&p).await.map(|a| (p, a)) })
             .buffer_unordered(self.calls.concurrency())
-            .try_collect()
-            .await?;
+            .try_collect::<BTreeMap<String, Vec<ServiceAccount>>>();
+        let (listed, read_early) = futures::join!(listing, self.read_policies(early.clone()));
+        let listed = listed?;
+        let mut read = read_early?;
         let by_email: BTreeMap<&str, &ServiceAccount> = listed
             .values()
             .flatten()
@@ -175,17 +206,12 @@ impl GcpProvider {
 
         // 2. Policies: every wanted one, and with prune the projects' and departed
         //    accounts' policies the plan may have left lines in.
-        let mut to_read: BTreeSet<ResourceId> =
-            wanted_policies.keys().map(|id| (*id).clone()).collect();
+        let mut to_read: BTreeSet<ResourceId> = wanted_policies
+            .keys()
+            .filter(|id| !early.contains(**id))
+            .map(|id| (*id).clone())
+            .collect();
         if owner.prune {
-            for p in self
-                .projects
-                .lock()
-                .expect("project set lock is never poisoned")
-                .iter()
-            {
-                to_read.insert(ids::policy_id(&format!("projects/{p}")));
-            }
             for email in &departed_accounts {
                 let project = email
                     .split('@')
@@ -215,11 +241,7 @@ impl GcpProvider {
             }
             reads.push(id);
         }
-        let read: Vec<(ResourceId, Option<Policy>)> = futures::stream::iter(reads)
-            .map(|id| async move { self.read_policy(&id).await.map(|p| (id, p)) })
-            .buffer_unordered(self.calls.concurrency())
-            .try_collect()
-            .await?;
+        read.extend(self.read_policies(reads).await?);
 
         let current_members: BTreeSet<String> = wanted_policies
             .values()
