@@ -8,6 +8,7 @@
 //! compile to, and neither deletes an object a workload outside the selection still
 //! wants.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use wid_core::{ChangeKind, ResourceId};
@@ -127,11 +128,15 @@ impl Selection {
         self.is_all() || self.targets.iter().any(|t| t.selects(&w.spec))
     }
 
-    /// The selected part of the plan: every cluster and setting, the selected workloads.
-    pub fn apply_to(&self, plan: &Plan) -> Plan {
+    /// The selected part of the plan: every cluster and setting, the selected workloads
+    /// (the plan itself, not a copy, when everything is selected).
+    pub fn apply_to<'p>(&self, plan: &'p Plan) -> Cow<'p, Plan> {
+        if self.is_all() {
+            return Cow::Borrowed(plan);
+        }
         let mut out = plan.clone();
         out.workloads.retain(|w| self.selects(w));
-        out
+        Cow::Owned(out)
     }
 
     /// The workloads left out (their objects are never deleted by a targeted run).

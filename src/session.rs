@@ -370,11 +370,7 @@ impl Session {
                     .scopes
                     .iter()
                     .map(|scope| {
-                        let ids = if selected.scopes.len() == 1 {
-                            model::kubernetes_ids(&selected)
-                        } else {
-                            model::kubernetes_ids(&selected.scope(scope))
-                        };
+                        let ids = model::kubernetes_ids(&selected.scope(scope));
                         let owner = Owner {
                             plan: scope.clone(),
                             prune,

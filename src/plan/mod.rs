@@ -12,6 +12,7 @@ pub mod spec;
 mod toml_spans;
 mod validate;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -72,13 +73,16 @@ impl Plan {
     }
 
     /// One scope of the plan: its workloads, every cluster and the shared settings,
-    /// named as that scope.
-    pub fn scope(&self, scope: &str) -> Plan {
+    /// named as that scope (the plan itself, not a copy, when it is that one scope).
+    pub fn scope(&self, scope: &str) -> Cow<'_, Plan> {
+        if self.scopes.len() == 1 && self.scopes[0] == scope && self.name == scope {
+            return Cow::Borrowed(self);
+        }
         let mut out = self.clone();
         out.workloads.retain(|w| self.scope_of(w) == scope);
         out.name = scope.to_owned();
         out.scopes = vec![scope.to_owned()];
-        out
+        Cow::Owned(out)
     }
 
     /// How the output labels a group of one scope: the label itself in a single-scope
