@@ -279,3 +279,45 @@ fn an_object_owned_by_two_scopes_is_a_plan_error_naming_both() {
         stderr(&out)
     );
 }
+
+/// Each scope's Kubernetes lists are read ahead of preflight and compile: two teams in
+/// one cluster make the lists two plans of their own would make (one of namespaces, one
+/// per namespace and kind, with prune one per prunable kind), none twice for one
+/// observe, and nothing one team's read-ahead read serves the other's observe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_teams_read_ahead_the_lists_each_would_make() {
+    use wid::session::{PlanMode, Session, Target};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("plan");
+    write_plan(&dir, 2, &["web"]);
+    let plan = wid::plan::load(&dir).expect("plan is valid");
+    let target = Target {
+        sandbox: Some(tmp.path().join("sb")),
+        ..Target::default()
+    };
+    let session = Session::open(plan, &target).await.expect("session");
+    let lists = |session: &Session| -> u64 {
+        let calls = session.sandbox().expect("sandbox").calls();
+        calls
+            .iter()
+            .filter(|(api, _)| api.starts_with("k8s:list"))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    // alpha: namespaces, serviceaccounts in `alpha` and in `shared`, three marked kinds;
+    // beta: the same in `beta` and `shared`. Five KSAs (alpha 2 + 1, beta 1 + 1).
+    let per_scope = 1 + 2 + 3;
+    for round in 1..=2 {
+        let planned = session
+            .plan(PlanMode::Apply { prune: true })
+            .await
+            .expect("plan");
+        assert_eq!(lists(&session), round * 2 * per_scope);
+        let ksas = planned
+            .changes
+            .iter()
+            .filter(|c| c.id.kind() == "serviceaccount")
+            .count();
+        assert_eq!(ksas, 5, "{:#?}", planned.changes);
+    }
+}
