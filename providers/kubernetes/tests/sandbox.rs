@@ -556,25 +556,8 @@ async fn a_read_ahead_serves_observe_once_without_a_second_list() {
     let ids: Vec<_> = desired.iter().map(|r| r.id.clone()).collect();
     let read = e.provider.observe(&wanted, &own).await.expect("observe");
 
-    let url = e.sandbox.kube_url(CLUSTER).expect("cluster is served");
-    let connect = |limits: Limits| {
-        let url = url.clone();
-        async move {
-            let counter = wid_core::CallCounter::default();
-            let p = wid_kubernetes::KubernetesProvider::connect_with(
-                std::collections::BTreeMap::from([(
-                    CLUSTER.to_owned(),
-                    wid_kubernetes::ClusterConn::Url(url),
-                )]),
-                counter.clone(),
-                &limits,
-            )
-            .await
-            .expect("connect");
-            (Arc::new(p), counter)
-        }
-    };
-    let (ahead, counter) = connect(Limits::default()).await;
+    let (ahead, counter) = e.provider_with(&Limits::default()).await;
+    let ahead = Arc::new(ahead);
     // Observe is polled first: the lists were registered when the read-ahead was made,
     // so it waits for them instead of listing again.
     let reads = Arc::clone(&ahead).read_ahead(ids.clone(), own.clone());
@@ -600,14 +583,16 @@ async fn a_read_ahead_serves_observe_once_without_a_second_list() {
 
     // A list that failed during the read-ahead fails the observe that needed it, as if
     // observe had made it (no second try hidden behind the first), and is not kept.
-    let (single, counter) = connect(Limits {
-        retry: RetryPolicy {
-            max_attempts: 1,
+    let (single, counter) = e
+        .provider_with(&Limits {
+            retry: RetryPolicy {
+                max_attempts: 1,
+                ..Default::default()
+            },
             ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await;
+        })
+        .await;
+    let single = Arc::new(single);
     e.sandbox.inject(Fault {
         api: "k8s:list serviceaccounts".into(),
         action: FaultAction::ServerError,
@@ -676,7 +661,6 @@ async fn api_faults_map_to_kinds_without_hidden_retries() {
     let wanted: Vec<_> = desired.iter().collect();
 
     // A provider that reads once: the error's kind shows instead of a retry.
-    let url = e.sandbox.kube_url(CLUSTER).expect("cluster is served");
     let once = wid_core::Limits {
         retry: wid_core::RetryPolicy {
             max_attempts: 1,
@@ -684,17 +668,7 @@ async fn api_faults_map_to_kinds_without_hidden_retries() {
         },
         ..Default::default()
     };
-    let counter = wid_core::CallCounter::default();
-    let single = wid_kubernetes::KubernetesProvider::connect_with(
-        std::collections::BTreeMap::from([(
-            CLUSTER.to_owned(),
-            wid_kubernetes::ClusterConn::Url(url),
-        )]),
-        counter.clone(),
-        &once,
-    )
-    .await
-    .expect("connect");
+    let (single, counter) = e.provider_with(&once).await;
     for (action, kind) in [
         (FaultAction::Throttle, ErrorKind::Throttled),
         (FaultAction::ServerError, ErrorKind::Transient),

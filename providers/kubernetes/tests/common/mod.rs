@@ -63,6 +63,23 @@ pub async fn env() -> Env {
 }
 
 impl Env {
+    /// Another provider for the same cluster, with its own limits and call counter.
+    pub async fn provider_with(
+        &self,
+        limits: &wid_core::Limits,
+    ) -> (KubernetesProvider, CallCounter) {
+        let url = self.sandbox.kube_url(CLUSTER).expect("cluster is served");
+        let counter = CallCounter::default();
+        let provider = KubernetesProvider::connect_with(
+            BTreeMap::from([(CLUSTER.to_owned(), ClusterConn::Url(url))]),
+            counter.clone(),
+            limits,
+        )
+        .await
+        .expect("connect");
+        (provider, counter)
+    }
+
     pub async fn create_namespace(&self, name: &str) {
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
         Api::<Namespace>::all(self.kube.clone())
