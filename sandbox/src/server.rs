@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -190,6 +191,7 @@ impl Sandbox {
             let listener = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
             kube.insert(name.clone(), listener.local_addr().map_err(io)?);
             let app = k8s::router(shared.clone(), name);
+            let listener = listener.tap_io(wire::no_delay);
             tasks.push(tokio::spawn(wire::serve(listener, app, shared.clone())));
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
@@ -199,6 +201,7 @@ impl Sandbox {
             .route(crate::served::FLUSH_PATH, axum::routing::post(flush_now))
             .fallback(aws::not_found)
             .with_state(shared.clone());
+        let listener = listener.tap_io(wire::no_delay);
         tasks.push(tokio::spawn(wire::serve(listener, app, shared.clone())));
         let tls = azure::tls::server_config(dir).map_err(io)?;
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;

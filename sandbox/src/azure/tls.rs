@@ -175,7 +175,10 @@ impl axum::serve::Listener for TlsListener {
         loop {
             tokio::select! {
                 accepted = self.tcp.accept() => match accepted {
-                    Ok((tcp, peer)) => self.start_handshake(tcp, peer),
+                    Ok((mut tcp, peer)) => {
+                        crate::wire::no_delay(&mut tcp);
+                        self.start_handshake(tcp, peer);
+                    }
                     Err(e) => {
                         tracing::debug!("sandbox azure: accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(10)).await;
