@@ -322,9 +322,17 @@ impl Session {
     /// plan does not spell out, and whether the clusters can serve workload identity at
     /// all (an error names the cluster). The plan's own `issuer` settings win.
     pub async fn preflight(&self) -> Result<Preflight, ProviderError> {
+        self.start_preflight().await
+    }
+
+    /// [`preflight`](Self::preflight), already under way when this returns: each cloud
+    /// is asked on a task of its own, so the work before a cloud's first call (building
+    /// its clients: the Google ones load the system's root certificates) runs on both
+    /// cores and beside whatever the caller does meanwhile, instead of one cloud after
+    /// another on the caller's task. Answers are merged in `clouds::ALL` order, so the
+    /// first error in that order wins; dropping the future stops the tasks.
+    fn start_preflight(&self) -> impl Future<Output = Result<Preflight, ProviderError>> + use<> {
         let plan = self.selection.apply_to(&self.plan);
-        // The clouds are asked concurrently (each within its own concurrency), and their
-        // answers merged in `clouds::ALL` order; the first error in that order wins.
         let mut asks = Vec::new();
         for cloud in clouds::ALL {
             let Some(provider) = self.providers.get(cloud.name()) else {
@@ -339,19 +347,26 @@ impl Session {
             if clusters.is_empty() {
                 continue;
             }
-            let retry = &self.limits.retry;
-            asks.push(async move { retried(retry, || provider.preflight(&clusters)).await });
+            let provider = Arc::clone(provider);
+            let retry = self.limits.retry.clone();
+            asks.push(Spawned(tokio::spawn(async move {
+                retried(&retry, || provider.preflight(&clusters)).await
+            })));
         }
-        let mut out = Preflight::default();
-        for found in futures::future::join_all(asks).await {
-            out.extend(found?);
-        }
-        for (name, c) in &self.plan.clusters {
-            if let Some(issuer) = &c.spec.issuer {
-                out.issuers.insert(name.clone(), issuer.clone());
+        let issuers: Vec<(String, String)> = self
+            .plan
+            .clusters
+            .iter()
+            .filter_map(|(name, c)| Some((name.clone(), c.spec.issuer.clone()?)))
+            .collect();
+        async move {
+            let mut out = Preflight::default();
+            for ask in asks {
+                out.extend(ask.join().await?);
             }
+            out.issuers.extend(issuers);
+            Ok(out)
         }
-        Ok(out)
     }
 
     /// Runs preflight, compiles, observes and diffs, scope by scope: each ownership scope
@@ -362,6 +377,10 @@ impl Session {
     pub async fn plan(&self, mode: PlanMode) -> Result<Planned, CliError> {
         let prune = mode.prunes();
         let selected = self.selection.apply_to(&self.plan);
+        let preflight = match mode {
+            PlanMode::Apply { .. } => Some(self.start_preflight()),
+            PlanMode::Destroy => None,
+        };
         // The Kubernetes reads follow from the plan alone: they run while the clouds
         // answer preflight and the plan compiles, and observe takes what they read.
         let _read_ahead = match mode {
@@ -382,13 +401,13 @@ impl Session {
             }
             _ => None,
         };
-        let (preflight, found) = match mode {
-            PlanMode::Apply { .. } => {
-                let preflight = self.preflight().await?;
+        let (preflight, found) = match preflight {
+            Some(preflight) => {
+                let preflight = preflight.await?;
                 let found = preflight.clone();
                 (preflight, found)
             }
-            PlanMode::Destroy => (Preflight::default(), model::offline(&self.plan)),
+            None => (Preflight::default(), model::offline(&self.plan)),
         };
         // Destroy compiles offline (no call): what the plan still describes orders the
         // deletes where a live object does not say what it depends on (a KSA names its
@@ -592,5 +611,24 @@ impl PlanMode {
             Self::Apply { prune } => prune,
             Self::Destroy => true,
         }
+    }
+}
+
+/// A task that is aborted when dropped unfinished (a plan that fails stops the reads it
+/// no longer needs); [`join`](Self::join) is its result, a panic in it resumed here.
+struct Spawned<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Spawned<T> {
+    async fn join(mut self) -> T {
+        match (&mut self.0).await {
+            Ok(out) => out,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+impl<T> Drop for Spawned<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
