@@ -167,15 +167,17 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
 /// clouds add only annotations and dependencies), so a plan can start reading them before
 /// preflight and compile.
 pub fn kubernetes_ids(plan: &Plan) -> Vec<ResourceId> {
-    let ksas = plan
-        .workloads
-        .iter()
-        .map(|w| ksa_spec(w, Arc::from(""), Vec::new()))
-        .collect();
-    wid_kubernetes::compile(&cluster_options(plan), ksas)
-        .into_iter()
-        .map(|r| r.id)
-        .collect()
+    let ksas = plan.workloads.iter().map(|w| wid_kubernetes::KsaKey {
+        cluster: &w.spec.cluster,
+        namespace: &w.spec.namespace,
+        service_account: &w.spec.service_account,
+        has_rules: w
+            .spec
+            .kubernetes
+            .as_ref()
+            .is_some_and(|k| !k.rules.is_empty()),
+    });
+    wid_kubernetes::ids(&cluster_options(plan), ksas)
 }
 
 /// The plan's clusters as the Kubernetes side compiles them.

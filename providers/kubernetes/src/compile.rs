@@ -67,6 +67,56 @@ pub fn default_sa_id(cluster: &str, namespace: &str) -> ResourceId {
     ResourceId::new("k8s", DEFAULT_SA, [cluster, namespace])
 }
 
+/// A KSA as [`ids`] needs it: where it is, and whether it gets a Role.
+#[derive(Debug, Clone, Copy)]
+pub struct KsaKey<'a> {
+    /// The plan's cluster name.
+    pub cluster: &'a str,
+    /// The KSA's namespace.
+    pub namespace: &'a str,
+    /// The KSA's name.
+    pub service_account: &'a str,
+    /// Whether the plan gives it RBAC rules (a Role and a RoleBinding).
+    pub has_rules: bool,
+}
+
+/// The ids [`compile`] gives these KSAs, sorted, without building their resources: what
+/// observe reads follows from them alone, so a plan's read-ahead starts on them before
+/// anything else compiles (`ids_are_compiles_ids` holds the two equal).
+pub fn ids<'a>(
+    clusters: &[ClusterOptions],
+    ksas: impl IntoIterator<Item = KsaKey<'a>>,
+) -> Vec<ResourceId> {
+    let options: BTreeMap<&str, &ClusterOptions> =
+        clusters.iter().map(|c| (c.name.as_str(), c)).collect();
+    let mut namespaces: HashSet<(&str, &str)> = HashSet::new();
+    let mut out = Vec::new();
+    for k in ksas {
+        let cluster = options.get(k.cluster);
+        let first_in_namespace = namespaces.insert((k.cluster, k.namespace));
+        if first_in_namespace && cluster.is_some_and(|c| c.create_namespaces) {
+            out.push(namespace_id(k.cluster, k.namespace));
+        }
+        out.push(object_id(
+            crate::kinds::SERVICEACCOUNT,
+            k.cluster,
+            k.namespace,
+            k.service_account,
+        ));
+        if k.has_rules {
+            let name = role_name(k.service_account);
+            out.push(object_id(ROLE, k.cluster, k.namespace, &name));
+            out.push(object_id(ROLEBINDING, k.cluster, k.namespace, &name));
+        }
+        if first_in_namespace && cluster.is_some_and(|c| c.harden_default_service_accounts) {
+            out.push(default_sa_id(k.cluster, k.namespace));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Compiles every KSA into its resources, in the order of the KSAs (each KSA's namespace
 /// first, where it is the first in it).
 ///
@@ -238,6 +288,50 @@ mod tests {
             resources: v(resources),
             verbs: v(verbs),
             resource_names: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ids_are_compiles_ids() {
+        let clusters = [
+            cluster("a", true, true),
+            cluster("b", false, true),
+            cluster("c", true, false),
+            cluster("d", false, false),
+        ];
+        let mut ksas = Vec::new();
+        for c in ["a", "b", "c", "d", "undeclared"] {
+            for (ns, name, rules) in [
+                ("one", "x", false),
+                ("one", "y", true),
+                ("two", "x", true),
+                ("one", "x", true),
+            ] {
+                let mut k = ksa(c, ns, name);
+                if rules {
+                    k.rules = vec![rule(&[""], &["pods"], &["get"])];
+                }
+                ksas.push(k);
+            }
+        }
+        let keys: Vec<KsaKey<'_>> = ksas
+            .iter()
+            .map(|k| KsaKey {
+                cluster: &k.workload.cluster,
+                namespace: &k.workload.namespace,
+                service_account: &k.workload.service_account,
+                has_rules: !k.rules.is_empty(),
+            })
+            .collect();
+        let fast = super::ids(&clusters, keys);
+        let mut compiled: Vec<ResourceId> = compile(&clusters, ksas.clone())
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        compiled.sort_unstable();
+        assert_eq!(fast, compiled);
+        for kind in [NAMESPACE, DEFAULT_SA, ROLE, ROLEBINDING, SERVICEACCOUNT] {
+            assert!(fast.iter().any(|id| id.kind() == kind), "{kind} covered");
         }
     }
 
