@@ -6,7 +6,8 @@ use wid::cli::{self, Cli};
 
 /// mimalloc rather than the system allocator: a plan of thousands of workloads is
 /// hundreds of thousands of small allocations, which glibc's allocator spends about a
-/// third of wid's CPU on (`benches/RESULTS.md`).
+/// third of wid's CPU on (`benches/RESULTS.md`). Its version 2 (see the workspace's
+/// `Cargo.toml`), which keeps fewer pages around the heap than version 3.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
