@@ -504,16 +504,21 @@ async fn tokens_carry_the_requested_audience() {
     assert!(missing.to_string().contains("apps/nobody"), "{missing}");
 }
 
+/// KSAs named `names` in each of `namespaces`, each with its Role.
+fn ksas_with_rules(namespaces: &[&str], names: &[&str]) -> Vec<wid_kubernetes::KsaSpec> {
+    namespaces
+        .iter()
+        .flat_map(|ns| names.iter().map(|n| with_rules(ksa(ns, n))))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observe_makes_one_list_per_namespace_and_kind() {
     let e = env().await;
     e.create_namespace("one").await;
     e.create_namespace("two").await;
     let own = owner("payments", false);
-    let ksas: Vec<_> = ["one", "two"]
-        .iter()
-        .flat_map(|ns| ["a", "b", "c"].map(|n| with_rules(ksa(ns, n))))
-        .collect();
+    let ksas = ksas_with_rules(&["one", "two"], &["a", "b", "c"]);
     let desired = compile(&[cluster(false, false)], ksas.clone());
     assert_eq!(desired.len(), 18);
     apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
@@ -545,10 +550,7 @@ async fn a_read_ahead_serves_observe_once_without_a_second_list() {
     e.create_namespace("one").await;
     e.create_namespace("two").await;
     let own = owner("payments", true);
-    let ksas: Vec<_> = ["one", "two"]
-        .iter()
-        .flat_map(|ns| ["a", "b"].map(|n| with_rules(ksa(ns, n))))
-        .collect();
+    let ksas = ksas_with_rules(&["one", "two"], &["a", "b"]);
     let desired = compile(&[cluster(false, true)], ksas);
     apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
     e.create_sa("one", "someone-elses", json!({})).await;
