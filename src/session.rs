@@ -349,9 +349,9 @@ impl Session {
             }
             let provider = Arc::clone(provider);
             let retry = self.limits.retry.clone();
-            asks.push(Spawned(tokio::spawn(async move {
+            asks.push(Spawned::start(async move {
                 retried(&retry, || provider.preflight(&clusters)).await
-            })));
+            }));
         }
         let issuers: Vec<(String, String)> = self
             .plan
@@ -430,9 +430,13 @@ impl Session {
             let mine = model::compile_scopes(&selected, &offline).map_err(CliError::Plan)?;
             (ids(&rest), ids(&mine))
         };
-        let mut wanted = kept.clone();
-        if let PlanMode::Apply { .. } = mode {
-            wanted.extend(ids(&scopes));
+        // Only a plan that prunes has deletes to check against what is wanted.
+        let mut wanted = BTreeSet::new();
+        if prune {
+            wanted = kept.clone();
+            if let PlanMode::Apply { .. } = mode {
+                wanted.extend(ids(&scopes));
+            }
         }
         let may_delete = |id: &ResourceId| {
             !wanted.contains(id) && self.selection.may_delete(id, &selected_ids, &kept)
@@ -524,14 +528,23 @@ impl Planned {
             .filter(|r| r.ownership == Ownership::Ours)
             .count();
         self.owned.insert(scope.to_owned(), owned);
-        for (id, label) in desired.groups {
-            self.desired.groups.entry(id).or_insert(label);
-        }
-        for r in desired.resources {
-            if !self.scopes.contains_key(&r.id) {
-                self.desired.resources.push(r);
+        // The first scope (a single-team plan's only one) moves in whole: its maps need
+        // no merging, and a map built from sorted keys is built in one pass.
+        if self.desired.groups.is_empty() {
+            self.desired.groups = desired.groups;
+        } else {
+            for (id, label) in desired.groups {
+                self.desired.groups.entry(id).or_insert(label);
             }
         }
+        let taken = &self.scopes;
+        self.desired.resources.extend(
+            desired
+                .resources
+                .into_iter()
+                .filter(|r| !taken.contains_key(&r.id)),
+        );
+        let mut mine = Vec::with_capacity(changes.len());
         for c in changes {
             if self.scopes.contains_key(&c.id)
                 || (c.kind == ChangeKind::Delete && !may_delete(&c.id))
@@ -544,11 +557,20 @@ impl Planned {
                     .entry(c.id.clone())
                     .or_insert_with(|| plan.group_label(scope, "left the plan").into());
             }
-            self.scopes.insert(c.id.clone(), scope.to_owned());
+            mine.push((c.id.clone(), scope.to_owned()));
             self.changes.push(c);
         }
-        for (id, live) in observed.resources {
-            self.observed.resources.entry(id).or_insert(live);
+        if self.scopes.is_empty() {
+            self.scopes = mine.into_iter().collect();
+        } else {
+            self.scopes.extend(mine);
+        }
+        if self.observed.resources.is_empty() {
+            self.observed.resources = observed.resources;
+        } else {
+            for (id, live) in observed.resources {
+                self.observed.resources.entry(id).or_insert(live);
+            }
         }
         for (id, why) in observed.blockers {
             self.observed.blockers.entry(id).or_insert(why);
@@ -614,14 +636,35 @@ impl PlanMode {
     }
 }
 
-/// A task that is aborted when dropped unfinished (a plan that fails stops the reads it
+/// A task that is stopped when dropped unfinished (a plan that fails stops the reads it
 /// no longer needs); [`join`](Self::join) is its result, a panic in it resumed here.
-struct Spawned<T>(tokio::task::JoinHandle<T>);
+struct Spawned<T> {
+    task: tokio::task::JoinHandle<Result<T, futures::future::Aborted>>,
+    stop: futures::future::AbortHandle,
+}
 
-impl<T> Spawned<T> {
+impl<T: Send + 'static> Spawned<T> {
+    /// Starts `work` beside the caller. On a multi-threaded runtime it runs on a thread of
+    /// its own (from the blocking pool) instead of a worker: what a cloud does before its
+    /// first call (building its clients; the Google ones load the system's root
+    /// certificates, about 5 ms each) is synchronous, and on a worker it would hold back
+    /// the answers of calls already in flight, such as the Kubernetes lists read ahead.
+    fn start(work: impl Future<Output = T> + Send + 'static) -> Self {
+        let (work, stop) = futures::future::abortable(work);
+        let handle = tokio::runtime::Handle::current();
+        let task = match handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::spawn_blocking(move || handle.block_on(work))
+            }
+            _ => tokio::spawn(work),
+        };
+        Self { task, stop }
+    }
+
     async fn join(mut self) -> T {
-        match (&mut self.0).await {
-            Ok(out) => out,
+        match (&mut self.task).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(futures::future::Aborted)) => unreachable!("only dropping stops the work"),
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
@@ -629,6 +672,72 @@ impl<T> Spawned<T> {
 
 impl<T> Drop for Spawned<T> {
     fn drop(&mut self) {
-        self.0.abort();
+        self.stop.abort();
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn runtime(workers: usize) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn spawned_work_leaves_the_workers_to_the_calls_in_flight() {
+        runtime(1).block_on(async {
+            // Work that holds its thread, as building a cloud's clients does.
+            let busy = Spawned::start(async {
+                std::thread::sleep(Duration::from_millis(300));
+                7
+            });
+            let start = Instant::now();
+            // A task on the only worker, as a call in flight is.
+            tokio::spawn(tokio::time::sleep(Duration::from_millis(5)))
+                .await
+                .expect("the timer task");
+            assert!(
+                start.elapsed() < Duration::from_millis(200),
+                "the worker waited for the spawned work: {:?}",
+                start.elapsed()
+            );
+            assert_eq!(busy.join().await, 7);
+        });
+    }
+
+    #[test]
+    fn dropping_spawned_work_stops_it_on_either_runtime() {
+        let current = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for rt in [runtime(2), current] {
+            rt.block_on(async {
+                let ticks = Arc::new(AtomicUsize::new(0));
+                let counted = Arc::clone(&ticks);
+                let work = Spawned::start(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                drop(work);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let stopped = ticks.load(Ordering::SeqCst);
+                assert!(stopped > 0, "the work never ran");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                assert_eq!(ticks.load(Ordering::SeqCst), stopped, "the work went on");
+            });
+        }
     }
 }
