@@ -37,9 +37,9 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(style.color())
         .init();
-    // Workers get the main thread's stack: each cloud's preflight runs on a task of its
-    // own, and setting up the Google clients nests futures deep enough to overflow
-    // tokio's default 2 MiB in a debug build.
+    // The runtime's threads (workers, and the blocking pool where each cloud's preflight
+    // runs) get the main thread's stack: setting up the Google clients nests futures deep
+    // enough to overflow tokio's default 2 MiB in a debug build.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(8 * 1024 * 1024)

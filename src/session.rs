@@ -326,10 +326,10 @@ impl Session {
     }
 
     /// [`preflight`](Self::preflight), already under way when this returns: each cloud
-    /// is asked on a task of its own, so the work before a cloud's first call (building
-    /// its clients: the Google ones load the system's root certificates) runs on both
-    /// cores and beside whatever the caller does meanwhile, instead of one cloud after
-    /// another on the caller's task. Answers are merged in `clouds::ALL` order, so the
+    /// is asked apart ([`Spawned::start`]), so the work before a cloud's first call
+    /// (building its clients: the Google ones load the system's root certificates) runs
+    /// on both cores and beside whatever the caller does meanwhile, instead of one cloud
+    /// after another on the caller's task. Answers are merged in `clouds::ALL` order, so the
     /// first error in that order wins; dropping the future stops the tasks.
     fn start_preflight(&self) -> impl Future<Output = Result<Preflight, ProviderError>> + use<> {
         let plan = self.selection.apply_to(&self.plan);
@@ -528,15 +528,7 @@ impl Planned {
             .filter(|r| r.ownership == Ownership::Ours)
             .count();
         self.owned.insert(scope.to_owned(), owned);
-        // The first scope (a single-team plan's only one) moves in whole: its maps need
-        // no merging, and a map built from sorted keys is built in one pass.
-        if self.desired.groups.is_empty() {
-            self.desired.groups = desired.groups;
-        } else {
-            for (id, label) in desired.groups {
-                self.desired.groups.entry(id).or_insert(label);
-            }
-        }
+        merge_first_wins(&mut self.desired.groups, desired.groups);
         let taken = &self.scopes;
         self.desired.resources.extend(
             desired
@@ -560,21 +552,9 @@ impl Planned {
             mine.push((c.id.clone(), scope.to_owned()));
             self.changes.push(c);
         }
-        if self.scopes.is_empty() {
-            self.scopes = mine.into_iter().collect();
-        } else {
-            self.scopes.extend(mine);
-        }
-        if self.observed.resources.is_empty() {
-            self.observed.resources = observed.resources;
-        } else {
-            for (id, live) in observed.resources {
-                self.observed.resources.entry(id).or_insert(live);
-            }
-        }
-        for (id, why) in observed.blockers {
-            self.observed.blockers.entry(id).or_insert(why);
-        }
+        merge_first_wins(&mut self.scopes, mine.into_iter().collect());
+        merge_first_wins(&mut self.observed.resources, observed.resources);
+        merge_first_wins(&mut self.observed.blockers, observed.blockers);
     }
 
     /// The scopes whose deletes in this plan exceed the mass-delete guard: more than
@@ -633,6 +613,18 @@ impl PlanMode {
             Self::Apply { prune } => prune,
             Self::Destroy => true,
         }
+    }
+}
+
+/// Adds `from`'s entries to `into`, keeping `into`'s where both have a key. The first
+/// scope (a single-team plan's only one) moves in whole, without merging.
+fn merge_first_wins<K: Ord, V>(into: &mut BTreeMap<K, V>, from: BTreeMap<K, V>) {
+    if into.is_empty() {
+        *into = from;
+        return;
+    }
+    for (k, v) in from {
+        into.entry(k).or_insert(v);
     }
 }
 
