@@ -17,3 +17,9 @@ pub mod saved;
 pub mod schema;
 pub mod select;
 pub mod session;
+
+/// The generated plans of the scale benchmark, for the unit tests that read them.
+#[cfg(test)]
+#[path = "../tests/common/scale_plan.rs"]
+#[allow(dead_code)]
+pub(crate) mod scale_plan;

@@ -381,15 +381,25 @@ impl Session {
             PlanMode::Apply { .. } => Some(self.start_preflight()),
             PlanMode::Destroy => None,
         };
-        // The Kubernetes reads follow from the plan alone: they run while the clouds
-        // answer preflight and the plan compiles, and observe takes what they read.
+        let providers = if self.cloud_only {
+            self.providers.without("k8s")
+        } else {
+            self.providers.clone()
+        };
+        // The reads of what the plan names without compiling it (every Kubernetes object,
+        // a cloud's accounts and policies) run while the clouds answer preflight and the
+        // plan compiles, and observe takes what they read.
         let _read_ahead = match mode {
-            PlanMode::Apply { .. } if !self.cloud_only => {
+            PlanMode::Apply { .. } => {
                 let scopes = selected
                     .scopes
                     .iter()
                     .map(|scope| {
-                        let ids = model::kubernetes_ids(&selected.scope(scope));
+                        let plan = selected.scope(scope);
+                        let mut ids = model::cloud_read_ahead_ids(&plan);
+                        if !self.cloud_only {
+                            ids.extend(model::kubernetes_ids(&plan));
+                        }
                         let owner = Owner {
                             plan: scope.clone(),
                             prune,
@@ -397,9 +407,9 @@ impl Session {
                         (ids, owner)
                     })
                     .collect();
-                Some(self.providers.read_ahead(scopes))
+                Some(providers.read_ahead(scopes))
             }
-            _ => None,
+            PlanMode::Destroy => None,
         };
         let (preflight, found) = match preflight {
             Some(preflight) => {
@@ -442,11 +452,6 @@ impl Session {
             !wanted.contains(id) && self.selection.may_delete(id, &selected_ids, &kept)
         };
         let mut out = Planned::default();
-        let providers = if self.cloud_only {
-            self.providers.without("k8s")
-        } else {
-            self.providers.clone()
-        };
         for (scope, mut desired) in scopes {
             if self.cloud_only {
                 desired.resources.retain(|r| r.id.provider() != "k8s");

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use wid_aws::{AwsOptions, AwsProvider, AwsWorkload, CompileOptions, EksCluster};
+use wid_aws::{AwsOptions, AwsProvider, AwsWorkload, CompileOptions, EksCluster, Mechanism};
 use wid_core::import::{Imported, KsaFacts};
-use wid_core::{FieldIssue, Provider, ProviderError, Resource};
+use wid_core::{FieldIssue, Provider, ProviderError, Resource, ResourceId};
 use wid_sandbox::{ClusterDecl, EksDecl};
 
 use super::import::{ClusterHints, ImportRequest, missing, notes, pick};
@@ -80,6 +80,41 @@ impl Cloud for Aws {
             cluster.region.as_deref().unwrap_or_default(),
             "0".repeat(32)
         ))
+    }
+
+    /// The roles, Pod Identity associations and OIDC providers the plan names. An OIDC
+    /// provider's id holds the issuer preflight looks up; before it, the offline stand-in
+    /// names the same account, and the account is all its read (one list) needs.
+    fn read_ahead_ids(&self, plan: &Plan) -> Vec<ResourceId> {
+        let clusters = eks_clusters(plan, &crate::model::offline(plan).issuers);
+        let mut out = BTreeSet::new();
+        for w in &plan.workloads {
+            let (Some(block), Some(cluster)) = (
+                w.spec.aws.as_ref(),
+                clusters.iter().find(|c| c.plan_name == w.spec.cluster),
+            ) else {
+                continue;
+            };
+            let account = block.account.as_deref().unwrap_or(&cluster.account);
+            out.insert(wid_aws::ids::role_id(account, &block.role));
+            match block.mechanism {
+                Mechanism::Irsa => {
+                    if let Some(issuer) = &cluster.issuer {
+                        out.insert(wid_aws::ids::oidc_id(account, issuer));
+                    }
+                }
+                Mechanism::PodIdentity => {
+                    out.insert(wid_aws::ids::association_id(
+                        &cluster.account,
+                        &cluster.region,
+                        &cluster.eks_name,
+                        &w.spec.namespace,
+                        &w.spec.service_account,
+                    ));
+                }
+            }
+        }
+        out.into_iter().collect()
     }
 
     fn compile(

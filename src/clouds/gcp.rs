@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use wid_core::import::{Imported, KsaFacts};
-use wid_core::{FieldIssue, Preflight, Provider, ProviderError, Resource};
-use wid_gcp::{Endpoints, GcpOptions, GcpProvider, GcpWorkload, GkeCluster};
+use wid_core::{FieldIssue, Preflight, Provider, ProviderError, Resource, ResourceId};
+use wid_gcp::{Endpoints, GcpOptions, GcpProvider, GcpWorkload, GkeCluster, Target};
 use wid_sandbox::{ClusterDecl, GkeDecl};
 
 use super::import::{ClusterHints, ImportRequest, missing, notes, pick};
@@ -39,10 +39,18 @@ fn gke_clusters(plan: &Plan, found: Option<&Preflight>) -> Vec<GkeCluster> {
         .collect()
 }
 
-/// Every project the plan's gcp blocks name (service accounts, role targets), besides
-/// its clusters': prune looks for the plan's service accounts and bindings there.
-fn named_projects(plan: &Plan, clusters: &[GkeCluster]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+/// What one gcp block names, as compile will resolve it (what it cannot resolve is left
+/// to compile's errors).
+struct Named {
+    /// The service account (project, email) of an impersonating workload.
+    account: Option<(String, String)>,
+    /// Its roles' targets.
+    targets: Vec<Target>,
+}
+
+/// What each of the plan's gcp blocks names.
+fn named(plan: &Plan, clusters: &[GkeCluster]) -> Vec<Named> {
+    let mut out = Vec::new();
     for w in &plan.workloads {
         let (Some(block), Some(cluster)) = (
             w.spec.gcp.as_ref(),
@@ -50,21 +58,31 @@ fn named_projects(plan: &Plan, clusters: &[GkeCluster]) -> BTreeSet<String> {
         ) else {
             continue;
         };
-        if let Some(sa) = &block.service_account
-            && let Ok((project, _)) = wid_gcp::names::expand_service_account(sa, &cluster.project)
-        {
-            out.insert(project);
-        }
-        for grant in &block.roles {
-            match wid_gcp::block::target(grant, &cluster.project) {
-                Ok(wid_gcp::Target::Project(p)) => {
-                    out.insert(p);
-                }
-                Ok(wid_gcp::Target::ServiceAccount { project, .. }) => {
-                    out.insert(project);
-                }
-                Err(_) => {}
-            }
+        let account = block
+            .service_account
+            .as_ref()
+            .filter(|_| !block.direct)
+            .and_then(|sa| wid_gcp::names::expand_service_account(sa, &cluster.project).ok());
+        let targets = block
+            .roles
+            .iter()
+            .filter_map(|grant| wid_gcp::block::target(grant, &cluster.project).ok())
+            .collect();
+        out.push(Named { account, targets });
+    }
+    out
+}
+
+/// Every project the plan's gcp blocks name (service accounts, role targets), besides
+/// its clusters': prune looks for the plan's service accounts and bindings there.
+fn named_projects(plan: &Plan, clusters: &[GkeCluster]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for Named { account, targets } in named(plan, clusters) {
+        out.extend(account.map(|(project, _)| project));
+        for target in targets {
+            out.insert(match target {
+                Target::Project(p) | Target::ServiceAccount { project: p, .. } => p,
+            });
         }
     }
     out
@@ -100,6 +118,27 @@ impl Cloud for Gcp {
             return BTreeMap::new();
         }
         BTreeMap::from([("project_number".to_owned(), "0".repeat(12))])
+    }
+
+    /// The service accounts and policies the plan names, without the project numbers
+    /// preflight looks up (ids do not hold them).
+    fn read_ahead_ids(&self, plan: &Plan) -> Vec<ResourceId> {
+        let clusters = gke_clusters(plan, None);
+        let mut out = BTreeSet::new();
+        for Named { account, targets } in named(plan, &clusters) {
+            if let Some((project, email)) = account {
+                out.insert(wid_gcp::ids::sa_id(
+                    &project,
+                    wid_gcp::names::account_id_of(&email),
+                ));
+                let policy = Target::ServiceAccount { project, email }.resource();
+                out.insert(wid_gcp::ids::policy_id(&policy));
+            }
+            for target in targets {
+                out.insert(wid_gcp::ids::policy_id(&target.resource()));
+            }
+        }
+        out.into_iter().collect()
     }
 
     fn compile(

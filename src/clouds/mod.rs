@@ -98,6 +98,17 @@ pub trait Cloud: Send + Sync {
         BTreeMap::new()
     }
 
+    /// The ids of this cloud's resources the plan names without compiling it and
+    /// without preflight, for a read-ahead to start on ([`Provider::read_ahead`]). An id
+    /// compile does not produce costs a read nobody takes; one it produces and this
+    /// misses is read by observe. Default: none.
+    ///
+    /// [`Provider::read_ahead`]: wid_core::Provider::read_ahead
+    fn read_ahead_ids(&self, plan: &Plan) -> Vec<wid_core::ResourceId> {
+        let _ = plan;
+        Vec::new()
+    }
+
     /// Compiles every block of the plan at once (shared identities need all of them),
     /// with the issuers and facts preflight found (or their offline stand-ins).
     /// `origins` holds each workload's [`workload_origin`](crate::model::workload_origin),

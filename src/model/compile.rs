@@ -180,6 +180,17 @@ pub fn kubernetes_ids(plan: &Plan) -> Vec<ResourceId> {
     wid_kubernetes::ids(&cluster_options(plan), ksas)
 }
 
+/// The ids of the clouds' resources the plan names without compile or preflight
+/// ([`Cloud::read_ahead_ids`](crate::clouds::Cloud::read_ahead_ids)), for the clouds it
+/// uses.
+pub fn cloud_read_ahead_ids(plan: &Plan) -> Vec<ResourceId> {
+    clouds::ALL
+        .iter()
+        .filter(|cloud| plan.workloads.iter().any(|w| cloud.used_by(&w.spec)))
+        .flat_map(|cloud| cloud.read_ahead_ids(plan))
+        .collect()
+}
+
 /// The plan's clusters as the Kubernetes side compiles them.
 fn cluster_options(plan: &Plan) -> Vec<wid_kubernetes::ClusterOptions> {
     plan.clusters
@@ -282,4 +293,56 @@ pub fn compile_scopes(
         return Err(diags);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use crate::scale_plan;
+
+    use super::*;
+
+    /// The clouds' read-ahead ids are compile's, on every example plan and a generated
+    /// one: a missing id would be read after compile, an extra one read for nothing.
+    #[test]
+    fn cloud_read_ahead_ids_are_compiles_ids() {
+        let tmp = tempfile::tempdir().unwrap();
+        let generated = tmp.path().join("plan.toml");
+        std::fs::write(&generated, scale_plan::plan_text("t", 60)).unwrap();
+        let mut paths = vec![generated];
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).expect("examples").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "toml") {
+                    paths.push(p);
+                }
+            }
+        }
+        let mut checked = 0;
+        for path in paths {
+            let Ok(plan) = crate::plan::load(&path) else {
+                continue;
+            };
+            let Ok(desired) = compile(&plan, &offline(&plan)) else {
+                continue;
+            };
+            // The clouds that name their ids ahead (others keep the default: none).
+            let ahead: BTreeSet<ResourceId> = cloud_read_ahead_ids(&plan).into_iter().collect();
+            let providers: BTreeSet<&str> = ahead.iter().map(|id| id.provider()).collect();
+            let compiled: BTreeSet<ResourceId> = desired
+                .resources
+                .iter()
+                .map(|r| r.id.clone())
+                .filter(|id| providers.contains(id.provider()))
+                .collect();
+            assert_eq!(ahead, compiled, "{}", path.display());
+            checked += usize::from(!ahead.is_empty());
+        }
+        assert!(checked >= 2, "the generated plan and the GKE example");
+    }
 }

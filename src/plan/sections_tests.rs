@@ -9,9 +9,7 @@ use toml::de::{DeTable, DeValue};
 use super::*;
 use crate::plan::WorkloadSpec;
 
-#[path = "../../tests/common/scale_plan.rs"]
-#[allow(dead_code)]
-mod scale_plan;
+use crate::scale_plan;
 
 /// What `toml` makes of `text`: the document as JSON, and each `[[workload]]` header.
 fn by_toml(text: &str) -> Option<(serde_json::Value, Vec<(usize, usize)>)> {

@@ -82,6 +82,8 @@ pub struct AwsProvider {
     /// The tag-key records (`wid.dev/tag-keys` tags) seen by observe on this plan's
     /// objects, so apply knows which tags it set and which record tags to replace.
     pub(crate) tag_records: Mutex<BTreeMap<ResourceId, Vec<(String, String)>>>,
+    /// Observe's first reads, made ahead of it ([`crate::ahead`]).
+    pub(crate) ahead: crate::ahead::AheadReads,
 }
 
 impl AwsProvider {
@@ -105,6 +107,7 @@ impl AwsProvider {
             association_ids: Mutex::new(BTreeMap::new()),
             arns: Mutex::new(BTreeMap::new()),
             tag_records: Mutex::new(BTreeMap::new()),
+            ahead: crate::ahead::AheadReads::default(),
         })
     }
 

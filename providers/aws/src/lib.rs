@@ -7,6 +7,7 @@
 //! - [`policy`]: policy documents as data (normalization, trust policies).
 //! - [`AwsProvider`]: observe and apply through aws-sdk-rust, one client set per account.
 
+mod ahead;
 mod apply_other;
 mod apply_role;
 pub mod block;

@@ -20,11 +20,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use serde_json::{Value, json};
+use wid_core::ahead::Taken;
 use wid_core::{
     APPLIED_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observed, ObservedResource, Owner, Ownership,
     PLAN_KEY, ProviderError, Resource, ResourceId,
 };
 
+use crate::ahead::TakenReads;
 use crate::client::{Account, AwsProvider};
 use crate::compile::DESCRIPTION_PREFIX;
 use crate::error::Call;
@@ -102,37 +104,21 @@ impl AwsProvider {
                 .filter(|r| r.id.kind() == kind)
                 .collect()
         };
-        let mut accounts: BTreeSet<String> = wanted
-            .iter()
-            .map(|r| ids::account_of(&r.id).to_owned())
-            .collect();
-        if owner.prune {
-            accounts.extend(
-                self.clusters
-                    .lock()
-                    .expect("cluster set lock is never poisoned")
-                    .iter()
-                    .map(|(a, _, _)| a.clone()),
-            );
-            accounts.extend(self.options.profiles.keys().cloned());
-            accounts.extend(
-                self.role_accounts
-                    .lock()
-                    .expect("account set lock is never poisoned")
-                    .iter()
-                    .cloned(),
-            );
-        }
-
+        // What observe reads first, taken from a read-ahead where one read it.
+        let first = self.first_reads(wanted.iter().map(|r| &r.id), owner);
+        let mut taken = self.take_ahead(&first);
         let providers = by_kind(KIND_OIDC);
-        let oidc_accounts: BTreeSet<String> = if owner.prune {
-            accounts.clone()
-        } else {
-            providers
-                .iter()
-                .map(|r| ids::account_of(&r.id).to_owned())
-                .collect()
-        };
+        let oidc_lists: Vec<(String, Taken<Vec<String>>)> = first
+            .oidc
+            .iter()
+            .map(|account| (account.clone(), taken.oidc(account)))
+            .collect();
+        let listed: Vec<_> = first
+            .namespaces
+            .iter()
+            .map(|ns| (ns.clone(), taken.namespace(ns)))
+            .collect();
+        let accounts = first.accounts;
         let roles = by_kind(KIND_ROLE);
         let associations = by_kind(KIND_ASSOCIATION);
         // OIDC providers, roles and associations need nothing of each other: they are read
@@ -141,12 +127,13 @@ impl AwsProvider {
         // Boxed: the three nested state machines together are too deep for the
         // compiler's layout of `observe`.
         let (oidc, roles_found, assocs) = futures::join!(
-            self.observe_oidc_accounts(&oidc_accounts, &providers, owner)
+            self.observe_oidc_accounts(oidc_lists, &providers, owner)
                 .boxed(),
-            self.observe_roles(&roles, &accounts, owner).boxed(),
+            self.observe_roles(&roles, &accounts, &mut taken, owner)
+                .boxed(),
             async {
                 let mut observed = Observed::default();
-                self.observe_associations(&associations, owner, &mut observed)
+                self.observe_associations(&associations, listed, owner, &mut observed)
                     .await
                     .map(|()| observed)
             }
@@ -168,14 +155,14 @@ impl AwsProvider {
     /// The OIDC providers of each account, accounts read concurrently, merged in order.
     async fn observe_oidc_accounts(
         &self,
-        accounts: &BTreeSet<String>,
+        accounts: Vec<(String, Taken<Vec<String>>)>,
         providers: &[&Resource],
         owner: &Owner,
     ) -> Result<Observed, ProviderError> {
-        let found: Vec<Observed> = futures::stream::iter(accounts.iter().cloned())
-            .map(|account| async move {
+        let found: Vec<Observed> = futures::stream::iter(accounts)
+            .map(|(account, listed)| async move {
                 let mut observed = Observed::default();
-                self.observe_oidc(&account, providers, owner, &mut observed)
+                self.observe_oidc(&account, listed, providers, owner, &mut observed)
                     .await
                     .map(|()| observed)
             })
@@ -195,6 +182,7 @@ impl AwsProvider {
         &self,
         roles: &[&Resource],
         accounts: &BTreeSet<String>,
+        taken: &mut TakenReads,
         owner: &Owner,
     ) -> Result<(Vec<ObservedResource>, TrustedBy), ProviderError> {
         let names: Vec<(String, String, BTreeSet<String>)> = roles
@@ -207,7 +195,7 @@ impl AwsProvider {
                 )
             })
             .collect();
-        let mut out = self.read_roles(names, &owner.plan).await?;
+        let mut out = self.read_roles(names, taken, &owner.plan).await?;
         let mut trusted_by = TrustedBy::new();
         if !owner.prune {
             return Ok((out, trusted_by));

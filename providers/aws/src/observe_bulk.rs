@@ -25,6 +25,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use wid_core::{ErrorKind, ObservedResource, ProviderError};
 
+use crate::ahead::TakenReads;
 use crate::client::AwsProvider;
 use crate::error::Call;
 use crate::ids;
@@ -43,19 +44,24 @@ struct Listed {
     max_session_duration: Option<i32>,
 }
 
+/// Every role of an account as the bulk reads return them, by lowercased name.
+pub(crate) type Bulk = BTreeMap<String, Detail>;
+
 /// One role as the bulk reads return it.
-struct Detail {
+pub(crate) struct Detail {
     role: aws_sdk_iam::types::RoleDetail,
     listed: Option<Listed>,
 }
 
 impl AwsProvider {
     /// Reads the wanted roles (account, name): in bulk for each account with at least
-    /// [`BULK_THRESHOLD`] of them, one by one otherwise or when the bulk read is denied.
+    /// [`BULK_THRESHOLD`] of them (or takes the bulk read `taken` holds), one by one
+    /// otherwise or when the bulk read is denied.
     /// Roles that do not exist are left out.
     pub(crate) async fn read_roles(
         &self,
         names: Vec<(String, String, BTreeSet<String>)>,
+        taken: &mut TakenReads,
         plan: &str,
     ) -> Result<Vec<ObservedResource>, ProviderError> {
         let mut by_account: BTreeMap<String, Vec<(String, BTreeSet<String>)>> = BTreeMap::new();
@@ -66,7 +72,10 @@ impl AwsProvider {
         let mut one_by_one = Vec::new();
         for (account, names) in by_account {
             if names.len() >= BULK_THRESHOLD
-                && let Some(mut all) = self.bulk_roles(&account).await?
+                && let Some(mut all) = taken
+                    .bulk(&account)
+                    .or_read(|| self.bulk_roles(&account))
+                    .await?
             {
                 for (name, wanted_tags) in names {
                     if let Some(detail) = all.remove(&name.to_lowercase()) {
@@ -97,10 +106,7 @@ impl AwsProvider {
 
     /// Every role of the account with what `ListRoles` adds to it, by lowercased name;
     /// `None` when either bulk read is denied (the caller reads one by one instead).
-    async fn bulk_roles(
-        &self,
-        account_id: &str,
-    ) -> Result<Option<BTreeMap<String, Detail>>, ProviderError> {
+    pub(crate) async fn bulk_roles(&self, account_id: &str) -> Result<Option<Bulk>, ProviderError> {
         let (details, listed) =
             futures::join!(self.role_details(account_id), self.listed_roles(account_id));
         let (details, listed) = match (details, listed) {

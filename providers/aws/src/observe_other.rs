@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
+use wid_core::ahead::Taken;
 use wid_core::{Observed, ObservedResource, Owner, Ownership, ProviderError, Resource, ResourceId};
 
 use crate::client::AwsProvider;
@@ -24,15 +25,8 @@ pub(crate) struct LiveAssociation {
 }
 
 impl AwsProvider {
-    /// Lists the account's OIDC providers once and reads the wanted ones (with prune, all
-    /// of them, to find this plan's).
-    pub(crate) async fn observe_oidc(
-        &self,
-        account_id: &str,
-        wanted: &[&Resource],
-        owner: &Owner,
-        observed: &mut Observed,
-    ) -> Result<(), ProviderError> {
+    /// The ARNs of the account's OIDC providers (`ListOpenIDConnectProviders`, one call).
+    pub(crate) async fn oidc_arns(&self, account_id: &str) -> Result<Vec<String>, ProviderError> {
         let account = self.account(account_id).await?;
         let list = Call::new(
             "iam:ListOpenIDConnectProviders",
@@ -44,13 +38,31 @@ impl AwsProvider {
                 account.iam.list_open_id_connect_providers().send()
             })
             .await?;
+        Ok(out
+            .open_id_connect_provider_list()
+            .iter()
+            .filter_map(|entry| entry.arn().map(str::to_owned))
+            .collect())
+    }
+
+    /// Lists the account's OIDC providers once (or takes the list `listed` read ahead)
+    /// and reads the wanted ones (with prune, all of them, to find this plan's).
+    pub(crate) async fn observe_oidc(
+        &self,
+        account_id: &str,
+        listed: Taken<Vec<String>>,
+        wanted: &[&Resource],
+        owner: &Owner,
+        observed: &mut Observed,
+    ) -> Result<(), ProviderError> {
+        let account = self.account(account_id).await?;
+        let arns = listed.or_read(|| self.oidc_arns(account_id)).await?;
         let wanted: BTreeMap<&ResourceId, &Resource> = wanted
             .iter()
             .filter(|r| ids::account_of(&r.id) == account_id)
             .map(|r| (&r.id, *r))
             .collect();
-        for entry in out.open_id_connect_provider_list() {
-            let Some(arn) = entry.arn() else { continue };
+        for arn in &arns {
             let Some((_, host_path)) = ids::parse_oidc_arn(arn) else {
                 continue;
             };
@@ -186,6 +198,7 @@ impl AwsProvider {
     pub(crate) async fn observe_associations(
         &self,
         wanted: &[&Resource],
+        listed: Vec<(Namespace, Taken<Listing>)>,
         owner: &Owner,
         observed: &mut Observed,
     ) -> Result<(), ProviderError> {
@@ -206,20 +219,13 @@ impl AwsProvider {
         // own filtered list. Then one describe per association found (the list has no
         // role). As many calls at once as the provider allows; results in the plan's
         // order, so the first error is always the same one.
+        // Which namespaces those are is `listed` ([`AwsProvider::first_reads`]), each with
+        // what a read-ahead read of it.
         let plan = owner.plan.as_str();
-        let mut per_ns: BTreeMap<Namespace, usize> = BTreeMap::new();
-        for r in wanted {
-            *per_ns.entry(namespace_of(&r.id)).or_default() += 1;
-        }
-        let listed: Vec<Namespace> = per_ns
-            .into_iter()
-            .filter(|(_, n)| *n >= LIST_THRESHOLD)
-            .map(|(ns, _)| ns)
-            .collect();
         let listings: Vec<(Namespace, Result<Listing, ProviderError>)> =
             futures::stream::iter(listed)
-                .map(|ns| async move {
-                    let found = self.namespace_associations(&ns).await;
+                .map(|(ns, taken)| async move {
+                    let found = taken.or_read(|| self.namespace_associations(&ns)).await;
                     (ns, found)
                 })
                 .buffered(self.calls.concurrency())
@@ -340,12 +346,12 @@ impl AwsProvider {
 /// A namespace with this many wanted associations is listed whole rather than one KSA at
 /// a time: a listing page holds 100, so it costs no more calls unless the namespace holds
 /// 100 × this many associations the plan does not want.
-const LIST_THRESHOLD: usize = 3;
+pub(crate) const LIST_THRESHOLD: usize = 3;
 
 /// A namespace of an EKS cluster: (account, region, cluster, namespace).
-type Namespace = (String, String, String, String);
+pub(crate) type Namespace = (String, String, String, String);
 
-fn namespace_of(id: &ResourceId) -> Namespace {
+pub(crate) fn namespace_of(id: &ResourceId) -> Namespace {
     (
         id.part(0).to_owned(),
         id.part(1).to_owned(),
@@ -355,7 +361,7 @@ fn namespace_of(id: &ResourceId) -> Namespace {
 }
 
 /// The associations of one namespace: association id by KSA.
-type Listing = BTreeMap<String, String>;
+pub(crate) type Listing = BTreeMap<String, String>;
 
 /// How one wanted association is found.
 enum Lookup {
@@ -369,7 +375,7 @@ enum Lookup {
 
 impl AwsProvider {
     /// The associations of one namespace, association id by KSA (pages of 100).
-    async fn namespace_associations(
+    pub(crate) async fn namespace_associations(
         &self,
         (account_id, region, cluster, ns): &Namespace,
     ) -> Result<Listing, ProviderError> {

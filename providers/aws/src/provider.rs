@@ -1,9 +1,12 @@
 //! The [`Provider`] implementation: routes each resource kind to its observe and apply.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use wid_core::{
-    Change, ErrorKind, Observed, Outputs, Owner, Preflight, Provider, ProviderError, Resource,
+    Change, ErrorKind, Observed, Outputs, Owner, Preflight, Provider, ProviderError, ReadAhead,
+    Resource, ResourceId,
 };
 
 use crate::client::AwsProvider;
@@ -53,7 +56,29 @@ impl Provider for AwsProvider {
         self.observe_all(wanted, owner).await
     }
 
+    /// Reads observe's first reads ahead of it: OIDC provider lists, bulk role reads and
+    /// namespace association listings ([`crate::ahead`]).
+    fn read_ahead(self: Arc<Self>, ids: Vec<ResourceId>, owner: Owner) -> ReadAhead {
+        AwsProvider::read_ahead(self, ids, owner)
+    }
+
+    fn forget_read_ahead(&self) {
+        AwsProvider::forget_read_ahead(self);
+    }
+
+    /// Drops what was read ahead of observe before and after the change: nothing read
+    /// while wid writes is used.
     async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
+        AwsProvider::forget_read_ahead(self);
+        let applied = self.apply_change(change, owner).await;
+        AwsProvider::forget_read_ahead(self);
+        applied
+    }
+}
+
+impl AwsProvider {
+    /// Carries out one change, by kind.
+    async fn apply_change(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
         match change.id.kind() {
             KIND_ROLE => self.apply_role(change, owner).await,
             KIND_OIDC => self.apply_oidc(change, owner).await,

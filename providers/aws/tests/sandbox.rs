@@ -403,3 +403,77 @@ async fn a_namespace_with_several_associations_is_listed_once() {
     let other = wid_aws::ids::association_id(ACCOUNT, "us-east-1", "dev", "batch", "other");
     assert!(!observed.resources.contains_key(&other));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_ahead_serves_observe_once_and_a_write_drops_it() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sandbox, p, cluster) = start(dir.path()).await;
+    let p = Arc::new(p);
+    let clusters = [cluster];
+    // 24 IRSA roles (read in bulk) and 4 associations in one namespace (listed whole).
+    let mut workloads: Vec<_> = (0..24)
+        .map(|i| {
+            wl(
+                0,
+                "apps",
+                &format!("sa{i}"),
+                block(&format!("ahead-{i:02}")),
+            )
+        })
+        .collect();
+    let mut pods = block("ahead-pods");
+    pods.mechanism = Mechanism::PodIdentity;
+    workloads.extend((0..4).map(|i| wl(0, "batch", &format!("job{i}"), pods.clone())));
+    let desired = compile_plan(&workloads, &clusters, "ahead");
+    let own = owner("ahead", false);
+    let (_, changes) = plan(p.as_ref(), &desired, &own).await;
+    apply(p.as_ref(), &changes, &own).await;
+    let wanted: Vec<&wid_core::Resource> = desired.iter().collect();
+    let ids: Vec<wid_core::ResourceId> = desired.iter().map(|r| r.id.clone()).collect();
+    let calls = || sandbox.calls().values().sum::<u64>();
+
+    let before = calls();
+    let read = p.observe(&wanted, &own).await.expect("observe");
+    let per_observe = calls() - before;
+    // The OIDC list and its provider, the bulk read (two calls), one listing, 4 describes.
+    assert_eq!(per_observe, 2 + 2 + 1 + 4);
+
+    // Observe polled first waits for the reads registered ahead of it: nothing twice.
+    let before = calls();
+    let reads = Arc::clone(&p).read_ahead(ids.clone(), own.clone());
+    let (observed, ()) = tokio::join!(p.observe(&wanted, &own), reads);
+    let observed = observed.expect("observe after a read-ahead");
+    assert_eq!(observed.resources, read.resources);
+    assert_eq!(observed.blockers, read.blockers);
+    assert_eq!(calls() - before, per_observe);
+
+    // Taken once: the next observe reads again.
+    let before = calls();
+    p.observe(&wanted, &own).await.expect("observe");
+    assert_eq!(calls() - before, per_observe);
+
+    // A write after the reads ahead: observe reads it all again.
+    let mut more = workloads.clone();
+    more.push(wl(0, "apps", "late", block("ahead-late")));
+    let more = compile_plan(&more, &clusters, "ahead");
+    let (_, changes) = plan(p.as_ref(), &more, &own).await;
+    Arc::clone(&p).read_ahead(ids.clone(), own.clone()).await;
+    apply(p.as_ref(), &changes, &own).await;
+    let before = calls();
+    p.observe(&wanted, &own).await.expect("observe");
+    assert_eq!(calls() - before, per_observe);
+
+    // Forgotten: observe reads again what was read ahead.
+    let before = calls();
+    Arc::clone(&p).read_ahead(ids, own.clone()).await;
+    let ahead = calls() - before;
+    assert_eq!(
+        ahead,
+        2 + 1 + 1,
+        "the OIDC list, the bulk read, the listing"
+    );
+    p.forget_read_ahead();
+    p.observe(&wanted, &own).await.expect("observe");
+    assert_eq!(calls() - before, ahead + per_observe);
+}

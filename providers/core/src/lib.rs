@@ -8,6 +8,7 @@
 //! and hands each change back to its provider's [`apply`](Provider::apply). Providers never
 //! diff: they normalize what they read so that the engine's one diff function is exact.
 
+pub mod ahead;
 mod attr_map;
 mod body;
 mod bounds;

@@ -197,7 +197,7 @@ impl GcpProvider {
                 done,
             });
         {
-            let mut record = self.record.lock().await;
+            let mut record = self.record_to_write().await;
             let batch = std::mem::take(
                 &mut *self
                     .record_queue

@@ -20,8 +20,10 @@ use google_cloud_auth::credentials::{
     CacheableResource, Credentials, CredentialsProvider, EntityTag,
 };
 use google_cloud_gax::retry_policy::NeverRetry;
+use google_cloud_iam_admin_v1::model::ServiceAccount;
 use google_cloud_iam_v1::model::Policy;
 use tokio::sync::OnceCell;
+use wid_core::ahead::Ahead;
 use wid_core::{BodyLimit, CallCounter, Calls, ErrorKind, Limits, ProviderError, ResourceId};
 
 use crate::compile::GkeCluster;
@@ -102,6 +104,36 @@ pub struct GcpProvider {
     pub(crate) record_queue: Mutex<Vec<crate::apply_policy::RecordUpdate>>,
     /// The record state of the apply run in progress (see [`crate::record_run`]).
     pub(crate) run: Mutex<crate::record_run::RunRecord>,
+    /// Service account lists read ahead of observe, by project.
+    pub(crate) lists_ahead: Ahead<String, Vec<ServiceAccount>>,
+    /// Policies read ahead of observe (`None`: the resource does not exist).
+    pub(crate) policies_ahead: Ahead<ResourceId, Option<Policy>>,
+}
+
+/// The record locked for a write ([`GcpProvider::record_to_write`]).
+pub(crate) struct RecordWrite<'a> {
+    guard: tokio::sync::MutexGuard<'a, crate::bindings::Record>,
+    provider: &'a GcpProvider,
+}
+
+impl std::ops::Deref for RecordWrite<'_> {
+    type Target = crate::bindings::Record;
+
+    fn deref(&self) -> &Self::Target {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for RecordWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.guard
+    }
+}
+
+impl Drop for RecordWrite<'_> {
+    fn drop(&mut self) {
+        self.provider.forget_read_ahead();
+    }
 }
 
 /// `Authorization: Bearer sandbox`: the sandbox accepts any bearer token.
@@ -144,6 +176,20 @@ impl GcpProvider {
             record: tokio::sync::Mutex::new(crate::bindings::Record::default()),
             record_queue: Mutex::new(Vec::new()),
             run: Mutex::new(crate::record_run::RunRecord::default()),
+            lists_ahead: Ahead::default(),
+            policies_ahead: Ahead::default(),
+        }
+    }
+
+    /// The record, locked to be written. What was read ahead of observe is dropped when
+    /// the lock is taken and again when it is released: no read made while wid wrote is
+    /// ever used ([`GcpProvider::apply`](wid_core::Provider::apply) does the same).
+    pub(crate) async fn record_to_write(&self) -> RecordWrite<'_> {
+        let guard = self.record.lock().await;
+        self.forget_read_ahead();
+        RecordWrite {
+            guard,
+            provider: self,
         }
     }
 

@@ -8,14 +8,15 @@
 //! removals, and a policy that holds only such lines is a delete.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use google_cloud_iam_admin_v1::model::ServiceAccount;
 use google_cloud_iam_v1::model::{GetPolicyOptions, Policy};
 use serde_json::json;
 use wid_core::{
-    ErrorKind, Observed, ObservedResource, Owner, Ownership, ProviderError, Resource, ResourceId,
-    applied_hash,
+    ErrorKind, Observed, ObservedResource, Owner, Ownership, ProviderError, ReadAhead, Resource,
+    ResourceId, ahead, applied_hash,
 };
 
 use crate::bindings::{Chunk, Record, lines, wid_lines};
@@ -106,6 +107,72 @@ impl GcpProvider {
             .await
     }
 
+    /// What observe reads first, before it knows which accounts exist: the projects to
+    /// list (the clusters', the wanted accounts', with prune every project the plan
+    /// names) and the policies of what is not a service account. Observe and
+    /// [`read_ahead`](Self::read_ahead) both ask here, so they agree on every read.
+    fn first_reads<'a>(
+        &self,
+        accounts: impl Iterator<Item = &'a ResourceId>,
+        policies: impl Iterator<Item = &'a ResourceId> + Clone,
+        owner: &Owner,
+    ) -> (BTreeSet<String>, BTreeSet<ResourceId>) {
+        let mut projects: BTreeSet<String> = self
+            .plan_clusters()
+            .into_iter()
+            .map(|c| c.project)
+            .collect();
+        projects.extend(accounts.map(|id| id.part(0).to_owned()));
+        if projects.is_empty()
+            && let Some(first) = policies.clone().next()
+        {
+            projects.insert(first.part(1).to_owned());
+        }
+        let mut early: BTreeSet<ResourceId> = policies
+            .filter(|id| !matches!(ids::policy_of(id), Some(PolicyOf::ServiceAccount { .. })))
+            .cloned()
+            .collect();
+        if owner.prune {
+            let named = self
+                .projects
+                .lock()
+                .expect("project set lock is never poisoned");
+            for p in named.iter() {
+                projects.insert(p.clone());
+                early.insert(ids::policy_id(&format!("projects/{p}")));
+            }
+        }
+        (projects, early)
+    }
+
+    /// Starts observe's first reads for these ids (see [`first_reads`](Self::first_reads)).
+    /// A record write drops the lists ([`GcpProvider::record_to_write`]): observe lists
+    /// again rather than read a record from before it.
+    pub(crate) fn read_ahead(self: Arc<Self>, ids: Vec<ResourceId>, owner: Owner) -> ReadAhead {
+        let accounts = ids.iter().filter(|id| id.kind() == KIND_SA);
+        let policies = ids.iter().filter(|id| id.kind() == KIND_POLICY);
+        let (projects, early) = self.first_reads(accounts, policies, &owner);
+        let lists = self.lists_ahead.register(projects);
+        let policies = self.policies_ahead.register(early);
+        Box::pin(async move {
+            let this = &self;
+            let concurrency = this.calls.concurrency();
+            let lists = ahead::fill_all(lists, concurrency, |p| async move {
+                this.list_accounts(&p).await
+            });
+            let policies = ahead::fill_all(policies, concurrency, |id| async move {
+                this.read_policy(&id).await
+            });
+            futures::join!(lists, policies);
+        })
+    }
+
+    /// Drops what [`read_ahead`](Self::read_ahead) read and observe did not take.
+    pub(crate) fn forget_read_ahead(&self) {
+        self.lists_ahead.forget();
+        self.policies_ahead.forget();
+    }
+
     pub(crate) async fn observe_all(
         &self,
         wanted: &[&Resource],
@@ -124,52 +191,34 @@ impl GcpProvider {
             .map(|r| (&r.id, *r))
             .collect();
 
-        // 1. Service accounts and the record: one list per project.
-        let mut projects: BTreeSet<String> = self
-            .plan_clusters()
-            .into_iter()
-            .map(|c| c.project)
-            .collect();
-        projects.extend(wanted_accounts.keys().map(|id| id.part(0).to_owned()));
-        if projects.is_empty()
-            && let Some(first) = wanted_policies.keys().next()
-        {
-            projects.insert(first.part(1).to_owned());
-        }
-        if owner.prune {
-            projects.extend(
-                self.projects
-                    .lock()
-                    .expect("project set lock is never poisoned")
-                    .iter()
-                    .cloned(),
-            );
-        }
-        // Policies of what is not a service account (projects) are read while the accounts
-        // are listed: whether they exist does not hang on the list.
-        let mut early: BTreeSet<ResourceId> = wanted_policies
-            .keys()
-            .filter(|id| !matches!(ids::policy_of(id), Some(PolicyOf::ServiceAccount { .. })))
-            .map(|id| (*id).clone())
-            .collect();
-        if owner.prune {
-            for p in self
-                .projects
-                .lock()
-                .expect("project set lock is never poisoned")
-                .iter()
-            {
-                early.insert(ids::policy_id(&format!("projects/{p}")));
-            }
-        }
+        // 1. Service accounts and the record: one list per project, and the policies of
+        //    what is not a service account, read together.
+        let (projects, early) = self.first_reads(
+            wanted_accounts.keys().copied(),
+            wanted_policies.keys().copied(),
+            owner,
+        );
         // The record is held from its listing until it is replaced, so a record write of a
         // run in progress (a retry re-observes) can never land between the two and be lost.
+        // A list read ahead and taken here was made after the last record write.
         let mut held = self.record.lock().await;
-        let listing = futures::stream::iter(projects)
-            .map(|p| async move { self.list_accounts(&p).await.map(|a| (p, a)) })
+        let lists = self.lists_ahead.take(projects);
+        let policies = self.policies_ahead.take(early.iter().cloned());
+        let listing = futures::stream::iter(lists)
+            .map(|(p, taken)| async move {
+                let accounts = taken.or_read(|| self.list_accounts(&p)).await?;
+                Ok::<_, ProviderError>((p, accounts))
+            })
             .buffer_unordered(self.calls.concurrency())
             .try_collect::<BTreeMap<String, Vec<ServiceAccount>>>();
-        let (listed, read_early) = futures::join!(listing, self.read_policies(early.clone()));
+        let read_early = futures::stream::iter(policies)
+            .map(|(id, taken)| async move {
+                let policy = taken.or_read(|| self.read_policy(&id)).await?;
+                Ok::<_, ProviderError>((id, policy))
+            })
+            .buffer_unordered(self.calls.concurrency())
+            .try_collect::<Vec<(ResourceId, Option<Policy>)>>();
+        let (listed, read_early) = futures::join!(listing, read_early);
         let listed = listed?;
         let mut read = read_early?;
         let by_email: BTreeMap<&str, &ServiceAccount> = listed

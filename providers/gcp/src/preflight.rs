@@ -1,4 +1,4 @@
-//! Pre-flight: before any IAM call, read each GKE cluster the plan's `gcp` workloads use
+//! Pre-flight: before any IAM change, read each GKE cluster the plan's `gcp` workloads use
 //! and refuse the plan, naming the cluster, when it cannot serve Workload Identity; warn
 //! about node pools whose pods would get the node's identity instead; look up project
 //! numbers the plan does not give; report each cluster's issuer.

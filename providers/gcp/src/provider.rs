@@ -1,8 +1,11 @@
 //! The [`Provider`] implementation: routes each resource kind to its observe and apply.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use wid_core::{
-    Change, ErrorKind, Observed, Outputs, Owner, Preflight, Provider, ProviderError, Resource,
+    Change, ErrorKind, Observed, Outputs, Owner, Preflight, Provider, ProviderError, ReadAhead,
+    Resource, ResourceId,
 };
 
 use crate::client::GcpProvider;
@@ -29,19 +32,22 @@ impl Provider for GcpProvider {
         self.observe_all(wanted, owner).await
     }
 
+    /// Lists the projects and reads the project policies observe will read first.
+    fn read_ahead(self: Arc<Self>, ids: Vec<ResourceId>, owner: Owner) -> ReadAhead {
+        GcpProvider::read_ahead(self, ids, owner)
+    }
+
+    fn forget_read_ahead(&self) {
+        GcpProvider::forget_read_ahead(self);
+    }
+
+    /// Drops what was read ahead of observe before and after the change: nothing read
+    /// while wid writes is used.
     async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
-        match change.id.kind() {
-            KIND_SA => self.apply_account(change, owner).await,
-            KIND_POLICY => self.apply_policy(change, owner).await,
-            other => Err(ProviderError::new(
-                ErrorKind::Invalid,
-                format!(
-                    "the gcp provider does not manage {other} resources ({})",
-                    change.id
-                ),
-            )
-            .with_resource(&change.id)),
-        }
+        GcpProvider::forget_read_ahead(self);
+        let applied = self.apply_change(change, owner).await;
+        GcpProvider::forget_read_ahead(self);
+        applied
     }
 
     /// Notes the entries of every binding the run's policy changes add: the first policy
@@ -55,5 +61,23 @@ impl Provider for GcpProvider {
     /// make.
     async fn run_ended(&self) -> Result<(), ProviderError> {
         self.compensate().await
+    }
+}
+
+impl GcpProvider {
+    /// Carries out one change, by kind.
+    async fn apply_change(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
+        match change.id.kind() {
+            KIND_SA => self.apply_account(change, owner).await,
+            KIND_POLICY => self.apply_policy(change, owner).await,
+            other => Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "the gcp provider does not manage {other} resources ({})",
+                    change.id
+                ),
+            )
+            .with_resource(&change.id)),
+        }
     }
 }

@@ -151,7 +151,7 @@ impl GcpProvider {
                 reached: Reached::NotSent,
             });
         }
-        let mut record = self.record.lock().await;
+        let mut record = self.record_to_write().await;
         if !record.loaded {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,
@@ -262,7 +262,7 @@ impl GcpProvider {
         }
         stale.retain(|_, entries| !entries.is_empty());
         if !stale.is_empty() {
-            let mut record = self.record.lock().await;
+            let mut record = self.record_to_write().await;
             for ((plan, home), entries) in stale {
                 if let Err(e) = self
                     .drop_entries(

@@ -240,3 +240,74 @@ async fn policy_changes_applied_together_share_their_record_writes() {
         "{again:?}"
     );
 }
+
+/// Reads of one observe: its lists of service accounts and its policy reads.
+fn observe_reads(sandbox: &Sandbox) -> (u64, u64) {
+    (
+        count(sandbox, "gcp:iam.serviceAccounts.list"),
+        count(sandbox, "gcp:crm.projects.getIamPolicy"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_ahead_serves_observe_once_and_a_write_drops_it() {
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap();
+    let (sandbox, provider) = start(tmp.path()).await;
+    let provider = Arc::new(provider);
+    let resources = workers(3);
+    execute(&provider, &plan(&provider, &resources).await).await;
+    let wanted: Vec<&wid_core::Resource> = resources.iter().collect();
+    let ids: Vec<wid_core::ResourceId> = resources.iter().map(|r| r.id.clone()).collect();
+    let before = observe_reads(&sandbox);
+    let read = provider.observe(&wanted, &owner()).await.unwrap();
+    let one = observe_reads(&sandbox);
+    let per_observe = (one.0 - before.0, one.1 - before.1);
+    assert_eq!(
+        per_observe,
+        (1, 1),
+        "one list of acme-prod, its policy once"
+    );
+
+    // Observe polled first waits for the reads registered ahead of it: nothing twice.
+    let own = owner();
+    let reads = Arc::clone(&provider).read_ahead(ids.clone(), own.clone());
+    let (observed, ()) = tokio::join!(provider.observe(&wanted, &own), reads);
+    let observed = observed.unwrap();
+    assert_eq!(observed.resources, read.resources);
+    assert_eq!(observed.blockers, read.blockers);
+    let two = observe_reads(&sandbox);
+    assert_eq!((two.0 - one.0, two.1 - one.1), per_observe);
+
+    // Taken once: the next observe reads again.
+    provider.observe(&wanted, &owner()).await.unwrap();
+    let three = observe_reads(&sandbox);
+    assert_eq!((three.0 - two.0, three.1 - two.1), per_observe);
+
+    // A write after the reads ahead (an account, its policy, the record): what was
+    // read may no longer be what is, so observe reads it all again.
+    let more = workers(4);
+    let changes = plan(&provider, &more).await;
+    Arc::clone(&provider).read_ahead(ids.clone(), owner()).await;
+    let before_writes = observe_reads(&sandbox);
+    execute(&provider, &changes).await;
+    assert!(
+        account_writes(&sandbox) > 0,
+        "the new worker's binding was recorded"
+    );
+    let written = observe_reads(&sandbox);
+    provider.observe(&wanted, &owner()).await.unwrap();
+    let four = observe_reads(&sandbox);
+    assert_eq!((four.0 - written.0, four.1 - written.1), per_observe);
+    assert_eq!(before_writes, written, "the writes read nothing of these");
+
+    // Forgotten: observe reads again what was read ahead.
+    Arc::clone(&provider).read_ahead(ids, owner()).await;
+    provider.forget_read_ahead();
+    provider.observe(&wanted, &owner()).await.unwrap();
+    let five = observe_reads(&sandbox);
+    assert_eq!(
+        (five.0 - four.0, five.1 - four.1),
+        (2 * per_observe.0, 2 * per_observe.1)
+    );
+}

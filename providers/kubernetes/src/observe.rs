@@ -18,7 +18,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
 use wid_core::{
     ErrorKind, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observed, Owner, Ownership, PLAN_KEY,
-    ProviderError, ReadAhead, Resource, ResourceId,
+    ProviderError, ReadAhead, Resource, ResourceId, ahead,
 };
 
 use crate::compile::{default_sa_id, namespace_id, object_id};
@@ -49,10 +49,6 @@ pub(crate) enum Job {
         plan: String,
     },
 }
-
-/// A list [`KubernetesProvider::read_ahead_lists`] started: locked while under way, then
-/// holding what it returned until observe takes it (empty if the read-ahead was dropped).
-pub(crate) type Slot = Arc<tokio::sync::Mutex<Option<Result<Vec<Value>, ProviderError>>>>;
 
 impl Job {
     fn cluster(&self) -> &str {
@@ -119,31 +115,13 @@ impl KubernetesProvider {
             .filter_map(Target::of)
             .filter(|t| self.clients.contains_key(&t.cluster))
             .collect();
-        let mut started = Vec::new();
-        {
-            let mut ahead = self
-                .ahead
-                .lock()
-                .expect("read-ahead lock is never poisoned");
-            for job in self.jobs(&targets, &owner) {
-                if ahead.contains_key(&job) {
-                    continue;
-                }
-                let slot = Slot::default();
-                let guard = Arc::clone(&slot)
-                    .try_lock_owned()
-                    .expect("a slot nobody has seen is free");
-                ahead.insert(job.clone(), slot);
-                started.push((job, guard));
-            }
-        }
+        let started = self.ahead.register(self.jobs(&targets, &owner));
         Box::pin(async move {
-            stream::iter(started)
-                .for_each_concurrent(CONCURRENT_LISTS, |(job, mut slot)| {
-                    let this = &self;
-                    async move { *slot = Some(this.list(&job).await) }
-                })
-                .await;
+            let this = &self;
+            ahead::fill_all(started, CONCURRENT_LISTS, |job| async move {
+                this.list(&job).await
+            })
+            .await;
         })
     }
 
@@ -169,32 +147,15 @@ impl KubernetesProvider {
         }
         // Each job takes what a read-ahead started for it, all at once, so that nothing
         // it read is left for a later observe (even when this one fails half-way).
-        let jobs: Vec<(Job, Option<Slot>)> = {
-            let mut ahead = self
-                .ahead
-                .lock()
-                .expect("read-ahead lock is never poisoned");
-            self.jobs(by_id.values().map(|(_, t)| t), owner)
-                .into_iter()
-                .map(|job| {
-                    let slot = ahead.remove(&job);
-                    (job, slot)
-                })
-                .collect()
-        };
+        let jobs = self
+            .ahead
+            .take(self.jobs(by_id.values().map(|(_, t)| t), owner));
 
         // A list a read-ahead made (or failed) counts as made here; one under way is
         // waited for; one the read-ahead dropped unmade is made now.
         let lists: BTreeMap<Job, Vec<Value>> = stream::iter(jobs)
-            .map(|(job, slot)| async move {
-                let read = match slot {
-                    Some(slot) => slot.lock().await.take(),
-                    None => None,
-                };
-                let items = match read {
-                    Some(read) => read?,
-                    None => self.list(&job).await?,
-                };
+            .map(|(job, taken)| async move {
+                let items = taken.or_read(|| self.list(&job)).await?;
                 Ok::<_, ProviderError>((job, items))
             })
             .buffer_unordered(CONCURRENT_LISTS)

@@ -20,7 +20,8 @@ use crate::bounded::BoundLayer;
 use crate::errors::{Call, map_error};
 use crate::kinds::{Kind, Target, build};
 use crate::live::FIELD_MANAGER;
-use crate::observe::{Job, Slot};
+use crate::observe::Job;
+use wid_core::ahead::Ahead;
 
 /// How to reach one cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +55,7 @@ pub struct KubernetesProvider {
     /// deleting exactly the object the plan showed. Not attributes: they are not diffed.
     pub(crate) live: Mutex<BTreeMap<ResourceId, LiveMeta>>,
     /// The LISTs read-ahead started, for the observe that needs them.
-    pub(crate) ahead: Mutex<BTreeMap<Job, Slot>>,
+    pub(crate) ahead: Ahead<Job, Vec<serde_json::Value>>,
 }
 
 impl std::fmt::Debug for KubernetesProvider {
@@ -116,7 +117,7 @@ impl KubernetesProvider {
             calls: limits.calls(counter.clone(), crate::observe::CONCURRENT_LISTS),
             counter,
             live: Mutex::new(BTreeMap::new()),
-            ahead: Mutex::new(BTreeMap::new()),
+            ahead: Ahead::default(),
         })
     }
 
@@ -381,10 +382,7 @@ impl Provider for KubernetesProvider {
     }
 
     fn forget_read_ahead(&self) {
-        self.ahead
-            .lock()
-            .expect("read-ahead lock is never poisoned")
-            .clear();
+        self.ahead.forget();
     }
 
     async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
