@@ -1,6 +1,7 @@
 //! A session: a validated plan, the providers that serve it (real, or pointed at the
 //! embedded sandbox), and the plan step (discover issuers, compile, observe, diff).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -388,29 +389,40 @@ impl Session {
         };
         // The reads of what the plan names without compiling it (every Kubernetes object,
         // a cloud's accounts and policies) run while the clouds answer preflight and the
-        // plan compiles, and observe takes what they read.
-        let _read_ahead = match mode {
-            PlanMode::Apply { .. } => {
-                let scopes = selected
-                    .scopes
+        // plan compiles, and observe takes what they read. The Kubernetes lists start
+        // first: they are the most, and their ids cost the least.
+        let mut _read_ahead = Vec::new();
+        if let PlanMode::Apply { .. } = mode {
+            let scopes: Vec<(Cow<'_, Plan>, Owner)> = selected
+                .scopes
+                .iter()
+                .map(|scope| {
+                    let owner = Owner {
+                        plan: scope.clone(),
+                        prune,
+                    };
+                    (selected.scope(scope), owner)
+                })
+                .collect();
+            let ids_of = |ids: fn(&Plan) -> Vec<ResourceId>| {
+                scopes
                     .iter()
-                    .map(|scope| {
-                        let plan = selected.scope(scope);
-                        let mut ids = model::cloud_read_ahead_ids(&plan);
-                        if !self.cloud_only {
-                            ids.extend(model::kubernetes_ids(&plan));
-                        }
-                        let owner = Owner {
-                            plan: scope.clone(),
-                            prune,
-                        };
-                        (ids, owner)
-                    })
-                    .collect();
-                Some(providers.read_ahead(scopes))
+                    .map(|(plan, owner)| (ids(plan), owner.clone()))
+                    .collect()
+            };
+            if !self.cloud_only {
+                _read_ahead.push(
+                    providers
+                        .only("k8s")
+                        .read_ahead(ids_of(model::kubernetes_ids)),
+                );
             }
-            PlanMode::Destroy => None,
-        };
+            _read_ahead.push(
+                providers
+                    .without("k8s")
+                    .read_ahead(ids_of(model::cloud_read_ahead_ids)),
+            );
+        }
         let (preflight, found) = match preflight {
             Some(preflight) => {
                 let preflight = preflight.await?;
@@ -422,7 +434,9 @@ impl Session {
         // Destroy compiles offline (no call): what the plan still describes orders the
         // deletes where a live object does not say what it depends on (a KSA names its
         // cloud role only in an annotation), and groups the output.
-        let scopes = model::compile_scopes(&selected, &found).map_err(CliError::Plan)?;
+        // Each cloud's compile beside the others': the plan's wall time waits for it.
+        let scopes = model::compile_scopes_on(&selected, &found, model::Threads::PerCloud)
+            .map_err(CliError::Plan)?;
         // An object some scope wants is never deleted for another (a shared namespace),
         // nor one a workload outside `--target` wants.
         let ids = |scopes: &[(String, Desired)]| -> BTreeSet<ResourceId> {

@@ -43,6 +43,13 @@ impl Providers {
         out
     }
 
+    /// Only the provider with this name (none if there is none).
+    pub fn only(&self, name: &str) -> Providers {
+        let mut out = self.clone();
+        out.by_name.retain(|n, _| n == name);
+        out
+    }
+
     /// The provider serving ids with this prefix.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
         self.by_name.get(name)

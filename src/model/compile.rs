@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use wid_core::{AttrValue, Contribution, Mode, Preflight, Resource, ResourceId, WorkloadRef};
 
-use crate::clouds;
+use crate::clouds::{self, Cloud};
 use crate::plan::{Diagnostics, Entry, Plan, PlanDiagnostic, WorkloadSpec, field_issue};
 
 /// The OIDC issuer of each cluster that needs one, by cluster name.
@@ -83,10 +83,34 @@ pub fn workload_origin(w: &Entry<WorkloadSpec>) -> String {
     out
 }
 
+/// How compile runs the clouds' compiles, which need nothing of each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// One after another on the caller's thread: the least memory (validate, render, the
+    /// parse benchmark).
+    One,
+    /// Each cloud on a thread of its own beside the others, for a plan of at least
+    /// [`PER_CLOUD_MIN`] workloads: the plan's wall time, on a machine with cores to spare.
+    PerCloud,
+}
+
+/// The fewest workloads [`Threads::PerCloud`] starts threads for: below it a compile takes
+/// less than starting them.
+pub const PER_CLOUD_MIN: usize = 500;
+
 /// Compiles the plan with what preflight found (or [`offline`] stand-ins). Errors are
 /// plan diagnostics (a shared role whose workloads disagree, a trust policy over IAM's
 /// size limit).
 pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
+    compile_on(plan, found, Threads::One)
+}
+
+/// [`compile`], the clouds run as `threads` says.
+pub fn compile_on(
+    plan: &Plan,
+    found: &Preflight,
+    threads: Threads,
+) -> Result<Desired, Diagnostics> {
     let mut diags = Diagnostics::default();
     // One text per workload, shared by each resource it compiles to.
     let origins: Vec<Arc<str>> = plan
@@ -99,11 +123,34 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
     let mut contributions: Vec<Vec<Contribution>> = vec![Vec::new(); plan.workloads.len()];
     // Shared from the start: sorting moves pointers, not resources.
     let mut resources: Vec<Arc<Resource>> = Vec::new();
-    for cloud in clouds::ALL {
-        if !plan.workloads.iter().any(|w| cloud.used_by(&w.spec)) {
-            continue;
+    let used: Vec<&dyn Cloud> = clouds::ALL
+        .iter()
+        .copied()
+        .filter(|cloud| plan.workloads.iter().any(|w| cloud.used_by(&w.spec)))
+        .collect();
+    let run = |cloud: &dyn Cloud| cloud.compile(plan, found, &origins);
+    let compiled: Vec<_> = match threads {
+        Threads::PerCloud if used.len() > 1 && plan.workloads.len() >= PER_CLOUD_MIN => {
+            std::thread::scope(|s| {
+                let others: Vec<_> = used[1..]
+                    .iter()
+                    .map(|cloud| s.spawn(move || run(*cloud)))
+                    .collect();
+                let mut out = vec![run(used[0])];
+                for other in others {
+                    out.push(
+                        other
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    );
+                }
+                out
+            })
         }
-        match cloud.compile(plan, found, &origins) {
+        _ => used.iter().map(|cloud| run(*cloud)).collect(),
+    };
+    for (cloud, compiled) in used.iter().zip(compiled) {
+        match compiled {
             Ok(compiled) => {
                 resources.extend(compiled.resources.into_iter().map(Arc::new));
                 for (i, c) in compiled.contributions {
@@ -246,10 +293,19 @@ pub fn compile_scopes(
     plan: &Plan,
     found: &Preflight,
 ) -> Result<Vec<(String, Desired)>, Diagnostics> {
+    compile_scopes_on(plan, found, Threads::One)
+}
+
+/// [`compile_scopes`], the clouds of each scope run as `threads` says.
+pub fn compile_scopes_on(
+    plan: &Plan,
+    found: &Preflight,
+    threads: Threads,
+) -> Result<Vec<(String, Desired)>, Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut out: Vec<(String, Desired)> = Vec::new();
     for scope in &plan.scopes {
-        match compile(&plan.scope(scope), found) {
+        match compile_on(&plan.scope(scope), found, threads) {
             Ok(mut desired) => {
                 for label in desired.groups.values_mut() {
                     *label = plan.group_label(scope, label).into();
@@ -303,6 +359,42 @@ mod tests {
     use crate::scale_plan;
 
     use super::*;
+
+    /// A compile with each cloud on its own thread is the sequential compile, resource
+    /// for resource, and fails the same way.
+    #[test]
+    fn per_cloud_threads_compile_what_one_thread_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("plan.toml");
+        let text = scale_plan::plan_text("t", PER_CLOUD_MIN);
+        std::fs::write(&path, &text).unwrap();
+        let plan = crate::plan::load(&path).unwrap();
+        let found = offline(&plan);
+        let one = compile_on(&plan, &found, Threads::One).unwrap();
+        let each = compile_on(&plan, &found, Threads::PerCloud).unwrap();
+        assert_eq!(one.resources, each.resources);
+        assert_eq!(one.groups, each.groups);
+        let clouds: BTreeSet<&str> = one.resources.iter().map(|r| r.id.provider()).collect();
+        assert!(clouds.len() >= 4, "every cloud and Kubernetes: {clouds:?}");
+
+        // Two workloads that share a GCP account but describe it differently: the same
+        // diagnostics either way.
+        let mut broken = plan.clone();
+        let i = broken
+            .workloads
+            .iter()
+            .position(|w| w.spec.gcp.is_some())
+            .unwrap();
+        let mut twin = broken.workloads[i].clone();
+        twin.spec.service_account.push_str("-twin");
+        if let Some(gcp) = twin.spec.gcp.as_mut() {
+            gcp.display_name = Some("another name".into());
+        }
+        broken.workloads.push(twin);
+        let one = compile_on(&broken, &found, Threads::One).unwrap_err();
+        let each = compile_on(&broken, &found, Threads::PerCloud).unwrap_err();
+        assert_eq!(one.to_string(), each.to_string());
+    }
 
     /// The clouds' read-ahead ids are compile's, on every example plan and a generated
     /// one: a missing id would be read after compile, an extra one read for nothing.
