@@ -390,8 +390,9 @@ impl Session {
         // The reads of what the plan names without compiling it (every Kubernetes object,
         // a cloud's accounts and policies) run while the clouds answer preflight and the
         // plan compiles, and observe takes what they read. The Kubernetes lists start
-        // first: they are the most, and their ids cost the least.
-        let mut _read_ahead = Vec::new();
+        // first: they are the most, and their ids cost the least. The guards are held
+        // until the plan returns, which drops whatever was not taken.
+        let mut reads_ahead = Vec::new();
         if let PlanMode::Apply { .. } = mode {
             let scopes: Vec<(Cow<'_, Plan>, Owner)> = selected
                 .scopes
@@ -411,13 +412,13 @@ impl Session {
                     .collect()
             };
             if !self.cloud_only {
-                _read_ahead.push(
+                reads_ahead.push(
                     providers
                         .only("k8s")
                         .read_ahead(ids_of(model::kubernetes_ids)),
                 );
             }
-            _read_ahead.push(
+            reads_ahead.push(
                 providers
                     .without("k8s")
                     .read_ahead(ids_of(model::cloud_read_ahead_ids)),
