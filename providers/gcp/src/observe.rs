@@ -146,8 +146,9 @@ impl GcpProvider {
     }
 
     /// Starts observe's first reads for these ids (see [`first_reads`](Self::first_reads)).
-    /// A record write drops the lists ([`GcpProvider::record_to_write`]): observe lists
-    /// again rather than read a record from before it.
+    /// A write drops them (every apply, and each record write:
+    /// [`GcpProvider::record_to_write`]): observe reads again rather than use what was read
+    /// before it.
     pub(crate) fn read_ahead(self: Arc<Self>, ids: Vec<ResourceId>, owner: Owner) -> ReadAhead {
         let accounts = ids.iter().filter(|id| id.kind() == KIND_SA);
         let policies = ids.iter().filter(|id| id.kind() == KIND_POLICY);
