@@ -23,3 +23,21 @@ pub mod session;
 #[path = "../tests/common/scale_plan.rs"]
 #[allow(dead_code)]
 pub(crate) mod scale_plan;
+
+/// Every `.toml` file under `examples/`, for the unit tests that read them all.
+#[cfg(test)]
+pub(crate) fn example_plan_files() -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).expect("examples").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

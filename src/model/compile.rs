@@ -354,7 +354,6 @@ pub fn compile_scopes_on(
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::path::Path;
 
     use crate::scale_plan;
 
@@ -404,17 +403,7 @@ mod tests {
         let generated = tmp.path().join("plan.toml");
         std::fs::write(&generated, scale_plan::plan_text("t", 60)).unwrap();
         let mut paths = vec![generated];
-        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")];
-        while let Some(d) = dirs.pop() {
-            for e in std::fs::read_dir(d).expect("examples").flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else if p.extension().is_some_and(|x| x == "toml") {
-                    paths.push(p);
-                }
-            }
-        }
+        paths.extend(crate::example_plan_files());
         let mut checked = 0;
         for path in paths {
             let Ok(plan) = crate::plan::load(&path) else {

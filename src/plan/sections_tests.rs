@@ -1,7 +1,5 @@
 //! The section reader against `toml`: whatever it reads, `toml` reads the same way.
 
-use std::path::Path;
-
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
 use toml::de::{DeTable, DeValue};
@@ -92,16 +90,8 @@ fn agrees(text: &str) -> bool {
 /// path cuts them.
 fn sections() -> Vec<String> {
     let mut texts = vec![scale_plan::plan_text("t", 40)];
-    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(d).expect("examples").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "toml") {
-                texts.push(std::fs::read_to_string(&p).expect("example"));
-            }
-        }
+    for p in crate::example_plan_files() {
+        texts.push(std::fs::read_to_string(&p).expect("example"));
     }
     let mut out = Vec::new();
     for text in texts {
