@@ -8,6 +8,8 @@
 #[path = "aks/flow.rs"]
 mod flow;
 
+use std::sync::Arc;
+
 use flow::*;
 use wid_core::{ChangeKind, Reason};
 use wid_sandbox::azure::{self as sbx, FederatedCredential, Identity, RoleAssignment};
@@ -534,6 +536,100 @@ async fn a_role_name_is_resolved_once_per_scope_per_run() {
     assert_eq!(calls["azure:roleAssignments.create"], 6, "{calls:?}");
     let sandbox = shared(&session).calls();
     assert_eq!(sandbox["azure:roleDefinitions.list"], 2, "{sandbox:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_and_group_lists_are_read_ahead_and_a_write_drops_the_lists() {
+    const LIST: &str = "azure:userAssignedIdentities.listByResourceGroup";
+    const LOOK_UP: &str = "azure:roleDefinitions.list";
+    const GET: &str = "azure:userAssignedIdentities.get";
+    let tmp = tempfile::tempdir().unwrap();
+    let reader = "azure.roles = [{ role = \"Reader\" }]";
+    // Four identities of one resource group: observe lists the group.
+    let workloads: String = (0..4)
+        .map(|i| workload(&format!("ksa-{i}"), &format!("id-{i}"), reader))
+        .collect();
+    let session = open(tmp.path(), &plan_text("ahead", &workloads)).await;
+    let shared = shared(&session);
+    let calls = || {
+        let c = shared.calls();
+        let n = |k: &str| c.get(k).copied().unwrap_or(0);
+        (n(LIST), n(LOOK_UP), n(GET))
+    };
+    let azure = session.providers.get("azure").unwrap().clone();
+    let ids = wid::model::cloud_read_ahead_ids(&session.plan);
+    assert_eq!(
+        ids.len(),
+        8,
+        "four identities and their credentials: {ids:?}"
+    );
+
+    // Read ahead, then observed by the plan: each read once.
+    Arc::clone(&azure)
+        .read_ahead(ids.clone(), session.owner(false))
+        .await;
+    assert_eq!(
+        calls(),
+        (1, 1, 0),
+        "the group's list and the role's look-up"
+    );
+    let planned = plan(&session, false).await;
+    assert_eq!(
+        pending(&planned).len(),
+        4 * 2 + 4 + 1,
+        "{:?}",
+        pending(&planned)
+    );
+    assert_eq!(calls(), (1, 1, 0), "the plan took what was read ahead");
+
+    // Read ahead again, then written: the identities now exist, and the next plan must
+    // not take the list made before the writes.
+    Arc::clone(&azure)
+        .read_ahead(ids, session.owner(false))
+        .await;
+    assert_eq!(calls(), (2, 1, 0), "a role is looked up once per run");
+    let report = execute_planned(&session, &planned, false).await;
+    assert!(
+        report
+            .steps
+            .iter()
+            .all(|s| matches!(s.outcome, wid::engine::Outcome::Done { .. }))
+    );
+    let after = plan(&session, false).await;
+    assert!(pending(&after).is_empty(), "{:?}", pending(&after));
+    assert_eq!(calls(), (3, 1, 0), "the plan listed the group again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_look_up_that_failed_ahead_fails_the_next_plan_once_then_is_made_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let misspelt = "azure.roles = [{ role = \"Reeder\" }]";
+    let session = open(
+        tmp.path(),
+        &plan_text("misspelt", &workload("ksa", "orders", misspelt)),
+    )
+    .await;
+    let shared = shared(&session);
+    let look_ups = || {
+        shared
+            .calls()
+            .get("azure:roleDefinitions.list")
+            .copied()
+            .unwrap_or(0)
+    };
+    let azure = session.providers.get("azure").unwrap().clone();
+    let ids = wid::model::cloud_read_ahead_ids(&session.plan);
+    azure.read_ahead(ids, session.owner(false)).await;
+    assert_eq!(look_ups(), 1);
+    for (round, calls) in [(1, 1), (2, 2)] {
+        let err = session
+            .plan(wid::session::PlanMode::Apply { prune: false })
+            .await
+            .expect_err("the role does not exist");
+        let text = format!("{err:?}");
+        assert!(text.contains(r#"role \"Reeder\" does not exist"#), "{text}");
+        assert_eq!(look_ups(), calls, "plan {round}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

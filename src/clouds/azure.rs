@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use wid_azure::{AksCluster, AzureOptions, AzureProvider, AzureWorkload};
+use wid_azure::{AksCluster, AzureBlock, AzureOptions, AzureProvider, AzureWorkload};
 use wid_core::import::{Imported, KsaFacts};
-use wid_core::{ErrorKind, FieldIssue, Preflight, Provider, ProviderError, Resource};
+use wid_core::{ErrorKind, FieldIssue, Preflight, Provider, ProviderError, Resource, ResourceId};
 use wid_sandbox::{AksDecl, ClusterDecl};
 
 use super::import::{ClusterHints, ImportRequest, missing, notes, pick};
@@ -34,6 +34,46 @@ fn aks_clusters(plan: &Plan, issuers: &Issuers) -> Vec<AksCluster> {
             issuer: issuers.get(name).cloned().or_else(|| c.spec.issuer.clone()),
         })
         .collect()
+}
+
+/// The plan's workloads with an `azure` block on one of `clusters`, with their index.
+fn azure_blocks<'a>(
+    plan: &'a Plan,
+    clusters: &'a [AksCluster],
+) -> impl Iterator<
+    Item = (
+        usize,
+        &'a Entry<WorkloadSpec>,
+        &'a AzureBlock,
+        &'a AksCluster,
+    ),
+> {
+    plan.workloads.iter().enumerate().filter_map(|(i, w)| {
+        let block = w.spec.azure.as_deref()?;
+        let cluster = clusters.iter().find(|c| c.plan_name == w.spec.cluster)?;
+        Some((i, w, block, cluster))
+    })
+}
+
+/// The roles the plan assigns, (scope, role as written) as observe looks them up, each
+/// with the first identity that holds it.
+fn plan_roles(plan: &Plan, clusters: &[AksCluster]) -> BTreeMap<(String, String), ResourceId> {
+    let mut out = BTreeMap::new();
+    for (_, _, block, cluster) in azure_blocks(plan, clusters) {
+        for pair in wid_azure::compile::block_roles(block, cluster) {
+            out.entry(pair)
+                .or_insert_with(|| identity_of_block(block, cluster));
+        }
+    }
+    out
+}
+
+fn identity_of_block(block: &AzureBlock, cluster: &AksCluster) -> ResourceId {
+    wid_azure::ids::identity_id(
+        &cluster.subscription,
+        block.resource_group_or(cluster),
+        &block.identity,
+    )
 }
 
 /// The resource groups whose location compile needs (identities without `location`), by
@@ -80,6 +120,27 @@ impl Cloud for Azure {
             .unwrap_or_default()
     }
 
+    /// The identities and federated credentials the plan names (a credential's name
+    /// needs no issuer).
+    fn read_ahead_ids(&self, plan: &Plan) -> Vec<ResourceId> {
+        let clusters = aks_clusters(plan, &Issuers::new());
+        let mut out = BTreeSet::new();
+        for (_, w, block, cluster) in azure_blocks(plan, &clusters) {
+            let identity = identity_of_block(block, cluster);
+            let name = block.credential.clone().unwrap_or_else(|| {
+                wid_azure::names::fic_name(
+                    &plan.name,
+                    &w.spec.cluster,
+                    &w.spec.namespace,
+                    &w.spec.service_account,
+                )
+            });
+            out.insert(wid_azure::ids::fic_id(&identity, &name));
+            out.insert(identity);
+        }
+        out.into_iter().collect()
+    }
+
     /// AKS issuers are `https://REGION.oic.prod-aks.azure.com/TENANT/GUID/`.
     fn offline_issuer(&self, cluster: &ClusterSpec) -> Option<String> {
         Some(format!(
@@ -97,12 +158,7 @@ impl Cloud for Azure {
         let clusters = aks_clusters(plan, &found.issuers);
         let mut index = Vec::new();
         let mut items = Vec::new();
-        for (i, w) in plan.workloads.iter().enumerate() {
-            let block = w.spec.azure.as_ref();
-            let cluster = clusters.iter().find(|c| c.plan_name == w.spec.cluster);
-            let (Some(block), Some(cluster)) = (block, cluster) else {
-                continue;
-            };
+        for (i, w, block, cluster) in azure_blocks(plan, &clusters) {
             index.push(i);
             items.push(AzureWorkload {
                 block,
@@ -154,8 +210,11 @@ impl Cloud for Azure {
     ) -> Result<Arc<dyn Provider>, ProviderError> {
         let azure = AzureProvider::new(options(env)?, env.counter.clone())?;
         // Preflight reads these clusters and the resource groups identities default
-        // their location to; prune scans the clusters' subscriptions.
-        azure.know_plan(&aks_clusters(plan, &Issuers::new()), location_groups(plan));
+        // their location to; prune scans the clusters' subscriptions; the read-ahead
+        // looks up the roles.
+        let clusters = aks_clusters(plan, &Issuers::new());
+        let roles = plan_roles(plan, &clusters);
+        azure.know_plan(&clusters, location_groups(plan), roles);
         Ok(Arc::new(azure))
     }
 

@@ -77,6 +77,11 @@ pub async fn plan(session: &Session, prune: bool) -> Planned {
 
 pub async fn apply(session: &Session, prune: bool) -> Report {
     let planned = plan(session, prune).await;
+    execute_planned(session, &planned, prune).await
+}
+
+/// Executes the changes of a plan made earlier.
+pub async fn execute_planned(session: &Session, planned: &Planned, prune: bool) -> Report {
     execute(
         &session.providers,
         &planned.changes,

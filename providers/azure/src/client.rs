@@ -20,8 +20,10 @@ use azure_core::http::{
     Transport, Url,
 };
 use serde_json::Value;
+use wid_core::ahead::Ahead;
 use wid_core::{
-    BodyLimit, Bounds, CallCounter, Calls, ErrorKind, Limits, ProviderError, parse_retry_after,
+    BodyLimit, Bounds, CallCounter, Calls, ErrorKind, Limits, ProviderError, ResourceId,
+    parse_retry_after,
 };
 
 use crate::block::AksCluster;
@@ -92,6 +94,12 @@ pub struct AzureProvider {
     pub(crate) roles: std::sync::Mutex<BTreeMap<(String, String), RoleSlot>>,
     /// Resource group locations by (subscription, group), lowercase.
     pub(crate) locations: tokio::sync::Mutex<BTreeMap<(String, String), String>>,
+    /// The roles the plan assigns, (scope, role as written), each with an identity that
+    /// holds it (named in a failed look-up's message): looked up ahead of observe.
+    pub(crate) plan_roles: Mutex<BTreeMap<(String, String), ResourceId>>,
+    /// Resource group listings of identities read ahead of observe, by (subscription,
+    /// group) in lowercase.
+    pub(crate) groups_ahead: Ahead<(String, String), Option<BTreeMap<String, Value>>>,
 }
 
 impl std::fmt::Debug for AzureProvider {
@@ -210,12 +218,27 @@ impl AzureProvider {
             live: Mutex::new(BTreeMap::new()),
             roles: std::sync::Mutex::new(BTreeMap::new()),
             locations: tokio::sync::Mutex::new(BTreeMap::new()),
+            plan_roles: Mutex::new(BTreeMap::new()),
+            groups_ahead: Ahead::default(),
         }
     }
 
-    /// Tells the provider about the plan's AKS clusters (preflight reads them) and the
-    /// resource groups, per cluster, whose location compile needs.
-    pub fn know_plan(&self, clusters: &[AksCluster], groups: BTreeMap<String, BTreeSet<String>>) {
+    /// Tells the provider about the plan's AKS clusters (preflight reads them), the
+    /// resource groups, per cluster, whose location compile needs, and the roles the plan
+    /// assigns ((scope, role as written), see [`compile::role_scope`], each with an
+    /// identity that holds it), which a read-ahead looks up.
+    ///
+    /// [`compile::role_scope`]: crate::compile::role_scope
+    pub fn know_plan(
+        &self,
+        clusters: &[AksCluster],
+        groups: BTreeMap<String, BTreeSet<String>>,
+        roles: BTreeMap<(String, String), ResourceId>,
+    ) {
+        self.plan_roles
+            .lock()
+            .expect("plan role lock is never poisoned")
+            .extend(roles);
         let mut known = self
             .clusters
             .lock()

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{Value, json};
 use wid_core::{AttrValue, Contribution, Resource, ResourceId, WorkloadRef};
 
-use crate::block::{AksCluster, AzureBlock, FieldIssue};
+use crate::block::{AksCluster, AzureBlock, FieldIssue, RoleAssignment};
 use crate::ids;
 use crate::names::{self, AUDIENCE, FIC_LIMIT, RoleRef};
 
@@ -54,6 +54,27 @@ pub struct Compiled {
 /// preflight reads it: `location:RG` with the group's name in lowercase.
 pub fn location_fact(resource_group: &str) -> String {
     format!("location:{}", resource_group.to_ascii_lowercase())
+}
+
+/// The scope a role of `block` is assigned at: as the plan writes it (normalized), or the
+/// identity's resource group.
+pub fn role_scope(role: &RoleAssignment, cluster: &AksCluster, block: &AzureBlock) -> String {
+    role.scope.as_deref().map_or_else(
+        || ids::resource_group_scope(&cluster.subscription, block.resource_group_or(cluster)),
+        names::normalize_scope,
+    )
+}
+
+/// The roles `block` assigns, (scope, role as written), as observe looks them up; a role
+/// that is invalid (validation reports it) is left out.
+pub fn block_roles<'a>(
+    block: &'a AzureBlock,
+    cluster: &'a AksCluster,
+) -> impl Iterator<Item = (String, String)> + 'a {
+    block.roles.iter().filter_map(move |r| {
+        let role = RoleRef::parse(&r.role).ok()?;
+        Some((role_scope(r, cluster, block), role.text().to_owned()))
+    })
 }
 
 /// The identity as one block describes it; blocks naming the same identity must agree on
@@ -144,10 +165,7 @@ pub fn compile(
                 // validate_block reported it.
                 continue;
             };
-            let scope = r.scope.as_deref().map_or_else(
-                || ids::resource_group_scope(&cluster.subscription, rg),
-                names::normalize_scope,
-            );
+            let scope = role_scope(r, cluster, block);
             let key = (scope.to_ascii_lowercase(), role.text().to_ascii_lowercase());
             // A scope the plan wrote was checked by validate_block; a default one is
             // checked here, once per scope.

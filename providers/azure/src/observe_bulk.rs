@@ -22,13 +22,15 @@
 //! identities' assignments are listed one by one.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
-use wid_core::{ErrorKind, Owner, ProviderError};
+use wid_core::{ErrorKind, Owner, ProviderError, ReadAhead, ResourceId, ahead};
 
 use crate::client::{AUTHORIZATION_API, AzureProvider, MSI_API};
 use crate::compile::wanted_roles;
 use crate::error::{ASSIGNMENT_LIST, Call, IDENTITY_LIST_RG};
+use crate::ids::{self, KIND_FIC, KIND_IDENTITY};
 use crate::observe::{
     Seen, Target, assignment_locations, by_folded_id, reads_what_hangs_off, tags_of,
 };
@@ -60,30 +62,44 @@ impl BulkAssignments {
     }
 }
 
+/// The resource groups holding at least [`LIST_THRESHOLD`] of these identities, by
+/// (subscription, group) in lowercase, each with the folded ids of those it holds: the
+/// groups observe lists, and a read-ahead lists before it.
+pub(crate) fn groups_to_list<'a>(
+    identities: impl Iterator<Item = &'a ResourceId>,
+) -> BTreeMap<(String, String), Vec<String>> {
+    let mut groups: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for id in identities {
+        groups
+            .entry((
+                id.part(0).to_ascii_lowercase(),
+                id.part(1).to_ascii_lowercase(),
+            ))
+            .or_default()
+            .push(ids::fold(id));
+    }
+    groups.retain(|_, keys| keys.len() >= LIST_THRESHOLD);
+    groups
+}
+
 impl AzureProvider {
     /// Fills in the targets not read yet from a list of their resource group, for each
-    /// group the plan wants at least [`LIST_THRESHOLD`] identities of.
+    /// group the plan wants at least [`LIST_THRESHOLD`] identities of; a list read ahead
+    /// ([`read_ahead`](Self::read_ahead)) is used rather than made again.
     pub(crate) async fn list_resource_groups(
         &self,
         targets: &mut BTreeMap<String, Target<'_>>,
     ) -> Result<(), ProviderError> {
-        // (subscription, resource group), folded → the keys of its unread targets.
-        let mut groups: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-        for (key, t) in targets.iter() {
-            if matches!(t.seen, Seen::Unread) {
-                groups
-                    .entry((
-                        t.id.part(0).to_ascii_lowercase(),
-                        t.id.part(1).to_ascii_lowercase(),
-                    ))
-                    .or_default()
-                    .push(key.clone());
-            }
-        }
-        groups.retain(|_, keys| keys.len() >= LIST_THRESHOLD);
-        let lists = groups
-            .keys()
-            .map(|(sub, rg)| self.group_identities(sub, rg));
+        let groups = groups_to_list(
+            targets
+                .values()
+                .filter(|t| matches!(t.seen, Seen::Unread))
+                .map(|t| &t.id),
+        );
+        let taken = self.groups_ahead.take(groups.keys().cloned());
+        let lists = taken.into_iter().map(|((sub, rg), ahead)| async move {
+            ahead.or_read(|| self.group_identities(&sub, &rg)).await
+        });
         let lists = futures::future::try_join_all(lists).await?;
         for (keys, listed) in groups.into_values().zip(lists) {
             let Some(mut listed) = listed else { continue };
@@ -94,6 +110,42 @@ impl AzureProvider {
             }
         }
         Ok(())
+    }
+
+    /// Starts observe's first reads: the role look-ups of the plan (see
+    /// [`know_plan`](Self::know_plan)) and, unless observe lists whole subscriptions
+    /// (prune), the resource group lists of these identities and credentials (see
+    /// [`groups_to_list`]). A write drops the lists ([`forget_read_ahead`](Self::forget_read_ahead));
+    /// a role's answer is kept for the run.
+    pub(crate) fn read_ahead(self: Arc<Self>, ids: Vec<ResourceId>, owner: Owner) -> ReadAhead {
+        let roles = self.roles_ahead();
+        let lists = if owner.prune {
+            Vec::new()
+        } else {
+            let identities: BTreeMap<String, ResourceId> = ids
+                .iter()
+                .filter_map(|id| match id.kind() {
+                    KIND_IDENTITY => Some(id.clone()),
+                    KIND_FIC => Some(ids::identity_of(id)),
+                    _ => None,
+                })
+                .map(|id| (ids::fold(&id), id))
+                .collect();
+            self.groups_ahead
+                .register(groups_to_list(identities.values()).into_keys())
+        };
+        Box::pin(async move {
+            let this = &self;
+            let lists = ahead::fill_all(lists, this.calls.concurrency(), |(sub, rg)| async move {
+                this.group_identities(&sub, &rg).await
+            });
+            futures::join!(this.fill_roles(roles), lists);
+        })
+    }
+
+    /// Drops the lists [`read_ahead`](Self::read_ahead) made that observe did not take.
+    pub(crate) fn forget_read_ahead(&self) {
+        self.groups_ahead.forget();
     }
 
     /// The identities of one resource group by folded id; `None` when the list is denied.

@@ -1,8 +1,11 @@
 //! The [`Provider`] implementation: routes each resource kind to its observe and apply.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use wid_core::{
-    Change, ErrorKind, Observed, Outputs, Owner, Preflight, Provider, ProviderError, Resource,
+    Change, ErrorKind, Observed, Outputs, Owner, Preflight, Provider, ProviderError, ReadAhead,
+    Resource, ResourceId,
 };
 
 use crate::client::AzureProvider;
@@ -28,7 +31,27 @@ impl Provider for AzureProvider {
         self.observe_all(wanted, owner).await
     }
 
+    /// Looks up the plan's roles and lists the resource groups observe will list.
+    fn read_ahead(self: Arc<Self>, ids: Vec<ResourceId>, owner: Owner) -> ReadAhead {
+        AzureProvider::read_ahead(self, ids, owner)
+    }
+
+    fn forget_read_ahead(&self) {
+        AzureProvider::forget_read_ahead(self);
+    }
+
+    /// Drops what was listed ahead of observe before and after the change: nothing read
+    /// while wid writes is used.
     async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
+        AzureProvider::forget_read_ahead(self);
+        let applied = self.apply_change(change, owner).await;
+        AzureProvider::forget_read_ahead(self);
+        applied
+    }
+}
+
+impl AzureProvider {
+    async fn apply_change(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
         match change.id.kind() {
             KIND_IDENTITY => self.apply_identity(change, owner).await,
             KIND_FIC => self.apply_fic(change).await,

@@ -130,6 +130,7 @@ fn provider(url: String, ca: Vec<u8>, limits: Limits) -> AzureProvider {
             issuer: None,
         }],
         BTreeMap::new(),
+        BTreeMap::new(),
     );
     p
 }
