@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use std::path::Path;
 use wid_core::{
@@ -209,6 +209,9 @@ pub struct Session {
     /// Plan and apply only the cloud side (`--cloud-only`): no Kubernetes object is read,
     /// written or deleted; a GitOps controller applies what `wid render` writes.
     pub cloud_only: bool,
+    /// The run's stop switch: a plan waiting for preflight ends its wait when the run
+    /// stops (`--timeout`, Ctrl-C), even while compile holds its thread.
+    pub stop: Option<crate::engine::Stop>,
     sandbox: Option<SandboxLink>,
 }
 
@@ -297,6 +300,7 @@ impl Session {
             limits: target.limits.clone(),
             selection: Selection::default(),
             cloud_only: false,
+            stop: None,
             sandbox,
         })
     }
@@ -323,7 +327,7 @@ impl Session {
     /// plan does not spell out, and whether the clusters can serve workload identity at
     /// all (an error names the cluster). The plan's own `issuer` settings win.
     pub async fn preflight(&self) -> Result<Preflight, ProviderError> {
-        self.start_preflight().await
+        self.start_preflight().all().await
     }
 
     /// [`preflight`](Self::preflight), already under way when this returns: each cloud
@@ -331,8 +335,8 @@ impl Session {
     /// (building its clients: the Google ones load the system's root certificates) runs
     /// on both cores and beside whatever the caller does meanwhile, instead of one cloud
     /// after another on the caller's task. Answers are merged in `clouds::ALL` order, so the
-    /// first error in that order wins; dropping the future stops the tasks.
-    fn start_preflight(&self) -> impl Future<Output = Result<Preflight, ProviderError>> + use<> {
+    /// first error in that order wins; dropping what this returns stops the tasks.
+    fn start_preflight(&self) -> Preflights {
         let plan = self.selection.apply_to(&self.plan);
         let mut asks = Vec::new();
         for cloud in clouds::ALL {
@@ -350,9 +354,12 @@ impl Session {
             }
             let provider = Arc::clone(provider);
             let retry = self.limits.retry.clone();
-            asks.push(Spawned::start(async move {
-                retried(&retry, || provider.preflight(&clusters)).await
-            }));
+            asks.push((
+                cloud.name(),
+                Spawned::start(
+                    async move { retried(&retry, || provider.preflight(&clusters)).await },
+                ),
+            ));
         }
         let issuers: Vec<(String, String)> = self
             .plan
@@ -360,13 +367,9 @@ impl Session {
             .iter()
             .filter_map(|(name, c)| Some((name.clone(), c.spec.issuer.clone()?)))
             .collect();
-        async move {
-            let mut out = Preflight::default();
-            for ask in asks {
-                out.extend(ask.join().await?);
-            }
-            out.issuers.extend(issuers);
-            Ok(out)
+        Preflights {
+            asks,
+            declared: issuers,
         }
     }
 
@@ -424,20 +427,21 @@ impl Session {
                     .read_ahead(ids_of(model::cloud_read_ahead_ids)),
             );
         }
-        let (preflight, found) = match preflight {
-            Some(preflight) => {
-                let preflight = preflight.await?;
-                let found = preflight.clone();
-                (preflight, found)
+        // Each cloud's compile beside the others', as soon as its own preflight answers:
+        // the plan's wall time waits for it. Destroy compiles offline (no call): what the
+        // plan still describes orders the deletes where a live object does not say what it
+        // depends on (a KSA names its cloud role only in an annotation), and groups the
+        // output.
+        let (preflight, scopes) = match preflight {
+            Some(preflight) => preflight.compile(&selected, self.stop.as_ref()).await?,
+            None => {
+                let offline = model::offline(&self.plan);
+                let scopes =
+                    model::compile_scopes_on(&selected, &offline, model::Threads::PerCloud);
+                (Preflight::default(), scopes)
             }
-            None => (Preflight::default(), model::offline(&self.plan)),
         };
-        // Destroy compiles offline (no call): what the plan still describes orders the
-        // deletes where a live object does not say what it depends on (a KSA names its
-        // cloud role only in an annotation), and groups the output.
-        // Each cloud's compile beside the others': the plan's wall time waits for it.
-        let scopes = model::compile_scopes_on(&selected, &found, model::Threads::PerCloud)
-            .map_err(CliError::Plan)?;
+        let scopes = scopes.map_err(CliError::Plan)?;
         // An object some scope wants is never deleted for another (a shared namespace),
         // nor one a workload outside `--target` wants.
         let ids = |scopes: &[(String, Desired)]| -> BTreeSet<ResourceId> {
@@ -650,6 +654,157 @@ fn merge_first_wins<K: Ord, V>(into: &mut BTreeMap<K, V>, from: BTreeMap<K, V>) 
 
 /// A task that is stopped when dropped unfinished (a plan that fails stops the reads it
 /// no longer needs); [`join`](Self::join) is its result, a panic in it resumed here.
+/// Each cloud's preflight, under way ([`Session::start_preflight`]).
+struct Preflights {
+    /// By cloud, in `clouds::ALL` order.
+    asks: Vec<(&'static str, Spawned<Result<Preflight, ProviderError>>)>,
+    /// The issuers the plan declares, which stand over what preflight found.
+    declared: Vec<(String, String)>,
+}
+
+type Scopes = Result<Vec<(String, Desired)>, crate::plan::Diagnostics>;
+
+impl Preflights {
+    /// Every cloud's answer, merged in `clouds::ALL` order: the first error in that order
+    /// wins.
+    async fn all(self) -> Result<Preflight, ProviderError> {
+        let mut out = Preflight::default();
+        for (_, ask) in self.asks {
+            out.extend(ask.join().await?);
+        }
+        out.issuers.extend(self.declared);
+        Ok(out)
+    }
+
+    /// Compiles `plan`'s scopes, each cloud as soon as its own preflight answers (on a
+    /// thread of its own, [`model::Found::PerCloud`]) rather than after the slowest
+    /// cloud's; returns every answer merged as [`all`](Self::all) does, and the compile.
+    /// A failed preflight is the error, whatever compile said. On a runtime of one thread,
+    /// where nothing may block, the answers are awaited first. When `stop` is reached, a
+    /// compile still waiting for a cloud's answer stops waiting (that cloud is not
+    /// compiled) and the answer is awaited here, where the run's stop ends the plan.
+    async fn compile(
+        self,
+        plan: &Plan,
+        stop: Option<&crate::engine::Stop>,
+    ) -> Result<(Preflight, Scopes), ProviderError> {
+        let handle = tokio::runtime::Handle::current();
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            let found = self.all().await?;
+            let scopes = model::compile_scopes_on(plan, &found, model::Threads::PerCloud);
+            return Ok((found, scopes));
+        }
+        let declared = self.declared;
+        let with_declared = |mut found: Preflight| {
+            found.issuers.extend(declared.iter().cloned());
+            found
+        };
+        let slots: Vec<Slot> = self
+            .asks
+            .into_iter()
+            .map(|(name, ask)| Slot {
+                name,
+                ask: Mutex::new(Some(ask)),
+                answer: OnceLock::new(),
+            })
+            .collect();
+        let found_for = |cloud: &dyn clouds::Cloud| -> Option<Arc<Preflight>> {
+            let Some(slot) = slots.iter().find(|s| s.name == cloud.name()) else {
+                // No cluster of this cloud to ask about: nothing found.
+                return Some(Arc::new(with_declared(Preflight::default())));
+            };
+            let answer = slot.answer.get_or_init(|| {
+                let mut ask = slot.take();
+                let answer = handle.block_on(async {
+                    let stopped = async {
+                        match stop {
+                            Some(stop) => stop.reached(crate::engine::StopLevel::Drain).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        biased;
+                        () = stopped => None,
+                        found = ask.wait() => Some(found),
+                    }
+                });
+                match answer {
+                    Some(Ok(found)) => Answer::Found(Arc::new(with_declared(found))),
+                    Some(Err(e)) => Answer::Failed(Box::new(e)),
+                    None => {
+                        // Awaited after compile, where the run's stop is seen.
+                        slot.put_back(ask);
+                        Answer::Stopped
+                    }
+                }
+            });
+            match answer {
+                Answer::Found(found) => Some(Arc::clone(found)),
+                Answer::Failed(_) | Answer::Stopped => None,
+            }
+        };
+        let scopes = tokio::task::block_in_place(|| {
+            model::compile_scopes_found(
+                plan,
+                model::Found::PerCloud(&found_for),
+                model::Threads::PerCloud,
+            )
+        });
+        // A wake that came while compile held the thread (the run's stop) is not always
+        // seen when this task is next parked: yield once, so whoever polls the plan (the
+        // run's stop switch, `Control::step`) looks again now.
+        tokio::task::yield_now().await;
+        let mut out = Preflight::default();
+        for slot in slots {
+            let ask = slot.take_unjoined();
+            let found = match (slot.answer.into_inner(), ask) {
+                (Some(Answer::Found(found)), _) => Arc::unwrap_or_clone(found),
+                (Some(Answer::Failed(e)), _) => return Err(*e),
+                (Some(Answer::Stopped) | None, Some(ask)) => ask.join().await?,
+                (Some(Answer::Stopped) | None, None) => {
+                    unreachable!("a preflight taken is answered or put back")
+                }
+            };
+            out.extend(found);
+        }
+        out.issuers.extend(declared);
+        Ok((out, scopes))
+    }
+}
+
+/// One cloud's preflight in [`Preflights::compile`]: joined by the first compile that
+/// needs it, or after compile.
+struct Slot {
+    name: &'static str,
+    ask: Mutex<Option<Spawned<Result<Preflight, ProviderError>>>>,
+    answer: OnceLock<Answer>,
+}
+
+/// What a compile waiting for one cloud's preflight got.
+enum Answer {
+    Found(Arc<Preflight>),
+    Failed(Box<ProviderError>),
+    /// The run stopped first; the preflight is put back, unjoined.
+    Stopped,
+}
+
+impl Slot {
+    fn put_back(&self, ask: Spawned<Result<Preflight, ProviderError>>) {
+        *self.ask.lock().expect("preflight lock is never poisoned") = Some(ask);
+    }
+
+    fn take_unjoined(&self) -> Option<Spawned<Result<Preflight, ProviderError>>> {
+        self.ask
+            .lock()
+            .expect("preflight lock is never poisoned")
+            .take()
+    }
+
+    fn take(&self) -> Spawned<Result<Preflight, ProviderError>> {
+        self.take_unjoined().expect("each preflight is joined once")
+    }
+}
+
 struct Spawned<T> {
     task: tokio::task::JoinHandle<Result<T, futures::future::Aborted>>,
     stop: futures::future::AbortHandle,
@@ -674,6 +829,11 @@ impl<T: Send + 'static> Spawned<T> {
     }
 
     async fn join(mut self) -> T {
+        self.wait().await
+    }
+
+    /// [`join`](Self::join), leaving the task to its owner when the wait is dropped.
+    async fn wait(&mut self) -> T {
         match (&mut self.task).await {
             Ok(Ok(out)) => out,
             Ok(Err(futures::future::Aborted)) => unreachable!("only dropping stops the work"),

@@ -120,6 +120,7 @@ async fn apply(
         .await?;
     super::run::select(&mut session, &run.targets)?;
     session.cloud_only = cloud_only;
+    session.stop = Some(control.stop().clone());
     let planned = control
         .step("plan", session.plan(mode), || session.counter.waiting_on())
         .await?;

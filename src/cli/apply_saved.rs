@@ -72,6 +72,7 @@ pub async fn run(
         .await?;
     super::run::select(&mut session, &saved.options.targets)?;
     session.cloud_only = saved.options.cloud_only;
+    session.stop = Some(control.stop().clone());
     let mode = PlanMode::Apply {
         prune: saved.options.prune,
     };

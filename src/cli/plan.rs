@@ -76,6 +76,7 @@ pub async fn run(args: PlanArgs, color: ColorChoice) -> Result<ExitCode, CliErro
         .await?;
     super::run::select(&mut session, &args.run.targets)?;
     session.cloud_only = args.cloud_only;
+    session.stop = Some(control.stop().clone());
     let planned = control
         .step(
             "plan",

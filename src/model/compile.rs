@@ -98,6 +98,18 @@ pub enum Threads {
 /// less than starting them.
 pub const PER_CLOUD_MIN: usize = 500;
 
+/// What each cloud's compile knows of preflight.
+#[derive(Clone, Copy)]
+pub enum Found<'a> {
+    /// Everything preflight found (or the [`offline`] stand-ins), known before compile.
+    All(&'a Preflight),
+    /// Each cloud's own findings, which its compile waits for (on a thread of its own
+    /// with [`Threads::PerCloud`]): a cloud compiles as soon as its preflight answers,
+    /// not after the slowest cloud's. `None`: that cloud's preflight failed, and it is
+    /// not compiled (the caller reports the failure).
+    PerCloud(&'a (dyn Fn(&dyn Cloud) -> Option<Arc<Preflight>> + Sync)),
+}
+
 /// Compiles the plan with what preflight found (or [`offline`] stand-ins). Errors are
 /// plan diagnostics (a shared role whose workloads disagree, a trust policy over IAM's
 /// size limit).
@@ -109,6 +121,15 @@ pub fn compile(plan: &Plan, found: &Preflight) -> Result<Desired, Diagnostics> {
 pub fn compile_on(
     plan: &Plan,
     found: &Preflight,
+    threads: Threads,
+) -> Result<Desired, Diagnostics> {
+    compile_found(plan, Found::All(found), threads)
+}
+
+/// [`compile_on`], each cloud with what `found` gives it.
+pub fn compile_found(
+    plan: &Plan,
+    found: Found<'_>,
     threads: Threads,
 ) -> Result<Desired, Diagnostics> {
     let mut diags = Diagnostics::default();
@@ -128,7 +149,13 @@ pub fn compile_on(
         .copied()
         .filter(|cloud| plan.workloads.iter().any(|w| cloud.used_by(&w.spec)))
         .collect();
-    let run = |cloud: &dyn Cloud| cloud.compile(plan, found, &origins);
+    let run = |cloud: &dyn Cloud| match found {
+        Found::All(found) => cloud.compile(plan, found, &origins),
+        Found::PerCloud(found) => match found(cloud) {
+            Some(found) => cloud.compile(plan, &found, &origins),
+            None => Ok(clouds::Compiled::default()),
+        },
+    };
     let compiled: Vec<_> = match threads {
         Threads::PerCloud if used.len() > 1 && plan.workloads.len() >= PER_CLOUD_MIN => {
             std::thread::scope(|s| {
@@ -302,10 +329,19 @@ pub fn compile_scopes_on(
     found: &Preflight,
     threads: Threads,
 ) -> Result<Vec<(String, Desired)>, Diagnostics> {
+    compile_scopes_found(plan, Found::All(found), threads)
+}
+
+/// [`compile_scopes_on`], each cloud with what `found` gives it.
+pub fn compile_scopes_found(
+    plan: &Plan,
+    found: Found<'_>,
+    threads: Threads,
+) -> Result<Vec<(String, Desired)>, Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut out: Vec<(String, Desired)> = Vec::new();
     for scope in &plan.scopes {
-        match compile_on(&plan.scope(scope), found, threads) {
+        match compile_found(&plan.scope(scope), found, threads) {
             Ok(mut desired) => {
                 for label in desired.groups.values_mut() {
                     *label = plan.group_label(scope, label).into();

@@ -3,6 +3,7 @@
 mod compile;
 
 pub use compile::{
-    Desired, Issuers, PER_CLOUD_MIN, Threads, cloud_read_ahead_ids, compile, compile_on,
-    compile_scopes, compile_scopes_on, kubernetes_ids, offline, workload_origin, workload_ref,
+    Desired, Found, Issuers, PER_CLOUD_MIN, Threads, cloud_read_ahead_ids, compile, compile_found,
+    compile_on, compile_scopes, compile_scopes_found, compile_scopes_on, kubernetes_ids, offline,
+    workload_origin, workload_ref,
 };
