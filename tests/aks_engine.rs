@@ -601,6 +601,43 @@ async fn roles_and_group_lists_are_read_ahead_and_a_write_drops_the_lists() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_ahead_looks_up_only_the_roles_of_the_identities_it_is_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workloads = workload("a", "id-a", "azure.roles = [{ role = \"Reader\" }]")
+        + &workload(
+            "b",
+            "id-b",
+            "azure.roles = [{ role = \"Storage Blob Data Reader\" }]",
+        );
+    let session = open(tmp.path(), &plan_text("targeted", &workloads)).await;
+    let shared = shared(&session);
+    let look_ups = || {
+        shared
+            .calls()
+            .get("azure:roleDefinitions.list")
+            .copied()
+            .unwrap_or(0)
+    };
+    let azure = session.providers.get("azure").unwrap().clone();
+    let ids = wid::model::cloud_read_ahead_ids(&session.plan);
+    // Only id-a and its credential, as a plan targeting workload a would read.
+    let only_a: Vec<_> = ids
+        .iter()
+        .filter(|id| id.part(2) == "id-a")
+        .cloned()
+        .collect();
+    assert_eq!(only_a.len(), 2, "{ids:?}");
+    Arc::clone(&azure)
+        .read_ahead(only_a, session.owner(false))
+        .await;
+    assert_eq!(look_ups(), 1, "Reader only");
+    Arc::clone(&azure)
+        .read_ahead(ids, session.owner(false))
+        .await;
+    assert_eq!(look_ups(), 2, "then Storage Blob Data Reader, Reader kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_look_up_that_failed_ahead_fails_the_next_plan_once_then_is_made_again() {
     let tmp = tempfile::tempdir().unwrap();
     let misspelt = "azure.roles = [{ role = \"Reeder\" }]";

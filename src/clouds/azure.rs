@@ -56,13 +56,16 @@ fn azure_blocks<'a>(
 }
 
 /// The roles the plan assigns, (scope, role as written) as observe looks them up, each
-/// with the first identity that holds it.
-fn plan_roles(plan: &Plan, clusters: &[AksCluster]) -> BTreeMap<(String, String), ResourceId> {
-    let mut out = BTreeMap::new();
+/// with the identities that hold it.
+fn plan_roles(plan: &Plan, clusters: &[AksCluster]) -> BTreeMap<(String, String), Vec<ResourceId>> {
+    let mut out: BTreeMap<(String, String), Vec<ResourceId>> = BTreeMap::new();
     for (_, _, block, cluster) in azure_blocks(plan, clusters) {
         for pair in wid_azure::compile::block_roles(block, cluster) {
-            out.entry(pair)
-                .or_insert_with(|| identity_of_block(block, cluster));
+            let holders = out.entry(pair).or_default();
+            let identity = identity_of_block(block, cluster);
+            if !holders.contains(&identity) {
+                holders.push(identity);
+            }
         }
     }
     out

@@ -94,9 +94,9 @@ pub struct AzureProvider {
     pub(crate) roles: std::sync::Mutex<BTreeMap<(String, String), RoleSlot>>,
     /// Resource group locations by (subscription, group), lowercase.
     pub(crate) locations: tokio::sync::Mutex<BTreeMap<(String, String), String>>,
-    /// The roles the plan assigns, (scope, role as written), each with an identity that
-    /// holds it (named in a failed look-up's message): looked up ahead of observe.
-    pub(crate) plan_roles: Mutex<BTreeMap<(String, String), ResourceId>>,
+    /// The roles the plan assigns, (scope, role as written), each with the identities
+    /// that hold it: looked up ahead of observe for the identities it reads.
+    pub(crate) plan_roles: Mutex<BTreeMap<(String, String), Vec<ResourceId>>>,
     /// Resource group listings of identities read ahead of observe, by (subscription,
     /// group) in lowercase.
     pub(crate) groups_ahead: Ahead<(String, String), Option<BTreeMap<String, Value>>>,
@@ -225,15 +225,15 @@ impl AzureProvider {
 
     /// Tells the provider about the plan's AKS clusters (preflight reads them), the
     /// resource groups, per cluster, whose location compile needs, and the roles the plan
-    /// assigns ((scope, role as written), see [`compile::role_scope`], each with an
-    /// identity that holds it), which a read-ahead looks up.
+    /// assigns ((scope, role as written), see [`compile::role_scope`], each with the
+    /// identities that hold it), which a read-ahead looks up.
     ///
     /// [`compile::role_scope`]: crate::compile::role_scope
     pub fn know_plan(
         &self,
         clusters: &[AksCluster],
         groups: BTreeMap<String, BTreeSet<String>>,
-        roles: BTreeMap<(String, String), ResourceId>,
+        roles: BTreeMap<(String, String), Vec<ResourceId>>,
     ) {
         self.plan_roles
             .lock()

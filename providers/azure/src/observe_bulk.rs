@@ -112,25 +112,25 @@ impl AzureProvider {
         Ok(())
     }
 
-    /// Starts observe's first reads: the role look-ups of the plan (see
-    /// [`know_plan`](Self::know_plan)) and, unless observe lists whole subscriptions
+    /// Starts observe's first reads: the look-ups of the roles these identities and
+    /// credentials hold (see [`know_plan`](Self::know_plan)) and, unless observe lists whole subscriptions
     /// (prune), the resource group lists of these identities and credentials (see
     /// [`groups_to_list`]). A write drops the lists ([`forget_read_ahead`](Self::forget_read_ahead));
     /// a role's answer is kept for the run.
     pub(crate) fn read_ahead(self: Arc<Self>, ids: Vec<ResourceId>, owner: Owner) -> ReadAhead {
-        let roles = self.roles_ahead();
+        let identities: BTreeMap<String, ResourceId> = ids
+            .iter()
+            .filter_map(|id| match id.kind() {
+                KIND_IDENTITY => Some(id.clone()),
+                KIND_FIC => Some(ids::identity_of(id)),
+                _ => None,
+            })
+            .map(|id| (ids::fold(&id), id))
+            .collect();
+        let roles = self.roles_ahead(&identities.keys().cloned().collect());
         let lists = if owner.prune {
             Vec::new()
         } else {
-            let identities: BTreeMap<String, ResourceId> = ids
-                .iter()
-                .filter_map(|id| match id.kind() {
-                    KIND_IDENTITY => Some(id.clone()),
-                    KIND_FIC => Some(ids::identity_of(id)),
-                    _ => None,
-                })
-                .map(|id| (ids::fold(&id), id))
-                .collect();
             self.groups_ahead
                 .register(groups_to_list(identities.values()).into_keys())
         };

@@ -4,12 +4,14 @@
 //! The plan's roles are looked up ahead of observe ([`AzureProvider::roles_ahead`]), as
 //! soon as the plan is read: role definitions do not depend on anything wid writes.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use wid_core::{ErrorKind, ProviderError, ResourceId};
 
 use crate::client::{AUTHORIZATION_API, AzureProvider};
 use crate::error::{Call, ROLE_DEFINITION_LIST};
+use crate::ids;
 use crate::names::{self, RoleRef};
 
 /// One role's look-up: its GUID, kept for the run; or a failed read-ahead's error, given
@@ -58,15 +60,26 @@ impl AzureProvider {
             .clone()
     }
 
-    /// Registers the look-up of every role the plan names by name (see
-    /// [`know_plan`](Self::know_plan)) that nobody looked up yet, each slot locked until
-    /// its answer is in: a reader that comes meanwhile waits for it instead of calling.
-    pub(crate) fn roles_ahead(&self) -> Vec<(String, String, ResourceId, SlotGuard)> {
-        let wanted = self
+    /// Registers the look-up of every role by name (see [`know_plan`](Self::know_plan))
+    /// that one of `identities` (folded ids) holds and nobody looked up yet, each slot
+    /// locked until its answer is in: a reader that comes meanwhile waits for it instead
+    /// of calling.
+    pub(crate) fn roles_ahead(
+        &self,
+        identities: &BTreeSet<String>,
+    ) -> Vec<(String, String, ResourceId, SlotGuard)> {
+        let wanted: Vec<((String, String), ResourceId)> = self
             .plan_roles
             .lock()
             .expect("plan role lock is never poisoned")
-            .clone();
+            .iter()
+            .filter_map(|(pair, holders)| {
+                let holder = holders
+                    .iter()
+                    .find(|id| identities.contains(&ids::fold(id)))?;
+                Some((pair.clone(), holder.clone()))
+            })
+            .collect();
         wanted
             .into_iter()
             .filter_map(|((scope, role), id)| {
