@@ -552,8 +552,7 @@ async fn roles_and_group_lists_are_read_ahead_and_a_write_drops_the_lists() {
     let session = open(tmp.path(), &plan_text("ahead", &workloads)).await;
     let shared = shared(&session);
     let calls = || {
-        let c = shared.calls();
-        let n = |k: &str| c.get(k).copied().unwrap_or(0);
+        let n = |api: &str| sandbox_calls(&shared, api);
         (n(LIST), n(LOOK_UP), n(GET))
     };
     let azure = session.providers.get("azure").unwrap().clone();
@@ -611,13 +610,7 @@ async fn a_read_ahead_looks_up_only_the_roles_of_the_identities_it_is_given() {
         );
     let session = open(tmp.path(), &plan_text("targeted", &workloads)).await;
     let shared = shared(&session);
-    let look_ups = || {
-        shared
-            .calls()
-            .get("azure:roleDefinitions.list")
-            .copied()
-            .unwrap_or(0)
-    };
+    let look_ups = || sandbox_calls(&shared, "azure:roleDefinitions.list");
     let azure = session.providers.get("azure").unwrap().clone();
     let ids = wid::model::cloud_read_ahead_ids(&session.plan);
     // Only id-a and its credential, as a plan targeting workload a would read.
@@ -647,13 +640,7 @@ async fn a_role_look_up_that_failed_ahead_fails_the_next_plan_once_then_is_made_
     )
     .await;
     let shared = shared(&session);
-    let look_ups = || {
-        shared
-            .calls()
-            .get("azure:roleDefinitions.list")
-            .copied()
-            .unwrap_or(0)
-    };
+    let look_ups = || sandbox_calls(&shared, "azure:roleDefinitions.list");
     let azure = session.providers.get("azure").unwrap().clone();
     let ids = wid::model::cloud_read_ahead_ids(&session.plan);
     azure.read_ahead(ids, session.owner(false)).await;

@@ -117,6 +117,11 @@ pub fn pending(planned: &Planned) -> Vec<(String, ChangeKind, Reason)> {
 }
 
 /// An identity in the sandbox.
+/// How many calls of `api` (`azure:roleDefinitions.list`) the sandbox has answered.
+pub fn sandbox_calls(shared: &Shared, api: &str) -> u64 {
+    shared.calls().get(api).copied().unwrap_or(0)
+}
+
 pub fn identity(shared: &Shared, rg: &str, name: &str) -> Option<wid_sandbox::azure::Identity> {
     shared.read(|s| {
         s.azure
