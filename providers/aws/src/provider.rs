@@ -69,10 +69,11 @@ impl Provider for AwsProvider {
     /// Drops what was read ahead of observe before and after the change: nothing read
     /// while wid writes is used.
     async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
-        AwsProvider::forget_read_ahead(self);
-        let applied = self.apply_change(change, owner).await;
-        AwsProvider::forget_read_ahead(self);
-        applied
+        wid_core::ahead::writing(
+            || AwsProvider::forget_read_ahead(self),
+            self.apply_change(change, owner),
+        )
+        .await
     }
 }
 

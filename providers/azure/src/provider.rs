@@ -43,10 +43,11 @@ impl Provider for AzureProvider {
     /// Drops what was listed ahead of observe before and after the change: nothing read
     /// while wid writes is used.
     async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
-        AzureProvider::forget_read_ahead(self);
-        let applied = self.apply_change(change, owner).await;
-        AzureProvider::forget_read_ahead(self);
-        applied
+        wid_core::ahead::writing(
+            || AzureProvider::forget_read_ahead(self),
+            self.apply_change(change, owner),
+        )
+        .await
     }
 }
 

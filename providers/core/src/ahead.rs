@@ -125,6 +125,15 @@ impl<K: Ord + Clone, V> Ahead<K, V> {
     }
 }
 
+/// Runs `write` with what was read ahead dropped (by `forget`) before and after it:
+/// nothing read while wid writes is used by a later observe.
+pub async fn writing<T>(forget: impl Fn(), write: impl Future<Output = T>) -> T {
+    forget();
+    let out = write.await;
+    forget();
+    out
+}
+
 /// Makes registered reads, `concurrency` at a time, filling each with what `read`
 /// returns for its key.
 pub async fn fill_all<K, V, F>(

@@ -44,10 +44,11 @@ impl Provider for GcpProvider {
     /// Drops what was read ahead of observe before and after the change: nothing read
     /// while wid writes is used.
     async fn apply(&self, change: &Change, owner: &Owner) -> Result<Outputs, ProviderError> {
-        GcpProvider::forget_read_ahead(self);
-        let applied = self.apply_change(change, owner).await;
-        GcpProvider::forget_read_ahead(self);
-        applied
+        wid_core::ahead::writing(
+            || GcpProvider::forget_read_ahead(self),
+            self.apply_change(change, owner),
+        )
+        .await
     }
 
     /// Notes the entries of every binding the run's policy changes add: the first policy
