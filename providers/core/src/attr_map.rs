@@ -5,7 +5,9 @@
 //! a `BTreeMap` allocates a node for eleven entries whatever it holds (about 1.4 KB for an
 //! attribute map of one entry), a sorted vector exactly what it holds, and clones, drops
 //! and iterates in one pass over contiguous memory. Lookups are binary searches; inserts
-//! shift the tail, which for a few dozen keys costs less than a tree's allocation.
+//! shift the tail, which for a few dozen keys costs less than a tree's allocation. A
+//! small map grows one entry at a time (`SMALL`), so it holds no spare room: the vector's
+//! doubling would leave a Kubernetes service account of two attributes with room for four.
 //! Iteration, equality, `Debug` and serialization follow key order, as a `BTreeMap`'s do,
 //! so the JSON of a plan is the same.
 
@@ -15,6 +17,10 @@ use std::ops::Index;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Up to this many entries a map grows by one at a time: the copy is a few hundred bytes,
+/// while doubling would leave up to half of every map of a large plan empty.
+const SMALL: usize = 16;
 
 /// A map from attribute path to `V`, sorted by key.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,6 +51,9 @@ impl<V> AttrMap<V> {
         match self.find(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             Err(i) => {
+                if self.entries.len() == self.entries.capacity() && self.entries.len() < SMALL {
+                    self.entries.reserve_exact(1);
+                }
                 self.entries.insert(i, (key, value));
                 None
             }
@@ -264,6 +273,21 @@ mod tests {
         assert_eq!(m.values().copied().collect::<Vec<_>>(), [20, 4]);
         m.retain(|k, _| k != "b");
         assert_eq!(m.iter().collect::<Vec<_>>(), [(&"c".to_owned(), &4)]);
+    }
+
+    #[test]
+    fn a_small_map_holds_no_spare_room_and_a_large_one_grows_by_doubling() {
+        let mut m: AttrMap<u32> = AttrMap::new();
+        for i in 0..SMALL {
+            m.insert(format!("k{i:02}"), 0);
+            assert_eq!(m.entries.capacity(), m.len(), "after {} inserts", i + 1);
+        }
+        m.insert("z".into(), 0);
+        assert!(
+            m.entries.capacity() >= 2 * SMALL,
+            "{}",
+            m.entries.capacity()
+        );
     }
 
     #[test]

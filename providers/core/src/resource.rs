@@ -1,7 +1,7 @@
 //! Desired and observed resources: the two inputs of the diff.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -102,8 +102,11 @@ pub struct Resource {
     /// (an AWS role's description `Managed by wid (plan NAME)`, by which prune finds it):
     /// written whenever wid writes the object, but never by themselves a reason to write
     /// an object the plan adopts as it is.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub marks: BTreeSet<String>,
+    // Sorted, without repeats: a resource has one or none, and a set would allocate a
+    // tree node for eleven.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "std::collections::BTreeSet<String>")]
+    pub marks: Vec<String>,
     /// Changes with the same key run one after another (Azure allows one federated
     /// credential write per identity at a time).
     pub serialize_key: Option<String>,
@@ -122,7 +125,7 @@ impl Resource {
             mode: Mode::Owned,
             adopt: false,
             adopt_key: None,
-            marks: BTreeSet::new(),
+            marks: Vec::new(),
             serialize_key: None,
             origin: None,
         }
@@ -163,7 +166,10 @@ impl Resource {
     #[must_use]
     pub fn mark(mut self, key: impl Into<String>, value: impl Into<AttrValue>) -> Self {
         let key = key.into();
-        self.marks.insert(key.clone());
+        if let Err(i) = self.marks.binary_search(&key) {
+            self.marks.reserve_exact(1);
+            self.marks.insert(i, key.clone());
+        }
         self.attrs.insert(key, value.into());
         self
     }
