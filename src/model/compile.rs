@@ -283,7 +283,7 @@ fn ksa_spec(
     origin: Arc<str>,
     contributions: Vec<Contribution>,
 ) -> wid_kubernetes::KsaSpec {
-    let mut annotations: BTreeMap<String, AttrValue> = w
+    let mut annotations: wid_core::Attrs = w
         .spec
         .annotations
         .iter()

@@ -102,8 +102,8 @@ struct RoleAcc {
 /// Who a role trusts, gathered over the workloads that name it.
 #[derive(Debug, Default)]
 struct Trust {
-    /// Provider ARN and issuer host/path → subjects.
-    irsa: BTreeMap<(String, String), BTreeSet<String>>,
+    /// The OIDC provider (its place in [`Oidc`]) → subjects.
+    irsa: BTreeMap<usize, BTreeSet<String>>,
     /// Cluster ARN and namespace → KSAs.
     pods: BTreeMap<(String, String), BTreeSet<String>>,
     providers: BTreeSet<ResourceId>,
@@ -126,16 +126,14 @@ pub fn compile_with(
     let mut providers: BTreeMap<ResourceId, usize> = BTreeMap::new();
     let mut associations = Vec::new();
     let mut contributions = Vec::new();
+    let mut oidc = Oidc::default();
     for (index, item) in items.iter().enumerate() {
         let block = item.block;
         let cluster = item.cluster;
-        let account = block
-            .account
-            .clone()
-            .unwrap_or_else(|| cluster.account.clone());
+        let account: &str = block.account.as_deref().unwrap_or(&cluster.account);
         let partition = ids::partition(&cluster.region);
-        let role_id = ids::role_id(&account, &block.role);
-        let role_arn = ids::role_arn(partition, &account, block.path_or_default(), &block.role);
+        let role_id = ids::role_id(account, &block.role);
+        let role_arn = ids::role_arn(partition, account, block.path_or_default(), &block.role);
         let spec = match role_spec(item) {
             Ok(spec) => spec,
             Err(mut errs) => {
@@ -196,15 +194,16 @@ pub fn compile_with(
                     contributions.push(contribution);
                     continue;
                 };
-                let provider_id = ids::oidc_id(&account, issuer);
-                let provider_arn = ids::oidc_arn(partition, &provider_id);
-                providers.entry(provider_id.clone()).or_insert(index);
+                let at = oidc.at(account, issuer, partition, |id| {
+                    providers.entry(id.clone()).or_insert(index);
+                });
                 trust
                     .irsa
-                    .entry((provider_arn, ids::issuer_host_path(issuer).to_owned()))
+                    .entry(at)
                     .or_default()
                     .insert(item.workload.subject());
-                trust.providers.insert(provider_id);
+                let provider_id = &oidc.0[at].id;
+                trust.providers.insert(provider_id.clone());
                 contribution
                     .ksa_annotations
                     .insert(ROLE_ARN_ANNOTATION.to_owned(), role_arn.into());
@@ -266,7 +265,7 @@ pub fn compile_with(
             origin,
             trust,
         } = acc;
-        let doc = trust_document(&trust);
+        let doc = trust_document(&trust, &oidc);
         let size = json_len_without_whitespace(&doc);
         if size > options.trust_policy_limit {
             let subjects: usize = trust
@@ -397,13 +396,56 @@ fn disagreements(a: &RoleSpec, b: &RoleSpec) -> Vec<&'static str> {
     out
 }
 
+/// The OIDC providers a compile names, each made once per (account, issuer): a plan
+/// names few, and its IRSA workloads name them thousands of times.
+#[derive(Default)]
+struct Oidc<'a>(Vec<OidcProvider<'a>>);
+
+struct OidcProvider<'a> {
+    account: &'a str,
+    issuer: &'a str,
+    id: ResourceId,
+    arn: String,
+    host_path: &'a str,
+}
+
+impl<'a> Oidc<'a> {
+    /// The place of the provider of `account` and `issuer`; `made` sees it when it is new.
+    fn at(
+        &mut self,
+        account: &'a str,
+        issuer: &'a str,
+        partition: &str,
+        made: impl FnOnce(&ResourceId),
+    ) -> usize {
+        if let Some(at) = self
+            .0
+            .iter()
+            .position(|p| p.account == account && p.issuer == issuer)
+        {
+            return at;
+        }
+        let id = ids::oidc_id(account, issuer);
+        made(&id);
+        self.0.push(OidcProvider {
+            account,
+            issuer,
+            arn: ids::oidc_arn(partition, &id),
+            id,
+            host_path: ids::issuer_host_path(issuer),
+        });
+        self.0.len() - 1
+    }
+}
+
 /// The role's trust policy, normalized: one IRSA statement per OIDC provider (its subjects
 /// listed under `StringEquals`, with the audience), one Pod Identity statement per cluster
 /// and namespace.
-fn trust_document(trust: &Trust) -> Value {
+fn trust_document(trust: &Trust, oidc: &Oidc<'_>) -> Value {
     let mut statements = Vec::with_capacity(trust.irsa.len() + trust.pods.len());
-    for ((arn, host_path), subjects) in &trust.irsa {
-        statements.push(irsa_statement(arn, host_path, subjects));
+    for (&at, subjects) in &trust.irsa {
+        let p = &oidc.0[at];
+        statements.push(irsa_statement(&p.arn, p.host_path, subjects));
     }
     for ((cluster_arn, namespace), ksas) in &trust.pods {
         statements.push(pod_identity_statement(cluster_arn, namespace, ksas));

@@ -43,6 +43,9 @@ struct Parts {
 /// (provider, kind, up to six key parts).
 const MAX_CUT: usize = 8;
 
+/// How many key parts [`ResourceId::new`] holds without allocating.
+const KEY_ON_STACK: usize = MAX_CUT - 2;
+
 impl Parts {
     fn new<'a>(parts: impl Iterator<Item = &'a str> + Clone) -> Self {
         let len: usize = parts.clone().map(|p| p.len() + 1).sum();
@@ -152,10 +155,17 @@ impl ResourceId {
         kind: impl AsRef<str>,
         key: impl IntoIterator<Item = K>,
     ) -> Self {
-        let key: Vec<K> = key.into_iter().collect();
+        // The parts are read twice (their length, then their bytes): held on the stack
+        // for the ids wid makes, in a vector beyond that.
+        let mut key = key.into_iter();
+        let mut held: [Option<K>; KEY_ON_STACK] = Default::default();
+        for slot in &mut held {
+            *slot = key.next();
+        }
+        let rest: Vec<K> = key.collect();
         let parts = [provider.as_ref(), kind.as_ref()]
             .into_iter()
-            .chain(key.iter().map(AsRef::as_ref));
+            .chain(held.iter().flatten().chain(&rest).map(AsRef::as_ref));
         Self(Arc::new(Parts::new(parts)))
     }
 

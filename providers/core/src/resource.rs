@@ -356,7 +356,7 @@ pub struct Contribution {
     /// Cloud resources (roles, policies, associations).
     pub resources: Vec<Resource>,
     /// KSA annotations, e.g. `eks.amazonaws.com/role-arn`.
-    pub ksa_annotations: BTreeMap<String, AttrValue>,
+    pub ksa_annotations: Attrs,
     /// Resources the KSA depends on (the role its annotation names).
     pub ksa_depends_on: Vec<ResourceId>,
 }

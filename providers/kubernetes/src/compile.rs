@@ -7,7 +7,7 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
-use wid_core::{AttrValue, Mode, Resource, ResourceId, WorkloadRef};
+use wid_core::{Attrs, Mode, Resource, ResourceId, WorkloadRef};
 
 use crate::PolicyRule;
 use crate::kinds::{AUTOMOUNT, DEFAULT_SA, NAMESPACE, ROLE, ROLEBINDING};
@@ -33,7 +33,7 @@ pub struct KsaSpec {
     pub labels: BTreeMap<String, String>,
     /// The plan's annotations plus the clouds' (`eks.amazonaws.com/role-arn`); a value may
     /// be unknown until a cloud resource is applied.
-    pub annotations: BTreeMap<String, AttrValue>,
+    pub annotations: Attrs,
     /// `automountServiceAccountToken` (the plan's `automount_token`, default false).
     pub automount: bool,
     /// RBAC rules for the KSA's dedicated Role; empty means no Role and no RoleBinding.
@@ -255,6 +255,7 @@ pub fn normalize_rules(rules: &[PolicyRule]) -> Value {
 mod tests {
     use super::*;
     use crate::kinds::SERVICEACCOUNT;
+    use wid_core::AttrValue;
 
     fn cluster(name: &str, create: bool, harden: bool) -> ClusterOptions {
         ClusterOptions {
@@ -272,7 +273,7 @@ mod tests {
                 service_account: name.into(),
             },
             labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            annotations: wid_core::Attrs::new(),
             automount: false,
             rules: Vec::new(),
             adopt: false,

@@ -337,7 +337,7 @@ mod tests {
                 service_account: "orders".into(),
             },
             labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            annotations: wid_core::Attrs::new(),
             automount: false,
             rules: vec![PolicyRule {
                 api_groups: vec![String::new()],

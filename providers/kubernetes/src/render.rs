@@ -72,7 +72,7 @@ mod tests {
                 service_account: name.into(),
             },
             labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            annotations: wid_core::Attrs::new(),
             automount: false,
             rules: vec![PolicyRule {
                 api_groups: vec![String::new()],

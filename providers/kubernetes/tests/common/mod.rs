@@ -192,7 +192,7 @@ pub fn ksa(ns: &str, name: &str) -> KsaSpec {
             service_account: name.into(),
         },
         labels: BTreeMap::new(),
-        annotations: BTreeMap::new(),
+        annotations: wid_core::Attrs::new(),
         automount: false,
         rules: Vec::new(),
         adopt: false,
