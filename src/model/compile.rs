@@ -181,6 +181,8 @@ pub fn compile_found(
             Ok(compiled) => {
                 resources.extend(compiled.resources.into_iter().map(Arc::new));
                 for (i, c) in compiled.contributions {
+                    // Most workloads have one cloud: no room kept for four.
+                    contributions[i].reserve_exact(1);
                     contributions[i].push(c);
                 }
             }

@@ -9,6 +9,7 @@ use regex::Regex;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
+use wid_core::AttrMap;
 
 use crate::policy::{check_identity_policy, json_len_without_whitespace, normalize_policy};
 
@@ -92,7 +93,7 @@ pub struct AwsBlock {
     /// Inline policies by name: a JSON string, or `{ file = "policies/x.json" }` relative
     /// to the plan file.
     #[serde(default)]
-    pub inline_policies: BTreeMap<String, InlinePolicy>,
+    pub inline_policies: AttrMap<InlinePolicy>,
     /// ARN of a managed policy to set as the role's permissions boundary.
     #[serde(default)]
     pub permissions_boundary: Option<String>,
@@ -104,7 +105,7 @@ pub struct AwsBlock {
     pub path: Option<String>,
     /// Tags to set on the role (besides wid's own ownership tags).
     #[serde(default)]
-    pub tags: BTreeMap<String, String>,
+    pub tags: AttrMap<String>,
     /// Take over an existing role that wid did not create; without it such a role is a
     /// conflict.
     #[serde(default)]
@@ -447,11 +448,11 @@ mod tests {
             account: None,
             mechanism: Mechanism::Irsa,
             managed_policies: Vec::new(),
-            inline_policies: BTreeMap::new(),
+            inline_policies: wid_core::AttrMap::new(),
             permissions_boundary: None,
             max_session_duration: None,
             path: None,
-            tags: BTreeMap::new(),
+            tags: wid_core::AttrMap::new(),
             adopt: false,
             normalized: Default::default(),
         }

@@ -1,7 +1,5 @@
 //! Tests of compilation: resources, shared roles, cross-workload checks.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 use wid_core::{AttrValue, Mode};
 
@@ -35,11 +33,13 @@ fn block(role: &str) -> AwsBlock {
         account: None,
         mechanism: Mechanism::Irsa,
         managed_policies: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
-        inline_policies: BTreeMap::new(),
+        inline_policies: wid_core::AttrMap::new(),
         permissions_boundary: None,
         max_session_duration: None,
         path: None,
-        tags: BTreeMap::from([("team".into(), "orders".into())]),
+        tags: [("team".to_owned(), "orders".to_owned())]
+            .into_iter()
+            .collect(),
         adopt: false,
         normalized: Default::default(),
     }

@@ -172,11 +172,9 @@ mod tests {
             crate::policy::irsa_statement(
                 PROVIDER,
                 HP,
-                &["system:serviceaccount:a:x", "system:serviceaccount:b:y"]
-                    .map(String::from)
-                    .into()
+                &["system:serviceaccount:a:x", "system:serviceaccount:b:y"].map(String::from)
             ),
-            crate::policy::pod_identity_statement(CLUSTER, "shop", &["orders".into()].into()),
+            crate::policy::pod_identity_statement(CLUSTER, "shop", &["orders".to_owned()]),
         ]));
         let g = grants(&trust);
         assert_eq!(g.irsa[HP].len(), 2);

@@ -375,17 +375,17 @@ fn set<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
 /// wid's IRSA statement for the OIDC provider `provider_arn` of `issuer_host_path` (the
 /// issuer without `https://`), in normal form: `sts:AssumeRoleWithWebIdentity` with
 /// `StringEquals` on the audience and on the subjects.
-pub(crate) fn irsa_statement(
+pub(crate) fn irsa_statement<'a>(
     provider_arn: &str,
     issuer_host_path: &str,
-    subjects: &BTreeSet<String>,
+    subjects: impl IntoIterator<Item = &'a String>,
 ) -> Value {
     // `…:aud` sorts before `…:sub`: the same prefix, then `a` before `s`.
     let mut equals = Map::with_capacity(2);
     equals.insert(format!("{issuer_host_path}:aud"), set([STS_AUDIENCE]));
     equals.insert(
         format!("{issuer_host_path}:sub"),
-        set(subjects.iter().map(String::as_str)),
+        set(subjects.into_iter().map(String::as_str)),
     );
     object([
         ("Action", set(["sts:AssumeRoleWithWebIdentity"])),
@@ -403,10 +403,10 @@ pub(crate) fn irsa_statement(
 /// tags of that cluster, namespace and those service accounts. One statement per
 /// (cluster, namespace) keeps the grant exact: a namespace list and a KSA list in one
 /// statement would also allow every cross pair.
-pub(crate) fn pod_identity_statement(
+pub(crate) fn pod_identity_statement<'a>(
     cluster_arn: &str,
     namespace: &str,
-    ksas: &BTreeSet<String>,
+    ksas: impl IntoIterator<Item = &'a String>,
 ) -> Value {
     object([
         ("Action", set(["sts:AssumeRole", "sts:TagSession"])),
@@ -419,7 +419,7 @@ pub(crate) fn pod_identity_statement(
                     ("aws:RequestTag/kubernetes-namespace", set([namespace])),
                     (
                         "aws:RequestTag/kubernetes-service-account",
-                        set(ksas.iter().map(String::as_str)),
+                        set(ksas.into_iter().map(String::as_str)),
                     ),
                 ]),
             )]),

@@ -321,7 +321,7 @@ async fn an_adopted_role_keeps_foreign_tags_and_wid_removes_only_its_own() {
     assert_eq!(live["backup"], "daily");
 
     // The plan drops every tag: the record goes with them, foreign tags stay.
-    b.tags.clear();
+    b.tags = wid_core::AttrMap::new();
     let desired = compile_plan(&[wl(0, "ns", "sa", b)], &clusters, "tags");
     let (_, changes) = plan(&p, &desired, &own).await;
     apply(&p, &changes, &own).await;

@@ -1,10 +1,11 @@
 //! The `azure` block of a workload (its serde and JSON Schema types), the AKS cluster as
 //! this provider sees it, and the checks that need nothing but the block itself.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use wid_core::AttrMap;
 pub use wid_core::FieldIssue;
 
 use crate::names::{self, RoleRef, TAG_LIMIT, TAG_VALUE_MAX};
@@ -41,7 +42,7 @@ pub struct AzureBlock {
     pub location: Option<String>,
     /// Tags to set on the identity besides wid's own; tags others set survive.
     #[serde(default)]
-    pub tags: BTreeMap<String, String>,
+    pub tags: AttrMap<String>,
     /// Role assignments of the identity: each a role and a scope.
     #[serde(default)]
     pub roles: Vec<RoleAssignment>,
@@ -198,7 +199,7 @@ mod tests {
             identity: identity.into(),
             resource_group: None,
             location: None,
-            tags: BTreeMap::new(),
+            tags: wid_core::AttrMap::new(),
             roles: Vec::new(),
             adopt: false,
             credential: None,

@@ -7,10 +7,10 @@
 //! credential carries its identity as serialization key: the engine runs them one at a
 //! time per identity and in parallel across identities.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
-use wid_core::{AttrValue, Contribution, Resource, ResourceId, WorkloadRef};
+use wid_core::{AttrMap, AttrValue, Contribution, Resource, ResourceId, WorkloadRef};
 
 use crate::block::{AksCluster, AzureBlock, FieldIssue, RoleAssignment};
 use crate::ids;
@@ -82,15 +82,16 @@ pub fn block_roles<'a>(
 #[derive(Debug, Clone, PartialEq)]
 struct IdentitySpec {
     location: AttrValue,
-    tags: BTreeMap<String, String>,
+    tags: AttrMap<String>,
     adopt: bool,
 }
 
 struct IdentityAcc {
     first: usize,
     spec: IdentitySpec,
-    /// (scope, role text) → as written, deduplicated case-insensitively.
-    roles: BTreeMap<(String, String), (String, String)>,
+    /// (scope, role text) as written, without repeats (compared case-insensitively). A
+    /// list: an identity has a role or two, and a B-tree allocates a node for eleven.
+    roles: Vec<(String, String)>,
     /// Workloads with a credential on it, by origin.
     workloads: Vec<std::sync::Arc<str>>,
 }
@@ -137,7 +138,7 @@ pub fn compile(
                 IdentityAcc {
                     first: index,
                     spec: spec.clone(),
-                    roles: BTreeMap::new(),
+                    roles: Vec::new(),
                     workloads: Vec::new(),
                 },
             ));
@@ -166,7 +167,6 @@ pub fn compile(
                 continue;
             };
             let scope = role_scope(r, cluster, block);
-            let key = (scope.to_ascii_lowercase(), role.text().to_ascii_lowercase());
             // A scope the plan wrote was checked by validate_block; a default one is
             // checked here, once per scope.
             if r.scope.is_none() && !valid_defaults.contains(&scope) {
@@ -182,9 +182,13 @@ pub fn compile(
                 }
                 valid_defaults.insert(scope.clone());
             }
-            acc.roles
-                .entry(key)
-                .or_insert((scope, role.text().to_owned()));
+            if !acc
+                .roles
+                .iter()
+                .any(|(s, r)| s.eq_ignore_ascii_case(&scope) && r.eq_ignore_ascii_case(role.text()))
+            {
+                acc.roles.push((scope, role.text().to_owned()));
+            }
         }
         acc.workloads.push(item.origin.clone());
 
@@ -261,7 +265,7 @@ pub fn compile(
                         .collect(),
                 ),
             )
-            .attr("role_assignments", roles_value(acc.roles.into_values()))
+            .attr("role_assignments", roles_value(acc.roles))
             .adoptable(ADOPT_KEY, acc.spec.adopt);
         r.origin = Some(items[acc.first].origin.clone());
         resources.push(r);
@@ -293,7 +297,7 @@ fn disagreements(a: &IdentitySpec, b: &IdentitySpec, explicit_location: bool) ->
 /// The `role_assignments` attribute: `{role, scope}` objects sorted by scope, then role,
 /// case-insensitively (compile and observe write it alike).
 pub fn roles_value(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
-    let sorted: BTreeMap<(String, String), (String, String)> = pairs
+    let mut sorted: Vec<((String, String), (String, String))> = pairs
         .into_iter()
         .map(|(scope, role)| {
             (
@@ -302,10 +306,19 @@ pub fn roles_value(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
             )
         })
         .collect();
+    // Stable: of pairs equal but for case, the last one given is kept.
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    sorted.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(&mut later.1, &mut kept.1);
+        }
+        same
+    });
     Value::Array(
         sorted
-            .into_values()
-            .map(|(scope, role)| json!({"role": role, "scope": scope}))
+            .into_iter()
+            .map(|(_, (scope, role))| json!({"role": role, "scope": scope}))
             .collect(),
     )
 }

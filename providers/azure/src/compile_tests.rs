@@ -25,7 +25,7 @@ fn block(identity: &str) -> AzureBlock {
         identity: identity.into(),
         resource_group: None,
         location: None,
-        tags: BTreeMap::new(),
+        tags: wid_core::AttrMap::new(),
         roles: Vec::new(),
         adopt: false,
         credential: None,
@@ -227,5 +227,50 @@ fn identities_in_other_groups_and_roles_at_other_scopes() {
             "Reader".to_owned()
         )]
         .into()
+    );
+}
+
+#[test]
+fn roles_equal_but_for_case_are_assigned_once_in_scope_then_role_order() {
+    let c = cluster("east");
+    let mut b = block("orders");
+    b.location = Some("westeurope".into());
+    for (role, scope) in [
+        ("reader", "/subscriptions/S/resourceGroups/b"),
+        ("Reader", "/subscriptions/S/resourceGroups/B"),
+        ("Contributor", "/subscriptions/S/resourceGroups/a"),
+        ("Reader", "/subscriptions/S/resourceGroups/a"),
+    ] {
+        b.roles.push(RoleAssignment {
+            role: role.into(),
+            scope: Some(scope.into()),
+        });
+    }
+    let out = compile(&[item(&b, &c, "apps", "a")], "p", &eastus).unwrap();
+    let identity = out
+        .resources
+        .iter()
+        .find(|r| r.id.kind() == ids::KIND_IDENTITY)
+        .unwrap();
+    // The first spelling a workload gives is kept.
+    assert_eq!(
+        identity.attrs["role_assignments"],
+        AttrValue::from(json!([
+            {"role": "Contributor", "scope": "/subscriptions/S/resourceGroups/a"},
+            {"role": "Reader", "scope": "/subscriptions/S/resourceGroups/a"},
+            {"role": "reader", "scope": "/subscriptions/S/resourceGroups/b"},
+        ]))
+    );
+    // Pairs given to `roles_value` directly (as observe does): the last spelling stays.
+    assert_eq!(
+        roles_value(vec![
+            ("/s/B".to_owned(), "Reader".to_owned()),
+            ("/s/b".to_owned(), "reader".to_owned()),
+            ("/s/a".to_owned(), "Reader".to_owned()),
+        ]),
+        json!([
+            {"role": "Reader", "scope": "/s/a"},
+            {"role": "reader", "scope": "/s/b"},
+        ])
     );
 }

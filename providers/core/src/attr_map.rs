@@ -1,5 +1,5 @@
 //! [`AttrMap`]: the attributes of one resource, a map from attribute path to value kept as
-//! a vector sorted by key.
+//! a vector sorted by key; also the plan's small maps of strings (a role's tags).
 //!
 //! A resource has a handful of attributes, and a plan has tens of thousands of resources:
 //! a `BTreeMap` allocates a node for eleven entries whatever it holds (about 1.4 KB for an

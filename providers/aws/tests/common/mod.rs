@@ -117,11 +117,11 @@ pub fn block(role: &str) -> AwsBlock {
         account: None,
         mechanism: Mechanism::Irsa,
         managed_policies: Vec::new(),
-        inline_policies: BTreeMap::new(),
+        inline_policies: wid_core::AttrMap::new(),
         permissions_boundary: None,
         max_session_duration: None,
         path: None,
-        tags: BTreeMap::new(),
+        tags: wid_core::AttrMap::new(),
         adopt: false,
         normalized: Default::default(),
     }
