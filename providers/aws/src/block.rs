@@ -1,7 +1,7 @@
 //! The `aws` block of a workload (its serde and JSON Schema types) and the checks that
 //! need nothing but the block itself: names, ARNs, policy JSON, quotas.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex, PoisonError};
 
@@ -123,16 +123,16 @@ pub struct AwsBlock {
 /// workloads would otherwise hold every document twice. Not part of what the block says:
 /// blocks compare equal with or without it, and it prints as `_`.
 #[derive(Default)]
-pub struct Normalized(Mutex<Option<BTreeMap<String, Value>>>);
+pub struct Normalized(Mutex<Option<AttrMap<Value>>>);
 
 impl Normalized {
-    fn set(&self, docs: BTreeMap<String, Value>) {
+    fn set(&self, docs: AttrMap<Value>) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(docs);
     }
 
     /// The policies by name, if validation found every one of them valid and no compile
     /// took them yet.
-    pub fn take(&self) -> Option<BTreeMap<String, Value>> {
+    pub fn take(&self) -> Option<AttrMap<Value>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
@@ -336,7 +336,7 @@ fn check_managed_policies(block: &AwsBlock, issues: &mut Vec<FieldIssue>) {
 
 fn check_inline_policies(block: &AwsBlock, plan_dir: &Path, issues: &mut Vec<FieldIssue>) {
     let mut total = 0;
-    let mut docs = BTreeMap::new();
+    let mut docs = AttrMap::new();
     let mut all_read = true;
     for (name, policy) in &block.inline_policies {
         let path = ["inline_policies", name.as_str()];

@@ -81,7 +81,7 @@ pub fn compile(items: &[AwsWorkload], plan: &str) -> Result<Compiled, Vec<(usize
 #[derive(Debug, Clone, PartialEq)]
 struct RoleSpec {
     managed: BTreeSet<String>,
-    inline: BTreeMap<String, Value>,
+    inline: AttrMap<Value>,
     boundary: Option<String>,
     max_session: u32,
     path: String,
@@ -384,7 +384,7 @@ fn role_spec(item: &AwsWorkload) -> Result<RoleSpec, Vec<FieldIssue>> {
         // Validation read and normalized them.
         Some(docs) => docs,
         None => {
-            let mut inline = BTreeMap::new();
+            let mut inline = AttrMap::new();
             let mut errs = Vec::new();
             for (name, policy) in &block.inline_policies {
                 match policy
