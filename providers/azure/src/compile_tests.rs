@@ -54,6 +54,14 @@ fn eastus(_: &str, fact: &str) -> Option<String> {
     (fact == "location:rg-aks").then(|| "East US".to_owned())
 }
 
+/// The first managed identity `c` compiled.
+fn first_identity(c: &Compiled) -> &Resource {
+    c.resources
+        .iter()
+        .find(|r| r.id.kind() == ids::KIND_IDENTITY)
+        .expect("an identity")
+}
+
 fn ids(c: &Compiled) -> Vec<String> {
     c.resources.iter().map(|r| r.id.to_string()).collect()
 }
@@ -91,11 +99,7 @@ fn one_identity_serves_two_clusters_with_a_credential_per_ksa() {
     ];
     want.sort();
     assert_eq!(ids(&out), want);
-    let identity = out
-        .resources
-        .iter()
-        .find(|r| r.id.kind() == ids::KIND_IDENTITY)
-        .unwrap();
+    let identity = first_identity(&out);
     assert_eq!(identity.str_attr("location"), Some("eastus"));
     assert_eq!(
         identity.attrs["role_assignments"].known().unwrap(),
@@ -144,11 +148,7 @@ fn an_unknown_location_stays_unknown_offline() {
     let c = cluster("east");
     let b = block("orders");
     let out = compile(&[item(&b, &c, "apps", "orders")], "p", &|_, _| None).unwrap();
-    let identity = out
-        .resources
-        .iter()
-        .find(|r| r.id.kind() == ids::KIND_IDENTITY)
-        .unwrap();
+    let identity = first_identity(&out);
     assert!(matches!(
         identity.attrs["location"],
         AttrValue::Unknown { .. }
@@ -213,11 +213,7 @@ fn identities_in_other_groups_and_roles_at_other_scopes() {
         scope: None,
     });
     let out = compile(&[item(&b, &c, "apps", "a")], "p", &eastus).unwrap();
-    let identity = out
-        .resources
-        .iter()
-        .find(|r| r.id.kind() == ids::KIND_IDENTITY)
-        .unwrap();
+    let identity = first_identity(&out);
     assert_eq!(identity.id, ids::identity_id(SUB, "rg-ids", "orders"));
     assert_eq!(identity.str_attr("location"), Some("westeurope"));
     assert_eq!(
@@ -247,11 +243,7 @@ fn roles_equal_but_for_case_are_assigned_once_in_scope_then_role_order() {
         });
     }
     let out = compile(&[item(&b, &c, "apps", "a")], "p", &eastus).unwrap();
-    let identity = out
-        .resources
-        .iter()
-        .find(|r| r.id.kind() == ids::KIND_IDENTITY)
-        .unwrap();
+    let identity = first_identity(&out);
     // The first spelling a workload gives is kept.
     assert_eq!(
         identity.attrs["role_assignments"],
