@@ -86,6 +86,7 @@ mod faults;
 pub mod gcp;
 mod injector;
 pub mod k8s;
+mod latency;
 mod lock;
 mod persist;
 mod served;

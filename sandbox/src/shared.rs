@@ -124,7 +124,7 @@ impl Shared {
     ) -> Result<(), E> {
         let decision = self.call_on(api, object);
         if decision.latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
+            crate::latency::wait(Duration::from_millis(decision.latency_ms)).await;
         }
         decision.outcome(error)
     }

@@ -268,7 +268,7 @@ pub(crate) async fn write(shared: &Shared, req: &Req, w: Write<'_>) -> ArmResult
             azure.fic_stats.max_parallel_identities.max(parallel);
         Ok((busy_key, until, response))
     })?;
-    tokio::time::sleep_until(until.into()).await;
+    crate::latency::wait_until(until).await;
     shared.write(|state| {
         if state.azure.busy.get(&busy_key) == Some(&until) {
             state.azure.busy.remove(&busy_key);

@@ -385,7 +385,7 @@ async fn serve(
     let latency = decision.latency_ms;
     let is_fic_write = matches!(route, Route::Fic { .. }) && op.write;
     if latency > 0 && !is_fic_write {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
+        crate::latency::wait(Duration::from_millis(latency)).await;
     }
     decision.outcome(|failure| faults::error(failure, &target))?;
     let host = headers
