@@ -381,10 +381,6 @@ impl Session {
     pub async fn plan(&self, mode: PlanMode) -> Result<Planned, CliError> {
         let prune = mode.prunes();
         let selected = self.selection.apply_to(&self.plan);
-        let preflight = match mode {
-            PlanMode::Apply { .. } => Some(self.start_preflight()),
-            PlanMode::Destroy => None,
-        };
         let providers = if self.cloud_only {
             self.providers.without("k8s")
         } else {
@@ -393,9 +389,12 @@ impl Session {
         // The reads of what the plan names without compiling it (every Kubernetes object,
         // a cloud's accounts and policies) run while the clouds answer preflight and the
         // plan compiles, and observe takes what they read. The Kubernetes lists start
-        // first: they are the most, and their ids cost the least. The guards are held
-        // until the plan returns, which drops whatever was not taken.
+        // first, before preflight: they are the most calls, the plan's longest leg, and
+        // their ids cost the least; preflight's threads (building the clouds' clients)
+        // would otherwise hold the cores while the lists wait to be sent. The guards are
+        // held until the plan returns, which drops whatever was not taken.
         let mut reads_ahead = Vec::new();
+        let mut preflight = None;
         if let PlanMode::Apply { .. } = mode {
             let scopes: Vec<(Cow<'_, Plan>, Owner)> = selected
                 .scopes
@@ -421,6 +420,7 @@ impl Session {
                         .read_ahead(ids_of(model::kubernetes_ids)),
                 );
             }
+            preflight = Some(self.start_preflight());
             reads_ahead.push(
                 providers
                     .without("k8s")

@@ -184,6 +184,12 @@ impl ResourceId {
         self.0.all().skip(2).collect()
     }
 
+    /// How many key parts the id has (what [`key`](Self::key)`.len()` is, without
+    /// collecting them).
+    pub fn key_len(&self) -> usize {
+        self.0.all().count().saturating_sub(2)
+    }
+
     /// One key part by position, or "" when the id has fewer parts.
     pub fn part(&self, index: usize) -> &str {
         self.0.part(index + 2).unwrap_or_default()

@@ -102,6 +102,21 @@ impl Target {
         }
     }
 
+    /// The kind, cluster and namespace of the id's object (`None` for a namespace, which
+    /// is cluster-scoped), borrowed from the id: what decides the LIST that reads it.
+    /// `None` when the id is not one of this provider's shapes, as for [`of`](Self::of).
+    pub(crate) fn list_key(id: &ResourceId) -> Option<(Kind, &str, Option<&str>)> {
+        let in_namespace = |kind| Some((kind, id.part(0), Some(id.part(1))));
+        match (id.kind(), id.key_len()) {
+            (NAMESPACE, 2) => Some((Kind::Namespace, id.part(0), None)),
+            (SERVICEACCOUNT, 3) => in_namespace(Kind::ServiceAccount),
+            (ROLE, 3) => in_namespace(Kind::Role),
+            (ROLEBINDING, 3) => in_namespace(Kind::RoleBinding),
+            (DEFAULT_SA, 2) => in_namespace(Kind::ServiceAccount),
+            _ => None,
+        }
+    }
+
     /// `production/orders` or `production` for messages.
     pub(crate) fn display(&self) -> String {
         match &self.namespace {

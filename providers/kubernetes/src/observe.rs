@@ -68,26 +68,36 @@ impl Job {
 }
 
 impl KubernetesProvider {
-    /// The LISTs that show every object of `targets` and its namespace, and with prune
-    /// every object carrying `owner`'s marks.
+    /// The LISTs that show every object of `lists` (each its kind, cluster and namespace,
+    /// as [`Target::list_key`] gives them) and its namespace, and with prune every object
+    /// carrying `owner`'s marks.
     fn jobs<'a>(
         &self,
-        targets: impl IntoIterator<Item = &'a Target>,
+        lists: impl IntoIterator<Item = (Kind, &'a str, Option<&'a str>)>,
         owner: &Owner,
     ) -> BTreeSet<Job> {
-        let mut jobs = BTreeSet::new();
-        for target in targets {
-            jobs.insert(Job::Namespaces {
-                cluster: target.cluster.clone(),
-            });
-            if let Some(ns) = &target.namespace {
-                jobs.insert(Job::In {
-                    cluster: target.cluster.clone(),
-                    namespace: ns.clone(),
-                    kind: target.kind,
-                });
+        // Thousands of objects share a few dozen lists: collect the lists borrowed, and
+        // own each once.
+        let mut keys: BTreeSet<(&str, Option<(&str, Kind)>)> = BTreeSet::new();
+        for (kind, cluster, namespace) in lists {
+            keys.insert((cluster, None));
+            if let Some(ns) = namespace {
+                keys.insert((cluster, Some((ns, kind))));
             }
         }
+        let mut jobs: BTreeSet<Job> = keys
+            .into_iter()
+            .map(|(cluster, list)| match list {
+                None => Job::Namespaces {
+                    cluster: cluster.to_owned(),
+                },
+                Some((namespace, kind)) => Job::In {
+                    cluster: cluster.to_owned(),
+                    namespace: namespace.to_owned(),
+                    kind,
+                },
+            })
+            .collect();
         if owner.prune {
             for cluster in self.clients.keys() {
                 for kind in Kind::PRUNABLE {
@@ -110,12 +120,11 @@ impl KubernetesProvider {
         ids: Vec<ResourceId>,
         owner: Owner,
     ) -> ReadAhead {
-        let targets: Vec<Target> = ids
+        let lists = ids
             .iter()
-            .filter_map(Target::of)
-            .filter(|t| self.clients.contains_key(&t.cluster))
-            .collect();
-        let started = self.ahead.register(self.jobs(&targets, &owner));
+            .filter_map(Target::list_key)
+            .filter(|(_, cluster, _)| self.clients.contains_key(*cluster));
+        let started = self.ahead.register(self.jobs(lists, &owner));
         Box::pin(async move {
             let this = &self;
             ahead::fill_all(started, CONCURRENT_LISTS, |job| async move {
@@ -147,9 +156,14 @@ impl KubernetesProvider {
         }
         // Each job takes what a read-ahead started for it, all at once, so that nothing
         // it read is left for a later observe (even when this one fails half-way).
-        let jobs = self
-            .ahead
-            .take(self.jobs(by_id.values().map(|(_, t)| t), owner));
+        let jobs = self.ahead.take(
+            self.jobs(
+                by_id
+                    .values()
+                    .map(|(_, t)| (t.kind, t.cluster.as_str(), t.namespace.as_deref())),
+                owner,
+            ),
+        );
 
         // A list a read-ahead made (or failed) counts as made here; one under way is
         // waited for; one the read-ahead dropped unmade is made now.
