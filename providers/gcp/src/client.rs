@@ -67,12 +67,12 @@ pub struct GcpOptions {
     pub limits: Limits,
 }
 
-/// The clients, built on first use.
+/// The IAM and Resource Manager clients, built together on first use (the GKE client is
+/// apart, [`GcpProvider::gke`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Clients {
     pub iam: google_cloud_iam_admin_v1::client::Iam,
     pub projects: google_cloud_resourcemanager_v3::client::Projects,
-    pub clusters: google_cloud_container_v1::client::ClusterManager,
 }
 
 /// A policy as observe read it: what apply starts from, so it needs no second read.
@@ -91,6 +91,10 @@ pub struct GcpProvider {
     /// How reads are made: counted, paced, retried.
     pub(crate) calls: Calls,
     clients: OnceCell<Clients>,
+    /// The GKE client alone, built first: preflight needs only it, and each client built
+    /// loads the system's root certificates (about 7 ms of CPU each here), which would
+    /// hold back preflight's first call and the plan behind it.
+    gke: OnceCell<google_cloud_container_v1::client::ClusterManager>,
     /// The plan's GKE clusters by the plan's name (preflight, records, prune scopes).
     pub(crate) clusters: Mutex<BTreeMap<String, GkeCluster>>,
     /// Projects the plan names anywhere (clusters, service accounts, role targets): prune
@@ -170,6 +174,7 @@ impl GcpProvider {
             options,
             counter,
             clients: OnceCell::new(),
+            gke: OnceCell::new(),
             clusters: Mutex::new(BTreeMap::new()),
             projects: Mutex::new(BTreeSet::new()),
             policies: Mutex::new(BTreeMap::new()),
@@ -237,73 +242,107 @@ impl GcpProvider {
 
     /// One read of `call.op` through the run's [`Calls`] (counted, paced, retried), each
     /// attempt within the per-call deadline.
-    pub(crate) async fn read<T, F, Fut>(
-        &self,
-        call: &Call<'_>,
-        mut send: F,
-    ) -> Result<T, ProviderError>
+    pub(crate) async fn read<T, F, Fut>(&self, call: &Call<'_>, send: F) -> Result<T, ProviderError>
     where
         F: FnMut(&Clients) -> Fut,
         Fut: Future<Output = Result<T, google_cloud_gax::error::Error>>,
     {
         let clients = self.clients().await?;
+        self.read_with(call, clients, send).await
+    }
+
+    /// [`read`](Self::read) through `client`.
+    pub(crate) async fn read_with<C, T, F, Fut>(
+        &self,
+        call: &Call<'_>,
+        client: &C,
+        mut send: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut(&C) -> Fut,
+        Fut: Future<Output = Result<T, google_cloud_gax::error::Error>>,
+    {
         self.calls
-            .read(call.op, || self.call(call, send(clients)))
+            .read(call.op, || self.call(call, send(client)))
+            .await
+    }
+
+    /// The GKE client, built on first use (before the others when preflight comes
+    /// first).
+    pub(crate) async fn gke(
+        &self,
+    ) -> Result<&google_cloud_container_v1::client::ClusterManager, ProviderError> {
+        self.gke
+            .get_or_try_init(|| self.within_deadline(self.build_gke()))
             .await
     }
 
     /// The clients, built on first use. Building may ask the credentials for their
     /// universe domain (a metadata server call): it gets the per-call deadline too.
     pub(crate) async fn clients(&self) -> Result<&Clients, ProviderError> {
-        let after = self.options.limits.bounds.call_timeout;
         self.clients
-            .get_or_try_init(|| async {
-                match tokio::time::timeout(after, self.build()).await {
-                    Ok(built) => built,
-                    Err(_) => Err(ProviderError::new(
-                        ErrorKind::Transient,
-                        format!(
-                            "setting up the Google Cloud clients did not finish within {} (the per-call deadline)",
-                            wid_core::human_duration(after)
-                        ),
-                    )
-                    .with_hint(
-                        "the credentials' metadata or token endpoint stalled; check it is reachable, or raise --call-timeout",
-                    )),
-                }
-            })
+            .get_or_try_init(|| self.within_deadline(self.build()))
             .await
     }
 
-    async fn build(&self) -> Result<Clients, ProviderError> {
+    /// Builds clients within the per-call deadline: building may ask the credentials for
+    /// their universe domain (a metadata server call).
+    async fn within_deadline<T>(
+        &self,
+        build: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let after = self.options.limits.bounds.call_timeout;
+        match tokio::time::timeout(after, build).await {
+            Ok(built) => built,
+            Err(_) => Err(ProviderError::new(
+                ErrorKind::Transient,
+                format!(
+                    "setting up the Google Cloud clients did not finish within {} (the per-call deadline)",
+                    wid_core::human_duration(after)
+                ),
+            )
+            .with_hint(
+                "the credentials' metadata or token endpoint stalled; check it is reachable, or raise --call-timeout",
+            )),
+        }
+    }
+
+    /// The run's Google credentials: the sandbox's token, or Application Default
+    /// Credentials.
+    // The error is the provider's own, as every other call's here.
+    #[allow(clippy::result_large_err)]
+    fn credentials(&self) -> Result<Credentials, ProviderError> {
         // reqwest and google-cloud-auth are built without a crypto provider of their own
         // (no aws-lc-rs): the process uses ring, as the AWS SDK here does. Installing
         // twice is harmless; the first one wins.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let credentials = if self.options.sandbox {
-            Credentials::from(SandboxToken)
-        } else {
-            google_cloud_auth::credentials::Builder::default()
-                .build()
-                .map_err(|e| {
-                    ProviderError::new(ErrorKind::Auth, "no usable Google credentials")
-                        .with_hint(AUTH_FIX)
-                        .with_detail(e.to_string())
-                })?
-        };
-        let fail = |what: &str, e: google_cloud_gax::client_builder::Error| {
-            let kind = if e.is_default_credentials() {
-                ErrorKind::Auth
-            } else {
-                ErrorKind::Invalid
-            };
-            let mut err = ProviderError::new(kind, format!("failed to set up the {what} client"))
-                .with_detail(e.to_string());
-            if kind == ErrorKind::Auth {
-                err = err.with_hint(AUTH_FIX);
-            }
-            err
-        };
+        if self.options.sandbox {
+            return Ok(Credentials::from(SandboxToken));
+        }
+        google_cloud_auth::credentials::Builder::default()
+            .build()
+            .map_err(|e| {
+                ProviderError::new(ErrorKind::Auth, "no usable Google credentials")
+                    .with_hint(AUTH_FIX)
+                    .with_detail(e.to_string())
+            })
+    }
+
+    async fn build_gke(
+        &self,
+    ) -> Result<google_cloud_container_v1::client::ClusterManager, ProviderError> {
+        let mut gke = google_cloud_container_v1::client::ClusterManager::builder()
+            .with_credentials(self.credentials()?)
+            .with_retry_policy(NeverRetry)
+            .with_attempt_timeout(self.options.limits.bounds.call_timeout);
+        if let Some(e) = &self.options.endpoints {
+            gke = gke.with_endpoint(&e.container);
+        }
+        gke.build().await.map_err(|e| setup_failed("GKE", e))
+    }
+
+    async fn build(&self) -> Result<Clients, ProviderError> {
+        let credentials = self.credentials()?;
         let endpoints = self.options.endpoints.as_ref();
         // reqwest's request timeout: from connecting to the end of the body.
         let attempt = self.options.limits.bounds.call_timeout;
@@ -312,25 +351,34 @@ impl GcpProvider {
             .with_retry_policy(NeverRetry)
             .with_attempt_timeout(attempt);
         let mut projects = google_cloud_resourcemanager_v3::client::Projects::builder()
-            .with_credentials(credentials.clone())
-            .with_retry_policy(NeverRetry)
-            .with_attempt_timeout(attempt);
-        let mut clusters = google_cloud_container_v1::client::ClusterManager::builder()
             .with_credentials(credentials)
             .with_retry_policy(NeverRetry)
             .with_attempt_timeout(attempt);
         if let Some(e) = endpoints {
             iam = iam.with_endpoint(&e.iam);
             projects = projects.with_endpoint(&e.crm);
-            clusters = clusters.with_endpoint(&e.container);
         }
         Ok(Clients {
-            iam: iam.build().await.map_err(|e| fail("IAM", e))?,
+            iam: iam.build().await.map_err(|e| setup_failed("IAM", e))?,
             projects: projects
                 .build()
                 .await
-                .map_err(|e| fail("Resource Manager", e))?,
-            clusters: clusters.build().await.map_err(|e| fail("GKE", e))?,
+                .map_err(|e| setup_failed("Resource Manager", e))?,
         })
     }
+}
+
+/// A client that could not be built: missing credentials are an auth error.
+fn setup_failed(what: &str, e: google_cloud_gax::client_builder::Error) -> ProviderError {
+    let kind = if e.is_default_credentials() {
+        ErrorKind::Auth
+    } else {
+        ErrorKind::Invalid
+    };
+    let mut err = ProviderError::new(kind, format!("failed to set up the {what} client"))
+        .with_detail(e.to_string());
+    if kind == ErrorKind::Auth {
+        err = err.with_hint(AUTH_FIX);
+    }
+    err
 }

@@ -74,8 +74,9 @@ impl GcpProvider {
             format!("read GKE cluster `{}` ({name})", c.plan_name),
             &name,
         );
+        let gke = self.gke().await?;
         let cluster = self
-            .read(&call, |c| c.clusters.get_cluster().set_name(&name).send())
+            .read_with(&call, gke, |m| m.get_cluster().set_name(&name).send())
             .await
             .map_err(|err| {
                 if err.kind() == ErrorKind::NotFound {
