@@ -86,11 +86,10 @@ pub async fn run(args: RenderArgs) -> Result<ExitCode, CliError> {
             plan: scope,
             prune: false,
         };
-        let k8s: Vec<wid_core::Resource> = desired
+        let k8s: Vec<Arc<wid_core::Resource>> = desired
             .resources
             .into_iter()
             .filter(|r| r.id.provider() == "k8s" && seen.insert(r.id.clone()))
-            .map(Arc::unwrap_or_clone)
             .collect();
         for (cluster, objects) in wid_kubernetes::manifests(&k8s, &owner)? {
             for object in objects {

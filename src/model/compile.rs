@@ -195,18 +195,14 @@ pub fn compile_found(
     }
 
     // Kubernetes side: every workload's KSA, with the clouds' annotations.
-    let ksas: Vec<wid_kubernetes::KsaSpec> = plan
+    // One spec at a time: the specs of a whole plan never exist at once.
+    let ksas = plan
         .workloads
         .iter()
         .zip(contributions)
         .zip(&origins)
-        .map(|((w, c), origin)| ksa_spec(w, origin.clone(), c))
-        .collect();
-    resources.extend(
-        wid_kubernetes::compile(&cluster_options(plan), ksas)
-            .into_iter()
-            .map(Arc::new),
-    );
+        .map(|((w, c), origin)| ksa_spec(w, origin.clone(), c));
+    resources.extend(wid_kubernetes::compile(&cluster_options(plan), ksas));
     if !diags.is_empty() {
         diags.sort();
         return Err(diags);

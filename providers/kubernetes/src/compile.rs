@@ -3,8 +3,8 @@
 //! It decides ids, attributes (in the normalized form observe reads back), modes and
 //! dependencies. No I/O: `wid validate` and `wid render` run it without a cluster.
 
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use wid_core::{Attrs, Mode, Resource, ResourceId, WorkloadRef};
@@ -118,40 +118,57 @@ pub fn ids<'a>(
 }
 
 /// Compiles every KSA into its resources, in the order of the KSAs (each KSA's namespace
-/// first, where it is the first in it).
+/// first, where it is the first in it), each made shared (`Arc`) as it is built.
+///
+/// The KSAs are taken one at a time, so a plan's specs never exist all at once, and the
+/// resources are built where they stay: a vector of resources turned into shared ones
+/// afterwards would hold every Kubernetes resource twice at the plan's peak of memory.
 ///
 /// A KSA whose cluster is not in `clusters` gets no namespace creation and no hardening;
 /// the plan layer reports undeclared clusters before compile runs.
-pub fn compile(clusters: &[ClusterOptions], mut ksas: Vec<KsaSpec>) -> Vec<Resource> {
+pub fn compile(
+    clusters: &[ClusterOptions],
+    ksas: impl IntoIterator<Item = KsaSpec>,
+) -> Vec<Arc<Resource>> {
     let options: BTreeMap<&str, &ClusterOptions> =
         clusters.iter().map(|c| (c.name.as_str(), c)).collect();
     // A namespace (and its default SA) serves every KSA in it: made once, its id shared.
-    let mut namespaces: BTreeMap<(&str, &str), ResourceId> = BTreeMap::new();
-    let mut out: Vec<Resource> = Vec::with_capacity(ksas.len());
-    for ksa in ksas.iter_mut() {
+    // By cluster, then namespace: looked up borrowed, owned once each.
+    let mut namespaces: BTreeMap<String, BTreeMap<String, ResourceId>> = BTreeMap::new();
+    let ksas = ksas.into_iter();
+    // A service account per KSA, and a few namespaces: room for a tenth more.
+    let (at_least, _) = ksas.size_hint();
+    let mut out: Vec<Arc<Resource>> = Vec::with_capacity(at_least + at_least / 10);
+    for mut ksa in ksas {
         // Labels and annotations move into the KSA's attributes; the rest is read where
-        // it is (the namespaces map keeps pointing into it).
+        // it is.
         let labels = std::mem::take(&mut ksa.labels);
         let annotations = std::mem::take(&mut ksa.annotations);
-        let ksa: &KsaSpec = ksa;
         let w = &ksa.workload;
         let cluster = options.get(w.cluster.as_str());
         let creates_ns = cluster.is_some_and(|c| c.create_namespaces);
         let hardens = cluster.is_some_and(|c| c.harden_default_service_accounts);
         let origin = Some(ksa.origin.clone());
 
-        let (ns_id, first_in_namespace) = match namespaces.entry((&w.cluster, &w.namespace)) {
-            Entry::Occupied(e) => (e.get().clone(), false),
-            Entry::Vacant(e) => (
-                e.insert(namespace_id(&w.cluster, &w.namespace)).clone(),
-                true,
-            ),
+        let known = namespaces
+            .get(w.cluster.as_str())
+            .and_then(|in_cluster| in_cluster.get(w.namespace.as_str()));
+        let (ns_id, first_in_namespace) = match known {
+            Some(id) => (id.clone(), false),
+            None => {
+                let id = namespace_id(&w.cluster, &w.namespace);
+                namespaces
+                    .entry(w.cluster.clone())
+                    .or_default()
+                    .insert(w.namespace.clone(), id.clone());
+                (id, true)
+            }
         };
         if creates_ns && first_in_namespace {
             // Shared: an existing namespace is used as it is, whoever made it.
             let mut r = Resource::new(ns_id.clone()).mode(Mode::Shared);
             r.origin = origin.clone();
-            out.push(r);
+            out.push(Arc::new(r));
         }
         let after_ns = |mut r: Resource| {
             if creates_ns {
@@ -173,7 +190,7 @@ pub fn compile(clusters: &[ClusterOptions], mut ksas: Vec<KsaSpec>) -> Vec<Resou
         }
         sa = sa.adoptable("adopt", ksa.adopt);
         sa.origin = origin.clone();
-        out.push(sa);
+        out.push(Arc::new(sa));
 
         if !ksa.rules.is_empty() {
             let name = role_name(&w.service_account);
@@ -197,15 +214,15 @@ pub fn compile(clusters: &[ClusterOptions], mut ksas: Vec<KsaSpec>) -> Vec<Resou
             .depends_on(&role_id)
             .depends_on(&sa_id);
             binding.origin = origin.clone();
-            out.push(role);
-            out.push(binding);
+            out.push(Arc::new(role));
+            out.push(Arc::new(binding));
         }
 
         if hardens && first_in_namespace {
             let id = default_sa_id(&w.cluster, &w.namespace);
             let mut r = after_ns(Resource::new(id).attr(AUTOMOUNT, false).mode(Mode::Fields));
             r.origin = origin;
-            out.push(r);
+            out.push(Arc::new(r));
         }
     }
     // Of two KSAs with one id (validation reports them) the later wins. Not sorted here:
@@ -326,8 +343,8 @@ mod tests {
             .collect();
         let fast = super::ids(&clusters, keys);
         let mut compiled: Vec<ResourceId> = compile(&clusters, ksas.clone())
-            .into_iter()
-            .map(|r| r.id)
+            .iter()
+            .map(|r| r.id.clone())
             .collect();
         compiled.sort_unstable();
         assert_eq!(fast, compiled);
@@ -337,13 +354,13 @@ mod tests {
     }
 
     /// [`compile`]'s resources sorted by id, as the plan's compile sorts them.
-    fn sorted_compile(clusters: &[ClusterOptions], ksas: Vec<KsaSpec>) -> Vec<Resource> {
+    fn sorted_compile(clusters: &[ClusterOptions], ksas: Vec<KsaSpec>) -> Vec<Arc<Resource>> {
         let mut out = compile(clusters, ksas);
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }
 
-    fn ids(resources: &[Resource]) -> Vec<String> {
+    fn ids(resources: &[Arc<Resource>]) -> Vec<String> {
         resources.iter().map(|r| r.id.to_string()).collect()
     }
 

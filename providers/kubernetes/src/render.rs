@@ -35,12 +35,13 @@ pub fn notes(object: &Value) -> Vec<&'static str> {
 ///
 /// Fails on the first resource with an attribute only known after apply, naming it.
 pub fn manifests(
-    resources: &[Resource],
+    resources: &[impl std::borrow::Borrow<Resource>],
     owner: &Owner,
 ) -> Result<BTreeMap<String, Vec<Value>>, ProviderError> {
     let mut ordered: Vec<(&str, Kind, &Resource)> = resources
         .iter()
-        .filter_map(|r| {
+        .map(std::borrow::Borrow::borrow)
+        .filter_map(|r: &Resource| {
             let t = Target::of(&r.id)?;
             Some((r.id.part(0), t.kind, r))
         })

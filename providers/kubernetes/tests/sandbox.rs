@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use base64::Engine;
 use common::*;
 use serde_json::json;
@@ -137,7 +139,7 @@ async fn drift_on_automount_shows_before_and_after_and_apply_fixes_it() {
 }
 
 /// The `wid.dev/applied` record of every object `desired` names, by id, as the cluster has it.
-async fn records(e: &Env, desired: &[wid_core::Resource]) -> Vec<(String, Option<String>)> {
+async fn records(e: &Env, desired: &[Arc<wid_core::Resource>]) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
     for r in desired {
         let object = e.get(&r.id).await.expect("object exists");
@@ -150,7 +152,7 @@ async fn records(e: &Env, desired: &[wid_core::Resource]) -> Vec<(String, Option
 }
 
 /// What the records must be: the hash of each resource's attributes, none on `Fields`.
-fn expected_records(desired: &[wid_core::Resource]) -> Vec<(String, Option<String>)> {
+fn expected_records(desired: &[Arc<wid_core::Resource>]) -> Vec<(String, Option<String>)> {
     desired
         .iter()
         .map(|r| {
@@ -554,7 +556,7 @@ async fn a_read_ahead_serves_observe_once_without_a_second_list() {
     let desired = compile(&[cluster(false, true)], ksas);
     apply(&e.provider, &plan(&e.provider, &desired, &own).await, &own).await;
     e.create_sa("one", "someone-elses", json!({})).await;
-    let wanted: Vec<_> = desired.iter().collect();
+    let wanted: Vec<&wid_core::Resource> = desired.iter().map(|r| &**r).collect();
     let ids: Vec<_> = desired.iter().map(|r| r.id.clone()).collect();
     let read = e.provider.observe(&wanted, &own).await.expect("observe");
 
@@ -660,7 +662,7 @@ async fn api_faults_map_to_kinds_without_hidden_retries() {
     e.create_namespace("apps").await;
     let own = owner("payments", false);
     let desired = compile(&[cluster(false, false)], vec![ksa("apps", "orders")]);
-    let wanted: Vec<_> = desired.iter().collect();
+    let wanted: Vec<&wid_core::Resource> = desired.iter().map(|r| &**r).collect();
 
     // A provider that reads once: the error's kind shows instead of a retry.
     let once = wid_core::Limits {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -223,8 +224,8 @@ pub fn label(mut k: KsaSpec, key: &str, value: &str) -> KsaSpec {
 }
 
 /// Observe and diff, as `wid plan` does.
-pub async fn plan(p: &KubernetesProvider, desired: &[Resource], own: &Owner) -> Vec<Change> {
-    let wanted: Vec<&Resource> = desired.iter().collect();
+pub async fn plan(p: &KubernetesProvider, desired: &[Arc<Resource>], own: &Owner) -> Vec<Change> {
+    let wanted: Vec<&Resource> = desired.iter().map(|r| &**r).collect();
     let observed = p.observe(&wanted, own).await.expect("observe");
     diff(desired, &observed, own.prune)
 }
