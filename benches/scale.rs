@@ -9,6 +9,12 @@
 //! memory of parse + validate + compile + diff alone (`WID_BENCH_PARSE_SIZES`, default
 //! `10000,100000`), each in a child process so that its peak is its own.
 //!
+//! The plan is timed `WID_BENCH_PLAN_RUNS` times (default 5), each with a session opened
+//! afresh (new clients, new connections, nothing read ahead or cached), against the same
+//! empty world; its wall is the median, with the range beside it. One run of 120 ms on a
+//! shared 2-core machine moves by 10-40 ms between runs, which one sample cannot tell
+//! from a change in wid.
+//!
 //! Run: `cargo bench --bench scale`; quick: `WID_BENCH_SIZES=100 WID_BENCH_PARSE_SIZES=1000
 //! cargo bench --bench scale`.
 
@@ -309,24 +315,52 @@ async fn plan_and_apply(n: usize, latency: u64) {
         aws_endpoint: None,
         ..Target::default()
     };
-    let session = Session::open(plan, &target).await.expect("open session");
-    let sandbox = session.sandbox().expect("sandbox");
-    for (api, _) in APIS {
-        sandbox.inject(Fault {
-            api: api.into(),
-            action: FaultAction::Latency { ms: latency },
-            times: None,
-        });
+    let runs = plan_runs();
+    let mut walls = Vec::new();
+    let mut last = None;
+    let mut first_calls = None;
+    for run in 0..runs {
+        // Each run's session is new: its clients connect and build afresh, as a new
+        // `wid plan` process's would. The last one's is kept for the apply; the others
+        // are dropped first, which stops their in-process sandbox and frees its
+        // directory.
+        drop(last.take());
+        let session = Session::open(plan.clone(), &target)
+            .await
+            .expect("open session");
+        let sandbox = session.sandbox().expect("sandbox");
+        for (api, _) in APIS {
+            sandbox.inject(Fault {
+                api: api.into(),
+                action: FaultAction::Latency { ms: latency },
+                times: None,
+            });
+        }
+        let before = sandbox.calls();
+        let start = Instant::now();
+        let planned = session
+            .plan(PlanMode::Apply { prune: false })
+            .await
+            .expect("plan");
+        walls.push(start.elapsed());
+        let after_plan = sandbox.calls();
+        let calls = calls_by_provider(&after_plan, &before);
+        match &first_calls {
+            None => first_calls = Some(calls.clone()),
+            Some(first) => assert_eq!(&calls, first, "plan run {run} made other calls"),
+        }
+        last = Some((session, planned, calls, before, after_plan));
     }
-    let before = sandbox.calls();
-    let start = Instant::now();
-    let planned = session
-        .plan(PlanMode::Apply { prune: false })
-        .await
-        .expect("plan");
-    let plan_wall = start.elapsed();
-    let after_plan = sandbox.calls();
-    let plan_calls = calls_by_provider(&after_plan, &before);
+    let (session, planned, plan_calls, before, after_plan) = last.expect("at least one plan run");
+    let sandbox = session.sandbox().expect("sandbox");
+    walls.sort();
+    let plan_wall = walls[walls.len() / 2];
+    let plan_range = format!(
+        "median of {} runs, {:.0}-{:.0} ms",
+        walls.len(),
+        walls[0].as_secs_f64() * 1e3,
+        walls[walls.len() - 1].as_secs_f64() * 1e3
+    );
     let plan_lower = observe_lower_bound(&planned.desired.resources);
     let apply_lower = apply_lower_bound(&planned.changes);
     let changes = planned
@@ -376,14 +410,20 @@ async fn plan_and_apply(n: usize, latency: u64) {
         planned.desired.resources.len(),
         fmt_map(&concurrency)
     );
-    for (step, calls, lower, wall) in [
-        ("plan", &plan_calls, plan_lower, plan_wall),
-        ("apply", &apply_calls, apply_lower, apply_wall),
+    for (step, calls, lower, wall, runs) in [
+        ("plan", &plan_calls, plan_lower, plan_wall, plan_range),
+        (
+            "apply",
+            &apply_calls,
+            apply_lower,
+            apply_wall,
+            "one run".to_owned(),
+        ),
     ] {
         let ideal = ideal(calls, &session, latency);
         let sequential = Duration::from_millis(total(calls) * latency);
         println!(
-            "  {step:5}: calls {} (lower bound {}; {} vs {}), wall {:.2}s, ideal {:.2}s -> {:.2}x ideal; sequential (computed) {:.1}s -> speed-up {:.1}x",
+            "  {step:5}: calls {} (lower bound {}; {} vs {}), wall {:.3}s ({runs}), ideal {:.2}s -> {:.2}x ideal; sequential (computed) {:.1}s -> speed-up {:.1}x",
             total(calls),
             total(&lower.iter().map(|(k, v)| (*k, *v as u64)).collect()),
             fmt_map(calls),
@@ -407,6 +447,15 @@ async fn plan_and_apply(n: usize, latency: u64) {
         noop_wall.as_secs_f64(),
         peak_kib() / 1024
     );
+}
+
+/// How many times the plan is timed per size (`WID_BENCH_PLAN_RUNS`, at least 1).
+fn plan_runs() -> usize {
+    sizes("WID_BENCH_PLAN_RUNS", "5")
+        .first()
+        .copied()
+        .unwrap_or(5)
+        .max(1)
 }
 
 fn sizes(var: &str, default: &str) -> Vec<usize> {
