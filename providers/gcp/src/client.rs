@@ -95,6 +95,7 @@ pub struct GcpProvider {
     /// loads the system's root certificates (about 7 ms of CPU each here), which would
     /// hold back preflight's first call and the plan behind it.
     gke: OnceCell<google_cloud_container_v1::client::ClusterManager>,
+    credentials: OnceCell<Credentials>,
     /// The plan's GKE clusters by the plan's name (preflight, records, prune scopes).
     pub(crate) clusters: Mutex<BTreeMap<String, GkeCluster>>,
     /// Projects the plan names anywhere (clusters, service accounts, role targets): prune
@@ -175,6 +176,7 @@ impl GcpProvider {
             counter,
             clients: OnceCell::new(),
             gke: OnceCell::new(),
+            credentials: OnceCell::new(),
             clusters: Mutex::new(BTreeMap::new()),
             projects: Mutex::new(BTreeSet::new()),
             policies: Mutex::new(BTreeMap::new()),
@@ -308,31 +310,34 @@ impl GcpProvider {
     }
 
     /// The run's Google credentials: the sandbox's token, or Application Default
-    /// Credentials.
-    // The error is the provider's own, as every other call's here.
-    #[allow(clippy::result_large_err)]
-    fn credentials(&self) -> Result<Credentials, ProviderError> {
-        // reqwest and google-cloud-auth are built without a crypto provider of their own
-        // (no aws-lc-rs): the process uses ring, as the AWS SDK here does. Installing
-        // twice is harmless; the first one wins.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        if self.options.sandbox {
-            return Ok(Credentials::from(SandboxToken));
-        }
-        google_cloud_auth::credentials::Builder::default()
-            .build()
-            .map_err(|e| {
-                ProviderError::new(ErrorKind::Auth, "no usable Google credentials")
-                    .with_hint(AUTH_FIX)
-                    .with_detail(e.to_string())
+    /// Credentials. Made once and shared by every client, so one token serves them all.
+    async fn credentials(&self) -> Result<Credentials, ProviderError> {
+        self.credentials
+            .get_or_try_init(|| async {
+                // reqwest and google-cloud-auth are built without a crypto provider of
+                // their own (no aws-lc-rs): the process uses ring, as the AWS SDK here
+                // does. Installing twice is harmless; the first one wins.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                if self.options.sandbox {
+                    return Ok(Credentials::from(SandboxToken));
+                }
+                google_cloud_auth::credentials::Builder::default()
+                    .build()
+                    .map_err(|e| {
+                        ProviderError::new(ErrorKind::Auth, "no usable Google credentials")
+                            .with_hint(AUTH_FIX)
+                            .with_detail(e.to_string())
+                    })
             })
+            .await
+            .cloned()
     }
 
     async fn build_gke(
         &self,
     ) -> Result<google_cloud_container_v1::client::ClusterManager, ProviderError> {
         let mut gke = google_cloud_container_v1::client::ClusterManager::builder()
-            .with_credentials(self.credentials()?)
+            .with_credentials(self.credentials().await?)
             .with_retry_policy(NeverRetry)
             .with_attempt_timeout(self.options.limits.bounds.call_timeout);
         if let Some(e) = &self.options.endpoints {
@@ -342,7 +347,7 @@ impl GcpProvider {
     }
 
     async fn build(&self) -> Result<Clients, ProviderError> {
-        let credentials = self.credentials()?;
+        let credentials = self.credentials().await?;
         let endpoints = self.options.endpoints.as_ref();
         // reqwest's request timeout: from connecting to the end of the body.
         let attempt = self.options.limits.bounds.call_timeout;
