@@ -92,8 +92,8 @@ pub struct GcpProvider {
     pub(crate) calls: Calls,
     clients: OnceCell<Clients>,
     /// The GKE client alone, built first: preflight needs only it, and each client built
-    /// loads the system's root certificates (about 7 ms of CPU each here), which would
-    /// hold back preflight's first call and the plan behind it.
+    /// loads the system's root certificates (16–42 ms for all three on the benchmark's
+    /// 2 cores), which would hold back preflight's first call and the plan behind it.
     gke: OnceCell<google_cloud_container_v1::client::ClusterManager>,
     credentials: OnceCell<Credentials>,
     /// The plan's GKE clusters by the plan's name (preflight, records, prune scopes).
@@ -279,8 +279,7 @@ impl GcpProvider {
             .await
     }
 
-    /// The clients, built on first use. Building may ask the credentials for their
-    /// universe domain (a metadata server call): it gets the per-call deadline too.
+    /// The IAM and Resource Manager clients, built on first use.
     pub(crate) async fn clients(&self) -> Result<&Clients, ProviderError> {
         self.clients
             .get_or_try_init(|| self.within_deadline(self.build()))
