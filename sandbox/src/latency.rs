@@ -28,8 +28,8 @@ pub(crate) async fn wait_until(deadline: Instant) {
     if left.is_zero() {
         return;
     }
-    // On a runtime without a blocking pool (a current-thread runtime has one too), the
-    // remainder is slept by tokio: rounded, but never shorter.
+    // A runtime shutting down takes no blocking task: then tokio sleeps the rest,
+    // rounded up, never shorter.
     match tokio::task::spawn_blocking(move || std::thread::sleep(left)).await {
         Ok(()) => {}
         Err(_) => tokio::time::sleep_until(deadline.into()).await,

@@ -78,41 +78,32 @@ pub(crate) struct Target {
 impl Target {
     /// The id's API object, or `None` when the id is not one of this provider's shapes.
     pub(crate) fn of(id: &ResourceId) -> Option<Self> {
-        let key = id.key();
-        let at = |kind, ns: usize, name: &str| {
-            Some(Self {
-                kind,
-                cluster: key[0].to_owned(),
-                namespace: Some(key[ns].to_owned()),
-                name: name.to_owned(),
-            })
-        };
-        match (id.kind(), key.len()) {
-            (NAMESPACE, 2) => Some(Self {
-                kind: Kind::Namespace,
-                cluster: key[0].to_owned(),
-                namespace: None,
-                name: key[1].to_owned(),
-            }),
-            (SERVICEACCOUNT, 3) => at(Kind::ServiceAccount, 1, key[2]),
-            (ROLE, 3) => at(Kind::Role, 1, key[2]),
-            (ROLEBINDING, 3) => at(Kind::RoleBinding, 1, key[2]),
-            (DEFAULT_SA, 2) => at(Kind::ServiceAccount, 1, "default"),
-            _ => None,
-        }
+        let (kind, cluster, namespace, name) = Self::parts(id)?;
+        Some(Self {
+            kind,
+            cluster: cluster.to_owned(),
+            namespace: namespace.map(str::to_owned),
+            name: name.to_owned(),
+        })
     }
 
     /// The kind, cluster and namespace of the id's object (`None` for a namespace, which
     /// is cluster-scoped), borrowed from the id: what decides the LIST that reads it.
     /// `None` when the id is not one of this provider's shapes, as for [`of`](Self::of).
     pub(crate) fn list_key(id: &ResourceId) -> Option<(Kind, &str, Option<&str>)> {
-        let in_namespace = |kind| Some((kind, id.part(0), Some(id.part(1))));
+        Self::parts(id).map(|(kind, cluster, namespace, _)| (kind, cluster, namespace))
+    }
+
+    /// Kind, cluster, namespace and name of the id's object, borrowed from the id: the
+    /// id shapes this provider serves, in one place.
+    fn parts(id: &ResourceId) -> Option<(Kind, &str, Option<&str>, &str)> {
+        let in_namespace = |kind, name| Some((kind, id.part(0), Some(id.part(1)), name));
         match (id.kind(), id.key_len()) {
-            (NAMESPACE, 2) => Some((Kind::Namespace, id.part(0), None)),
-            (SERVICEACCOUNT, 3) => in_namespace(Kind::ServiceAccount),
-            (ROLE, 3) => in_namespace(Kind::Role),
-            (ROLEBINDING, 3) => in_namespace(Kind::RoleBinding),
-            (DEFAULT_SA, 2) => in_namespace(Kind::ServiceAccount),
+            (NAMESPACE, 2) => Some((Kind::Namespace, id.part(0), None, id.part(1))),
+            (SERVICEACCOUNT, 3) => in_namespace(Kind::ServiceAccount, id.part(2)),
+            (ROLE, 3) => in_namespace(Kind::Role, id.part(2)),
+            (ROLEBINDING, 3) => in_namespace(Kind::RoleBinding, id.part(2)),
+            (DEFAULT_SA, 2) => in_namespace(Kind::ServiceAccount, "default"),
             _ => None,
         }
     }
