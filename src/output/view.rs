@@ -41,7 +41,7 @@ pub fn places(plan: &Plan) -> Places {
             plan.group_label(plan.scope_of(w), &workload_origin(w)),
             Place {
                 name: format!("{}/{}/{}", s.cluster, s.namespace, s.service_account),
-                file: w.file.path.clone(),
+                file: w.file.path.to_string(),
                 line,
                 column,
             },
@@ -54,7 +54,7 @@ pub fn places(plan: &Plan) -> Places {
                 plan.group_label(scope, &format!("cluster {name}")),
                 Place {
                     name: format!("cluster {name}"),
-                    file: c.file.path.clone(),
+                    file: c.file.path.to_string(),
                     line,
                     column,
                 },

@@ -10,8 +10,9 @@ use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
 /// One plan file's text, shared by every diagnostic that points into it.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
-    /// The path as the user gave it (relative paths stay relative).
-    pub path: String,
+    /// The path as the user gave it (relative paths stay relative), shared by every clone
+    /// (each entry of the file holds one).
+    pub path: Arc<str>,
     /// The file's text.
     pub text: Arc<String>,
     /// Byte offsets where lines start, built on first use and shared by every clone: a
@@ -26,7 +27,7 @@ impl SourceFile {
     /// A file read from `path` with its text.
     pub fn new(path: impl Into<String>, text: String) -> Self {
         Self {
-            path: path.into(),
+            path: Arc::from(path.into()),
             text: Arc::new(text),
             lines: Arc::default(),
             doc: Arc::default(),

@@ -11,6 +11,7 @@
 
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
@@ -18,10 +19,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::SourceFile;
-use super::load::{Entry, Raw, TOP_KEYS};
+use super::load::{At, Entry, Raw, TOP_KEYS};
 use super::sections::{self, Val};
 use super::spec::{AwsSettings, ClusterSpec, WorkloadSpec};
-use super::toml_spans::Seg;
 
 /// What one file adds to [`Raw`], committed only once the whole file has read cleanly.
 struct FileParts {
@@ -44,7 +44,7 @@ impl FileParts {
     fn push_workload(
         &mut self,
         file: &SourceFile,
-        dir: &Path,
+        dir: &Arc<Path>,
         spec: WorkloadSpec,
         span: Range<usize>,
     ) {
@@ -52,16 +52,16 @@ impl FileParts {
         self.workloads.push(Entry::new(
             spec,
             file.clone(),
-            vec![Seg::Key("workload".into()), Seg::Index(index)],
+            At::Workload(index),
             span,
-            dir.to_path_buf(),
+            Arc::clone(dir),
         ));
     }
 }
 
 /// Reads `file` into `raw` if nothing in it needs a diagnostic; returns false (and leaves
 /// `raw` as it was) otherwise, for the careful path to report.
-pub(super) fn read_file(file: &SourceFile, dir: &Path, raw: &mut Raw) -> bool {
+pub(super) fn read_file(file: &SourceFile, dir: &Arc<Path>, raw: &mut Raw) -> bool {
     let Some(parts) = parts(file, dir, raw) else {
         return false;
     };
@@ -80,7 +80,7 @@ pub(super) fn read_file(file: &SourceFile, dir: &Path, raw: &mut Raw) -> bool {
     true
 }
 
-fn parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
+fn parts(file: &SourceFile, dir: &Arc<Path>, raw: &Raw) -> Option<FileParts> {
     in_parts(file, dir, raw).or_else(|| whole(file, file.text.as_str(), dir, raw))
 }
 
@@ -93,7 +93,7 @@ fn parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
 /// not parse; so when every part parses, and the parts after the first hold nothing but
 /// `workload` tables, the parts together say exactly what the file says. Otherwise the
 /// file is read whole.
-fn in_parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
+fn in_parts(file: &SourceFile, dir: &Arc<Path>, raw: &Raw) -> Option<FileParts> {
     let text = file.text.as_str();
     let mut cuts: Vec<usize> = Vec::new();
     if text.starts_with(WORKLOAD_HEADER) {
@@ -126,7 +126,7 @@ fn in_parts(file: &SourceFile, dir: &Path, raw: &Raw) -> Option<FileParts> {
 const WORKLOAD_HEADER: &str = "[[workload]]";
 
 /// What `text`, the whole file or the part before its first `[[workload]]` line, says.
-fn whole(file: &SourceFile, text: &str, dir: &Path, raw: &Raw) -> Option<FileParts> {
+fn whole(file: &SourceFile, text: &str, dir: &Arc<Path>, raw: &Raw) -> Option<FileParts> {
     let root = DeTable::parse(text).ok()?.into_inner();
     if root
         .keys()
@@ -174,9 +174,9 @@ fn whole(file: &SourceFile, text: &str, dir: &Path, raw: &Raw) -> Option<FilePar
                         Entry::new(
                             spec,
                             file.clone(),
-                            vec![Seg::Key("clusters".into()), Seg::Key(name)],
+                            At::Cluster(name),
                             name_span,
-                            dir.to_path_buf(),
+                            Arc::clone(dir),
                         ),
                     ));
                 }
@@ -192,7 +192,7 @@ fn whole(file: &SourceFile, text: &str, dir: &Path, raw: &Raw) -> Option<FilePar
 /// that starts at byte `offset`.
 fn workloads(
     file: &SourceFile,
-    dir: &Path,
+    dir: &Arc<Path>,
     value: Spanned<DeValue<'_>>,
     offset: usize,
     out: &mut FileParts,
@@ -223,7 +223,7 @@ fn workloads(
 /// nothing else.
 fn sectioned(
     file: &SourceFile,
-    dir: &Path,
+    dir: &Arc<Path>,
     mut root: sections::Table<'_>,
     out: &mut FileParts,
 ) -> Option<()> {
@@ -251,8 +251,6 @@ fn deserialize<'a, T: Deserialize<'a>>(value: Spanned<DeValue<'a>>) -> Option<T>
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
     use crate::plan::Diagnostics;
 
@@ -263,7 +261,7 @@ mod tests {
 
     fn both(text: &str) -> (Option<Raw>, Raw) {
         let file = SourceFile::new("plan.toml", text.to_owned());
-        let dir = PathBuf::from("d");
+        let dir: Arc<Path> = Path::new("d").into();
         let mut fast = Raw::default();
         let fast = read_file(&file, &dir, &mut fast).then_some(fast);
         let mut careful = Raw::default();
@@ -334,10 +332,11 @@ mod tests {
     fn both_checked(text: &str) -> (Option<Raw>, Raw, bool) {
         let file = SourceFile::new("plan.toml", text.to_owned());
         let mut fast = Raw::default();
-        let fast = read_file(&file, Path::new("d"), &mut fast).then_some(fast);
+        let dir: Arc<Path> = Path::new("d").into();
+        let fast = read_file(&file, &dir, &mut fast).then_some(fast);
         let mut careful = Raw::default();
         let mut diags = Diagnostics::default();
-        super::super::load::read_file(&file, PathBuf::from("d"), &mut careful, &mut diags);
+        super::super::load::read_file(&file, dir, &mut careful, &mut diags);
         (fast, careful, diags.is_empty())
     }
 
@@ -416,7 +415,7 @@ mod tests {
             assert!(ok, "the careful path reports on a clean file:\n{text}");
             same(&fast.expect("a clean file takes the fast path"), &careful);
             let file = SourceFile::new("plan.toml", text.clone());
-            let read = in_parts(&file, Path::new("d"), &Raw::default()).is_some();
+            let read = in_parts(&file, &Path::new("d").into(), &Raw::default()).is_some();
             assert_eq!(read, parts, "read in parts: {read}\n{text}");
         }
         // Whatever is wrong across or within parts is the careful path's to report.

@@ -4,6 +4,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
@@ -23,11 +24,32 @@ pub struct Entry<T> {
     /// Where its table is in its file (`clusters.NAME`, `workload.INDEX`): fields are
     /// located by parsing the file again when a diagnostic needs them, so an entry never
     /// holds a copy of its TOML.
-    at: Vec<Seg>,
+    at: At,
     /// The span of its header or first key.
     pub span: Range<usize>,
-    /// The directory of its file (relative paths in it are relative to this).
-    pub dir: PathBuf,
+    /// The directory of its file (relative paths in it are relative to this), shared by
+    /// the file's entries.
+    pub dir: Arc<Path>,
+}
+
+/// Where an entry's table is in its file.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum At {
+    /// `clusters.NAME`.
+    Cluster(String),
+    /// `workload.INDEX`: a plan of thousands of workloads holds one number each rather
+    /// than a path of two keys.
+    Workload(usize),
+}
+
+impl At {
+    /// The path of keys and indexes.
+    pub(super) fn segs(&self) -> [Seg; 2] {
+        match self {
+            Self::Cluster(name) => [Seg::Key("clusters".into()), Seg::Key(name.clone())],
+            Self::Workload(index) => [Seg::Key("workload".into()), Seg::Index(*index)],
+        }
+    }
 }
 
 impl<T> Entry<T> {
@@ -35,9 +57,9 @@ impl<T> Entry<T> {
     pub(super) fn new(
         spec: T,
         file: SourceFile,
-        at: Vec<Seg>,
+        at: At,
         span: Range<usize>,
-        dir: PathBuf,
+        dir: Arc<Path>,
     ) -> Self {
         Self {
             spec,
@@ -50,8 +72,8 @@ impl<T> Entry<T> {
 
     /// Where its table is in its file.
     #[cfg(test)]
-    pub(super) fn at(&self) -> &[Seg] {
-        &self.at
+    pub(super) fn at(&self) -> [Seg; 2] {
+        self.at.segs()
     }
 
     /// `file:line:col` of the entry.
@@ -63,7 +85,7 @@ impl<T> Entry<T> {
     /// found on the way, or of the entry).
     pub(crate) fn value_span(&self, path: &[Seg]) -> Range<usize> {
         match self.file.document() {
-            Some(doc) => entry_value_span(doc.as_table(), &self.at, path, self.span.clone()),
+            Some(doc) => entry_value_span(doc.as_table(), &self.at.segs(), path, self.span.clone()),
             None => self.span.clone(),
         }
     }
@@ -71,7 +93,7 @@ impl<T> Entry<T> {
     /// The span of the last key of `path` under the entry.
     pub(crate) fn key_span(&self, path: &[Seg]) -> Range<usize> {
         match self.file.document() {
-            Some(doc) => entry_key_span(doc.as_table(), &self.at, path, self.span.clone()),
+            Some(doc) => entry_key_span(doc.as_table(), &self.at.segs(), path, self.span.clone()),
             None => self.span.clone(),
         }
     }
@@ -149,7 +171,7 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Raw {
             }
         };
         let source = SourceFile::new(file.display().to_string(), text);
-        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir: Arc<Path> = file.parent().unwrap_or(Path::new("")).into();
         if !super::fast::read_file(&source, &dir, &mut raw) {
             read_file(&source, dir, &mut raw, diags);
         }
@@ -179,7 +201,7 @@ pub fn plan_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// The careful path: every problem of the file reported, each located.
-pub(super) fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &mut Diagnostics) {
+pub(super) fn read_file(file: &SourceFile, dir: Arc<Path>, raw: &mut Raw, diags: &mut Diagnostics) {
     let doc = match toml_edit::Document::parse(file.text.as_str().to_owned()) {
         Ok(doc) => doc,
         Err(e) => {
@@ -288,7 +310,7 @@ pub(super) fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &
                         Entry {
                             spec,
                             file: file.clone(),
-                            at: vec![Seg::Key("clusters".into()), Seg::Key(name.to_owned())],
+                            at: At::Cluster(name.to_owned()),
                             span,
                             dir: dir.clone(),
                         },
@@ -314,7 +336,7 @@ pub(super) fn read_file(file: &SourceFile, dir: PathBuf, raw: &mut Raw, diags: &
                         raw.workloads.push(Entry {
                             spec,
                             file: file.clone(),
-                            at: vec![Seg::Key("workload".into()), Seg::Index(index)],
+                            at: At::Workload(index),
                             span,
                             dir: dir.clone(),
                         });

@@ -68,7 +68,7 @@ impl Plan {
     /// The scope that owns a workload: the `name` of its file.
     pub fn scope_of(&self, w: &Entry<WorkloadSpec>) -> &str {
         self.file_scopes
-            .get(&w.file.path)
+            .get(&*w.file.path)
             .map_or(self.name.as_str(), String::as_str)
     }
 
@@ -123,7 +123,7 @@ pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
     let file_scopes = raw
         .names
         .iter()
-        .map(|(n, file, _)| (file.path.clone(), n.clone()))
+        .map(|(n, file, _)| (file.path.to_string(), n.clone()))
         .collect();
     Ok(Plan {
         name: scopes.join(", "),

@@ -91,7 +91,7 @@ pub fn digests(plan: &Plan, path: &Path) -> Result<Vec<FileDigest>, CliError> {
     let root = root_of(path);
     let mut out: BTreeMap<String, FileDigest> = BTreeMap::new();
     for file in &plan.files {
-        let rel = relative(&root, Path::new(&file.path));
+        let rel = relative(&root, Path::new(&*file.path));
         out.insert(
             rel.clone(),
             FileDigest::of(rel, FileRole::Plan, file.text.as_bytes()),

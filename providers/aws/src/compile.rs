@@ -4,7 +4,8 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use wid_core::{AttrMap, Contribution, Mode, Resource, ResourceId, WorkloadRef};
@@ -38,9 +39,9 @@ pub struct AwsWorkload<'a> {
     pub workload: WorkloadRef,
     /// The directory of the plan file that holds the block (inline policy files are
     /// relative to it).
-    pub plan_dir: PathBuf,
+    pub plan_dir: Arc<Path>,
     /// Where the block is (`identities/orders.toml:12`), for messages.
-    pub origin: std::sync::Arc<str>,
+    pub origin: Arc<str>,
 }
 
 /// What the aws blocks of a plan compile to.

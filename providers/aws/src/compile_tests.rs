@@ -54,7 +54,7 @@ fn item<'a>(block: &'a AwsBlock, cluster: &'a EksCluster, ns: &str, ksa: &str) -
             namespace: ns.into(),
             service_account: ksa.into(),
         },
-        plan_dir: PathBuf::from("."),
+        plan_dir: std::path::Path::new(".").into(),
         origin: format!("plan.toml:{ksa}").into(),
     }
 }
@@ -325,7 +325,7 @@ fn compile_uses_the_inline_policies_validation_read() {
     // The file changes after validation: compile uses what validation read.
     std::fs::remove_file(&file).expect("remove policy");
     let at = |block| AwsWorkload {
-        plan_dir: dir.path().to_path_buf(),
+        plan_dir: dir.path().into(),
         ..item(block, &c, "ns", "sa")
     };
     let out = compile(&[at(&b)], "p").expect("compiles from what validation read");

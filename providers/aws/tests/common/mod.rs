@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -172,7 +171,7 @@ pub fn compile_plan(workloads: &[Wl], clusters: &[EksCluster], plan: &str) -> Ve
                 namespace: w.namespace.clone(),
                 service_account: w.ksa.clone(),
             },
-            plan_dir: PathBuf::from("."),
+            plan_dir: std::path::Path::new(".").into(),
             origin: format!("plan.toml:{}", w.ksa).into(),
         })
         .collect();
