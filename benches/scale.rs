@@ -99,7 +99,7 @@ fn parse_to_diff(n: usize) {
         let mut o = ObservedResource::new(r.id.clone(), Ownership::Ours);
         for (k, v) in &r.attrs {
             if let Some(v) = v.known().filter(|v| !v.is_null()) {
-                o.attrs.insert(k.clone(), v.clone());
+                o.attrs.insert(k.clone(), v.into_owned());
             }
         }
         live.insert(o);

@@ -196,7 +196,12 @@ fn annotate(plan: &str, group: &Group<'_>) -> Annotation {
 }
 
 fn value(v: &serde_json::Value) -> String {
-    let (shown, cut) = clip(&v.to_string(), VALUE_CHARS);
+    text(&v.to_string())
+}
+
+/// A value's compact JSON text, clipped.
+fn text(text: &str) -> String {
+    let (shown, cut) = clip(text, VALUE_CHARS);
     if cut > 0 {
         format!("{shown}… ({cut} more characters)")
     } else {
@@ -221,6 +226,7 @@ fn describe(c: &Change, out: &mut String) {
         let after = match a.after {
             Some(AttrValue::Known(v)) if c.kind == ChangeKind::Create && v.is_null() => continue,
             Some(AttrValue::Known(v)) => value(v),
+            Some(AttrValue::Json(json)) => text(json.as_str()),
             Some(AttrValue::Unknown { .. }) => "(known after apply)".to_owned(),
             None => "(removed)".to_owned(),
         };

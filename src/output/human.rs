@@ -32,6 +32,7 @@ fn value(v: &Value) -> String {
 fn after(v: &AttrValue) -> String {
     match v {
         AttrValue::Known(v) => value(v),
+        AttrValue::Json(text) => text.as_str().to_owned(),
         AttrValue::Unknown { .. } => "(known after apply)".to_owned(),
     }
 }
@@ -181,10 +182,12 @@ pub fn render_plan(plan: &str, planned: &Planned, calls: u64, style: Style) -> S
             let _ = writeln!(out, "  {} {}  {note}", marker(c.kind, style), c.id);
             for a in c.attr_changes() {
                 let known_after = a.after.and_then(AttrValue::known);
-                if c.kind == ChangeKind::Create && known_after.is_some_and(Value::is_null) {
+                if c.kind == ChangeKind::Create
+                    && known_after.as_deref().is_some_and(Value::is_null)
+                {
                     continue;
                 }
-                if let Some(lines) = structured(c.kind, a.before, known_after, style) {
+                if let Some(lines) = structured(c.kind, a.before, known_after.as_deref(), style) {
                     let _ = writeln!(out, "      {}:", a.key);
                     for line in lines {
                         let _ = writeln!(out, "        {line}");

@@ -1,6 +1,7 @@
 //! The JSON plan document (`wid plan --output json`), versioned and described by
 //! `schema/plan-output.schema.json`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
@@ -115,7 +116,7 @@ pub fn plan_document(plan: &str, planned: &Planned, calls: &BTreeMap<String, u64
                 .map(|a| AttrDoc {
                     key: a.key.to_owned(),
                     before: a.before.cloned(),
-                    after: a.after.and_then(|v| v.known().cloned()),
+                    after: a.after.and_then(|v| v.known().map(Cow::into_owned)),
                     after_known: !matches!(a.after, Some(AttrValue::Unknown { .. })),
                 })
                 .collect(),

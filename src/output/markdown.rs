@@ -6,6 +6,7 @@
 //! Every user-controlled string is escaped ([`super::mdtext`]); the comment stays under a
 //! byte budget, cut at a workload boundary with a note saying what was left out.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -262,7 +263,7 @@ fn details(group: &Group<'_>) -> String {
     for c in &group.changes {
         let attrs: Vec<AttrChangeRef<'_>> = c
             .attr_changes()
-            .filter(|a| !(c.kind == ChangeKind::Create && known(*a).is_some_and(Value::is_null)))
+            .filter(|a| !(c.kind == ChangeKind::Create && a.after.is_some_and(AttrValue::is_null)))
             .collect();
         let first = format!("{} | {}", label_cell(c), cell_code(&c.id.to_string()));
         if attrs.is_empty() {
@@ -271,7 +272,7 @@ fn details(group: &Group<'_>) -> String {
         }
         for (i, &a) in attrs.iter().enumerate() {
             let lead = if i == 0 { first.as_str() } else { " | " };
-            let long = a.before.is_some_and(is_long) || known(a).is_some_and(is_long);
+            let long = a.before.is_some_and(is_long) || known(a).as_deref().is_some_and(is_long);
             let (mut before, mut after) = (before_cell(c, a), after_cell(a));
             if long {
                 diffs.push_str(&diff_block(c, a));
@@ -303,12 +304,17 @@ fn label_cell(c: &Change) -> String {
     }
 }
 
-fn known(a: AttrChangeRef<'_>) -> Option<&Value> {
+fn known(a: AttrChangeRef<'_>) -> Option<Cow<'_, Value>> {
     a.after.and_then(AttrValue::known)
 }
 
 fn value_cell(v: &Value) -> String {
-    let (shown, cut) = clip(&v.to_string(), VALUE_CHARS);
+    text_cell(&v.to_string())
+}
+
+/// A value's compact JSON text as a cell, clipped.
+fn text_cell(text: &str) -> String {
+    let (shown, cut) = clip(text, VALUE_CHARS);
     let mut out = cell_code(&shown);
     if cut > 0 {
         let _ = write!(out, " *… ({cut} more characters)*");
@@ -327,6 +333,7 @@ fn before_cell(c: &Change, a: AttrChangeRef<'_>) -> String {
 fn after_cell(a: AttrChangeRef<'_>) -> String {
     match a.after {
         Some(AttrValue::Known(v)) => value_cell(v),
+        Some(AttrValue::Json(text)) => text_cell(text.as_str()),
         Some(AttrValue::Unknown { .. }) => "*(known after apply)*".to_owned(),
         None => "*(removed)*".to_owned(),
     }
@@ -336,7 +343,7 @@ fn after_cell(a: AttrChangeRef<'_>) -> String {
 /// removed for a delete, a line diff of the pretty forms for an update.
 fn diff_block(c: &Change, a: AttrChangeRef<'_>) -> String {
     let before = a.before.map(pretty_lines).unwrap_or_default();
-    let after = known(a).map(pretty_lines).unwrap_or_default();
+    let after = known(a).as_deref().map(pretty_lines).unwrap_or_default();
     let lines = line_diff(&before, &after, Style::plain());
     let total = lines.len();
     let mut body = String::new();

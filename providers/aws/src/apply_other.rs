@@ -58,7 +58,7 @@ impl AwsProvider {
             )
             .id(id)
         };
-        let want = strings(change.desired_attr("client_ids"));
+        let want = strings(change.desired_attr("client_ids").as_deref());
         match change.kind {
             ChangeKind::Create => {
                 let c = call("iam:CreateOpenIDConnectProvider", "create");
@@ -182,8 +182,7 @@ impl AwsProvider {
             .id(id)
         };
         let role_arn = change
-            .desired_attr("role_arn")
-            .and_then(Value::as_str)
+            .desired_str("role_arn")
             .unwrap_or_default()
             .to_owned();
         let cached = self

@@ -11,13 +11,14 @@
 //! Tags follow the tag-key record ([`crate::tag_keys`]): wid sets the plan's tags and
 //! removes only keys it set itself; everyone else's tags survive.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 use wid_core::{
-    APPLIED_KEY, AppliedRecord, Change, ChangeKind, ErrorKind, MANAGED_BY_KEY, MANAGED_BY_VALUE,
-    Outputs, Owner, Ownership, PLAN_KEY, ProviderError, Reason,
+    APPLIED_KEY, AppliedRecord, AttrValue, Change, ChangeKind, ErrorKind, MANAGED_BY_KEY,
+    MANAGED_BY_VALUE, Outputs, Owner, Ownership, PLAN_KEY, ProviderError, Reason,
 };
 
 use crate::client::AwsProvider;
@@ -34,8 +35,19 @@ struct Sides<'a> {
 }
 
 impl<'a> Sides<'a> {
-    fn want(&self, key: &str) -> Option<&'a Value> {
+    fn want(&self, key: &str) -> Option<Cow<'a, Value>> {
         self.change.desired_attr(key).filter(|v| !v.is_null())
+    }
+
+    /// A wanted document as the compact JSON text IAM takes: as held when held as text.
+    fn want_text(&self, key: &str) -> Option<Cow<'a, str>> {
+        match self.change.desired.as_ref()?.attrs.get(key)? {
+            AttrValue::Json(text) => Some(Cow::Borrowed(text.as_str())),
+            other => other
+                .known()
+                .filter(|v| !v.is_null())
+                .map(|v| Cow::Owned(v.to_string())),
+        }
     }
 
     fn have(&self, key: &str) -> Option<&'a Value> {
@@ -63,8 +75,8 @@ fn marks(plan: &str) -> [Tag; 2] {
 }
 
 /// The partition named in a trust policy (`arn:aws-cn:`...), `aws` when none is.
-fn partition_in(doc: Option<&Value>) -> &'static str {
-    let text = doc.map(Value::to_string).unwrap_or_default();
+fn partition_in(text: Option<&str>) -> &'static str {
+    let text = text.unwrap_or_default();
     if text.contains("arn:aws-cn:") {
         "aws-cn"
     } else if text.contains("arn:aws-us-gov:") {
@@ -84,14 +96,15 @@ impl AwsProvider {
         let (account_id, name) = (ids::account_of(id), id.part(1));
         let account = self.account(account_id).await?;
         let sides = Sides { change };
-        let path = sides
-            .want("path")
+        let want_path = sides.want("path");
+        let path = want_path
+            .as_deref()
             .or_else(|| sides.have("path"))
             .and_then(Value::as_str)
             .unwrap_or("/");
         let arn = self.known_arn(id).unwrap_or_else(|| {
             ids::role_arn(
-                partition_in(sides.want("trust_policy")),
+                partition_in(sides.want_text("trust_policy").as_deref()),
                 account_id,
                 path,
                 name,
@@ -148,34 +161,43 @@ impl AwsProvider {
         owner: &Owner,
     ) -> Result<String, ProviderError> {
         let trust = sides
-            .want("trust_policy")
-            .map(Value::to_string)
+            .want_text("trust_policy")
+            .map(Cow::into_owned)
             .unwrap_or_default();
-        let managed = strings(sides.want("managed_policies"));
-        let inline = object(sides.want("inline_policies"));
-        let tags = object(sides.want("tags"));
+        let managed = strings(sides.want("managed_policies").as_deref());
+        let inline = object(sides.want("inline_policies").as_deref());
+        let tags = object(sides.want("tags").as_deref());
         let mut req = ctx
             .account
             .iam
             .create_role()
             .role_name(ctx.name)
             .assume_role_policy_document(trust)
-            .path(sides.want("path").and_then(Value::as_str).unwrap_or("/"))
+            .path(
+                sides
+                    .want("path")
+                    .as_deref()
+                    .and_then(Value::as_str)
+                    .unwrap_or("/"),
+            )
             .set_description(
                 sides
                     .want("description")
+                    .as_deref()
                     .and_then(Value::as_str)
                     .map(str::to_owned),
             )
             .set_max_session_duration(
                 sides
                     .want("max_session_duration")
+                    .as_deref()
                     .and_then(Value::as_i64)
                     .and_then(|n| i32::try_from(n).ok()),
             )
             .set_permissions_boundary(
                 sides
                     .want("permissions_boundary")
+                    .as_deref()
                     .and_then(Value::as_str)
                     .map(str::to_owned),
             );
@@ -253,8 +275,8 @@ impl AwsProvider {
                 .role_name(ctx.name)
                 .policy_document(
                     sides
-                        .want("trust_policy")
-                        .map(Value::to_string)
+                        .want_text("trust_policy")
+                        .map(Cow::into_owned)
                         .unwrap_or_default(),
                 )
                 .send()
@@ -264,7 +286,7 @@ impl AwsProvider {
         }
         if sides.changed("managed_policies") {
             let (want, have) = (
-                strings(sides.want("managed_policies")),
+                strings(sides.want("managed_policies").as_deref()),
                 strings(sides.have("managed_policies")),
             );
             // Detach first so a role at the quota can swap a policy.
@@ -279,7 +301,7 @@ impl AwsProvider {
         }
         if sides.changed("inline_policies") {
             let (want, have) = (
-                object(sides.want("inline_policies")),
+                object(sides.want("inline_policies").as_deref()),
                 object(sides.have("inline_policies")),
             );
             for (policy, doc) in &want {
@@ -294,7 +316,11 @@ impl AwsProvider {
             }
         }
         if sides.changed("permissions_boundary") {
-            match sides.want("permissions_boundary").and_then(Value::as_str) {
+            match sides
+                .want("permissions_boundary")
+                .as_deref()
+                .and_then(Value::as_str)
+            {
                 Some(b) => {
                     let call = ctx.call(
                         "iam:PutRolePermissionsBoundary",
@@ -331,12 +357,14 @@ impl AwsProvider {
                 .description(
                     sides
                         .want("description")
+                        .as_deref()
                         .and_then(Value::as_str)
                         .unwrap_or_default(),
                 )
                 .set_max_session_duration(
                     sides
                         .want("max_session_duration")
+                        .as_deref()
                         .and_then(Value::as_i64)
                         .and_then(|n| i32::try_from(n).ok()),
                 )
@@ -348,7 +376,10 @@ impl AwsProvider {
 
         // Tags. `have` holds only keys wid may touch (the plan's, and those the tag-key
         // record lists), never wid's marks or records, so nobody else's tag is removed.
-        let (want, have) = (object(sides.want("tags")), object(sides.have("tags")));
+        let (want, have) = (
+            object(sides.want("tags").as_deref()),
+            object(sides.have("tags")),
+        );
         let live_record = self.live_tag_record(&ctx.change.id);
         let recorded = tag_keys::decode(live_record.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let want_keys: BTreeSet<&str> = want.keys().map(String::as_str).collect();

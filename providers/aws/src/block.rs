@@ -8,10 +8,9 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use regex::Regex;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
-use wid_core::AttrMap;
+use wid_core::{AttrMap, JsonText};
 
-use crate::policy::{check_identity_policy, json_len_without_whitespace, normalize_policy};
+use crate::policy::{check_identity_policy, normalize_policy};
 
 /// IAM's default quota of managed policies attached to one role.
 pub const MANAGED_POLICY_QUOTA: usize = 10;
@@ -123,16 +122,16 @@ pub struct AwsBlock {
 /// workloads would otherwise hold every document twice. Not part of what the block says:
 /// blocks compare equal with or without it, and it prints as `_`.
 #[derive(Default)]
-pub struct Normalized(Mutex<Option<AttrMap<Value>>>);
+pub struct Normalized(Mutex<Option<AttrMap<JsonText>>>);
 
 impl Normalized {
-    fn set(&self, docs: AttrMap<Value>) {
+    fn set(&self, docs: AttrMap<JsonText>) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(docs);
     }
 
     /// The policies by name, if validation found every one of them valid and no compile
     /// took them yet.
-    pub fn take(&self) -> Option<AttrMap<Value>> {
+    pub fn take(&self) -> Option<AttrMap<JsonText>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
@@ -356,14 +355,17 @@ fn check_inline_policies(block: &AwsBlock, plan_dir: &Path, issues: &mut Vec<Fie
         };
         match normalize_policy(&text) {
             Ok(doc) => {
-                total += json_len_without_whitespace(&doc);
+                // Held as text, whose characters are what IAM counts (serde_json writes
+                // no whitespace).
+                let text = JsonText::new(&doc);
+                total += text.as_str().chars().count();
                 if let Err(e) = check_identity_policy(&doc) {
                     issues.push(
                         FieldIssue::new(&path, format!("policy {name:?} would be refused by IAM: {e}"))
                             .help("see the IAM JSON policy elements reference: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements.html"),
                     );
                 }
-                docs.insert(name.clone(), doc);
+                docs.insert(name.clone(), text);
             }
             Err(e) => {
                 all_read = false;
@@ -486,6 +488,29 @@ mod tests {
         b.path = Some("/workloads/".into());
         b.tags.insert("team".into(), "orders".into());
         assert_eq!(validate_block(&b, Path::new(".")), Vec::new());
+    }
+
+    #[test]
+    fn inline_policies_are_counted_in_characters_without_whitespace() {
+        // A policy of exactly `size` characters as IAM counts them, whatever its bytes.
+        let policy = |size: usize, fill: char| {
+            let frame = r#"{"Statement":[{"Action":["s3:GetObject"],"Effect":"Allow","Resource":["*"],"Sid":""}],"Version":"2012-10-17"}"#;
+            let sid: String = std::iter::repeat_n(fill, size - frame.chars().count()).collect();
+            let text = frame.replace(r#""Sid":"""#, &format!(r#""Sid":"{sid}""#));
+            // Spaced out: whitespace is not counted.
+            InlinePolicy::Json(text.replace(',', " ,\n  "))
+        };
+        let with = |p: InlinePolicy| {
+            let mut b = block("r");
+            b.inline_policies.insert("p".into(), p);
+            paths(&validate_block(&b, Path::new(".")))
+        };
+        let limit = INLINE_POLICY_AGGREGATE_LIMIT;
+        // Three bytes a character: the bytes are over the limit, the characters are not.
+        assert!(with(policy(limit, '\u{65e5}')).is_empty());
+        assert_eq!(with(policy(limit + 1, '\u{65e5}')), ["inline_policies"]);
+        assert!(with(policy(limit, 'x')).is_empty());
+        assert_eq!(with(policy(limit + 1, 'x')), ["inline_policies"]);
     }
 
     #[test]

@@ -8,13 +8,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use wid_core::{AttrMap, Contribution, Mode, Resource, ResourceId, WorkloadRef};
+use wid_core::{
+    AttrMap, AttrValue, Contribution, JsonText, Mode, Resource, ResourceId, WorkloadRef,
+};
 
 use crate::block::{AwsBlock, EksCluster, FieldIssue, Mechanism};
 use crate::ids;
 use crate::policy::{
-    self, DEFAULT_TRUST_POLICY_LIMIT, STS_AUDIENCE, irsa_statement, json_len_without_whitespace,
-    normalize_policy, pod_identity_statement,
+    self, DEFAULT_TRUST_POLICY_LIMIT, STS_AUDIENCE, irsa_statement, normalize_policy,
+    pod_identity_statement,
 };
 
 /// The KSA annotation IRSA's webhook reads.
@@ -82,7 +84,7 @@ pub fn compile(items: &[AwsWorkload], plan: &str) -> Result<Compiled, Vec<(usize
 #[derive(Debug, Clone, PartialEq)]
 struct RoleSpec {
     managed: BTreeSet<String>,
-    inline: AttrMap<Value>,
+    inline: AttrMap<JsonText>,
     boundary: Option<String>,
     max_session: u32,
     path: String,
@@ -311,8 +313,10 @@ pub fn compile_with(
             mut trust,
         } = acc;
         trust.finish();
+        // Held as its text (a few hundred bytes rather than a tree of a few KB), whose
+        // characters are what IAM counts: serde_json writes no whitespace.
         let doc = trust_document(&trust, &oidc);
-        let size = json_len_without_whitespace(&doc);
+        let size = doc.as_str().chars().count();
         if size > options.trust_policy_limit {
             let subjects = trust.subjects();
             issues.push((
@@ -329,14 +333,19 @@ pub fn compile_with(
             ));
         }
         let mut r = Resource::new(id.clone())
-            .attr("trust_policy", doc)
+            .attr("trust_policy", AttrValue::Json(doc))
+            // The role's lists and maps, like its policies, held as text.
             .attr(
                 "managed_policies",
-                Value::Array(spec.managed.into_iter().map(Value::String).collect()),
+                AttrValue::json(&Value::Array(
+                    spec.managed.into_iter().map(Value::String).collect(),
+                )),
             )
             .attr(
                 "inline_policies",
-                Value::Object(spec.inline.into_iter().collect()),
+                AttrValue::Json(JsonText::object(
+                    spec.inline.iter().map(|(name, doc)| (name.as_str(), doc)),
+                )),
             )
             .attr(
                 "permissions_boundary",
@@ -347,7 +356,7 @@ pub fn compile_with(
             // The description is how prune finds wid's roles without reading every
             // role's tags: part of the mark, never a reason to touch an adopted role.
             .mark("description", description.clone())
-            .attr("tags", string_map(spec.tags));
+            .attr("tags", AttrValue::json(&string_map(spec.tags)));
         // Its OIDC providers, in id order.
         let mut providers: Vec<&ResourceId> =
             trust.irsa.iter().map(|(at, _)| &oidc.0[*at].id).collect();
@@ -393,7 +402,7 @@ fn role_spec(item: &AwsWorkload) -> Result<RoleSpec, Vec<FieldIssue>> {
                     .and_then(|t| normalize_policy(&t))
                 {
                     Ok(doc) => {
-                        inline.insert(name.clone(), doc);
+                        inline.insert(name.clone(), JsonText::new(&doc));
                     }
                     Err(e) => errs.push(FieldIssue::new(&["inline_policies", name], e)),
                 }
@@ -486,7 +495,7 @@ impl<'a> Oidc<'a> {
 /// The role's trust policy, normalized: one IRSA statement per OIDC provider (its subjects
 /// listed under `StringEquals`, with the audience), one Pod Identity statement per cluster
 /// and namespace.
-fn trust_document(trust: &Trust, oidc: &Oidc<'_>) -> Value {
+fn trust_document(trust: &Trust, oidc: &Oidc<'_>) -> JsonText {
     let mut statements = Vec::with_capacity(trust.irsa.len() + trust.pods.len());
     for (at, subjects) in &trust.irsa {
         let p = &oidc.0[*at];

@@ -484,7 +484,7 @@ impl RoleFacts<'_> {
         for ((cluster_arn, namespace), ksas) in &grants.pods {
             statements.push(pod_identity_statement(cluster_arn, namespace, ksas));
         }
-        trust_document(statements)
+        trust_document(statements).value()
     }
 
     /// What the trust policy wid would write for `kept` adds to or takes from the live

@@ -168,14 +168,20 @@ mod tests {
 
     #[test]
     fn wids_own_statements_are_read_back_as_grants() {
-        let trust = doc(serde_json::json!([
+        let statements = [
             crate::policy::irsa_statement(
                 PROVIDER,
                 HP,
-                &["system:serviceaccount:a:x", "system:serviceaccount:b:y"].map(String::from)
+                &["system:serviceaccount:a:x", "system:serviceaccount:b:y"].map(String::from),
             ),
             crate::policy::pod_identity_statement(CLUSTER, "shop", &["orders".to_owned()]),
-        ]));
+        ];
+        let trust = doc(Value::Array(
+            statements
+                .iter()
+                .map(|s| serde_json::from_str(s).unwrap())
+                .collect(),
+        ));
         let g = grants(&trust);
         assert_eq!(g.irsa[HP].len(), 2);
         assert_eq!(g.pods[&(CLUSTER.to_owned(), "shop".to_owned())].len(), 1);

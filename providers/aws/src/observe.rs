@@ -79,6 +79,7 @@ fn wanted_tag_keys(r: &Resource) -> BTreeSet<String> {
     r.attrs
         .get("tags")
         .and_then(|v| v.known())
+        .as_deref()
         .and_then(Value::as_object)
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()

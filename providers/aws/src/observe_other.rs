@@ -97,10 +97,9 @@ impl AwsProvider {
             // A shared provider may serve other audiences too; those belong to others, so
             // wid compares (and would add) only the audiences it wants.
             if let Some(want) = want {
-                let wanted_ids: BTreeSet<&str> = want
-                    .attrs
-                    .get("client_ids")
-                    .and_then(|v| v.known())
+                let wanted = want.attrs.get("client_ids").and_then(|v| v.known());
+                let wanted_ids: BTreeSet<&str> = wanted
+                    .as_deref()
                     .and_then(Value::as_array)
                     .map(|a| a.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
+use wid_core::JsonText;
 
 /// The audience EKS pods request for IRSA tokens.
 pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
@@ -139,9 +140,13 @@ fn sorted_by_text(items: Vec<Value>) -> Vec<Value> {
 /// every byte up to `"`), so the text is the string in quotes and a prefix sorts first in
 /// both.
 fn sorts_as_its_text(value: &Value) -> bool {
-    value
-        .as_str()
-        .is_some_and(|s| s.bytes().all(|b| b > b'"' && b != b'\\'))
+    value.as_str().is_some_and(plain)
+}
+
+/// Whether a string sorts among such strings as its JSON text does (see
+/// [`sorts_as_its_text`]).
+fn plain(s: &str) -> bool {
+    s.bytes().all(|b| b > b'"' && b != b'\\')
 }
 
 /// Sorts an object's keys (the workspace's serde_json preserves insertion order) into a
@@ -258,62 +263,6 @@ pub fn check_identity_policy(doc: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// The length IAM counts for a policy quota: the compact JSON text, whitespace outside
-/// strings not counted.
-pub fn json_len_without_whitespace(doc: &Value) -> usize {
-    // Counted from the value, as `serde_json` would write it, without writing it: a plan
-    // of thousands of roles counts each trust policy and inline policy.
-    match doc {
-        Value::Null => 4,
-        Value::Bool(b) => {
-            if *b {
-                4
-            } else {
-                5
-            }
-        }
-        Value::Number(n) => n.to_string().len(),
-        Value::String(s) => quoted_len(s),
-        Value::Array(items) => {
-            2 + items.len().saturating_sub(1)
-                + items.iter().map(json_len_without_whitespace).sum::<usize>()
-        }
-        Value::Object(m) => {
-            2 + m.len().saturating_sub(1)
-                + m.iter()
-                    .map(|(k, v)| quoted_len(k) + 1 + json_len_without_whitespace(v))
-                    .sum::<usize>()
-        }
-    }
-}
-
-/// The characters of a JSON string as `serde_json` writes it: quoted, `"` and `\` and the
-/// control characters escaped (`\n` and its kind in two, the rest as `\u00XX` in six),
-/// everything else as is.
-fn quoted_len(s: &str) -> usize {
-    2 + s
-        .bytes()
-        .map(|b| usize::from(WRITTEN_CHARS[usize::from(b)]))
-        .sum::<usize>()
-}
-
-/// What one byte of a string adds to its written length in characters: a UTF-8
-/// continuation byte nothing (its character is counted at its first byte).
-const WRITTEN_CHARS: [u8; 256] = {
-    let mut t = [1u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = match b as u8 {
-            b'"' | b'\\' | 0x08 | 0x0c | b'\n' | b'\r' | b'\t' => 2,
-            0..=0x1f => 6,
-            0x80..=0xbf => 0,
-            _ => 1,
-        };
-        b += 1;
-    }
-    t
-};
-
 /// The documented IRSA trust policy (one statement) for the OIDC provider `provider_arn`
 /// of `issuer_host_path` (the issuer without `https://`): `sts:AssumeRoleWithWebIdentity`
 /// with `StringEquals` on the audience and on the subjects. One subject is written as a
@@ -341,95 +290,120 @@ pub fn trust_policy_irsa(provider_arn: &str, issuer_host_path: &str, subjects: &
 }
 
 /// A trust policy of wid's statements ([`irsa_statement`], [`pod_identity_statement`]),
-/// in normal form as built: no normalization pass over what is already normal (a plan of
-/// thousands of roles builds one each).
-pub(crate) fn trust_document(statements: Vec<Value>) -> Value {
-    let statements = if statements.len() > 1 {
-        sorted_by_text(statements)
-    } else {
-        statements
-    };
-    object([
-        ("Statement", Value::Array(statements)),
-        ("Version", json!("2012-10-17")),
-    ])
-}
-
-/// An object of `entries`, given in key order, at its exact size: the normal form.
-fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
-    debug_assert!(entries.is_sorted_by(|a, b| a.0 < b.0), "keys in order");
-    let mut m = Map::with_capacity(N);
-    for (k, v) in entries {
-        m.insert(k.to_owned(), v);
+/// in normal form: the statements sorted by their text and without repeats.
+pub(crate) fn trust_document(mut statements: Vec<String>) -> JsonText {
+    statements.sort_unstable();
+    statements.dedup();
+    let mut t = Text::default();
+    t.raw(r#"{"Statement":["#);
+    for (i, s) in statements.iter().enumerate() {
+        if i > 0 {
+            t.raw(",");
+        }
+        t.raw(s);
     }
-    Value::Object(m)
+    t.raw(r#"],"Version":"2012-10-17"}"#);
+    JsonText::written(t.finish())
 }
 
-/// A set of strings in normal form: a sorted list without repeats.
-fn set<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
-    let mut v = Value::Array(items.into_iter().map(|s| json!(s)).collect());
-    string_set(&mut v);
-    v
+/// The text of a JSON value in normal form, written directly: wid's trust statements
+/// have a fixed shape, and a role's document is kept as text, so building a tree of small
+/// maps only to write it out would cost a compile of thousands of roles most of its time.
+/// Keys are written in order by the caller; strings as `serde_json` writes them.
+#[derive(Default)]
+struct Text(Vec<u8>);
+
+impl Text {
+    /// JSON punctuation and keys written as they are.
+    fn raw(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    /// A JSON string.
+    fn string(&mut self, s: &str) {
+        serde_json::to_writer(&mut self.0, s).expect("writing to memory cannot fail");
+    }
+
+    /// A set of strings in normal form (see `string_set`): a list sorted by the items'
+    /// JSON texts, without repeats.
+    fn set<'a>(&mut self, items: impl IntoIterator<Item = &'a str>) {
+        let mut items: Vec<&str> = items.into_iter().collect();
+        self.raw("[");
+        if items.iter().all(|s| plain(s)) {
+            items.sort_unstable();
+            items.dedup();
+            for (i, s) in items.iter().enumerate() {
+                if i > 0 {
+                    self.raw(",");
+                }
+                self.string(s);
+            }
+        } else {
+            let mut quoted: Vec<Vec<u8>> = items
+                .iter()
+                .map(|s| serde_json::to_vec(s).expect("writing to memory cannot fail"))
+                .collect();
+            quoted.sort_unstable();
+            quoted.dedup();
+            self.0.extend_from_slice(&quoted.join(&b","[..]));
+        }
+        self.raw("]");
+    }
+
+    fn finish(self) -> String {
+        String::from_utf8(self.0).expect("serde_json and the callers write UTF-8")
+    }
 }
 
 /// wid's IRSA statement for the OIDC provider `provider_arn` of `issuer_host_path` (the
-/// issuer without `https://`), in normal form: `sts:AssumeRoleWithWebIdentity` with
+/// issuer without `https://`), as normal-form text: `sts:AssumeRoleWithWebIdentity` with
 /// `StringEquals` on the audience and on the subjects.
 pub(crate) fn irsa_statement<'a>(
     provider_arn: &str,
     issuer_host_path: &str,
     subjects: impl IntoIterator<Item = &'a String>,
-) -> Value {
+) -> String {
+    let mut t = Text::default();
+    t.raw(r#"{"Action":"#);
+    t.set(["sts:AssumeRoleWithWebIdentity"]);
+    t.raw(r#","Condition":{"StringEquals":{"#);
     // `…:aud` sorts before `…:sub`: the same prefix, then `a` before `s`.
-    let mut equals = Map::with_capacity(2);
-    equals.insert(format!("{issuer_host_path}:aud"), set([STS_AUDIENCE]));
-    equals.insert(
-        format!("{issuer_host_path}:sub"),
-        set(subjects.into_iter().map(String::as_str)),
-    );
-    object([
-        ("Action", set(["sts:AssumeRoleWithWebIdentity"])),
-        (
-            "Condition",
-            object([("StringEquals", Value::Object(equals))]),
-        ),
-        ("Effect", json!("Allow")),
-        ("Principal", object([("Federated", set([provider_arn]))])),
-    ])
+    t.string(&format!("{issuer_host_path}:aud"));
+    t.raw(":");
+    t.set([STS_AUDIENCE]);
+    t.raw(",");
+    t.string(&format!("{issuer_host_path}:sub"));
+    t.raw(":");
+    t.set(subjects.into_iter().map(String::as_str));
+    t.raw(r#"}},"Effect":"Allow","Principal":{"Federated":"#);
+    t.set([provider_arn]);
+    t.raw("}}");
+    t.finish()
 }
 
-/// The EKS Pod Identity statement for the KSAs of one namespace in one cluster, in normal
-/// form: the `pods.eks.amazonaws.com` service may assume and tag, only with the session
-/// tags of that cluster, namespace and those service accounts. One statement per
-/// (cluster, namespace) keeps the grant exact: a namespace list and a KSA list in one
+/// The EKS Pod Identity statement for the KSAs of one namespace in one cluster, as
+/// normal-form text: the `pods.eks.amazonaws.com` service may assume and tag, only with
+/// the session tags of that cluster, namespace and those service accounts. One statement
+/// per (cluster, namespace) keeps the grant exact: a namespace list and a KSA list in one
 /// statement would also allow every cross pair.
 pub(crate) fn pod_identity_statement<'a>(
     cluster_arn: &str,
     namespace: &str,
     ksas: impl IntoIterator<Item = &'a String>,
-) -> Value {
-    object([
-        ("Action", set(["sts:AssumeRole", "sts:TagSession"])),
-        (
-            "Condition",
-            object([(
-                "StringEquals",
-                object([
-                    ("aws:RequestTag/eks-cluster-arn", set([cluster_arn])),
-                    ("aws:RequestTag/kubernetes-namespace", set([namespace])),
-                    (
-                        "aws:RequestTag/kubernetes-service-account",
-                        set(ksas.into_iter().map(String::as_str)),
-                    ),
-                ]),
-            )]),
-        ),
-        ("Effect", json!("Allow")),
-        (
-            "Principal",
-            object([("Service", set([POD_IDENTITY_PRINCIPAL]))]),
-        ),
-    ])
+) -> String {
+    let mut t = Text::default();
+    t.raw(r#"{"Action":"#);
+    t.set(["sts:AssumeRole", "sts:TagSession"]);
+    t.raw(r#","Condition":{"StringEquals":{"aws:RequestTag/eks-cluster-arn":"#);
+    t.set([cluster_arn]);
+    t.raw(r#","aws:RequestTag/kubernetes-namespace":"#);
+    t.set([namespace]);
+    t.raw(r#","aws:RequestTag/kubernetes-service-account":"#);
+    t.set(ksas.into_iter().map(String::as_str));
+    t.raw(r#"}},"Effect":"Allow","Principal":{"Service":"#);
+    t.set([POD_IDENTITY_PRINCIPAL]);
+    t.raw("}}");
+    t.finish()
 }
 
 /// The string items of a JSON array attribute (absent or not an array: none).
@@ -570,14 +544,23 @@ mod tests {
                 vec!["system:serviceaccount:b:y", "system:serviceaccount:a:x"],
                 vec!["z", "orders", "a b"],
             ),
+            // Strings whose JSON text sorts otherwise than they do, and repeats.
+            (
+                vec![
+                    "system:serviceaccount:a:x\"",
+                    "system:serviceaccount:a:x",
+                    "system:serviceaccount:a:x",
+                ],
+                vec!["a\\b", "a", "a!", "a\"", "a"],
+            ),
         ] {
             let built = trust_document(vec![
                 pod_identity_statement(cluster, "shop", &subjects(&pods)),
                 irsa_statement(provider, "o.example/id/A", &subjects(&irsa)),
             ]);
             assert_eq!(
-                built.to_string(),
-                normalize_policy_value(built.clone()).unwrap().to_string()
+                built.as_str(),
+                normalize_policy_value(built.value()).unwrap().to_string()
             );
             // The same as the documented form, and as the json! statements wid built before.
             let documented = trust_policy_irsa(
@@ -590,7 +573,7 @@ mod tests {
                 "o.example/id/A",
                 &subjects(&irsa),
             )]);
-            assert_eq!(one, normalize_policy_value(documented).unwrap());
+            assert_eq!(one.value(), normalize_policy_value(documented).unwrap());
             let pods_json = json!({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow",
                 "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
@@ -606,7 +589,7 @@ mod tests {
                 "shop",
                 &subjects(&pods),
             )]);
-            assert_eq!(one, normalize_policy_value(pods_json).unwrap());
+            assert_eq!(one.value(), normalize_policy_value(pods_json).unwrap());
         }
     }
 
@@ -626,33 +609,6 @@ mod tests {
         assert!(normalize_policy("[1]").is_err());
         assert!(normalize_policy("{nope").is_err());
         assert!(normalize_policy(r#"{"Statement":"x"}"#).is_err());
-    }
-
-    #[test]
-    fn size_ignores_whitespace() {
-        let v = normalize_policy("{ \"Version\" : \"2012-10-17\" }").unwrap();
-        assert_eq!(
-            json_len_without_whitespace(&v),
-            r#"{"Version":"2012-10-17"}"#.len()
-        );
-    }
-
-    #[test]
-    fn size_counts_the_characters_serde_json_writes() {
-        let values = [
-            json!(null),
-            json!([true, false, 0, -12, 1.5, 1e300, u64::MAX, [], {}]),
-            json!({"q\"uote": "back\\slash", "ctl": "\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f}"}),
-            json!({"Statement": [{"Sid": "é — 日本 🦀", "Resource": ["a", "b"]}], "Version": "2012-10-17"}),
-            EXPECTED_CANONICAL.parse::<Value>().unwrap(),
-        ];
-        for v in values {
-            assert_eq!(
-                json_len_without_whitespace(&v),
-                v.to_string().chars().count(),
-                "{v}"
-            );
-        }
     }
 
     #[test]

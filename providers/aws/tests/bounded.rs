@@ -306,9 +306,11 @@ fn seed_roles(sb: &Sandbox, desired: &[wid_core::Resource], plan: &str) {
                 r.attrs
                     .get(k)
                     .and_then(|v| v.known())
+                    .map(std::borrow::Cow::into_owned)
                     .filter(|v| !v.is_null())
             };
             let mut tags: std::collections::BTreeMap<String, String> = attr("tags")
+                .as_ref()
                 .and_then(Value::as_object)
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), text(Some(v)))).collect())
                 .unwrap_or_default();
@@ -321,21 +323,24 @@ fn seed_roles(sb: &Sandbox, desired: &[wid_core::Resource], plan: &str) {
             let name = r.id.part(1).to_owned();
             let role = wid_sandbox::aws::Role {
                 name: name.clone(),
-                path: text(attr("path")),
+                path: text(attr("path").as_ref()),
                 role_id: format!("AROA{:017}", name.len()),
                 create_date: "2026-01-01T00:00:00Z".into(),
-                assume_role_policy: text(attr("trust_policy")),
-                description: attr("description").map(|d| text(Some(d))),
+                assume_role_policy: text(attr("trust_policy").as_ref()),
+                description: attr("description").map(|d| text(Some(&d))),
                 max_session_duration: attr("max_session_duration")
+                    .as_ref()
                     .and_then(Value::as_u64)
                     .unwrap_or(3600) as u32,
-                permissions_boundary: attr("permissions_boundary").map(|b| text(Some(b))),
+                permissions_boundary: attr("permissions_boundary").map(|b| text(Some(&b))),
                 tags,
                 inline_policies: attr("inline_policies")
+                    .as_ref()
                     .and_then(Value::as_object)
                     .map(|m| m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
                     .unwrap_or_default(),
                 attached_policies: attr("managed_policies")
+                    .as_ref()
                     .and_then(Value::as_array)
                     .map(|a| a.iter().map(|v| text(Some(v))).collect())
                     .unwrap_or_default(),

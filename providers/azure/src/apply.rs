@@ -5,6 +5,7 @@
 //! identity leaves an incomplete record and a partly-applied error, so the next plan says
 //! "incomplete apply", never drift. Federated credentials are one PUT or DELETE each.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -135,8 +136,8 @@ impl AzureProvider {
         owner: &Owner,
     ) -> Result<Outputs, ProviderError> {
         let path = ids::identity_path(&change.id);
-        let want_tags = object(change.desired_attr("tags"));
-        let roles = roles_of(change.desired_attr("role_assignments"));
+        let want_tags = object(change.desired_attr("tags").as_deref());
+        let roles = roles_of(change.desired_attr("role_assignments").as_deref());
         // With assignments to make, the record says "incomplete" until the last one is
         // made: a failure in between must not read as drift on the next plan.
         let record = if roles.is_empty() {
@@ -152,7 +153,7 @@ impl AzureProvider {
             record.as_deref(),
         );
         let body = json!({
-            "location": change.desired_attr("location").cloned().unwrap_or(Value::Null),
+            "location": change.desired_attr("location").map_or(Value::Null, Cow::into_owned),
             "tags": tags,
         });
         let call = self.identity_call(change, IDENTITY_PUT, "create");
@@ -212,7 +213,7 @@ impl AzureProvider {
                     "the location of identity {} cannot change in place (it is {}, the plan says {})",
                     change.id.part(2),
                     observed.attrs.get("location").map(Value::to_string).unwrap_or_default(),
-                    change.desired_attr("location").map(Value::to_string).unwrap_or_default(),
+                    change.desired_attr("location").map(|v| v.to_string()).unwrap_or_default(),
                 ),
             )
             .with_resource(&change.id)
@@ -220,7 +221,7 @@ impl AzureProvider {
         }
         let mut live = self.live_identity(change, owner).await?;
         let adopted = adopting || live.adopted;
-        let want = keyed(roles_of(change.desired_attr("role_assignments")));
+        let want = keyed(roles_of(change.desired_attr("role_assignments").as_deref()));
         let have = keyed(roles_of(observed.attrs.get("role_assignments")));
         let mut changed = false;
         let result: Result<(), ProviderError> = async {
@@ -248,7 +249,7 @@ impl AzureProvider {
             Ok(())
         }
         .await;
-        let want_tags = object(change.desired_attr("tags"));
+        let want_tags = object(change.desired_attr("tags").as_deref());
         if let Err(err) = result {
             if changed {
                 // Best effort: say the apply is incomplete. When even this fails the old

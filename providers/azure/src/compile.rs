@@ -255,17 +255,19 @@ pub fn compile(
         }
         let mut r = Resource::new(id.clone())
             .attr("location", acc.spec.location.clone())
+            // Held as text: a few hundred bytes each as trees, for thousands of
+            // identities.
             .attr(
                 "tags",
-                Value::Object(
+                AttrValue::json(&Value::Object(
                     acc.spec
                         .tags
                         .into_iter()
                         .map(|(k, v)| (k, Value::String(v)))
                         .collect(),
-                ),
+                )),
             )
-            .attr("role_assignments", roles_value(acc.roles))
+            .attr("role_assignments", AttrValue::json(&roles_value(acc.roles)))
             .adoptable(ADOPT_KEY, acc.spec.adopt);
         r.origin = Some(items[acc.first].origin.clone());
         resources.push(r);
@@ -329,7 +331,8 @@ pub fn wanted_roles(identity: &Resource) -> BTreeSet<(String, String)> {
         identity
             .attrs
             .get("role_assignments")
-            .and_then(AttrValue::known),
+            .and_then(AttrValue::known)
+            .as_deref(),
     )
 }
 

@@ -102,8 +102,8 @@ fn one_identity_serves_two_clusters_with_a_credential_per_ksa() {
     let identity = first_identity(&out);
     assert_eq!(identity.str_attr("location"), Some("eastus"));
     assert_eq!(
-        identity.attrs["role_assignments"].known().unwrap(),
-        &json!([
+        *identity.attrs["role_assignments"].known().unwrap(),
+        json!([
             {"role": "Storage Blob Data Reader", "scope": format!("/subscriptions/{SUB}/resourceGroups/rg-aks")},
             {"role": "Key Vault Secrets User", "scope": format!("/subscriptions/{SUB}/resourceGroups/rg-kv/providers/Microsoft.KeyVault/vaults/kv")},
         ])
@@ -120,8 +120,8 @@ fn one_identity_serves_two_clusters_with_a_credential_per_ksa() {
         Some("system:serviceaccount:apps:orders")
     );
     assert_eq!(
-        fic.attrs["audiences"].known().unwrap(),
-        &json!(["api://AzureADTokenExchange"])
+        *fic.attrs["audiences"].known().unwrap(),
+        json!(["api://AzureADTokenExchange"])
     );
     assert_eq!(
         fic.serialize_key.as_deref(),

@@ -1,5 +1,6 @@
 //! Changes: the diff's output and the executor's input.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -268,9 +269,15 @@ impl Change {
         self.attr_changes().any(|a| a.key == key)
     }
 
-    /// A known desired attribute.
-    pub fn desired_attr(&self, key: &str) -> Option<&Value> {
+    /// A known desired attribute: borrowed, or parsed from its text (see
+    /// [`AttrValue::Json`]).
+    pub fn desired_attr(&self, key: &str) -> Option<Cow<'_, Value>> {
         self.desired.as_ref()?.attrs.get(key)?.known()
+    }
+
+    /// A desired attribute that is a string.
+    pub fn desired_str(&self, key: &str) -> Option<&str> {
+        self.desired.as_ref()?.attrs.get(key)?.as_str()
     }
 }
 

@@ -95,7 +95,7 @@ pub fn resolve_observed<'a>(desired: &'a Resource, observed: &Observed) -> Cow<'
             .resources
             .get(from)
             .and_then(|o| o.outputs.get(output.as_str())),
-        AttrValue::Known(_) => None,
+        AttrValue::Known(_) | AttrValue::Json(_) => None,
     };
     if !desired.attrs.values().any(|v| output_of(v).is_some()) {
         return Cow::Borrowed(desired);
@@ -217,6 +217,7 @@ fn attr_changes(
         let differs = match want {
             AttrValue::Known(Value::Null) => have.is_some(),
             AttrValue::Known(v) => have != Some(v),
+            AttrValue::Json(text) => !have.is_some_and(|v| text.equals(v)),
             AttrValue::Unknown { from, .. } => {
                 have.is_none() || !observed.resources.contains_key(from)
             }

@@ -19,6 +19,7 @@ mod error;
 mod id;
 pub mod import;
 mod issue;
+mod json_text;
 pub mod names;
 mod provider;
 mod resource;
@@ -36,6 +37,7 @@ pub use diff::{Wanted, diff, resolve_observed};
 pub use error::{ErrorKind, ProviderError};
 pub use id::ResourceId;
 pub use issue::FieldIssue;
+pub use json_text::JsonText;
 pub use provider::{CallCounter, CallGuard, Outputs, Owner, Preflight, Provider, ReadAhead};
 pub use resource::{
     AppliedRecord, AttrValue, Attrs, Contribution, Mode, Observed, ObservedAttrs, ObservedResource,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{AttrMap, ResourceId};
+use crate::{AttrMap, JsonText, ResourceId};
 
 /// One attribute of a desired resource: a value known now, or one that only exists after
 /// a dependency is applied (an Azure identity's client id).
@@ -15,11 +15,17 @@ use crate::{AttrMap, ResourceId};
 /// Serialized tagged (`{"known": VALUE}` or `{"unknown": {"from": ID, "output": NAME}}`):
 /// an untagged form could not tell an unknown value from a known JSON object that has the
 /// same two keys, and a saved plan must read back exactly as it was computed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttrValue {
     /// A value known at plan time, in the provider's normalized form.
     Known(Value),
+    /// A known value held as its compact text, as a provider keeps its large documents
+    /// (an IAM role's policies): the same value as [`Known`](Self::Known) in every way but
+    /// memory, equal to it, written as it (and so read back as it).
+    #[serde(rename = "known", skip_deserializing)]
+    #[schemars(skip)]
+    Json(JsonText),
     /// Filled in by the executor from `output` of resource `from` once it is applied.
     Unknown {
         /// The resource whose output this is.
@@ -30,11 +36,64 @@ pub enum AttrValue {
 }
 
 impl AttrValue {
-    /// The known value, if any.
-    pub fn known(&self) -> Option<&Value> {
+    /// A known value to be held as its text (see [`AttrValue::Json`]).
+    pub fn json(value: &Value) -> Self {
+        Self::Json(JsonText::new(value))
+    }
+
+    /// The known value, if any: borrowed, or parsed from its text.
+    pub fn known(&self) -> Option<Cow<'_, Value>> {
         match self {
-            Self::Known(v) => Some(v),
+            Self::Known(v) => Some(Cow::Borrowed(v)),
+            Self::Json(text) => Some(Cow::Owned(text.value())),
             Self::Unknown { .. } => None,
+        }
+    }
+
+    /// Whether the value is known now.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Unknown { .. })
+    }
+
+    /// Whether the value is known and is JSON null (unset).
+    pub fn is_null(&self) -> bool {
+        matches!(self, Self::Known(Value::Null))
+    }
+
+    /// Whether the value is known and is `value`.
+    pub fn is(&self, value: &Value) -> bool {
+        match self {
+            Self::Known(v) => v == value,
+            Self::Json(text) => text.equals(value),
+            Self::Unknown { .. } => false,
+        }
+    }
+
+    /// The known value as a string, if it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Known(v) => v.as_str(),
+            // Only documents are held as text; a string never is.
+            Self::Json(_) | Self::Unknown { .. } => None,
+        }
+    }
+}
+
+/// A value held as text equals the same value held as a tree.
+impl PartialEq for AttrValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Known(a), Self::Known(b)) => a == b,
+            (Self::Json(a), Self::Json(b)) => a == b || a.value() == b.value(),
+            (Self::Known(v), Self::Json(t)) | (Self::Json(t), Self::Known(v)) => t.equals(v),
+            (
+                Self::Unknown { from, output },
+                Self::Unknown {
+                    from: from_b,
+                    output: output_b,
+                },
+            ) => from == from_b && output == output_b,
+            _ => false,
         }
     }
 }
@@ -176,7 +235,7 @@ impl Resource {
 
     /// A known attribute as a string.
     pub fn str_attr(&self, key: &str) -> Option<&str> {
-        self.attrs.get(key)?.known()?.as_str()
+        self.attrs.get(key)?.as_str()
     }
 }
 
@@ -275,13 +334,13 @@ impl AppliedRecord {
 pub fn applied_hash(attrs: &Attrs) -> Option<String> {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for (key, value) in attrs {
-        let value = value.known()?;
-        for byte in key
-            .bytes()
-            .chain([0])
-            .chain(value.to_string().bytes())
-            .chain([0])
-        {
+        // A value held as text is the text its value writes, so either hashes the same.
+        let text = match value {
+            AttrValue::Known(v) => Cow::Owned(v.to_string()),
+            AttrValue::Json(text) => Cow::Borrowed(text.as_str()),
+            AttrValue::Unknown { .. } => return None,
+        };
+        for byte in key.bytes().chain([0]).chain(text.bytes()).chain([0]) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }

@@ -38,6 +38,13 @@ mod tests {
             .attr("unknown", unknown.clone())
             .attr("lookalike", lookalike.clone())
             .attr("null", AttrValue::Known(json!(null)))
+            // Held as text in memory, read back as a tree: the same value.
+            .attr(
+                "document",
+                AttrValue::json(
+                    &json!({"Statement": [{"Effect": "Allow"}], "Version": "2012-10-17"}),
+                ),
+            )
             .attr("float", 0.1 + 0.2)
             .attr("big", u64::MAX)
             .attr("negative", -3)
@@ -117,7 +124,7 @@ mod tests {
         assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
         let float = back[0].desired.as_ref().unwrap().attrs["float"]
             .known()
-            .cloned();
+            .map(std::borrow::Cow::into_owned);
         assert_eq!(float, Some(json!(0.1 + 0.2)));
     }
 

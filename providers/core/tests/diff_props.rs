@@ -25,6 +25,7 @@ fn value() -> impl Strategy<Value = Value> {
         (0i64..4).prop_map(Value::from),
         "[a-c]{0,2}".prop_map(Value::from),
         proptest::collection::vec(0i64..3, 0..3).prop_map(|v| json!(v)),
+        proptest::collection::btree_map("[x-z]", 0i64..2, 0..3).prop_map(|m| json!(m)),
     ]
 }
 
@@ -32,9 +33,26 @@ fn attrs() -> impl Strategy<Value = BTreeMap<String, Value>> {
     proptest::collection::btree_map("[k-n]", value(), 0..4)
 }
 
+/// Desired attributes, each held as a tree or (documents, as a provider may hold them)
+/// as its text.
+fn desired_attrs() -> impl Strategy<Value = BTreeMap<String, AttrValue>> {
+    proptest::collection::btree_map("[k-n]", (value(), any::<bool>()), 0..4).prop_map(|m| {
+        m.into_iter()
+            .map(|(k, (v, as_text))| {
+                let v = if as_text && (v.is_object() || v.is_array()) {
+                    AttrValue::json(&v)
+                } else {
+                    AttrValue::Known(v)
+                };
+                (k, v)
+            })
+            .collect()
+    })
+}
+
 /// Resources with distinct ids from a small set, so desired and observed overlap.
 fn desired() -> impl Strategy<Value = Vec<Resource>> {
-    proptest::collection::btree_map("[a-f]", attrs(), 0..6).prop_map(|m| {
+    proptest::collection::btree_map("[a-f]", desired_attrs(), 0..6).prop_map(|m| {
         m.into_iter()
             .map(|(name, attrs)| {
                 let mut r = Resource::new(id(&name));
@@ -75,10 +93,10 @@ fn apply(observed: &Observed, changes: &[Change]) -> Observed {
             ChangeKind::Create => {
                 let mut live = ObservedResource::new(c.id.clone(), Ownership::Ours);
                 for a in c.owned_attr_changes() {
-                    if let Some(AttrValue::Known(v)) = &a.after
+                    if let Some(v) = a.after.as_ref().and_then(AttrValue::known)
                         && !v.is_null()
                     {
-                        live.attrs.insert(a.key.clone(), v.clone());
+                        live.attrs.insert(a.key.clone(), v.into_owned());
                     }
                 }
                 out.insert(live);
@@ -91,9 +109,9 @@ fn apply(observed: &Observed, changes: &[Change]) -> Observed {
                 );
                 live.ownership = Ownership::Ours;
                 for a in c.owned_attr_changes() {
-                    match &a.after {
-                        Some(AttrValue::Known(v)) if !v.is_null() => {
-                            live.attrs.insert(a.key.clone(), v.clone());
+                    match a.after.as_ref().and_then(AttrValue::known) {
+                        Some(v) if !v.is_null() => {
+                            live.attrs.insert(a.key.clone(), v.into_owned());
                         }
                         _ => {
                             live.attrs.remove(&a.key);
@@ -117,7 +135,7 @@ fn as_observed(desired: &[Resource]) -> Observed {
         let mut live = ObservedResource::new(r.id.clone(), Ownership::Ours);
         for (k, v) in &r.attrs {
             if let Some(v) = v.known().filter(|v| !v.is_null()) {
-                live.attrs.insert(k.clone(), v.clone());
+                live.attrs.insert(k.clone(), v.into_owned());
             }
         }
         o.insert(live);

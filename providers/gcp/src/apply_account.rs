@@ -3,7 +3,6 @@
 //! patch that also rewrites the record), delete (only accounts this plan owns).
 
 use google_cloud_iam_admin_v1::model::ServiceAccount;
-use serde_json::Value;
 use wid_core::{
     Change, ChangeKind, ErrorKind, Outputs, Owner, Ownership, ProviderError, Reason, applied_hash,
 };
@@ -14,7 +13,7 @@ use crate::ids;
 use crate::record;
 
 fn want<'a>(change: &'a Change, key: &str) -> Option<&'a str> {
-    change.desired_attr(key).and_then(Value::as_str)
+    change.desired_str(key)
 }
 
 /// An update or delete of an object wid may not touch; the diff never produces one, so

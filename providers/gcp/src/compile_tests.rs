@@ -60,7 +60,14 @@ fn find<'a>(c: &'a Compiled, id: &str) -> &'a Resource {
 fn known(r: &Resource) -> BTreeMap<String, Value> {
     r.attrs
         .iter()
-        .map(|(k, v)| (k.clone(), v.known().cloned().unwrap_or(Value::Null)))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.known()
+                    .map(std::borrow::Cow::into_owned)
+                    .unwrap_or(Value::Null),
+            )
+        })
         .collect()
 }
 

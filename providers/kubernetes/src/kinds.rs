@@ -152,11 +152,11 @@ pub(crate) fn build(resource: &Resource, plan: &str) -> Result<Value, ProviderEr
             continue;
         }
         if let Some(k) = key.strip_prefix("labels.") {
-            labels.insert(k.to_owned(), value.clone());
+            labels.insert(k.to_owned(), value.into_owned());
         } else if let Some(k) = key.strip_prefix("annotations.") {
-            annotations.insert(k.to_owned(), value.clone());
+            annotations.insert(k.to_owned(), value.into_owned());
         } else {
-            fields.insert(key.clone(), value.clone());
+            fields.insert(key.clone(), value.into_owned());
         }
     }
     if resource.mode != Mode::Fields {

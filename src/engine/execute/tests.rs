@@ -73,7 +73,7 @@ impl Provider for Scripted {
                 .or_default();
         }
         let mut log = self.log.lock().unwrap();
-        let value = change.desired_attr("v").cloned();
+        let value = change.desired_attr("v").map(std::borrow::Cow::into_owned);
         log.push(format!(
             "{:?} {key} {}",
             change.kind,

@@ -149,7 +149,9 @@ pub async fn irsa_flow(
         ))
     );
     assert_eq!(
-        managed.after.and_then(|a| a.known().cloned()),
+        managed
+            .after
+            .and_then(|a| a.known().map(std::borrow::Cow::into_owned)),
         Some(json!([policy.clone()]))
     );
     let trust = changes
@@ -172,7 +174,9 @@ pub async fn irsa_flow(
         .owned_attr_changes()[0];
     assert_eq!(tags.before, Some(json!({})));
     assert_eq!(
-        tags.after.as_ref().and_then(|a| a.known().cloned()),
+        tags.after
+            .as_ref()
+            .and_then(|a| a.known().map(std::borrow::Cow::into_owned)),
         Some(json!({"team": "platform"}))
     );
 

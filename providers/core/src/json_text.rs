@@ -1,0 +1,166 @@
+//! [`JsonText`]: a JSON value held as its compact text.
+//!
+//! A policy document parsed into a `serde_json::Value` is a tree of small maps, strings
+//! and lists, each its own allocation: an IAM role's trust policy takes about 2.5 KB that
+//! way and 300 bytes as text. A plan of thousands of roles holds one or two documents per
+//! role from compile to the end of the run, and reads them only to compare them with what
+//! the cloud returned (once per role), to write them (once), and to show the few that
+//! change. So a provider may hold such a value as its text ([`AttrValue::Json`]), made
+//! once from the normalized value, and everything else sees the value it stands for.
+//!
+//! [`AttrValue::Json`]: crate::AttrValue::Json
+
+use std::fmt;
+use std::io;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+/// A JSON value as its compact text (`serde_json::to_string`), made from a [`Value`]
+/// only, so the text always parses.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct JsonText(Box<str>);
+
+impl JsonText {
+    /// The compact text of `value`.
+    pub fn new(value: &Value) -> Self {
+        Self(value.to_string().into_boxed_str())
+    }
+
+    /// Text a provider wrote itself, exactly as `serde_json` writes the value it stands
+    /// for, so that it equals (and hashes as) [`new`](Self::new) of that value; checked in
+    /// debug builds. For documents of a fixed shape, written without building a tree.
+    pub fn written(text: String) -> Self {
+        debug_assert_eq!(
+            serde_json::from_str::<Value>(&text)
+                .map(|v| v.to_string())
+                .ok()
+                .as_deref(),
+            Some(text.as_str()),
+            "not JSON as serde_json writes it"
+        );
+        Self(text.into_boxed_str())
+    }
+
+    /// The object of `entries` (in their order, keys not repeated), written as
+    /// [`new`](Self::new) would write it, from the entries' texts without parsing them.
+    pub fn object<'a>(entries: impl IntoIterator<Item = (&'a str, &'a JsonText)>) -> Self {
+        let mut out = String::from("{");
+        for (i, (key, value)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&Value::from(key).to_string());
+            out.push(':');
+            out.push_str(&value.0);
+        }
+        out.push('}');
+        Self(out.into_boxed_str())
+    }
+
+    /// The text, as `serde_json` writes the value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The value it stands for.
+    pub fn value(&self) -> Value {
+        // Made from a value by `new`, so it parses; a failure would be a bug in serde_json.
+        serde_json::from_str(&self.0).expect("JsonText holds JSON that serde_json wrote")
+    }
+
+    /// Whether `value` is the value this text stands for, by `Value`'s equality (object
+    /// keys in any order). Decided without parsing when `value` writes as exactly this
+    /// text, as a value normalized the same way does.
+    pub fn equals(&self, value: &Value) -> bool {
+        let mut same = SamePrefix(self.0.as_bytes());
+        let written = serde_json::to_writer(&mut same, value).is_ok();
+        if written && same.0.is_empty() {
+            return true;
+        }
+        self.value() == *value
+    }
+}
+
+/// A writer that accepts only what `self.0` starts with, consuming it.
+struct SamePrefix<'a>(&'a [u8]);
+
+impl io::Write for SamePrefix<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.0.strip_prefix(buf) {
+            Some(rest) => {
+                self.0 = rest;
+                Ok(buf.len())
+            }
+            None => Err(io::ErrorKind::InvalidData.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Serialized as the value it stands for, so a document reads the same whichever way
+/// it was held.
+impl Serialize for JsonText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn equal_to_the_value_it_was_made_from_in_any_key_order() {
+        let doc = json!({"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"]}], "Version": "2012-10-17"});
+        let text = JsonText::new(&doc);
+        assert_eq!(text.as_str(), doc.to_string());
+        assert!(text.equals(&doc));
+        assert_eq!(text.value(), doc);
+        let reordered = json!({"Version": "2012-10-17", "Statement": [{"Action": ["s3:GetObject"], "Effect": "Allow"}]});
+        assert!(text.equals(&reordered), "object keys in another order");
+        for other in [
+            json!({"Version": "2012-10-17"}),
+            json!({"Statement": [{"Effect": "Deny", "Action": ["s3:GetObject"]}], "Version": "2012-10-17"}),
+            json!({"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"]}], "Version": "2012-10-17", "Id": "x"}),
+            json!(null),
+            json!("{\"Statement\":[]}"),
+        ] {
+            assert!(!text.equals(&other), "{other}");
+        }
+    }
+
+    #[test]
+    fn an_object_of_texts_is_the_text_of_the_object() {
+        let a = json!({"Statement": [{"Effect": "Allow"}]});
+        let b = json!([1, "x\"y"]);
+        let (ta, tb) = (JsonText::new(&a), JsonText::new(&b));
+        let built = JsonText::object([("a", &ta), ("b \"quoted\"\n", &tb)]);
+        let want = json!({"a": a, "b \"quoted\"\n": b});
+        assert_eq!(built, JsonText::new(&want));
+        assert_eq!(built.value(), want);
+        assert_eq!(JsonText::object([]), JsonText::new(&json!({})));
+    }
+
+    #[test]
+    fn serialized_as_the_value() {
+        let doc = json!({"b": [1, 2.5, "x"], "a": {"c": null}});
+        assert_eq!(
+            serde_json::to_value(JsonText::new(&doc)).unwrap(),
+            doc,
+            "the same JSON, not a string of it"
+        );
+        assert_eq!(format!("{:?}", JsonText::new(&json!([1]))), "[1]");
+    }
+}
