@@ -234,7 +234,8 @@ impl AwsProvider {
             .collect();
         live.attrs
             .insert("managed_policies".into(), json!(attached));
-        let inline: serde_json::Map<String, Value> = role
+        // By name, as compile writes them, so the diff compares them as text.
+        let inline: BTreeMap<String, Value> = role
             .role_policy_list()
             .iter()
             .filter_map(|p| {
@@ -244,8 +245,10 @@ impl AwsProvider {
                 ))
             })
             .collect();
-        live.attrs
-            .insert("inline_policies".into(), Value::Object(inline));
+        live.attrs.insert(
+            "inline_policies".into(),
+            Value::Object(inline.into_iter().collect()),
+        );
         if let Some(b) = role
             .permissions_boundary()
             .and_then(|b| b.permissions_boundary_arn())

@@ -129,7 +129,15 @@ fn string_set(value: &mut Value) {
 
 /// Canonical values sorted by their JSON text, exact repeats dropped.
 fn sorted_by_text(items: Vec<Value>) -> Vec<Value> {
-    let mut keyed: Vec<(String, Value)> = items.into_iter().map(|v| (v.to_string(), v)).collect();
+    let mut keyed: Vec<(String, Value)> = items
+        .into_iter()
+        .map(|v| {
+            (
+                serde_json::to_string(&v).expect("a JSON value always serializes"),
+                v,
+            )
+        })
+        .collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     keyed.dedup_by(|a, b| a.0 == b.0);
     keyed.into_iter().map(|(_, v)| v).collect()

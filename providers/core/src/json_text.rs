@@ -24,7 +24,10 @@ pub struct JsonText(Box<str>);
 impl JsonText {
     /// The compact text of `value`.
     pub fn new(value: &Value) -> Self {
-        Self(value.to_string().into_boxed_str())
+        // Written to bytes: the same text as `Value`'s `Display`, which goes through a
+        // formatter call per token and costs several times more.
+        let text = serde_json::to_string(value).expect("a JSON value always serializes");
+        Self(text.into_boxed_str())
     }
 
     /// Text a provider wrote itself, exactly as `serde_json` writes the value it stands
