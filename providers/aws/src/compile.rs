@@ -337,9 +337,7 @@ pub fn compile_with(
             // The role's lists and maps, like its policies, held as text.
             .attr(
                 "managed_policies",
-                AttrValue::json(&Value::Array(
-                    spec.managed.into_iter().map(Value::String).collect(),
-                )),
+                AttrValue::Json(JsonText::strings(spec.managed.iter().map(String::as_str))),
             )
             .attr(
                 "inline_policies",
@@ -356,7 +354,12 @@ pub fn compile_with(
             // The description is how prune finds wid's roles without reading every
             // role's tags: part of the mark, never a reason to touch an adopted role.
             .mark("description", description.clone())
-            .attr("tags", AttrValue::json(&string_map(spec.tags)));
+            .attr(
+                "tags",
+                AttrValue::Json(JsonText::string_map(
+                    spec.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                )),
+            );
         // Its OIDC providers, in id order.
         let mut providers: Vec<&ResourceId> =
             trust.irsa.iter().map(|(at, _)| &oidc.0[*at].id).collect();
@@ -377,15 +380,6 @@ pub fn compile_with(
         resources,
         contributions,
     })
-}
-
-/// A map of strings as a JSON object, moved rather than serialized.
-fn string_map(map: AttrMap<String>) -> Value {
-    Value::Object(
-        map.into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect(),
-    )
 }
 
 fn role_spec(item: &AwsWorkload) -> Result<RoleSpec, Vec<FieldIssue>> {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
-use wid_core::{AttrMap, AttrValue, Contribution, Resource, ResourceId, WorkloadRef};
+use wid_core::{AttrMap, AttrValue, Contribution, JsonText, Resource, ResourceId, WorkloadRef};
 
 use crate::block::{AksCluster, AzureBlock, FieldIssue, RoleAssignment};
 use crate::ids;
@@ -259,12 +259,8 @@ pub fn compile(
             // identities.
             .attr(
                 "tags",
-                AttrValue::json(&Value::Object(
-                    acc.spec
-                        .tags
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect(),
+                AttrValue::Json(JsonText::string_map(
+                    acc.spec.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 )),
             )
             .attr("role_assignments", AttrValue::json(&roles_value(acc.roles)))

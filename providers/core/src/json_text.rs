@@ -45,6 +45,41 @@ impl JsonText {
         Self(text.into_boxed_str())
     }
 
+    /// The list of `items`, in their order, written as [`new`](Self::new) would write
+    /// it, without building it.
+    pub fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut out = Vec::from(*b"[");
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            quote(&mut out, item);
+        }
+        out.push(b']');
+        Self::from_bytes(out)
+    }
+
+    /// The object of string `entries` (in their order, keys not repeated), written as
+    /// [`new`](Self::new) would write it, without building it.
+    pub fn string_map<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut out = Vec::from(*b"{");
+        for (i, (key, value)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            quote(&mut out, key);
+            out.push(b':');
+            quote(&mut out, value);
+        }
+        out.push(b'}');
+        Self::from_bytes(out)
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        let text = String::from_utf8(bytes).expect("serde_json writes UTF-8");
+        Self(text.into_boxed_str())
+    }
+
     /// The object of `entries` (in their order, keys not repeated), written as
     /// [`new`](Self::new) would write it, from the entries' texts without parsing them.
     pub fn object<'a>(entries: impl IntoIterator<Item = (&'a str, &'a JsonText)>) -> Self {
@@ -83,6 +118,11 @@ impl JsonText {
         }
         self.value() == *value
     }
+}
+
+/// `s` as a JSON string, as serde_json writes it.
+fn quote(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(out, s).expect("writing to memory cannot fail");
 }
 
 /// A writer that accepts only what `self.0` starts with, consuming it.
@@ -154,6 +194,24 @@ mod tests {
         assert_eq!(built, JsonText::new(&want));
         assert_eq!(built.value(), want);
         assert_eq!(JsonText::object([]), JsonText::new(&json!({})));
+    }
+
+    #[test]
+    fn lists_and_maps_of_strings_are_written_as_their_values_are() {
+        let odd = "q\"uote \\ \n \u{1} é 🦀";
+        assert_eq!(
+            JsonText::strings(["a", odd]),
+            JsonText::new(&json!(["a", odd]))
+        );
+        assert_eq!(JsonText::strings([]), JsonText::new(&json!([])));
+        assert_eq!(
+            JsonText::string_map([("a", odd), (odd, "b")]),
+            JsonText::new(&json!({"a": odd, odd: "b"}))
+        );
+        assert_eq!(
+            JsonText::string_map([]).as_str(),
+            JsonText::new(&json!({})).as_str()
+        );
     }
 
     #[test]
