@@ -16,8 +16,9 @@ use std::io;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-/// A JSON value as its compact text (`serde_json::to_string`), made from a [`Value`]
-/// only, so the text always parses.
+/// A JSON value as its compact text: what `serde_json::to_string` writes for it, made
+/// by `serde_json` or by the writers here that write as it does (tests hold each to it),
+/// so the text always parses and always equals the text of the value it stands for.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct JsonText(Box<str>);
 
@@ -83,17 +84,17 @@ impl JsonText {
     /// The object of `entries` (in their order, keys not repeated), written as
     /// [`new`](Self::new) would write it, from the entries' texts without parsing them.
     pub fn object<'a>(entries: impl IntoIterator<Item = (&'a str, &'a JsonText)>) -> Self {
-        let mut out = String::from("{");
+        let mut out = Vec::from(*b"{");
         for (i, (key, value)) in entries.into_iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push(b',');
             }
-            out.push_str(&Value::from(key).to_string());
-            out.push(':');
-            out.push_str(&value.0);
+            quote(&mut out, key);
+            out.push(b':');
+            out.extend_from_slice(value.0.as_bytes());
         }
-        out.push('}');
-        Self(out.into_boxed_str())
+        out.push(b'}');
+        Self::from_bytes(out)
     }
 
     /// The text, as `serde_json` writes the value.
@@ -103,8 +104,8 @@ impl JsonText {
 
     /// The value it stands for.
     pub fn value(&self) -> Value {
-        // Made from a value by `new`, so it parses; a failure would be a bug in serde_json.
-        serde_json::from_str(&self.0).expect("JsonText holds JSON that serde_json wrote")
+        // Written as serde_json writes, so it parses; a failure would be a bug here.
+        serde_json::from_str(&self.0).expect("JsonText holds JSON as serde_json writes it")
     }
 
     /// Whether `value` is the value this text stands for, by `Value`'s equality (object
