@@ -413,6 +413,13 @@ mod tests {
             crate::applied_hash(&a.attrs),
             crate::applied_hash(&a.clone().attr("x", 2).attrs)
         );
+        // A document held as text hashes as the same document held as a tree, so the
+        // records of objects applied before wid held it as text still match.
+        let doc = json!({"Statement": [{"Effect": "Allow"}], "Version": "2012-10-17"});
+        assert_eq!(
+            crate::applied_hash(&a.clone().attr("d", doc.clone()).attrs),
+            crate::applied_hash(&a.clone().attr("d", AttrValue::json(&doc)).attrs)
+        );
         let unknown = a.attr(
             "u",
             AttrValue::Unknown {
@@ -421,6 +428,21 @@ mod tests {
             },
         );
         assert_eq!(crate::applied_hash(&unknown.attrs), None);
+    }
+
+    #[test]
+    fn a_document_held_as_text_compares_as_its_value() {
+        let doc = json!({"b": [1, {"y": 2, "x": 3}], "a": "t"});
+        let want = Resource::new(sa("a")).attr("d", AttrValue::json(&doc));
+        let same = json!({"a": "t", "b": [1, {"x": 3, "y": 2}]});
+        let have = live(sa("a"), Ownership::Ours, &[("d", same)]);
+        let changes = diff(std::slice::from_ref(&want), &observed(vec![have]), false);
+        assert_eq!(changes[0].kind, ChangeKind::NoOp, "keys in another order");
+        let other = live(sa("a"), Ownership::Ours, &[("d", json!({"a": "t"}))]);
+        let changes = diff(&[want], &observed(vec![other]), false);
+        assert_eq!(changes[0].kind, ChangeKind::Update);
+        let after = changes[0].owned_attr_changes()[0].after.clone().unwrap();
+        assert_eq!(after.known().unwrap().into_owned(), doc);
     }
 
     #[test]

@@ -50,23 +50,9 @@ impl AttrValue {
         }
     }
 
-    /// Whether the value is known now.
-    pub fn is_known(&self) -> bool {
-        !matches!(self, Self::Unknown { .. })
-    }
-
     /// Whether the value is known and is JSON null (unset).
     pub fn is_null(&self) -> bool {
         matches!(self, Self::Known(Value::Null))
-    }
-
-    /// Whether the value is known and is `value`.
-    pub fn is(&self, value: &Value) -> bool {
-        match self {
-            Self::Known(v) => v == value,
-            Self::Json(text) => text.equals(value),
-            Self::Unknown { .. } => false,
-        }
     }
 
     /// The known value as a string, if it is one.
