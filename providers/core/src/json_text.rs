@@ -49,52 +49,46 @@ impl JsonText {
     /// The list of `items`, in their order, written as [`new`](Self::new) would write
     /// it, without building it.
     pub fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut out = Vec::from(*b"[");
-        for (i, item) in items.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            quote(&mut out, item);
-        }
-        out.push(b']');
-        Self::from_bytes(out)
+        Self::joined(b'[', items, b']', quote)
     }
 
     /// The object of string `entries` (in their order, keys not repeated), written as
     /// [`new`](Self::new) would write it, without building it.
     pub fn string_map<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut out = Vec::from(*b"{");
-        for (i, (key, value)) in entries.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            quote(&mut out, key);
+        Self::joined(b'{', entries, b'}', |out, (key, value)| {
+            quote(out, key);
             out.push(b':');
-            quote(&mut out, value);
-        }
-        out.push(b'}');
-        Self::from_bytes(out)
-    }
-
-    fn from_bytes(bytes: Vec<u8>) -> Self {
-        let text = String::from_utf8(bytes).expect("serde_json writes UTF-8");
-        Self(text.into_boxed_str())
+            quote(out, value);
+        })
     }
 
     /// The object of `entries` (in their order, keys not repeated), written as
     /// [`new`](Self::new) would write it, from the entries' texts without parsing them.
     pub fn object<'a>(entries: impl IntoIterator<Item = (&'a str, &'a JsonText)>) -> Self {
-        let mut out = Vec::from(*b"{");
-        for (i, (key, value)) in entries.into_iter().enumerate() {
+        Self::joined(b'{', entries, b'}', |out, (key, value)| {
+            quote(out, key);
+            out.push(b':');
+            out.extend_from_slice(value.0.as_bytes());
+        })
+    }
+
+    /// `items` written by `each`, separated by commas, between `open` and `close`.
+    fn joined<T>(
+        open: u8,
+        items: impl IntoIterator<Item = T>,
+        close: u8,
+        mut each: impl FnMut(&mut Vec<u8>, T),
+    ) -> Self {
+        let mut out = vec![open];
+        for (i, item) in items.into_iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            quote(&mut out, key);
-            out.push(b':');
-            out.extend_from_slice(value.0.as_bytes());
+            each(&mut out, item);
         }
-        out.push(b'}');
-        Self::from_bytes(out)
+        out.push(close);
+        let text = String::from_utf8(out).expect("serde_json writes UTF-8");
+        Self(text.into_boxed_str())
     }
 
     /// The text, as `serde_json` writes the value.
