@@ -417,15 +417,14 @@ impl Session {
                 reads_ahead.push(
                     providers
                         .only("k8s")
-                        .read_ahead(ids_of(model::kubernetes_ids)),
+                        .read_ahead(ids_of(model::kubernetes_read_ahead_ids)),
                 );
             }
             preflight = Some(self.start_preflight());
-            reads_ahead.push(
-                providers
-                    .without("k8s")
-                    .read_ahead(ids_of(model::cloud_read_ahead_ids)),
-            );
+            // Thousands of ids, computed without a yield: not on the runtime's worker, where
+            // the Kubernetes lists just started and preflight's calls wait to be sent.
+            let cloud_ids = off_the_runtime(|| ids_of(model::cloud_read_ahead_ids));
+            reads_ahead.push(providers.without("k8s").read_ahead(cloud_ids));
         }
         // Each cloud's compile beside the others', as soon as its own preflight answers:
         // the plan's wall time waits for it. Destroy compiles offline (no call): what the
@@ -637,6 +636,19 @@ impl PlanMode {
             Self::Apply { prune } => prune,
             Self::Destroy => true,
         }
+    }
+}
+
+/// Runs `f`, which computes without yielding, without holding up the runtime's other
+/// tasks: on a multi-threaded runtime this worker's queued tasks move to another thread
+/// meanwhile ([`tokio::task::block_in_place`]); on a runtime of one thread, where nothing
+/// else could run anyway, it simply runs.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

@@ -235,10 +235,11 @@ pub fn compile_found(
     Ok(Desired { resources, groups })
 }
 
-/// The ids of the Kubernetes objects the plan wants. They follow from the plan alone (the
-/// clouds add only annotations and dependencies), so a plan can start reading them before
-/// preflight and compile.
-pub fn kubernetes_ids(plan: &Plan) -> Vec<ResourceId> {
+/// One id of each Kubernetes list the plan's objects are in
+/// ([`wid_kubernetes::list_ids`]). The objects follow from the plan alone (the clouds add
+/// only annotations and dependencies), so a plan starts reading their lists before
+/// preflight and compile, as soon as it can: a few dozen ids, not one per object.
+pub fn kubernetes_read_ahead_ids(plan: &Plan) -> Vec<ResourceId> {
     let ksas = plan.workloads.iter().map(|w| wid_kubernetes::KsaKey {
         cluster: &w.spec.cluster,
         namespace: &w.spec.namespace,
@@ -249,7 +250,7 @@ pub fn kubernetes_ids(plan: &Plan) -> Vec<ResourceId> {
             .as_ref()
             .is_some_and(|k| !k.rules.is_empty()),
     });
-    wid_kubernetes::ids(&cluster_options(plan), ksas)
+    wid_kubernetes::list_ids(&cluster_options(plan), ksas)
 }
 
 /// The ids of the clouds' resources the plan names without compile or preflight

@@ -117,6 +117,23 @@ pub fn ids<'a>(
     out
 }
 
+/// One id of each list [`ids`]'s objects are in (a cluster's namespaces, and each kind
+/// in each namespace): what a read-ahead needs, since it reads whole lists, in a few
+/// dozen ids where [`ids`] makes one or more per KSA (`list_ids_cover_the_lists_of_ids`).
+pub fn list_ids<'a>(
+    clusters: &[ClusterOptions],
+    ksas: impl IntoIterator<Item = KsaKey<'a>>,
+) -> Vec<ResourceId> {
+    // The first KSA of a namespace stands for its namespace, its service accounts and its
+    // `default` one; the first with rules for its Roles and RoleBindings.
+    let mut seen: HashSet<(&str, &str, bool)> = HashSet::new();
+    ids(
+        clusters,
+        ksas.into_iter()
+            .filter(|k| seen.insert((k.cluster, k.namespace, k.has_rules))),
+    )
+}
+
 /// Compiles every KSA into its resources, in the order of the KSAs (each KSA's namespace
 /// first, where it is the first in it), each made shared (`Arc`) as it is built.
 ///
@@ -351,6 +368,55 @@ mod tests {
         for kind in [NAMESPACE, DEFAULT_SA, ROLE, ROLEBINDING, SERVICEACCOUNT] {
             assert!(fast.iter().any(|id| id.kind() == kind), "{kind} covered");
         }
+    }
+
+    #[test]
+    fn list_ids_cover_the_lists_of_ids() {
+        let clusters = vec![
+            ClusterOptions {
+                name: "a".into(),
+                create_namespaces: true,
+                harden_default_service_accounts: true,
+            },
+            ClusterOptions {
+                name: "b".into(),
+                create_namespaces: false,
+                harden_default_service_accounts: false,
+            },
+        ];
+        let mut keys = Vec::new();
+        for cluster in ["a", "b", "undeclared"] {
+            for (namespace, service_account, has_rules) in [
+                ("one", "x", false),
+                ("one", "y", true),
+                ("one", "z", true),
+                ("two", "x", false),
+                ("two", "y", false),
+                ("three", "x", true),
+            ] {
+                keys.push(KsaKey {
+                    cluster,
+                    namespace,
+                    service_account,
+                    has_rules,
+                });
+            }
+        }
+        let lists = |ids: &[ResourceId]| -> std::collections::BTreeSet<String> {
+            ids.iter()
+                .map(|id| {
+                    let (kind, cluster, namespace) =
+                        crate::kinds::Target::list_key(id).expect("a kubernetes id");
+                    format!("{kind:?} {cluster} {namespace:?}")
+                })
+                .collect()
+        };
+        let all = super::ids(&clusters, keys.clone());
+        let few = list_ids(&clusters, keys);
+        assert_eq!(lists(&few), lists(&all));
+        assert!(few.len() < all.len(), "{} of {}", few.len(), all.len());
+        // Every id it gives is one the plan wants.
+        assert!(few.iter().all(|id| all.contains(id)));
     }
 
     /// [`compile`]'s resources sorted by id, as the plan's compile sorts them.

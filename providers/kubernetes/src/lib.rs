@@ -35,8 +35,8 @@ mod token;
 
 pub use block::{KNOWN_VERBS, KubernetesBlock, PolicyRule, RuleIssue, rule_notes, validate_rules};
 pub use compile::{
-    ClusterOptions, KsaKey, KsaSpec, compile, default_sa_id, ids, namespace_id, normalize_rules,
-    object_id, role_name,
+    ClusterOptions, KsaKey, KsaSpec, compile, default_sa_id, ids, list_ids, namespace_id,
+    normalize_rules, object_id, role_name,
 };
 pub use kinds::{AUTOMOUNT, DEFAULT_SA, NAMESPACE, ROLE, ROLEBINDING, SERVICEACCOUNT};
 pub use live::{FIELD_MANAGER, OwnedKeys, owned_keys, ownership};
