@@ -329,7 +329,26 @@ impl Text {
 
     /// A JSON string.
     fn string(&mut self, s: &str) {
-        serde_json::to_writer(&mut self.0, s).expect("writing to memory cannot fail");
+        self.string_of(s, "");
+    }
+
+    /// The JSON string of `head` followed by `tail`, without joining them first. A
+    /// [`plain`] string is its own text between quotes (nearly every string wid writes
+    /// into a trust statement: ARNs, issuers, subjects); others as `serde_json` escapes
+    /// them.
+    fn string_of(&mut self, head: &str, tail: &str) {
+        if plain(head) && plain(tail) {
+            self.0.reserve(head.len() + tail.len() + 2);
+            self.0.push(b'"');
+            self.0.extend_from_slice(head.as_bytes());
+            self.0.extend_from_slice(tail.as_bytes());
+            self.0.push(b'"');
+        } else if tail.is_empty() {
+            serde_json::to_writer(&mut self.0, head).expect("writing to memory cannot fail");
+        } else {
+            serde_json::to_writer(&mut self.0, &format!("{head}{tail}"))
+                .expect("writing to memory cannot fail");
+        }
     }
 
     /// A set of strings in normal form (see `string_set`): a list sorted by the items'
@@ -376,11 +395,11 @@ pub(crate) fn irsa_statement<'a>(
     t.set(["sts:AssumeRoleWithWebIdentity"]);
     t.raw(r#","Condition":{"StringEquals":{"#);
     // `…:aud` sorts before `…:sub`: the same prefix, then `a` before `s`.
-    t.string(&format!("{issuer_host_path}:aud"));
+    t.string_of(issuer_host_path, ":aud");
     t.raw(":");
     t.set([STS_AUDIENCE]);
     t.raw(",");
-    t.string(&format!("{issuer_host_path}:sub"));
+    t.string_of(issuer_host_path, ":sub");
     t.raw(":");
     t.set(subjects.into_iter().map(String::as_str));
     t.raw(r#"}},"Effect":"Allow","Principal":{"Federated":"#);
@@ -540,6 +559,25 @@ mod tests {
     }
 
     const EXPECTED_CANONICAL: &str = r#"{"Id":{"a":[{"b":3,"y":2}],"z":1},"Statement":[{"Action":["A","a\"q","a\\s","ab ","ab!","ab","s3:b"],"Condition":{"Bool":{"aws:SecureTransport":[false]},"StringLike":{"k1":["v"],"k2":["v1","v2"]}},"Effect":"Allow","Principal":{"AWS":["r1","r2"],"Service":["s"]},"Resource":["arn:1","arn:2",1,true],"Sid":"two"},{"Effect":"Deny","NotAction":["iam:*"],"NotResource":{"a":2,"b":1},"Principal":"*"}],"Version":"2012-10-17"}"#;
+
+    #[test]
+    fn a_string_is_written_as_serde_json_writes_it() {
+        for (head, tail) in [
+            ("o.example/id/A", ":sub"),
+            ("arn:aws:iam::1:role/x", ""),
+            ("", ""),
+            ("a b", ":aud"),
+            ("a\"q", ":sub"),
+            ("a", "\\b"),
+            ("tab\there", ""),
+            ("é/ü", "!"),
+        ] {
+            let mut t = Text::default();
+            t.string_of(head, tail);
+            let want = serde_json::to_string(&format!("{head}{tail}")).unwrap();
+            assert_eq!(t.finish(), want, "{head:?} {tail:?}");
+        }
+    }
 
     #[test]
     fn wids_trust_statements_are_built_in_normal_form() {
