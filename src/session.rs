@@ -17,7 +17,7 @@ use wid_sandbox::{ClusterDecl, ClusterKind as SandboxKind, Opened, Sandbox, Serv
 
 use crate::cli::CliError;
 use crate::clouds::{self, ConnectEnv};
-use crate::engine::{Owners, Providers, retried};
+use crate::engine::{Owners, Providers, ReadAheadOn, Spawned, retried};
 use crate::model::{self, Desired};
 use crate::plan::{ClusterKind, Plan};
 use crate::select::Selection;
@@ -414,17 +414,20 @@ impl Session {
                     .collect()
             };
             if !self.cloud_only {
-                reads_ahead.push(
-                    providers
-                        .only("k8s")
-                        .read_ahead(ids_of(model::kubernetes_read_ahead_ids)),
-                );
+                reads_ahead.push(providers.only("k8s").read_ahead(
+                    ids_of(model::kubernetes_read_ahead_ids),
+                    ReadAheadOn::Workers,
+                ));
             }
             preflight = Some(self.start_preflight());
             // Thousands of ids, computed without a yield: not on the runtime's worker, where
             // the Kubernetes lists just started and preflight's calls wait to be sent.
             let cloud_ids = off_the_runtime(|| ids_of(model::cloud_read_ahead_ids));
-            reads_ahead.push(providers.without("k8s").read_ahead(cloud_ids));
+            reads_ahead.push(
+                providers
+                    .without("k8s")
+                    .read_ahead(cloud_ids, ReadAheadOn::OwnThreads),
+            );
         }
         // Each cloud's compile beside the others', as soon as its own preflight answers:
         // the plan's wall time waits for it. Destroy compiles offline (no call): what the
@@ -664,8 +667,6 @@ fn merge_first_wins<K: Ord, V>(into: &mut BTreeMap<K, V>, from: BTreeMap<K, V>) 
     }
 }
 
-/// A task that is stopped when dropped unfinished (a plan that fails stops the reads it
-/// no longer needs); [`join`](Self::join) is its result, a panic in it resumed here.
 /// Each cloud's preflight, under way ([`Session::start_preflight`]).
 struct Preflights {
     /// By cloud, in `clouds::ALL` order.
@@ -814,114 +815,5 @@ impl Slot {
 
     fn take(&self) -> Spawned<Result<Preflight, ProviderError>> {
         self.take_unjoined().expect("each preflight is joined once")
-    }
-}
-
-struct Spawned<T> {
-    task: tokio::task::JoinHandle<Result<T, futures::future::Aborted>>,
-    stop: futures::future::AbortHandle,
-}
-
-impl<T: Send + 'static> Spawned<T> {
-    /// Starts `work` beside the caller. On a multi-threaded runtime it runs on a thread of
-    /// its own (from the blocking pool) instead of a worker: what a cloud does before its
-    /// first call (building its clients; the Google ones load the system's root
-    /// certificates, about 5 ms each) is synchronous, and on a worker it would hold back
-    /// the answers of calls already in flight, such as the Kubernetes lists read ahead.
-    fn start(work: impl Future<Output = T> + Send + 'static) -> Self {
-        let (work, stop) = futures::future::abortable(work);
-        let handle = tokio::runtime::Handle::current();
-        let task = match handle.runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::spawn_blocking(move || handle.block_on(work))
-            }
-            _ => tokio::spawn(work),
-        };
-        Self { task, stop }
-    }
-
-    async fn join(mut self) -> T {
-        self.wait().await
-    }
-
-    /// [`join`](Self::join), leaving the task to its owner when the wait is dropped.
-    async fn wait(&mut self) -> T {
-        match (&mut self.task).await {
-            Ok(Ok(out)) => out,
-            Ok(Err(futures::future::Aborted)) => unreachable!("only dropping stops the work"),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
-    }
-}
-
-impl<T> Drop for Spawned<T> {
-    fn drop(&mut self) {
-        self.stop.abort();
-        self.task.abort();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::{Duration, Instant};
-
-    use super::*;
-
-    fn runtime(workers: usize) -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-            .expect("runtime")
-    }
-
-    #[test]
-    fn spawned_work_leaves_the_workers_to_the_calls_in_flight() {
-        runtime(1).block_on(async {
-            // Work that holds its thread, as building a cloud's clients does.
-            let busy = Spawned::start(async {
-                std::thread::sleep(Duration::from_millis(300));
-                7
-            });
-            let start = Instant::now();
-            // A task on the only worker, as a call in flight is.
-            tokio::spawn(tokio::time::sleep(Duration::from_millis(5)))
-                .await
-                .expect("the timer task");
-            assert!(
-                start.elapsed() < Duration::from_millis(200),
-                "the worker waited for the spawned work: {:?}",
-                start.elapsed()
-            );
-            assert_eq!(busy.join().await, 7);
-        });
-    }
-
-    #[test]
-    fn dropping_spawned_work_stops_it_on_either_runtime() {
-        let current = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        for rt in [runtime(2), current] {
-            rt.block_on(async {
-                let ticks = Arc::new(AtomicUsize::new(0));
-                let counted = Arc::clone(&ticks);
-                let work = Spawned::start(async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_millis(2)).await;
-                        counted.fetch_add(1, Ordering::SeqCst);
-                    }
-                });
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                drop(work);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                let stopped = ticks.load(Ordering::SeqCst);
-                assert!(stopped > 0, "the work never ran");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                assert_eq!(ticks.load(Ordering::SeqCst), stopped, "the work went on");
-            });
-        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod execute;
 mod retry;
+mod spawned;
 mod stop;
 
 use std::borrow::Borrow;
@@ -13,6 +14,7 @@ pub use execute::{
     ExecuteOptions, Outcome, Owners, Progress, Report, Step, execute, execute_scoped, execute_with,
 };
 pub use retry::{RetryPolicy, retried};
+pub(crate) use spawned::Spawned;
 pub use stop::{Stop, StopLevel, StopReason};
 use wid_core::{Observed, Owner, Provider, ProviderError, Resource, ResourceId};
 
@@ -56,10 +58,10 @@ impl Providers {
     }
 
     /// Starts each provider's [`read_ahead`](Provider::read_ahead) of the ids it serves,
-    /// one set per ownership scope, on tasks of their own (so that compile, which does
-    /// not yield, does not hold them up). What they read serves the observes until the
-    /// returned guard is dropped, which stops them and drops what is left.
-    pub fn read_ahead(&self, scopes: Vec<(Vec<ResourceId>, Owner)>) -> ReadAheads {
+    /// one set per ownership scope, apart from the caller (compile, which does not yield,
+    /// does not hold them up), where `on` says. What they read serves the observes until
+    /// the returned guard is dropped, which stops them and drops what is left.
+    pub fn read_ahead(&self, scopes: Vec<(Vec<ResourceId>, Owner)>, on: ReadAheadOn) -> ReadAheads {
         let mut out = ReadAheads::default();
         for (name, provider) in &self.by_name {
             let mut started = false;
@@ -73,7 +75,10 @@ impl Providers {
                     continue;
                 }
                 let reads = Arc::clone(provider).read_ahead(ids, owner.clone());
-                out.tasks.push(tokio::spawn(reads));
+                out.tasks.push(match on {
+                    ReadAheadOn::Workers => Spawned::on_workers(reads),
+                    ReadAheadOn::OwnThreads => Spawned::start(reads),
+                });
                 started = true;
             }
             if started {
@@ -119,20 +124,31 @@ impl Providers {
     }
 }
 
+/// Where read-aheads run ([`Providers::read_ahead`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadAheadOn {
+    /// Tasks on the runtime's workers, started at once: reads that do little between
+    /// their calls (the Kubernetes lists, the plan's longest leg).
+    Workers,
+    /// A thread of its own each ([`Spawned`]), on a multi-threaded runtime: reads that
+    /// compute without yielding (building a cloud's clients, parsing a bulk read), which
+    /// on a worker would hold up the answers of the reads in flight there.
+    OwnThreads,
+}
+
 /// Read-aheads under way ([`Providers::read_ahead`]); dropping it stops them and makes
 /// the providers forget what they read.
 #[derive(Default)]
 #[must_use = "dropping the guard drops what was read ahead"]
 pub struct ReadAheads {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<Spawned<()>>,
     providers: Vec<Arc<dyn Provider>>,
 }
 
 impl Drop for ReadAheads {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        // Dropping a task stops it.
+        self.tasks.clear();
         for provider in &self.providers {
             provider.forget_read_ahead();
         }
