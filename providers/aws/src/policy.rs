@@ -332,23 +332,9 @@ impl Text {
         self.string_of(s, "");
     }
 
-    /// The JSON string of `head` followed by `tail`, without joining them first. A
-    /// [`plain`] string is its own text between quotes (nearly every string wid writes
-    /// into a trust statement: ARNs, issuers, subjects); others as `serde_json` escapes
-    /// them.
+    /// The JSON string of `head` followed by `tail` ([`wid_core::write_string`]).
     fn string_of(&mut self, head: &str, tail: &str) {
-        if plain(head) && plain(tail) {
-            self.0.reserve(head.len() + tail.len() + 2);
-            self.0.push(b'"');
-            self.0.extend_from_slice(head.as_bytes());
-            self.0.extend_from_slice(tail.as_bytes());
-            self.0.push(b'"');
-        } else if tail.is_empty() {
-            serde_json::to_writer(&mut self.0, head).expect("writing to memory cannot fail");
-        } else {
-            serde_json::to_writer(&mut self.0, &format!("{head}{tail}"))
-                .expect("writing to memory cannot fail");
-        }
+        wid_core::write_string(&mut self.0, head, tail);
     }
 
     /// A set of strings in normal form (see `string_set`): a list sorted by the items'

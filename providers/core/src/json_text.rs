@@ -117,7 +117,27 @@ impl JsonText {
 
 /// `s` as a JSON string, as serde_json writes it.
 fn quote(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(out, s).expect("writing to memory cannot fail");
+    write_string(out, s, "");
+}
+
+/// Writes the JSON string of `head` followed by `tail`, as serde_json writes it, without
+/// joining them first. Text that needs no escape (nearly all wid writes: names, ARNs,
+/// issuers, subjects) is copied between quotes; other text goes through serde_json.
+pub fn write_string(out: &mut Vec<u8>, head: &str, tail: &str) {
+    // serde_json escapes `"`, `\` and the control characters below a space, nothing else.
+    let verbatim = |s: &str| s.bytes().all(|b| b >= b' ' && b != b'"' && b != b'\\');
+    if verbatim(head) && verbatim(tail) {
+        out.reserve(head.len() + tail.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(tail.as_bytes());
+        out.push(b'"');
+    } else if tail.is_empty() {
+        serde_json::to_writer(out, head).expect("writing to memory cannot fail");
+    } else {
+        serde_json::to_writer(out, &format!("{head}{tail}"))
+            .expect("writing to memory cannot fail");
+    }
 }
 
 /// A writer that accepts only what `self.0` starts with, consuming it.

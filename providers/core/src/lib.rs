@@ -37,7 +37,7 @@ pub use diff::{Wanted, diff, resolve_observed};
 pub use error::{ErrorKind, ProviderError};
 pub use id::ResourceId;
 pub use issue::FieldIssue;
-pub use json_text::JsonText;
+pub use json_text::{JsonText, write_string};
 pub use provider::{CallCounter, CallGuard, Outputs, Owner, Preflight, Provider, ReadAhead};
 pub use resource::{
     AppliedRecord, AttrValue, Attrs, Contribution, Mode, Observed, ObservedAttrs, ObservedResource,
